@@ -1,0 +1,24 @@
+// Package contract is the Hermes relay connector contract, version 1, as Go
+// types and codecs.
+//
+// The contract has two sides. The gateway (the agent) dials out over one
+// WebSocket to the connector (the chat-platform side) at path /relay,
+// authenticating with an HMAC bearer token ([MintToken], [VerifyToken]). Both
+// sides then exchange newline-delimited JSON frames: the gateway sends
+// [Hello], [Outbound], [Interrupt], [GoingIdle] and [InboundAck]; the
+// connector answers with [DescriptorFrame], [OutboundResult], [Inbound],
+// [InterruptInbound], [GoingIdleAck] and [PassthroughForward].
+//
+// Frames are encoded with [EncodeFrame] (always ending in a newline) and
+// decoded with [DecodeFrame]. A [LineSplitter] turns WebSocket messages into
+// frame lines, accepting several frames per message and a frame split across
+// messages. [ValidateFrame] and [ValidateBody] report every violation of a
+// frame or HTTP body, each naming the field and the requirement it breaks;
+// [Requirements] lists every requirement of the contract with its stable ID.
+//
+// The formal text lives in docs/relay-connector-contract.md; language-neutral
+// fixtures and JSON Schemas live in the fixtures package.
+//
+// This package imports nothing else of relaykit and does no I/O beyond
+// reading its embedded requirement registry.
+package contract // import "github.com/relaykit/relaykit/contract"

@@ -1,0 +1,455 @@
+package contract
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// Frame types. The first five travel from gateway to connector, the rest
+// from connector to gateway.
+const (
+	TypeHello              = "hello"
+	TypeOutbound           = "outbound"
+	TypeInterrupt          = "interrupt"
+	TypeGoingIdle          = "going_idle"
+	TypeInboundAck         = "inbound_ack"
+	TypeDescriptor         = "descriptor"
+	TypeInbound            = "inbound"
+	TypeOutboundResult     = "outbound_result"
+	TypeInterruptInbound   = "interrupt_inbound"
+	TypeGoingIdleAck       = "going_idle_ack"
+	TypePassthroughForward = "passthrough_forward"
+)
+
+// Frame is one NDJSON frame of either direction.
+type Frame interface {
+	// FrameType returns the frame's "type" value.
+	FrameType() string
+	appendJSON(dst []byte) ([]byte, error)
+}
+
+// Command is one entry of a Discord hello's command_manifest.
+type Command struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	// Options are Discord application-command option objects, kept as
+	// sent.
+	Options []json.RawMessage `json:"options,omitempty"`
+}
+
+// Hello announces one identity the gateway fronts.
+type Hello struct {
+	Platform        string
+	BotID           string
+	CommandManifest []Command // sent only when non-nil
+}
+
+// Outbound asks the connector to perform an action.
+type Outbound struct {
+	RequestID string
+	Action    Action
+	// Platform and BotID route the action to one fronted identity; empty
+	// means the connection's default (its first hello).
+	Platform string
+	BotID    string
+}
+
+// Interrupt asks the connector to route an interrupt to the instance owning
+// a session.
+type Interrupt struct {
+	SessionKey string
+	Reason     *string // always on the wire, null when nil
+}
+
+// GoingIdle asks the connector to flip the instance to buffered-only.
+type GoingIdle struct{}
+
+// InboundAck acknowledges a buffered delivery.
+type InboundAck struct {
+	BufferID string
+}
+
+// DescriptorFrame answers a hello.
+type DescriptorFrame struct {
+	Descriptor CapabilityDescriptor
+}
+
+// Inbound delivers one event. Event is kept raw so a connector relays what
+// it was given byte for byte; decode it with DecodeEvent.
+type Inbound struct {
+	Event    json.RawMessage
+	BufferID string // set on buffered replays only
+}
+
+// OutboundResult answers an Outbound.
+type OutboundResult struct {
+	RequestID string
+	Result    Result
+}
+
+// InterruptInbound tells the gateway to cancel a session's turn.
+type InterruptInbound struct {
+	SessionKey string
+	ChatID     string
+}
+
+// GoingIdleAck confirms the buffered-only flip is durable.
+type GoingIdleAck struct{}
+
+// Forward is a raw platform request the connector passes through, such as a
+// Discord interaction.
+type Forward struct {
+	Platform string
+	BotID    string
+	Method   string
+	Path     string
+	Headers  [][2]string
+	// Body is carried as standard base64 in "bodyB64".
+	Body    []byte
+	Profile string
+}
+
+// PassthroughForward delivers a Forward.
+type PassthroughForward struct {
+	Forward  Forward
+	BufferID string
+}
+
+// UnknownFrame is a frame whose type this version does not know. Receivers
+// ignore it (TRN-004).
+type UnknownFrame struct {
+	Type string
+	Raw  json.RawMessage
+}
+
+func (Hello) FrameType() string              { return TypeHello }
+func (Outbound) FrameType() string           { return TypeOutbound }
+func (Interrupt) FrameType() string          { return TypeInterrupt }
+func (GoingIdle) FrameType() string          { return TypeGoingIdle }
+func (InboundAck) FrameType() string         { return TypeInboundAck }
+func (DescriptorFrame) FrameType() string    { return TypeDescriptor }
+func (Inbound) FrameType() string            { return TypeInbound }
+func (OutboundResult) FrameType() string     { return TypeOutboundResult }
+func (InterruptInbound) FrameType() string   { return TypeInterruptInbound }
+func (GoingIdleAck) FrameType() string       { return TypeGoingIdleAck }
+func (PassthroughForward) FrameType() string { return TypePassthroughForward }
+func (f UnknownFrame) FrameType() string     { return f.Type }
+
+func (f Hello) appendJSON(dst []byte) ([]byte, error) {
+	w := newObject(dst)
+	w.str("type", TypeHello)
+	w.str("platform", f.Platform)
+	w.str("botId", f.BotID)
+	if f.CommandManifest != nil {
+		w.value("command_manifest", f.CommandManifest)
+	}
+	return w.close()
+}
+
+func (f Outbound) appendJSON(dst []byte) ([]byte, error) {
+	w := newObject(dst)
+	w.str("type", TypeOutbound)
+	w.str("requestId", f.RequestID)
+	w.key("action")
+	var err error
+	w.buf, err = f.Action.appendJSON(w.buf)
+	if err != nil {
+		return nil, err
+	}
+	if f.Platform != "" {
+		w.str("platform", f.Platform)
+		w.strOmit("botId", f.BotID)
+	}
+	return w.close()
+}
+
+func (f Interrupt) appendJSON(dst []byte) ([]byte, error) {
+	w := newObject(dst)
+	w.str("type", TypeInterrupt)
+	w.str("session_key", f.SessionKey)
+	w.strPtr("reason", f.Reason)
+	return w.close()
+}
+
+func (GoingIdle) appendJSON(dst []byte) ([]byte, error) {
+	return append(dst, `{"type":"going_idle"}`...), nil
+}
+
+func (f InboundAck) appendJSON(dst []byte) ([]byte, error) {
+	w := newObject(dst)
+	w.str("type", TypeInboundAck)
+	w.str("bufferId", f.BufferID)
+	return w.close()
+}
+
+func (f DescriptorFrame) appendJSON(dst []byte) ([]byte, error) {
+	w := newObject(dst)
+	w.str("type", TypeDescriptor)
+	w.key("descriptor")
+	var err error
+	w.buf, err = f.Descriptor.appendJSON(w.buf)
+	if err != nil {
+		return nil, err
+	}
+	return w.close()
+}
+
+func (f Inbound) appendJSON(dst []byte) ([]byte, error) {
+	w := newObject(dst)
+	w.str("type", TypeInbound)
+	ev := f.Event
+	if len(ev) == 0 {
+		ev = json.RawMessage("{}")
+	}
+	w.key("event")
+	w.buf = appendCompact(w.buf, ev, &w.err)
+	w.strOmit("bufferId", f.BufferID)
+	return w.close()
+}
+
+func (f OutboundResult) appendJSON(dst []byte) ([]byte, error) {
+	w := newObject(dst)
+	w.str("type", TypeOutboundResult)
+	w.str("requestId", f.RequestID)
+	w.key("result")
+	var err error
+	w.buf, err = f.Result.appendJSON(w.buf)
+	if err != nil {
+		return nil, err
+	}
+	return w.close()
+}
+
+func (f InterruptInbound) appendJSON(dst []byte) ([]byte, error) {
+	w := newObject(dst)
+	w.str("type", TypeInterruptInbound)
+	w.str("session_key", f.SessionKey)
+	w.str("chat_id", f.ChatID)
+	return w.close()
+}
+
+func (GoingIdleAck) appendJSON(dst []byte) ([]byte, error) {
+	return append(dst, `{"type":"going_idle_ack"}`...), nil
+}
+
+func (f PassthroughForward) appendJSON(dst []byte) ([]byte, error) {
+	w := newObject(dst)
+	w.str("type", TypePassthroughForward)
+	w.key("forward")
+	var err error
+	w.buf, err = f.Forward.appendJSON(w.buf)
+	if err != nil {
+		return nil, err
+	}
+	w.strOmit("bufferId", f.BufferID)
+	return w.close()
+}
+
+func (f Forward) appendJSON(dst []byte) ([]byte, error) {
+	w := newObject(dst)
+	w.str("platform", f.Platform)
+	w.str("botId", f.BotID)
+	w.str("method", f.Method)
+	w.str("path", f.Path)
+	headers := f.Headers
+	if headers == nil {
+		headers = [][2]string{}
+	}
+	w.value("headers", headers)
+	w.value("bodyB64", f.Body) // []byte encodes as standard base64
+	w.strOmit("profile", f.Profile)
+	return w.close()
+}
+
+func (f UnknownFrame) appendJSON(dst []byte) ([]byte, error) {
+	var errp error
+	out := appendCompact(dst, f.Raw, &errp)
+	return out, errp
+}
+
+func appendCompact(dst []byte, raw json.RawMessage, errp *error) []byte {
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil {
+		if *errp == nil {
+			*errp = err
+		}
+		return append(dst, "null"...)
+	}
+	return append(dst, b.Bytes()...)
+}
+
+// EncodeFrame returns the canonical encoding of f: compact JSON with "type"
+// first and keys in contract order, ending with "\n" (TRN-002).
+func EncodeFrame(f Frame) ([]byte, error) { return AppendFrame(nil, f) }
+
+// AppendFrame appends the canonical encoding of f, newline included, to dst.
+func AppendFrame(dst []byte, f Frame) ([]byte, error) {
+	out, err := f.appendJSON(dst)
+	if err != nil {
+		return dst, fmt.Errorf("failed to encode %s frame: %w", f.FrameType(), err)
+	}
+	return append(out, '\n'), nil
+}
+
+// Decode errors. DecodeFrame wraps one of them with detail.
+var (
+	ErrMalformedFrame = errors.New("malformed frame")
+	ErrNotObject      = errors.New("frame is not a JSON object")
+	ErrMissingType    = errors.New("frame has no string type")
+)
+
+// DecodeFrame decodes one frame line (a trailing newline is allowed). It
+// accepts any valid JSON formatting (TRN-006). It returns ErrMalformedFrame
+// for invalid JSON, ErrNotObject for JSON that is not an object,
+// ErrMissingType when "type" is absent or not a string, and an error naming
+// the field when a known frame's field has the wrong JSON type. Unknown types
+// decode as UnknownFrame. Decoding is lenient about missing fields, as the
+// reference gateway is; ValidateFrame reports them.
+func DecodeFrame(line []byte) (Frame, error) {
+	line = bytes.TrimRight(line, "\r\n")
+	if !json.Valid(line) {
+		return nil, ErrMalformedFrame
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(line, &m); err != nil || m == nil {
+		return nil, ErrNotObject
+	}
+	var typ string
+	if err := json.Unmarshal(m["type"], &typ); err != nil || typ == "" {
+		return nil, ErrMissingType
+	}
+	d := fieldDecoder{m: m, frame: typ}
+	var f Frame
+	switch typ {
+	case TypeHello:
+		h := Hello{}
+		d.str("platform", &h.Platform)
+		d.str("botId", &h.BotID)
+		d.any("command_manifest", &h.CommandManifest)
+		f = h
+	case TypeOutbound:
+		o := Outbound{}
+		d.str("requestId", &o.RequestID)
+		d.any("action", &o.Action)
+		d.str("platform", &o.Platform)
+		d.str("botId", &o.BotID)
+		f = o
+	case TypeInterrupt:
+		i := Interrupt{}
+		d.str("session_key", &i.SessionKey)
+		d.any("reason", &i.Reason)
+		f = i
+	case TypeGoingIdle:
+		f = GoingIdle{}
+	case TypeInboundAck:
+		a := InboundAck{}
+		a.BufferID = idString(m["bufferId"])
+		f = a
+	case TypeDescriptor:
+		df := DescriptorFrame{}
+		raw, ok := m["descriptor"]
+		if !ok || jsonKind(raw) != "object" {
+			return nil, fmt.Errorf("descriptor frame: descriptor: missing or not an object")
+		}
+		desc, err := DecodeDescriptor(raw)
+		if err != nil {
+			return nil, err
+		}
+		df.Descriptor = desc
+		f = df
+	case TypeInbound:
+		in := Inbound{Event: m["event"]}
+		if len(in.Event) == 0 || jsonKind(in.Event) == "null" {
+			in.Event = json.RawMessage("{}")
+		} else if jsonKind(in.Event) != "object" {
+			return nil, fmt.Errorf("inbound frame: event: not an object")
+		}
+		in.BufferID = idString(m["bufferId"])
+		f = in
+	case TypeOutboundResult:
+		r := OutboundResult{}
+		d.str("requestId", &r.RequestID)
+		if raw, ok := m["result"]; ok && jsonKind(raw) == "object" {
+			d.any("result", &r.Result)
+		}
+		f = r
+	case TypeInterruptInbound:
+		i := InterruptInbound{}
+		d.str("session_key", &i.SessionKey)
+		d.str("chat_id", &i.ChatID)
+		f = i
+	case TypeGoingIdleAck:
+		f = GoingIdleAck{}
+	case TypePassthroughForward:
+		p := PassthroughForward{}
+		raw, ok := m["forward"]
+		if !ok || jsonKind(raw) != "object" {
+			return nil, fmt.Errorf("passthrough_forward frame: forward: missing or not an object")
+		}
+		fw, err := decodeForward(raw)
+		if err != nil {
+			return nil, err
+		}
+		p.Forward = fw
+		p.BufferID = idString(m["bufferId"])
+		f = p
+	default:
+		return UnknownFrame{Type: typ, Raw: append(json.RawMessage(nil), line...)}, nil
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	return f, nil
+}
+
+// fieldDecoder decodes optional fields of a frame, keeping the first error.
+type fieldDecoder struct {
+	m     map[string]json.RawMessage
+	frame string
+	err   error
+}
+
+func (d *fieldDecoder) any(k string, dst any) {
+	v, ok := d.m[k]
+	if !ok || d.err != nil || jsonKind(v) == "null" {
+		return
+	}
+	if err := json.Unmarshal(v, dst); err != nil {
+		d.err = fmt.Errorf("%s frame: %s: wrong type (%s)", d.frame, k, jsonKind(v))
+	}
+}
+
+func (d *fieldDecoder) str(k string, dst *string) { d.any(k, dst) }
+
+// decodeForward applies the reference gateway's coercions: scalar fields
+// become strings, header entries that are not string pairs are dropped, and
+// a body that is not valid standard base64 becomes empty.
+func decodeForward(raw json.RawMessage) (Forward, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return Forward{}, fmt.Errorf("passthrough_forward frame: forward: %w", err)
+	}
+	fw := Forward{
+		Platform: idString(m["platform"]),
+		BotID:    idString(m["botId"]),
+		Method:   idString(m["method"]),
+		Path:     idString(m["path"]),
+		Profile:  idString(m["profile"]),
+	}
+	var headers []json.RawMessage
+	if json.Unmarshal(m["headers"], &headers) == nil {
+		for _, h := range headers {
+			var pair []string
+			if json.Unmarshal(h, &pair) == nil && len(pair) == 2 {
+				fw.Headers = append(fw.Headers, [2]string{pair[0], pair[1]})
+			}
+		}
+	}
+	var body []byte
+	if json.Unmarshal(m["bodyB64"], &body) == nil {
+		fw.Body = body
+	}
+	return fw, nil
+}

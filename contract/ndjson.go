@@ -1,0 +1,89 @@
+package contract
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+)
+
+// ErrFrameTooLarge is returned by LineSplitter when a frame exceeds its cap.
+var ErrFrameTooLarge = errors.New("frame too large")
+
+// LineSplitter turns a stream of WebSocket messages into frame lines. A
+// message may hold several frames, and a frame may be split across messages
+// (TRN-005); only text followed by "\n" is a complete frame, as in the
+// reference gateway's reader. Whitespace-only lines are skipped.
+//
+// The zero value caps frames at MaxFrameSize. A LineSplitter is not safe for
+// concurrent use.
+type LineSplitter struct {
+	// MaxFrameSize caps one frame, newline excluded; 0 means MaxFrameSize.
+	// A longer frame, complete or still pending, is an error.
+	MaxFrameSize int
+
+	pending []byte
+}
+
+func (s *LineSplitter) limit() int {
+	if s.MaxFrameSize > 0 {
+		return s.MaxFrameSize
+	}
+	return MaxFrameSize
+}
+
+// Feed appends msg and calls fn with each complete line, without its
+// newline. The line slice is only valid during the call. Feed stops at the
+// first error from fn and returns it; a frame over the cap returns an error
+// wrapping ErrFrameTooLarge, after which the splitter should be discarded.
+func (s *LineSplitter) Feed(msg []byte, fn func(line []byte) error) error {
+	limit := s.limit()
+	data := msg
+	if len(s.pending) > 0 {
+		s.pending = append(s.pending, msg...)
+		data = s.pending
+	}
+	for {
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			break
+		}
+		line := data[:i]
+		data = data[i+1:]
+		if len(line) > limit {
+			return fmt.Errorf("%w: %d bytes, cap is %d", ErrFrameTooLarge, len(line), limit)
+		}
+		if isBlank(line) {
+			continue
+		}
+		if err := fn(line); err != nil {
+			s.keep(data)
+			return err
+		}
+	}
+	if len(data) > limit {
+		return fmt.Errorf("%w: more than %d bytes without a newline", ErrFrameTooLarge, limit)
+	}
+	s.keep(data)
+	return nil
+}
+
+// keep stores the unterminated remainder, copying it out of msg.
+func (s *LineSplitter) keep(rest []byte) {
+	if len(rest) == 0 {
+		s.pending = s.pending[:0]
+		return
+	}
+	s.pending = append(s.pending[:0], rest...)
+}
+
+// Pending returns how many bytes wait for a newline.
+func (s *LineSplitter) Pending() int { return len(s.pending) }
+
+func isBlank(b []byte) bool {
+	for _, c := range b {
+		if c != ' ' && c != '\t' && c != '\r' {
+			return false
+		}
+	}
+	return true
+}
