@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"regexp"
 	"sort"
 	"strings"
@@ -356,7 +357,8 @@ func (c *checker) outbound(m map[string]any) {
 	c.action(op, a)
 }
 
-// action checks the fields op requires (OUT-004).
+// action checks the keys op requires by the op table (OUT-004) and the
+// value rules of OUT-023, OUT-024 and OUT-028.
 func (c *checker) action(op string, a map[string]any) {
 	const p, req = "action.", "OUT-004"
 	need := func(keys ...string) {
@@ -365,19 +367,25 @@ func (c *checker) action(op string, a map[string]any) {
 		}
 	}
 	if op != OpFollowUp {
-		c.nonEmpty(a, p, "chat_id", req)
+		need("chat_id")
 	}
-	if v, ok := a["metadata"]; ok {
-		if _, isObj := v.(map[string]any); !isObj {
+	if op != OpGetChatInfo {
+		if v, ok := a["metadata"]; !ok {
+			c.add(p+"metadata", req, "missing")
+		} else if meta, isObj := v.(map[string]any); !isObj {
 			c.add(p+"metadata", req, "must be an object, got "+kindOf(v))
+		} else {
+			for k := range meta {
+				if strings.HasPrefix(k, "_") {
+					c.add(p+"metadata."+k, "OUT-028", "gateway-internal keys starting with _ must be removed")
+				}
+			}
 		}
 	}
-	replyTo := func(required bool) {
+	replyTo := func() {
 		v, ok := a["reply_to"]
 		if !ok {
-			if required {
-				c.add(p+"reply_to", req, "missing; it must be present, null when not replying")
-			}
+			c.add(p+"reply_to", req, "missing; it must be present, null when not replying")
 			return
 		}
 		if _, isStr := v.(string); v != nil && !isStr {
@@ -387,76 +395,90 @@ func (c *checker) action(op string, a map[string]any) {
 	switch op {
 	case OpSend:
 		need("content")
-		replyTo(true)
+		replyTo()
 	case OpEdit:
-		c.nonEmpty(a, p, "message_id", req)
-		need("content")
+		need("message_id", "content")
 	case OpTyping:
 		c.str(a, p, "content", req, false)
 	case OpFollowUp:
-		c.nonEmpty(a, p, "session_key", req)
-		c.nonEmpty(a, p, "kind", req)
-		need("content")
+		need("session_key", "kind", "content")
 	case OpGetChatInfo:
 	case OpDraft:
 		c.integer(a, p, "draft_id", req, true)
 		need("content")
 		c.boolean(a, p, "final", req, true)
 	case OpTaskCard:
-		c.nonEmpty(a, p, "card_id", req)
+		need("card_id")
 		if v, ok := a["chunks"]; !ok {
 			c.add(p+"chunks", req, "missing")
 		} else if _, isList := v.([]any); !isList {
 			c.add(p+"chunks", req, "must be a list, got "+kindOf(v))
 		}
 	case OpTaskCardStop:
-		c.nonEmpty(a, p, "card_id", req)
+		need("card_id")
 	case OpDelete:
-		c.nonEmpty(a, p, "message_id", req)
+		need("message_id")
 	case OpSendMedia:
 		if k, ok := c.str(a, p, "media_kind", req, true); ok && !oneOf(k, MediaKinds) {
-			c.add(p+"media_kind", req, fmt.Sprintf("must be one of %s, got %q", strings.Join(MediaKinds, ", "), k))
+			c.add(p+"media_kind", "OUT-023", fmt.Sprintf("must be one of %s, got %q", strings.Join(MediaKinds, ", "), k))
 		}
-		c.nonEmpty(a, p, "source_url", req)
+		if u, ok := c.str(a, p, "source_url", req, true); ok && !isHTTPURL(u) {
+			c.add(p+"source_url", "OUT-023", "must be an http or https URL")
+		}
 		need("content")
-		replyTo(false)
+		replyTo()
 		c.str(a, p, "filename", req, false)
 	case OpPrompt:
 		need("content")
 		if k, ok := c.str(a, p, "prompt_kind", req, true); ok && !oneOf(k, PromptKinds) {
-			c.add(p+"prompt_kind", req, fmt.Sprintf("must be one of %s, got %q", strings.Join(PromptKinds, ", "), k))
+			c.add(p+"prompt_kind", "OUT-024", fmt.Sprintf("must be one of %s, got %q", strings.Join(PromptKinds, ", "), k))
 		}
-		if id, ok := c.str(a, p, "prompt_id", req, true); ok && !promptIDPattern.MatchString(id) {
-			c.add(p+"prompt_id", req, "must be 1-32 characters of [A-Za-z0-9_.-]")
+		promptID, ok := c.str(a, p, "prompt_id", req, true)
+		if ok && !promptIDPattern.MatchString(promptID) {
+			c.add(p+"prompt_id", "OUT-024", "must be 1-32 characters of [A-Za-z0-9_.-]")
 		}
-		c.promptOptions(a)
-		replyTo(false)
+		c.promptOptions(a, promptID)
+		replyTo()
 		if v, ok := a["timeout_s"]; ok {
 			if _, isNum := v.(json.Number); !isNum {
 				c.add(p+"timeout_s", req, "must be a number, got "+kindOf(v))
 			}
 		}
 	case OpReact:
-		c.nonEmpty(a, p, "message_id", req)
-		c.nonEmpty(a, p, "emoji", req)
+		need("message_id", "emoji")
 		c.boolean(a, p, "remove", req, true)
 	case OpThreadCreate:
 		c.threadName(a)
 	case OpThreadRename:
-		c.nonEmpty(a, p, "message_id", req)
+		need("message_id")
 		c.threadName(a)
 		c.boolean(a, p, "only_if_connector_created", req, false)
 		c.str(a, p, "only_if_current_name", req, false)
 	}
 }
 
+// isHTTPURL reports whether u is an absolute http or https URL with a host.
+func isHTTPURL(u string) bool {
+	parsed, err := url.Parse(u)
+	return err == nil && (parsed.Scheme == "http" || parsed.Scheme == "https") && parsed.Host != ""
+}
+
 func (c *checker) threadName(a map[string]any) {
-	if name, ok := c.nonEmpty(a, "action.", "thread_name", "OUT-004"); ok && utf8.RuneCountInString(name) > 100 {
+	if name, ok := c.str(a, "action.", "thread_name", "OUT-004", true); ok && utf8.RuneCountInString(name) > 100 {
 		c.add("action.thread_name", "OUT-004", "must be at most 100 characters")
 	}
 }
 
-func (c *checker) promptOptions(a map[string]any) {
+// CallbackToken returns the button callback of a prompt option,
+// "hp1:<prompt_id>:<option_id>", which must fit in MaxCallbackToken bytes.
+func CallbackToken(promptID, optionID string) string {
+	return "hp1:" + promptID + ":" + optionID
+}
+
+// MaxCallbackToken is the byte limit of a prompt callback token.
+const MaxCallbackToken = 64
+
+func (c *checker) promptOptions(a map[string]any, promptID string) {
 	v, ok := a["options"]
 	if !ok {
 		c.add("action.options", "OUT-004", "missing")
@@ -474,12 +496,16 @@ func (c *checker) promptOptions(a map[string]any) {
 			c.add(strings.TrimSuffix(p, "."), "OUT-004", "must be an object, got "+kindOf(item))
 			continue
 		}
-		if id, ok := c.nonEmpty(o, p, "id", "OUT-004"); ok && !promptIDPattern.MatchString(id) {
-			c.add(p+"id", "OUT-004", "must be 1-32 characters of [A-Za-z0-9_.-]")
+		if id, ok := c.str(o, p, "id", "OUT-004", true); ok {
+			if !promptIDPattern.MatchString(id) {
+				c.add(p+"id", "OUT-024", "must be 1-32 characters of [A-Za-z0-9_.-]")
+			} else if len(CallbackToken(promptID, id)) > MaxCallbackToken {
+				c.add(p+"id", "OUT-024", fmt.Sprintf("hp1:<prompt_id>:<option_id> must fit in %d bytes", MaxCallbackToken))
+			}
 		}
 		c.str(o, p, "label", "OUT-004", true)
 		if s, ok := c.str(o, p, "style", "OUT-004", false); ok && !oneOf(s, []string{"primary", "success", "danger", "secondary"}) {
-			c.add(p+"style", "OUT-004", fmt.Sprintf("must be primary, success, danger or secondary, got %q", s))
+			c.add(p+"style", "OUT-024", fmt.Sprintf("must be primary, success, danger or secondary, got %q", s))
 		}
 	}
 }
@@ -534,6 +560,9 @@ func (c *checker) descriptor(d map[string]any) {
 				c.add(f, "HS-010", fmt.Sprintf("op %q listed twice", s))
 			}
 			seen[s] = true
+		}
+		if seen[OpTaskCard] && !seen[OpTaskCardStop] {
+			c.add(p+"supported_ops", "HS-023", "task_card is listed without task_card_stop")
 		}
 	}
 }
@@ -621,10 +650,9 @@ func (c *checker) forward(fw map[string]any) {
 				c.add(fmt.Sprintf("%sheaders.%d", p, i), req, "must be a [name, value] pair")
 				continue
 			}
-			for _, part := range pair {
+			for j, part := range pair {
 				if _, ok := part.(string); !ok {
-					c.add(fmt.Sprintf("%sheaders.%d", p, i), req, "name and value must be strings")
-					break
+					c.add(fmt.Sprintf("%sheaders.%d.%d", p, i, j), req, "must be a string, got "+kindOf(part))
 				}
 			}
 		}

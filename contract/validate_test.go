@@ -29,7 +29,7 @@ func TestValidateFrameReportsEveryViolation(t *testing.T) {
 		{"unknown type is fine", `{"type":"later"}` + "\n", []fieldReq{}},
 		{"hello", `{"type":"hello","botId":1}` + "\n", []fieldReq{{"botId", "HS-001"}, {"platform", "HS-001"}}},
 		{"outbound", `{"type":"outbound","requestId":"R","action":{"op":"send","content":"x"},"botId":"b"}` + "\n",
-			[]fieldReq{{"action.chat_id", "OUT-004"}, {"action.reply_to", "OUT-004"}, {"botId", "OUT-005"}, {"requestId", "OUT-002"}}},
+			[]fieldReq{{"action.chat_id", "OUT-004"}, {"action.metadata", "OUT-004"}, {"action.reply_to", "OUT-004"}, {"botId", "OUT-005"}, {"requestId", "OUT-002"}}},
 		{"unknown op", `{"type":"outbound","requestId":"0123456789abcdef0123456789abcdef","action":{"op":"fly"}}` + "\n", []fieldReq{{"action.op", "OUT-003"}}},
 		{"interrupt without reason", `{"type":"interrupt","session_key":"k"}` + "\n", []fieldReq{{"reason", "IN-004"}}},
 		{"going_idle extra", `{"type":"going_idle","x":1}` + "\n", []fieldReq{{"x", "IDLE-001"}}},
