@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -341,15 +342,23 @@ func TestDocMentionsOnlyKnownRequirements(t *testing.T) {
 // TestDocDescriptorTable checks the capability-descriptor table of section
 // 4.3 against the descriptor's fields and required flags.
 func TestDocDescriptorTable(t *testing.T) {
-	// TODO: derive these lists from the CapabilityDescriptor struct.
-	wantRequired := []string{
-		"contract_version", "platform", "label", "max_message_length",
-		"supports_draft_streaming", "supports_edit", "supports_threads",
-		"markdown_dialect", "len_unit",
+	// The Go struct's JSON tags are the source of truth: every tag must be
+	// in exactly one of the two lists, and the lists must match the doc.
+	wantRequired, wantOptional := RequiredDescriptorFields, OptionalDescriptorFields
+	tags := map[string]bool{}
+	typ := reflect.TypeOf(CapabilityDescriptor{})
+	for i := 0; i < typ.NumField(); i++ {
+		tags[strings.Split(typ.Field(i).Tag.Get("json"), ",")[0]] = true
 	}
-	wantOptional := []string{
-		"emoji", "platform_hint", "pii_safe", "supports_context",
-		"supports_inchannel_continuable", "supports_block_formatting", "supported_ops",
+	listed := append(append([]string{}, wantRequired...), wantOptional...)
+	for _, f := range listed {
+		if !tags[f] {
+			t.Errorf("descriptor field %s is listed but CapabilityDescriptor has no such JSON tag", f)
+		}
+		delete(tags, f)
+	}
+	for f := range tags {
+		t.Errorf("CapabilityDescriptor field %s is in neither the required nor the optional list", f)
 	}
 	rows, err := reqDescriptorTable(reqReadFile(t, reqTestDocPath))
 	if err != nil {
