@@ -312,80 +312,156 @@ func DecodeFrame(line []byte) (Frame, error) {
 	if !json.Valid(line) {
 		return nil, ErrMalformedFrame
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(line, &m); err != nil || m == nil {
+	typ, hasType := "", false
+	if err := eachField(line, func(k string, v []byte) error {
+		if k == "type" {
+			typ, hasType = rawString(v)
+		}
+		return nil
+	}); err != nil {
 		return nil, ErrNotObject
 	}
-	var typ string
-	if err := json.Unmarshal(m["type"], &typ); err != nil || typ == "" {
+	if !hasType || typ == "" {
 		return nil, ErrMissingType
 	}
-	d := fieldDecoder{m: m, frame: typ}
+	d := fieldDecoder{frame: typ}
 	var f Frame
 	switch typ {
 	case TypeHello:
 		h := Hello{}
-		d.str("platform", &h.Platform)
-		d.str("botId", &h.BotID)
-		d.any("command_manifest", &h.CommandManifest)
+		d.each(line, func(k string, v []byte) {
+			switch k {
+			case "platform":
+				d.str(k, v, &h.Platform)
+			case "botId":
+				d.str(k, v, &h.BotID)
+			case "command_manifest":
+				d.any(k, v, &h.CommandManifest)
+			}
+		})
 		f = h
 	case TypeOutbound:
 		o := Outbound{}
-		d.str("requestId", &o.RequestID)
-		d.any("action", &o.Action)
-		d.str("platform", &o.Platform)
-		d.str("botId", &o.BotID)
+		d.each(line, func(k string, v []byte) {
+			switch k {
+			case "requestId":
+				d.str(k, v, &o.RequestID)
+			case "action":
+				// The line is already valid JSON, so skip encoding/json's
+				// second scan and decode in place.
+				if err := o.Action.decodeValid(v); err != nil && !isNull(v) {
+					d.err = fmt.Errorf("outbound frame: %w", err)
+				}
+			case "platform":
+				d.str(k, v, &o.Platform)
+			case "botId":
+				d.str(k, v, &o.BotID)
+			}
+		})
 		f = o
 	case TypeInterrupt:
 		i := Interrupt{}
-		d.str("session_key", &i.SessionKey)
-		d.any("reason", &i.Reason)
+		d.each(line, func(k string, v []byte) {
+			switch k {
+			case "session_key":
+				d.str(k, v, &i.SessionKey)
+			case "reason":
+				if !isNull(v) {
+					var r string
+					d.str(k, v, &r)
+					i.Reason = &r
+				}
+			}
+		})
 		f = i
 	case TypeGoingIdle:
 		f = GoingIdle{}
 	case TypeInboundAck:
 		a := InboundAck{}
-		a.BufferID = idString(m["bufferId"])
+		d.each(line, func(k string, v []byte) {
+			if k == "bufferId" {
+				a.BufferID = rawID(v)
+			}
+		})
 		f = a
 	case TypeDescriptor:
-		df := DescriptorFrame{}
-		raw, ok := m["descriptor"]
-		if !ok || jsonKind(raw) != "object" {
+		var raw []byte
+		d.each(line, func(k string, v []byte) {
+			if k == "descriptor" {
+				raw = v
+			}
+		})
+		if raw == nil || raw[0] != '{' {
 			return nil, fmt.Errorf("descriptor frame: descriptor: missing or not an object")
 		}
 		desc, err := DecodeDescriptor(raw)
 		if err != nil {
 			return nil, err
 		}
-		df.Descriptor = desc
-		f = df
+		f = DescriptorFrame{Descriptor: desc}
 	case TypeInbound:
-		in := Inbound{Event: m["event"]}
-		if len(in.Event) == 0 || jsonKind(in.Event) == "null" {
-			in.Event = json.RawMessage("{}")
-		} else if jsonKind(in.Event) != "object" {
+		in := Inbound{}
+		var bad bool
+		d.each(line, func(k string, v []byte) {
+			switch k {
+			case "event":
+				switch {
+				case isNull(v):
+					in.Event = nil
+				case v[0] != '{':
+					bad = true
+				default:
+					in.Event = append(json.RawMessage(nil), v...)
+				}
+			case "bufferId":
+				in.BufferID = rawID(v)
+			}
+		})
+		if bad {
 			return nil, fmt.Errorf("inbound frame: event: not an object")
 		}
-		in.BufferID = idString(m["bufferId"])
+		if in.Event == nil {
+			in.Event = json.RawMessage("{}")
+		}
 		f = in
 	case TypeOutboundResult:
 		r := OutboundResult{}
-		d.str("requestId", &r.RequestID)
-		if raw, ok := m["result"]; ok && jsonKind(raw) == "object" {
-			d.any("result", &r.Result)
-		}
+		d.each(line, func(k string, v []byte) {
+			switch k {
+			case "requestId":
+				r.RequestID = rawID(v)
+			case "result":
+				if v[0] == '{' {
+					_ = r.Result.decodeValid(v)
+				}
+			}
+		})
 		f = r
 	case TypeInterruptInbound:
 		i := InterruptInbound{}
-		d.str("session_key", &i.SessionKey)
-		d.str("chat_id", &i.ChatID)
+		d.each(line, func(k string, v []byte) {
+			switch k {
+			case "session_key":
+				d.str(k, v, &i.SessionKey)
+			case "chat_id":
+				i.ChatID = rawID(v)
+			}
+		})
 		f = i
 	case TypeGoingIdleAck:
 		f = GoingIdleAck{}
 	case TypePassthroughForward:
 		p := PassthroughForward{}
-		raw, ok := m["forward"]
-		if !ok || jsonKind(raw) != "object" {
+		var raw []byte
+		d.each(line, func(k string, v []byte) {
+			switch k {
+			case "forward":
+				raw = v
+			case "bufferId":
+				p.BufferID = rawID(v)
+			}
+		})
+		if raw == nil || raw[0] != '{' {
 			return nil, fmt.Errorf("passthrough_forward frame: forward: missing or not an object")
 		}
 		fw, err := decodeForward(raw)
@@ -393,7 +469,6 @@ func DecodeFrame(line []byte) (Frame, error) {
 			return nil, err
 		}
 		p.Forward = fw
-		p.BufferID = idString(m["bufferId"])
 		f = p
 	default:
 		return UnknownFrame{Type: typ, Raw: append(json.RawMessage(nil), line...)}, nil
@@ -404,16 +479,23 @@ func DecodeFrame(line []byte) (Frame, error) {
 	return f, nil
 }
 
-// fieldDecoder decodes optional fields of a frame, keeping the first error.
+// fieldDecoder decodes the fields of a frame, keeping the first error.
 type fieldDecoder struct {
-	m     map[string]json.RawMessage
 	frame string
 	err   error
 }
 
-func (d *fieldDecoder) any(k string, dst any) {
-	v, ok := d.m[k]
-	if !ok || d.err != nil || jsonKind(v) == "null" {
+func (d *fieldDecoder) each(obj []byte, fn func(k string, v []byte)) {
+	_ = eachField(obj, func(k string, v []byte) error {
+		if d.err == nil {
+			fn(k, v)
+		}
+		return nil
+	})
+}
+
+func (d *fieldDecoder) any(k string, v []byte, dst any) {
+	if isNull(v) {
 		return
 	}
 	if err := json.Unmarshal(v, dst); err != nil {
@@ -421,7 +503,17 @@ func (d *fieldDecoder) any(k string, dst any) {
 	}
 }
 
-func (d *fieldDecoder) str(k string, dst *string) { d.any(k, dst) }
+func (d *fieldDecoder) str(k string, v []byte, dst *string) {
+	if isNull(v) {
+		return
+	}
+	s, ok := rawString(v)
+	if !ok {
+		d.err = fmt.Errorf("%s frame: %s: wrong type (%s)", d.frame, k, jsonKind(v))
+		return
+	}
+	*dst = s
+}
 
 // decodeForward applies the reference gateway's coercions: scalar fields
 // become strings, header entries that are not string pairs are dropped, and
@@ -432,11 +524,11 @@ func decodeForward(raw json.RawMessage) (Forward, error) {
 		return Forward{}, fmt.Errorf("passthrough_forward frame: forward: %w", err)
 	}
 	fw := Forward{
-		Platform: idString(m["platform"]),
-		BotID:    idString(m["botId"]),
-		Method:   idString(m["method"]),
-		Path:     idString(m["path"]),
-		Profile:  idString(m["profile"]),
+		Platform: rawID(m["platform"]),
+		BotID:    rawID(m["botId"]),
+		Method:   rawID(m["method"]),
+		Path:     rawID(m["path"]),
+		Profile:  rawID(m["profile"]),
 	}
 	var headers []json.RawMessage
 	if json.Unmarshal(m["headers"], &headers) == nil {

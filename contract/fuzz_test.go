@@ -86,3 +86,18 @@ func FuzzDecodeDescriptor(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDirectUnmarshal calls the hand-written decoders on arbitrary bytes,
+// as a caller bypassing encoding/json's validity check might: they may
+// fail, never panic.
+func FuzzDirectUnmarshal(f *testing.F) {
+	f.Add([]byte(`{"op":"send","chat_id":1,"metadata":{"a":[1,{"b":"}"}]}}`))
+	f.Add([]byte(`{"success":true,"message_id":"m","chat_info":{"name":"n"},"x":"\"}"}`))
+	f.Add([]byte(`{"a":`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var a contract.Action
+		_ = a.UnmarshalJSON(data)
+		var r contract.Result
+		_ = r.UnmarshalJSON(data)
+	})
+}

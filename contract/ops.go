@@ -3,6 +3,7 @@ package contract
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 )
@@ -123,16 +124,6 @@ type Action struct {
 	Extra map[string]json.RawMessage
 }
 
-// actionKeys is every action key this package knows.
-var actionKeys = map[string]bool{
-	"op": true, "chat_id": true, "content": true, "reply_to": true, "message_id": true,
-	"session_key": true, "kind": true, "draft_id": true, "final": true, "card_id": true,
-	"chunks": true, "media_kind": true, "source_url": true, "filename": true,
-	"prompt_kind": true, "prompt_id": true, "options": true, "timeout_s": true,
-	"emoji": true, "remove": true, "thread_name": true, "only_if_connector_created": true,
-	"only_if_current_name": true, "metadata": true,
-}
-
 // MarshalJSON writes the keys of a.Op in canonical order.
 func (a Action) MarshalJSON() ([]byte, error) { return a.appendJSON(nil) }
 
@@ -249,87 +240,121 @@ func (a Action) appendJSON(dst []byte) ([]byte, error) {
 	return w.close()
 }
 
-// actionWire mirrors Action with presence-aware fields for decoding.
-type actionWire struct {
-	Op                     string          `json:"op"`
-	ChatID                 json.RawMessage `json:"chat_id"`
-	Content                *string         `json:"content"`
-	ReplyTo                *string         `json:"reply_to"`
-	MessageID              json.RawMessage `json:"message_id"`
-	SessionKey             string          `json:"session_key"`
-	Kind                   string          `json:"kind"`
-	DraftID                int64           `json:"draft_id"`
-	Final                  bool            `json:"final"`
-	CardID                 string          `json:"card_id"`
-	Chunks                 []any           `json:"chunks"`
-	MediaKind              string          `json:"media_kind"`
-	SourceURL              string          `json:"source_url"`
-	Filename               string          `json:"filename"`
-	PromptKind             string          `json:"prompt_kind"`
-	PromptID               string          `json:"prompt_id"`
-	Options                []PromptOption  `json:"options"`
-	TimeoutS               *float64        `json:"timeout_s"`
-	Emoji                  string          `json:"emoji"`
-	Remove                 bool            `json:"remove"`
-	ThreadName             string          `json:"thread_name"`
-	OnlyIfConnectorCreated bool            `json:"only_if_connector_created"`
-	OnlyIfCurrentName      string          `json:"only_if_current_name"`
-	Metadata               map[string]any  `json:"metadata"`
-}
-
 // UnmarshalJSON decodes an action. Ids sent as JSON numbers are accepted
-// and turned into strings; unknown keys land in Extra. Use ValidateFrame to
-// check an action against the contract.
+// and turned into strings; unknown keys land in Extra. A key with the wrong
+// JSON type is an error naming it. Use ValidateFrame to check an action
+// against the contract.
 func (a *Action) UnmarshalJSON(b []byte) error {
-	var w actionWire
-	if err := json.Unmarshal(b, &w); err != nil {
-		return fmt.Errorf("action: %w", err)
+	if !json.Valid(b) {
+		return fmt.Errorf("action: not valid JSON")
 	}
-	var all map[string]json.RawMessage
-	if err := json.Unmarshal(b, &all); err != nil {
-		return fmt.Errorf("action: %w", err)
-	}
-	*a = Action{
-		Op: w.Op, ChatID: idString(w.ChatID), ReplyTo: w.ReplyTo, MessageID: idString(w.MessageID),
-		SessionKey: w.SessionKey, Kind: w.Kind, DraftID: w.DraftID, Final: w.Final,
-		CardID: w.CardID, Chunks: w.Chunks, MediaKind: w.MediaKind, SourceURL: w.SourceURL,
-		Filename: w.Filename, PromptKind: w.PromptKind, PromptID: w.PromptID, Options: w.Options,
-		TimeoutS: w.TimeoutS, Emoji: w.Emoji, Remove: w.Remove, ThreadName: w.ThreadName,
-		OnlyIfConnectorCreated: w.OnlyIfConnectorCreated, OnlyIfCurrentName: w.OnlyIfCurrentName,
-		Metadata: w.Metadata,
-	}
-	if w.Op == OpTyping {
-		a.Status = w.Content
-	} else if w.Content != nil {
-		a.Content = *w.Content
-	}
-	for k, v := range all {
-		if !actionKeys[k] {
-			if a.Extra == nil {
-				a.Extra = map[string]json.RawMessage{}
-			}
-			a.Extra[k] = v
-		}
-	}
-	return nil
+	return a.decodeValid(b)
 }
 
-// idString renders a JSON string or number id as a string; other values
-// give "".
-func idString(v json.RawMessage) string {
-	v = bytes.TrimSpace(v)
-	if len(v) == 0 {
-		return ""
+// decodeValid is UnmarshalJSON for input already known to be valid JSON.
+func (a *Action) decodeValid(b []byte) error {
+	var out Action
+	var content *string
+	err := eachField(b, func(k string, v []byte) error {
+		str := func(dst *string) error {
+			if isNull(v) {
+				return nil
+			}
+			s, ok := rawString(v)
+			if !ok {
+				return fmt.Errorf("action.%s: wrong type (%s)", k, jsonKind(v))
+			}
+			*dst = s
+			return nil
+		}
+		decode := func(dst any) error {
+			if isNull(v) {
+				return nil
+			}
+			if err := json.Unmarshal(v, dst); err != nil {
+				return fmt.Errorf("action.%s: wrong type (%s)", k, jsonKind(v))
+			}
+			return nil
+		}
+		switch k {
+		case "op":
+			return str(&out.Op)
+		case "chat_id":
+			out.ChatID = rawID(v)
+		case "message_id":
+			out.MessageID = rawID(v)
+		case "content":
+			if !isNull(v) {
+				var c string
+				if err := str(&c); err != nil {
+					return err
+				}
+				content = &c
+			}
+		case "reply_to":
+			if !isNull(v) {
+				r := rawID(v)
+				out.ReplyTo = &r
+			}
+		case "session_key":
+			return str(&out.SessionKey)
+		case "kind":
+			return str(&out.Kind)
+		case "draft_id":
+			return decode(&out.DraftID)
+		case "final":
+			return decode(&out.Final)
+		case "card_id":
+			return str(&out.CardID)
+		case "chunks":
+			return decode(&out.Chunks)
+		case "media_kind":
+			return str(&out.MediaKind)
+		case "source_url":
+			return str(&out.SourceURL)
+		case "filename":
+			return str(&out.Filename)
+		case "prompt_kind":
+			return str(&out.PromptKind)
+		case "prompt_id":
+			return str(&out.PromptID)
+		case "options":
+			return decode(&out.Options)
+		case "timeout_s":
+			return decode(&out.TimeoutS)
+		case "emoji":
+			return str(&out.Emoji)
+		case "remove":
+			return decode(&out.Remove)
+		case "thread_name":
+			return str(&out.ThreadName)
+		case "only_if_connector_created":
+			return decode(&out.OnlyIfConnectorCreated)
+		case "only_if_current_name":
+			return str(&out.OnlyIfCurrentName)
+		case "metadata":
+			return decode(&out.Metadata)
+		default:
+			if out.Extra == nil {
+				out.Extra = map[string]json.RawMessage{}
+			}
+			out.Extra[k] = append(json.RawMessage(nil), v...)
+		}
+		return nil
+	})
+	if errors.Is(err, errNotObjectScan) {
+		return fmt.Errorf("action: not a JSON object")
 	}
-	var s string
-	if json.Unmarshal(v, &s) == nil {
-		return s
+	if err != nil {
+		return err
 	}
-	var n json.Number
-	if json.Unmarshal(v, &n) == nil {
-		return n.String()
+	if out.Op == OpTyping {
+		out.Status = content
+	} else if content != nil {
+		out.Content = *content
 	}
-	return ""
+	*a = out
+	return nil
 }
 
 // ChatInfo is what get_chat_info returns.
@@ -414,32 +439,49 @@ func (r Result) appendJSON(dst []byte) ([]byte, error) {
 // UnmarshalJSON decodes a result leniently: ids may be numbers, and other
 // keys land in Extra.
 func (r *Result) UnmarshalJSON(b []byte) error {
-	var all map[string]json.RawMessage
-	if err := json.Unmarshal(b, &all); err != nil {
-		return fmt.Errorf("result: %w", err)
+	if !json.Valid(b) {
+		return fmt.Errorf("result: not valid JSON")
 	}
-	if all == nil {
-		return fmt.Errorf("result: not a JSON object")
-	}
+	return r.decodeValid(b)
+}
+
+// decodeValid is UnmarshalJSON for input already known to be valid JSON.
+func (r *Result) decodeValid(b []byte) error {
 	var out Result
-	_ = json.Unmarshal(all["success"], &out.Success)
-	out.MessageID = idString(all["message_id"])
-	_ = json.Unmarshal(all["error"], &out.Error)
-	_ = json.Unmarshal(all["code"], &out.Code)
-	_ = json.Unmarshal(all["ambiguous"], &out.Ambiguous)
-	out.ThreadID = idString(all["thread_id"])
-	_ = json.Unmarshal(all["auto_thread_name"], &out.AutoThreadName)
-	if v, ok := all["chat_info"]; ok && jsonKind(v) == "object" {
-		out.ChatInfo = &ChatInfo{}
-		_ = json.Unmarshal(v, out.ChatInfo)
-	}
-	for k, v := range all {
-		if !resultKeys[k] {
+	var err error
+	scanErr := eachField(b, func(k string, v []byte) error {
+		switch k {
+		case "success":
+			out.Success = rawBool(v)
+		case "message_id":
+			out.MessageID = rawID(v)
+		case "error":
+			out.Error, _ = rawString(v)
+		case "code":
+			out.Code, _ = rawString(v)
+		case "ambiguous":
+			out.Ambiguous = rawBool(v)
+		case "thread_id":
+			out.ThreadID = rawID(v)
+		case "auto_thread_name":
+			out.AutoThreadName, _ = rawString(v)
+		case "chat_info":
+			if len(v) > 0 && v[0] == '{' {
+				out.ChatInfo = &ChatInfo{}
+				if e := json.Unmarshal(v, out.ChatInfo); e != nil {
+					out.ChatInfo = nil
+				}
+			}
+		default:
 			if out.Extra == nil {
 				out.Extra = map[string]json.RawMessage{}
 			}
-			out.Extra[k] = v
+			out.Extra[k] = append(json.RawMessage(nil), v...)
 		}
+		return err
+	})
+	if scanErr != nil {
+		return fmt.Errorf("result: not a JSON object")
 	}
 	*r = out
 	return nil

@@ -1,0 +1,150 @@
+package contract
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+)
+
+// The hot frames (outbound, outbound_result, inbound, inbound_ack) are
+// decoded by walking the top-level keys of an already validated object
+// instead of building a map[string]json.RawMessage: it is several times
+// faster and allocates little, which matters at 100,000 frames a second.
+
+var errNotObjectScan = errors.New("not an object")
+
+// eachField calls fn with every top-level key and raw value of the JSON
+// object obj, in order. Keys with escapes are unescaped. obj should be valid
+// JSON (callers check with json.Valid): on invalid input eachField never
+// panics, but it only promises to return errNotObjectScan for structural
+// damage it happens to meet.
+func eachField(obj []byte, fn func(key string, val []byte) error) error {
+	i := skipSpace(obj, 0)
+	if i >= len(obj) || obj[i] != '{' {
+		return errNotObjectScan
+	}
+	i++
+	for {
+		i = skipSpace(obj, i)
+		if i >= len(obj) {
+			return errNotObjectScan
+		}
+		if obj[i] == '}' {
+			return nil
+		}
+		if obj[i] == ',' {
+			i = skipSpace(obj, i+1)
+		}
+		if i >= len(obj) || obj[i] != '"' {
+			return errNotObjectScan
+		}
+		end := skipString(obj, i)
+		key := decodeKey(obj[i:end])
+		i = skipSpace(obj, end)
+		if i >= len(obj) || obj[i] != ':' {
+			return errNotObjectScan
+		}
+		i = skipSpace(obj, i+1)
+		if i >= len(obj) {
+			return errNotObjectScan
+		}
+		vEnd := skipValue(obj, i)
+		if err := fn(key, obj[i:vEnd]); err != nil {
+			return err
+		}
+		i = vEnd
+	}
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index just past the string starting at b[i].
+func skipString(b []byte, i int) int {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return len(b)
+}
+
+// skipValue returns the index just past the value starting at b[i].
+func skipValue(b []byte, i int) int {
+	if i >= len(b) {
+		return i
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				j = skipString(b, j) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return len(b)
+	default:
+		j := i
+		for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\t' && b[j] != '\n' && b[j] != '\r' {
+			j++
+		}
+		return j
+	}
+}
+
+func decodeKey(quoted []byte) string {
+	if len(quoted) >= 2 && bytes.IndexByte(quoted, '\\') < 0 {
+		return string(quoted[1 : len(quoted)-1])
+	}
+	var s string
+	_ = json.Unmarshal(quoted, &s)
+	return s
+}
+
+// rawString decodes a JSON string value, taking the fast path when it has
+// no escapes. ok is false when val is not a string.
+func rawString(val []byte) (s string, ok bool) {
+	if len(val) < 2 || val[0] != '"' {
+		return "", false
+	}
+	inner := val[1 : len(val)-1]
+	if bytes.IndexByte(inner, '\\') < 0 {
+		return string(inner), true
+	}
+	if err := json.Unmarshal(val, &s); err != nil {
+		return "", false
+	}
+	return s, true
+}
+
+// rawID decodes a string or number id; anything else gives "".
+func rawID(val []byte) string {
+	if s, ok := rawString(val); ok {
+		return s
+	}
+	if len(val) > 0 && (val[0] == '-' || (val[0] >= '0' && val[0] <= '9')) {
+		return string(val)
+	}
+	return ""
+}
+
+func rawBool(val []byte) bool { return len(val) == 4 && string(val) == "true" }
+
+func isNull(val []byte) bool { return len(val) == 4 && string(val) == "null" }
