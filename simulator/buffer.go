@@ -1,0 +1,435 @@
+package simulator
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/relaykit/relaykit/contract"
+)
+
+// instance is the delivery state of one gateway instance: its sockets, its
+// flip, its buffer and its drain. mu orders everything that decides between
+// live and buffered delivery, so a going_idle_ack can never overtake a live
+// frame decided before it, and live delivery never overtakes the buffer.
+type instance struct {
+	id string
+
+	mu       sync.Mutex
+	flipped  bool
+	policies map[string]contract.PolicyRequest
+	buffer   []*entry
+	pending  map[string]int // buffered entries per platform
+	sessions []*session     // open authenticated sockets, oldest first
+	drain    *drain
+	lastWake time.Time
+	woke     bool
+	acked    []string // recently acked buffer ids, oldest first
+	ackCount int
+	noopAcks int
+	// replayed holds acked entries for the redeliver-acked deviation.
+	replayed []*entry
+}
+
+// entry is a buffered event plus where it is in flight.
+type entry struct {
+	BufferedEntry
+	sentOn *drain // the drain that sent it and awaits its ack; nil when unsent
+}
+
+// drain replays an instance's buffer to one socket, at most a window of
+// unacknowledged entries at a time (IDLE-009 to IDLE-012).
+type drain struct {
+	sess     *session
+	cond     *sync.Cond // on instance.mu; signalled by acks, appends and stops
+	inflight int
+	sent     int
+	stopped  bool
+	started  time.Time
+}
+
+const ackHistory = 10000
+
+func newInstance(id string) *instance {
+	return &instance{id: id, policies: map[string]contract.PolicyRequest{}, pending: map[string]int{}}
+}
+
+// liveSessionLocked returns the newest handshaked socket that answered a
+// hello for platform (IN-007), or nil.
+func (in *instance) liveSessionLocked(platform string) *session {
+	for i := len(in.sessions) - 1; i >= 0; i-- {
+		sess := in.sessions[i]
+		if sess.frontsLocked(platform) {
+			return sess
+		}
+	}
+	return nil
+}
+
+// newestHandshakedLocked returns the newest socket that sent a descriptor.
+func (in *instance) newestHandshakedLocked() *session {
+	for i := len(in.sessions) - 1; i >= 0; i-- {
+		if len(in.sessions[i].platforms) > 0 {
+			return in.sessions[i]
+		}
+	}
+	return nil
+}
+
+func (in *instance) removeSessionLocked(sess *session) bool {
+	for i, x := range in.sessions {
+		if x == sess {
+			in.sessions = append(in.sessions[:i], in.sessions[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
+// hasEligibleLocked reports whether an unsent entry could go to sess.
+func (in *instance) hasEligibleLocked(sess *session) bool {
+	for _, e := range in.buffer {
+		if e.sentOn == nil && sess.frontsLocked(e.Platform) {
+			return true
+		}
+	}
+	return false
+}
+
+func (in *instance) findLocked(id string) int {
+	for i, e := range in.buffer {
+		if e.BufferID == id {
+			return i
+		}
+	}
+	return -1
+}
+
+func (in *instance) removeAtLocked(i int) *entry {
+	e := in.buffer[i]
+	if i == 0 {
+		in.buffer[0] = nil
+		in.buffer = in.buffer[1:]
+	} else {
+		in.buffer = append(in.buffer[:i], in.buffer[i+1:]...)
+	}
+	in.pending[e.Platform]--
+	if in.pending[e.Platform] <= 0 {
+		delete(in.pending, e.Platform)
+	}
+	return e
+}
+
+// stopDrainLocked ends the running drain; its unacked entries become unsent
+// again, so the next connection redelivers exactly them (IDLE-010).
+func (in *instance) stopDrainLocked() {
+	d := in.drain
+	if d == nil {
+		return
+	}
+	d.stopped = true
+	for _, e := range in.buffer {
+		if e.sentOn == d {
+			e.sentOn = nil
+		}
+	}
+	in.drain = nil
+	d.cond.Broadcast()
+}
+
+// deliverLocked hands one event or forward to the instance: live to the
+// newest socket fronting its platform, or into the buffer when the
+// instance is flipped, draining, has older entries for that platform, or
+// has no such socket (IDLE-007). in.mu must be held.
+func (s *Server) deliverLocked(in *instance, gw *GatewayRecord, frameType, platform string, payload []byte) (Delivery, error) {
+	devs := s.deviations()
+	noDrain := devs.has(DevNoDrain)
+	if !in.flipped && (noDrain || (in.drain == nil && in.pending[platform] == 0)) {
+		if sess := in.liveSessionLocked(platform); sess != nil {
+			if err := sess.writeDelivery(frameType, payload, ""); err == nil {
+				return Delivery{Mode: DeliveryLive, SessionID: sess.id}, nil
+			}
+			// The socket died under us; buffering keeps the event.
+		}
+	}
+	return s.bufferLocked(in, gw, frameType, platform, payload)
+}
+
+// bufferLocked appends to the durable buffer and then lets the drain or the
+// wake logic react.
+func (s *Server) bufferLocked(in *instance, gw *GatewayRecord, frameType, platform string, payload []byte) (Delivery, error) {
+	e := &entry{BufferedEntry: BufferedEntry{
+		BufferID:   fmt.Sprintf("buf-%s-%d", s.epoch, s.bufSeq.Add(1)),
+		FrameType:  frameType,
+		Platform:   platform,
+		Payload:    payload,
+		BufferedAt: s.clk.Now(),
+	}}
+	if err := s.store.Apply(Mutation{Kind: MutAppend, Instance: in.id, Entry: &e.BufferedEntry}); err != nil {
+		return Delivery{}, fmt.Errorf("failed to buffer event: %w", err)
+	}
+	in.buffer = append(in.buffer, e)
+	in.pending[platform]++
+	s.note(JournalEntry{Kind: JournalBuffer, GatewayID: gw.GatewayID, Instance: in.id, FrameType: frameType, BufferID: e.BufferID, Size: len(payload)})
+	switch {
+	case in.drain != nil:
+		in.drain.cond.Broadcast()
+	case !in.flipped:
+		// A socket fronting the platform may exist while older entries
+		// wait (they arrived before its hello); replay them now.
+		if sess := in.liveSessionLocked(platform); sess != nil && !s.deviations().has(DevNoDrain) {
+			s.startDrainLocked(in, sess)
+		}
+	}
+	if in.flipped && gw.WakeURL != "" {
+		s.maybeWakeLocked(in, gw)
+	}
+	return Delivery{Mode: DeliveryBuffered, BufferID: e.BufferID}, nil
+}
+
+// onDescriptorLocked runs after a descriptor went out on sess: a drain starts
+// when the instance is flipped or holds entries sess can take.
+func (s *Server) onDescriptorLocked(in *instance, sess *session) {
+	if in.drain != nil {
+		return
+	}
+	if s.deviations().has(DevNoDrain) {
+		if in.flipped {
+			s.setFlipLocked(in, sess, false, "handshake (no-drain deviation)")
+		}
+		return
+	}
+	if in.flipped || in.hasEligibleLocked(sess) || (len(in.replayed) > 0 && s.deviations().has(DevRedeliverAcked)) {
+		s.startDrainLocked(in, sess)
+	}
+}
+
+func (s *Server) startDrainLocked(in *instance, sess *session) {
+	if !s.track() {
+		return
+	}
+	d := &drain{sess: sess, cond: sync.NewCond(&in.mu), started: s.clk.Now()}
+	in.drain = d
+	s.note(JournalEntry{Kind: JournalDrain, GatewayID: sess.gw.GatewayID, SessionID: sess.id, Instance: in.id,
+		Detail: fmt.Sprintf("drain started: %d buffered", len(in.buffer))})
+	go func() {
+		defer s.untrack()
+		s.runDrain(in, d)
+	}()
+}
+
+// runDrain replays the buffer oldest first. Writes happen outside in.mu,
+// so the socket's reader can always take the lock to process acks.
+func (s *Server) runDrain(in *instance, d *drain) {
+	devs := s.deviations()
+	window := s.cfg.DrainWindow
+	gated := !devs.has(DevReplayNotAckGated)
+	var batch []*entry
+	in.mu.Lock()
+	if devs.has(DevRedeliverAcked) {
+		// The deviation replays what was already acked before anything
+		// else, exactly the bug IDLE-010 forbids.
+		batch = append(batch, in.replayed...)
+	}
+	for {
+		for len(batch) == 0 {
+			if d.stopped {
+				in.mu.Unlock()
+				return
+			}
+			room := len(in.buffer)
+			if gated {
+				room = window - d.inflight
+			}
+			for _, e := range in.buffer {
+				if room <= 0 {
+					break
+				}
+				if e.sentOn == nil && d.sess.frontsLocked(e.Platform) {
+					e.sentOn = d
+					e.Deliveries++
+					batch = append(batch, e)
+					room--
+				}
+			}
+			if !gated {
+				// The deviation forgets entries as soon as they are sent.
+				for _, e := range batch {
+					if i := in.findLocked(e.BufferID); i >= 0 {
+						in.removeAtLocked(i)
+						s.store.Apply(Mutation{Kind: MutRemove, Instance: in.id, BufferID: e.BufferID})
+					}
+				}
+			} else {
+				d.inflight += len(batch)
+			}
+			if len(batch) > 0 {
+				break
+			}
+			if d.inflight == 0 {
+				// Every entry this socket can take was acked: the drain
+				// is complete, the flip clears and live delivery resumes.
+				in.drain = nil
+				s.note(JournalEntry{Kind: JournalDrain, GatewayID: d.sess.gw.GatewayID, SessionID: d.sess.id, Instance: in.id,
+					Detail: fmt.Sprintf("drain complete: %d sent, %d left for other platforms", d.sent, len(in.buffer))})
+				if in.flipped {
+					s.setFlipLocked(in, d.sess, false, "drain complete")
+				}
+				in.mu.Unlock()
+				return
+			}
+			d.cond.Wait()
+		}
+		in.mu.Unlock()
+		for _, e := range batch {
+			if err := d.sess.writeDelivery(e.FrameType, e.Payload, e.BufferID); err != nil {
+				break // the socket is gone; its cleanup stops this drain
+			}
+			d.sent++
+		}
+		batch = batch[:0]
+		in.mu.Lock()
+	}
+}
+
+// ack releases a buffer entry (IDLE-010); anything else is a journaled
+// no-op (IDLE-017, IDLE-018).
+func (s *Server) ack(sess *session, bufferID string) {
+	in := sess.inst
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	i := -1
+	if bufferID != "" {
+		i = in.findLocked(bufferID)
+	}
+	if i < 0 {
+		in.noopAcks++
+		why := "unknown or foreign bufferId"
+		for _, id := range in.acked {
+			if id == bufferID {
+				why = "duplicate ack"
+				break
+			}
+		}
+		s.note(JournalEntry{Kind: JournalNoopAck, GatewayID: sess.gw.GatewayID, SessionID: sess.id, Instance: in.id, BufferID: bufferID, Detail: why})
+		return
+	}
+	if err := s.store.Apply(Mutation{Kind: MutRemove, Instance: in.id, BufferID: bufferID}); err != nil {
+		// Keeping the entry means it is redelivered: safe, if noisy.
+		s.log.Error("relaysim: failed to persist ack", "instance", in.id, "err", err)
+		return
+	}
+	e := in.removeAtLocked(i)
+	in.ackCount++
+	in.acked = append(in.acked, bufferID)
+	if len(in.acked) > ackHistory {
+		in.acked = append(in.acked[:0], in.acked[len(in.acked)-ackHistory/2:]...)
+	}
+	if s.deviations().has(DevRedeliverAcked) && len(in.replayed) < ackHistory {
+		in.replayed = append(in.replayed, e)
+	}
+	if d := e.sentOn; d != nil && d == in.drain {
+		d.inflight--
+		d.cond.Broadcast()
+	}
+	s.note(JournalEntry{Kind: JournalAck, GatewayID: sess.gw.GatewayID, SessionID: sess.id, Instance: in.id, BufferID: bufferID})
+}
+
+// goingIdle flips the instance durably and only then acks (IDLE-003). The
+// ack is written under in.mu, after every live frame decided before it.
+func (s *Server) goingIdle(sess *session) {
+	in := sess.inst
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if !s.deviations().has(DevAckWithoutFlip) {
+		if in.drain != nil {
+			// A drain must not clear the flip the gateway just asked for.
+			in.stopDrainLocked()
+		}
+		if err := s.setFlipLocked(in, sess, true, "going_idle"); err != nil {
+			s.log.Error("relaysim: failed to persist flip", "instance", in.id, "err", err)
+			sess.closeAsync(contract.CloseInternalError, "store failure")
+			return
+		}
+	}
+	sess.send(contract.GoingIdleAck{})
+}
+
+func (s *Server) setFlipLocked(in *instance, sess *session, flipped bool, why string) error {
+	if err := s.store.Apply(Mutation{Kind: MutFlip, Instance: in.id, Flipped: flipped}); err != nil {
+		return err
+	}
+	in.flipped = flipped
+	e := JournalEntry{Kind: JournalFlip, Instance: in.id, Detail: fmt.Sprintf("flipped=%v: %s", flipped, why)}
+	if sess != nil {
+		e.GatewayID, e.SessionID = sess.gw.GatewayID, sess.id
+	}
+	s.note(e)
+	return nil
+}
+
+// Buffer returns the entries waiting in an instance's buffer, oldest first.
+func (s *Server) Buffer(instanceID string) []BufferedEntry {
+	s.mu.RLock()
+	in := s.instances[instanceID]
+	s.mu.RUnlock()
+	out := []BufferedEntry{}
+	if in == nil {
+		return out
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for _, e := range in.buffer {
+		out = append(out, e.BufferedEntry)
+	}
+	return out
+}
+
+// Flipped reports whether an instance is flipped to buffered-only delivery.
+func (s *Server) Flipped(instanceID string) bool {
+	s.mu.RLock()
+	in := s.instances[instanceID]
+	s.mu.RUnlock()
+	if in == nil {
+		return false
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.flipped
+}
+
+// AckStats counts an instance's acks.
+type AckStats struct {
+	// Acked lists recently acked buffer ids, oldest first.
+	Acked []string `json:"acked"`
+	// Count is how many acks released an entry.
+	Count int `json:"count"`
+	// Noop is how many acks were duplicates, unknown or foreign.
+	Noop int `json:"noop"`
+}
+
+// Acks returns an instance's ack statistics.
+func (s *Server) Acks(instanceID string) AckStats {
+	s.mu.RLock()
+	in := s.instances[instanceID]
+	s.mu.RUnlock()
+	if in == nil {
+		return AckStats{Acked: []string{}}
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return AckStats{Acked: append([]string{}, in.acked...), Count: in.ackCount, Noop: in.noopAcks}
+}
+
+// Draining reports whether a drain is running for an instance.
+func (s *Server) Draining(instanceID string) bool {
+	s.mu.RLock()
+	in := s.instances[instanceID]
+	s.mu.RUnlock()
+	if in == nil {
+		return false
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.drain != nil
+}

@@ -1,0 +1,50 @@
+// Package simulator is a complete reference connector for the Hermes relay
+// contract (package contract), faithful enough that a real gateway cannot
+// tell it from a production connector, plus the control a tester needs.
+//
+// New starts one on a loopback port, shaped like httptest: URL and RelayURL
+// say where it is, Close stops it, and Go methods both drive it (EnrollGateway,
+// Inject, Interrupt, Passthrough, Script, AddFault, CloseSession, Reset) and
+// inspect it (Sessions, Outbound, Buffer, Flipped, Acks, Policy, Journal,
+// Wakes). The same operations exist over HTTP under /_relaysim/, for tests
+// written in any language; docs/relaysim.md lists every route. The examples
+// are the best way to start.
+//
+// # What it implements
+//
+//   - /relay: upgrade authentication with the HMAC token scheme and a
+//     per-gateway rotation list, refusals as an upgrade followed by a 4401
+//     close; a policy for a second socket of one instance; one descriptor
+//     per hello from the platform presets; keepalive pings; NDJSON frames
+//     capped at 1 MiB, with malformed and oversized input closed 1007 and
+//     1009 and unknown frame types ignored.
+//   - Outbound: every op answered with the right result shape, gated by the
+//     descriptor's supported_ops and the connection's platforms, scriptable
+//     per op, chat, platform and gateway.
+//   - Inbound: injected events, interrupts and passthrough forwards,
+//     delivered live or buffered, within one tenant only, gated by the
+//     instance's relevance policy.
+//   - going_idle: a durable flip, a per-instance buffer, and an ack-gated
+//     drain on the next handshake that redelivers exactly the unacked tail;
+//     a wake request to the registered URL at most once per cooldown.
+//   - HTTP: provision, enroll, policy and media, with the contract's status
+//     codes and JSON error bodies.
+//
+// Every timer runs on Options.Clock, so tests can use a clock.Manual and
+// move time only when they mean to.
+//
+// # Deviations
+//
+// Options.Deviations (and SetDeviations at run time) make the simulator
+// break one requirement each, the way real connectors have; a conformance
+// suite proves it detects bugs by failing against them. DeviationInfos
+// lists them with the requirement each breaks.
+//
+// # Security
+//
+// The simulator is a test tool. Its control API is unauthenticated unless
+// Options.ControlToken is set, and it listens on loopback by default for
+// that reason. Secrets and tokens never appear in its logs, journal or
+// errors; a FileStore holds gateway secrets in clear (mode 0600) because
+// verifying tokens needs them.
+package simulator // import "github.com/relaykit/relaykit/simulator"

@@ -1,0 +1,101 @@
+package simulator
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/relaykit/relaykit/contract"
+)
+
+// servePolicy is POST /relay/policy (HTTP-014): an upgrade-token bearer
+// declares the relevance policy of one platform, replacing any earlier one
+// of that instance and platform. The policy gates delivery (HTTP-016).
+func (s *Server) servePolicy(w http.ResponseWriter, r *http.Request) {
+	auth := s.authenticateHTTP(r.Header.Get("Authorization"))
+	if auth.reason != "" || auth.gw == nil {
+		s.noteHTTP(r, http.StatusUnauthorized, auth.claimed, auth.detail)
+		writeJSON(w, http.StatusUnauthorized, contract.ErrorBody{Error: firstNonEmpty(auth.reason, contract.ReasonUnauthorized)})
+		return
+	}
+	gw := auth.gw
+	body, err := readBody(r, 64<<10)
+	if err == nil {
+		err = firstViolation(contract.ValidateBody(contract.BodyPolicyRequest, body))
+	}
+	var req contract.PolicyRequest
+	if err == nil {
+		if jerr := json.Unmarshal(body, &req); jerr != nil {
+			err = badRequest("", "body: %v", jerr)
+		}
+	}
+	if err == nil && !gw.fronts(req.Platform) {
+		err = badRequest("platform", "%q is not fronted by gateway %q", req.Platform, gw.GatewayID)
+	}
+	if err != nil {
+		status, msg := requestStatus(err)
+		s.httpError(w, r, status, msg)
+		return
+	}
+	if req.FreeResponseScopes == nil {
+		req.FreeResponseScopes = []string{}
+	}
+	in := s.instance(gw.InstanceID)
+	in.mu.Lock()
+	err = s.store.Apply(Mutation{Kind: MutPolicy, Instance: in.id, Policy: &req})
+	if err == nil {
+		in.policies[req.Platform] = req
+	}
+	in.mu.Unlock()
+	if err != nil {
+		s.httpError(w, r, http.StatusInternalServerError, "failed to store policy: "+err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, contract.PolicyResponse{OK: true})
+	s.noteHTTP(r, http.StatusOK, gw.GatewayID, string(body))
+}
+
+func firstNonEmpty(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// Policy returns the relevance policy of an instance and platform: the
+// declared one, or the all-default policy when none was declared
+// (HTTP-015).
+func (s *Server) Policy(instanceID, platform string) contract.PolicyRequest {
+	def := contract.PolicyRequest{Platform: platform, FreeResponseScopes: []string{}}
+	s.mu.RLock()
+	in := s.instances[instanceID]
+	s.mu.RUnlock()
+	if in == nil {
+		return def
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if p, ok := in.policies[platform]; ok {
+		p.FreeResponseScopes = append([]string{}, p.FreeResponseScopes...)
+		return p
+	}
+	return def
+}
+
+// Policies returns every declared policy of an instance, by platform.
+func (s *Server) Policies(instanceID string) map[string]contract.PolicyRequest {
+	out := map[string]contract.PolicyRequest{}
+	s.mu.RLock()
+	in := s.instances[instanceID]
+	s.mu.RUnlock()
+	if in == nil {
+		return out
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for p, pol := range in.policies {
+		out[p] = pol
+	}
+	return out
+}

@@ -1,0 +1,397 @@
+package simulator
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/relaykit/relaykit/clock"
+	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/fixtures"
+)
+
+// DuplicatePolicy says what the simulator does when a second socket of one
+// gateway instance authenticates while the first is still open (RC-002).
+type DuplicatePolicy string
+
+// Duplicate-socket policies.
+const (
+	// DuplicateAllow keeps every socket; deliveries go to the newest
+	// handshaked one.
+	DuplicateAllow DuplicatePolicy = "allow"
+	// DuplicateReplace closes the older socket with 4409 "replaced".
+	DuplicateReplace DuplicatePolicy = "replace"
+	// DuplicateReject closes the newer socket with 4409 "duplicate".
+	DuplicateReject DuplicatePolicy = "reject"
+)
+
+// ParseDuplicatePolicy parses "allow", "replace" or "reject".
+func ParseDuplicatePolicy(s string) (DuplicatePolicy, error) {
+	switch p := DuplicatePolicy(s); p {
+	case DuplicateAllow, DuplicateReplace, DuplicateReject:
+		return p, nil
+	}
+	return "", fmt.Errorf("unknown duplicate policy %q: want allow, replace or reject", s)
+}
+
+// Defaults of Options. They follow docs/design/settlements.md.
+const (
+	DefaultAddr               = "127.0.0.1:0"
+	DefaultHelloGrace         = 2 * time.Second
+	DefaultDrainWindow        = 64
+	DefaultWakeCooldown       = 30 * time.Second
+	DefaultWakeTimeout        = 10 * time.Second
+	DefaultMediaTTL           = time.Hour
+	DefaultMediaMaxTotal      = 1 << 30
+	DefaultEnrollmentTokenTTL = 24 * time.Hour
+	DefaultJournalSize        = 10000
+	DefaultJournalFrameBytes  = 2048
+	DefaultHistorySize        = 10000
+	DefaultTenant             = "default"
+)
+
+// Options configure a Server. The zero value is valid: every field documents
+// its default.
+type Options struct {
+	// Addr is the TCP address New listens on. Default "127.0.0.1:0", a free
+	// loopback port. The control API under /_relaysim/ is unauthenticated
+	// unless ControlToken is set, so binding a non-loopback address exposes
+	// it to the network.
+	Addr string
+
+	// Clock drives every timer: token expiry, keepalive, handshake timeout,
+	// wake cooldown, media TTL, enrollment-token expiry and script delays.
+	// Default the wall clock. A *clock.Manual makes time move only when told,
+	// and enables the control API's clock routes.
+	Clock clock.Clock
+
+	// Logger receives structured logs. Default: discard. Secrets and tokens
+	// are never logged.
+	Logger *slog.Logger
+
+	// Store persists enrollments, flips, buffers, policies and enrollment
+	// tokens. Default: a fresh NewMemoryStore. Server.Close closes it.
+	Store Store
+
+	// Descriptors are the capability descriptor presets answered to hello,
+	// keyed by platform. Default: the presets of package fixtures (discord,
+	// telegram, slack, whatsapp). A platform listed in Platforms without a
+	// preset gets a generic descriptor advertising the legacy ops.
+	Descriptors map[string]contract.CapabilityDescriptor
+
+	// Platforms are the platforms this connector serves, in order: the
+	// default platforms of an enrolled gateway and the platforms accepted by
+	// provisioning. Default: every preset, discord, telegram, slack and
+	// whatsapp first.
+	Platforms []string
+
+	// Gateways are enrolled when the server starts, unless the store already
+	// holds a live gateway with the same id (then the stored one, with its
+	// secret, wins). Reset restores exactly these.
+	Gateways []GatewaySpec
+
+	// IdentityTokens maps the identity bearer tokens accepted by
+	// /relay/provision and /relay/enroll to the tenant they authenticate.
+	// An empty tenant means DefaultTenant. Default: none.
+	IdentityTokens map[string]string
+
+	// DevMode accepts any non-empty identity bearer at /relay/provision and
+	// /relay/enroll, as tenant DefaultTenant. Default false.
+	DevMode bool
+
+	// AnonymousGateway, when set, authenticates a /relay upgrade that has no
+	// Authorization header as this gateway: the unauthenticated development
+	// mode of AUTH-002. Default "": every upgrade needs a valid token.
+	AnonymousGateway string
+
+	// PingInterval and PingTimeout drive keepalive (TRN-011): a WebSocket
+	// ping every PingInterval, and a close 1011 "keepalive timeout" when no
+	// pong arrived PingTimeout after a ping. Defaults 30 s and 60 s; a
+	// negative PingInterval disables keepalive.
+	PingInterval time.Duration
+	PingTimeout  time.Duration
+
+	// HandshakeTimeout closes a socket that sent no hello with 1008 "no
+	// hello", and one whose hellos named no fronted platform with 1008
+	// "platform not fronted" (HS-014, HS-017). Default 30 s; negative
+	// disables.
+	HandshakeTimeout time.Duration
+
+	// HelloGrace is how long after an unfronted hello the simulator waits
+	// for a fronted one before closing 1008 "platform not fronted". Default
+	// 2 s; it never extends past HandshakeTimeout.
+	HelloGrace time.Duration
+
+	// DuplicatePolicy handles a second socket of one gateway instance.
+	// Default DuplicateReplace.
+	DuplicatePolicy DuplicatePolicy
+
+	// DrainWindow is how many replayed buffer entries may be unacknowledged
+	// at once (IDLE-011). Default 64; 1 waits for each ack.
+	DrainWindow int
+
+	// WakeCooldown is the least time between two wake requests of one
+	// instance (WAKE-003). Default 30 s.
+	WakeCooldown time.Duration
+
+	// WakeTimeout bounds one wake request, on the wall clock. Default 10 s.
+	WakeTimeout time.Duration
+
+	// WakeClient sends wake requests. Default: a client that follows no
+	// redirects, so a wake never carries anything anywhere else.
+	WakeClient *http.Client
+
+	// MediaTTL is how long an uploaded media item stays downloadable.
+	// Default 1 h (HTTP-021).
+	MediaTTL time.Duration
+
+	// MediaMaxBytes caps one upload; larger uploads get 413. Default
+	// contract.MediaMaxBytes (25 MiB).
+	MediaMaxBytes int64
+
+	// MediaMaxTotal caps the bytes of media held at once; an upload that
+	// would exceed it gets 507. Default 1 GiB. Media lives in memory only.
+	MediaMaxTotal int64
+
+	// EnrollmentTokenTTL is the lifetime of an enrollment token created
+	// without one. Default 24 h.
+	EnrollmentTokenTTL time.Duration
+
+	// JournalSize is how many journal entries are kept; older ones are
+	// dropped. Default 10000.
+	JournalSize int
+
+	// JournalFrameBytes caps how much of each frame the journal keeps.
+	// Default 2048.
+	JournalFrameBytes int
+
+	// HistorySize caps the outbound records kept per gateway, and the
+	// interrupts and wakes kept. Default 10000.
+	HistorySize int
+
+	// ControlToken, when set, must be presented as "Authorization: Bearer
+	// <token>" or "X-Relaysim-Token: <token>" on every /_relaysim/ request.
+	// Default "": the control API relies on being reachable only from
+	// loopback.
+	ControlToken string
+
+	// OneFramePerMessage writes every frame as its own WebSocket message.
+	// Default false: frames queued for a socket at the same time share one
+	// message (at most 64 KiB), which every receiver must accept (TRN-005)
+	// and which makes bursts several times faster. Set it for byte-exact
+	// message boundaries, like the reference gateway's own sending.
+	OneFramePerMessage bool
+
+	// MaxSessions refuses new sockets with 1013 "throttled" once this many
+	// are open (RC-003). Default 0: no limit.
+	MaxSessions int
+
+	// Deviations make the simulator break specific MUSTs on purpose, for
+	// testing conformance suites. Default none. See Deviation.
+	Deviations []Deviation
+}
+
+// GatewaySpec describes a gateway to enroll through EnrollGateway or
+// Options.Gateways.
+type GatewaySpec struct {
+	// GatewayID is required.
+	GatewayID string `json:"gatewayId"`
+	// Secret is the HMAC secret; a random 64-character secret is minted
+	// when empty.
+	Secret string `json:"secret,omitempty"`
+	// Platforms the gateway fronts. Default: every platform the server
+	// serves.
+	Platforms []string `json:"platforms,omitempty"`
+	// InstanceID keys the buffer and the flip. Default: the gateway id.
+	InstanceID string `json:"instanceId,omitempty"`
+	// WakeURL receives wake requests. Default none.
+	WakeURL string `json:"wakeUrl,omitempty"`
+	// Tenant owns the gateway. Default DefaultTenant.
+	Tenant string `json:"tenant,omitempty"`
+	// RouteKeys are stored as given.
+	RouteKeys []string `json:"routeKeys,omitempty"`
+}
+
+// config is Options with defaults applied.
+type config struct {
+	Options
+	presets   map[string]*preset
+	platforms []string
+}
+
+// preset is one platform's descriptor with its encoded frame, built once
+// because every handshake sends it.
+type preset struct {
+	desc  contract.CapabilityDescriptor
+	frame []byte
+}
+
+func (o Options) withDefaults() (*config, error) {
+	c := &config{Options: o}
+	if c.Addr == "" {
+		c.Addr = DefaultAddr
+	}
+	c.Clock = clock.OrReal(c.Clock)
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.PingInterval == 0 {
+		c.PingInterval = contract.DefaultPingInterval
+	}
+	if c.PingTimeout <= 0 {
+		c.PingTimeout = contract.DefaultPingTimeout
+	}
+	if c.HandshakeTimeout == 0 {
+		c.HandshakeTimeout = contract.DefaultHandshakeTimeout
+	}
+	if c.HelloGrace <= 0 {
+		c.HelloGrace = DefaultHelloGrace
+	}
+	if c.DuplicatePolicy == "" {
+		c.DuplicatePolicy = DuplicateReplace
+	}
+	if _, err := ParseDuplicatePolicy(string(c.DuplicatePolicy)); err != nil {
+		return nil, err
+	}
+	if c.DrainWindow <= 0 {
+		c.DrainWindow = DefaultDrainWindow
+	}
+	if c.WakeCooldown <= 0 {
+		c.WakeCooldown = DefaultWakeCooldown
+	}
+	if c.WakeTimeout <= 0 {
+		c.WakeTimeout = DefaultWakeTimeout
+	}
+	if c.WakeClient == nil {
+		c.WakeClient = &http.Client{
+			// A wake target redirecting elsewhere gets no second request:
+			// the wake must reach only the URL the gateway registered.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+	}
+	if c.MediaTTL <= 0 {
+		c.MediaTTL = DefaultMediaTTL
+	}
+	if c.MediaMaxBytes <= 0 {
+		c.MediaMaxBytes = contract.MediaMaxBytes
+	}
+	if c.MediaMaxTotal <= 0 {
+		c.MediaMaxTotal = DefaultMediaMaxTotal
+	}
+	if c.EnrollmentTokenTTL <= 0 {
+		c.EnrollmentTokenTTL = DefaultEnrollmentTokenTTL
+	}
+	if c.JournalSize <= 0 {
+		c.JournalSize = DefaultJournalSize
+	}
+	if c.JournalFrameBytes <= 0 {
+		c.JournalFrameBytes = DefaultJournalFrameBytes
+	}
+	if c.HistorySize <= 0 {
+		c.HistorySize = DefaultHistorySize
+	}
+	if _, err := normalizeDeviations(c.Deviations); err != nil {
+		return nil, err
+	}
+
+	descs := c.Descriptors
+	if descs == nil {
+		var err error
+		if descs, err = DefaultDescriptors(); err != nil {
+			return nil, err
+		}
+	}
+	c.presets = map[string]*preset{}
+	for p, d := range descs {
+		if d.Platform == "" {
+			d.Platform = p
+		}
+		if d.Platform != p {
+			return nil, fmt.Errorf("descriptor preset %q names platform %q", p, d.Platform)
+		}
+		c.presets[p] = newPreset(d)
+	}
+	c.platforms = c.Platforms
+	if len(c.platforms) == 0 {
+		c.platforms = orderPlatforms(keys(c.presets))
+	}
+	seen := map[string]bool{}
+	for _, p := range c.platforms {
+		if p == "" || seen[p] {
+			return nil, fmt.Errorf("platforms: %q is empty or listed twice", p)
+		}
+		seen[p] = true
+		if c.presets[p] == nil {
+			c.presets[p] = newPreset(genericDescriptor(p))
+		}
+	}
+	return c, nil
+}
+
+func newPreset(d contract.CapabilityDescriptor) *preset {
+	frame, err := contract.EncodeFrame(contract.DescriptorFrame{Descriptor: d})
+	if err != nil {
+		// A CapabilityDescriptor always encodes; reaching this is a bug in
+		// contract, not a configuration problem.
+		panic(fmt.Sprintf("simulator: failed to encode descriptor for %q: %v", d.Platform, err))
+	}
+	return &preset{desc: d, frame: frame}
+}
+
+// genericDescriptor describes a platform that has no preset: the legacy ops
+// only, plain text, the default message length.
+func genericDescriptor(platform string) contract.CapabilityDescriptor {
+	d := contract.PlaceholderDescriptor(platform)
+	d.Label = platform
+	d.SupportedOps = append([]string(nil), contract.LegacyOps...)
+	return d
+}
+
+// DefaultDescriptors returns the descriptor presets of package fixtures,
+// keyed by platform.
+func DefaultDescriptors() (map[string]contract.CapabilityDescriptor, error) {
+	out := map[string]contract.CapabilityDescriptor{}
+	for p, raw := range fixtures.DescriptorPresets() {
+		var d contract.CapabilityDescriptor
+		if err := json.Unmarshal(raw, &d); err != nil {
+			return nil, fmt.Errorf("failed to decode descriptor preset %q: %w", p, err)
+		}
+		out[p] = d
+	}
+	return out, nil
+}
+
+// preferredOrder puts the best-known platforms first, matching the order
+// the reference gateway's documentation lists them in.
+var preferredOrder = []string{"discord", "telegram", "slack", "whatsapp"}
+
+func orderPlatforms(ps []string) []string {
+	rank := func(p string) int {
+		for i, q := range preferredOrder {
+			if p == q {
+				return i
+			}
+		}
+		return len(preferredOrder)
+	}
+	sort.Slice(ps, func(i, j int) bool {
+		ri, rj := rank(ps[i]), rank(ps[j])
+		if ri != rj {
+			return ri < rj
+		}
+		return ps[i] < ps[j]
+	})
+	return ps
+}
+
+func keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
