@@ -1,0 +1,243 @@
+package client_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/relaykit/relaykit/client"
+	"github.com/relaykit/relaykit/clock"
+	"github.com/relaykit/relaykit/contract"
+)
+
+// Each deviation must break exactly the behaviour it names; these tests
+// pin the broken behaviour so the conformance suite's self-check has a
+// stable target.
+
+func devOpts(tc *connector, clk *clock.Manual, st *states, d client.Deviation) client.Options {
+	o := testOpts(tc, clk, st)
+	o.Deviations = []client.Deviation{d}
+	return o
+}
+
+func TestParseDeviations(t *testing.T) {
+	ds, err := client.ParseDeviations(" no-newline, ,stale-token ")
+	if err != nil || len(ds) != 2 || ds[0] != client.DevNoNewline || ds[1] != client.DevStaleToken {
+		t.Fatalf("ParseDeviations = %v, %v", ds, err)
+	}
+	if _, err := client.ParseDeviations("no-newline,bogus"); err == nil {
+		t.Fatal("unknown deviation accepted")
+	}
+	if n := len(client.AllDeviations()); n != 13 {
+		t.Fatalf("%d deviations", n)
+	}
+}
+
+func TestDevSecond4401NotTerminal(t *testing.T) {
+	tc := newConnector(t)
+	clk := clock.NewManual(epoch)
+	st := newStates()
+	c, conn := start(t, tc, devOpts(tc, clk, st, client.DevSecond4401NotTerminal))
+	conn.handshake(t, 1)
+	st.wait(t, client.StateHandshaked)
+	tc.autoDescriptor.Store(false)
+	tc.onConn = func(c *tconn) { c.closeWith(contract.CloseUnauthorized, contract.ReasonUnauthorized) }
+	conn.closeWith(contract.CloseUnauthorized, contract.ReasonUnauthorized)
+	for i := 0; i < 3; i++ {
+		tc.next(t) // immediate re-dials, no clock movement, no revocation
+	}
+	if c.State() == client.StateRevoked {
+		t.Fatal("revoked despite the deviation")
+	}
+}
+
+func TestDevExpiredIsTerminal(t *testing.T) {
+	tc := newConnector(t)
+	clk := clock.NewManual(epoch)
+	st := newStates()
+	_, conn := start(t, tc, devOpts(tc, clk, st, client.DevExpiredIsTerminal))
+	conn.handshake(t, 1)
+	st.wait(t, client.StateHandshaked)
+	tc.autoDescriptor.Store(false)
+	tc.onConn = func(c *tconn) { c.closeWith(contract.CloseUnauthorized, contract.ReasonExpired) }
+	conn.closeWith(contract.CloseUnauthorized, contract.ReasonExpired)
+	tc.next(t)
+	st.wait(t, client.StateRevoked)
+}
+
+func TestDevNoAckBuffered(t *testing.T) {
+	tc := newConnector(t)
+	rec := newRecorder()
+	o := devOpts(tc, clock.NewManual(epoch), nil, client.DevNoAckBuffered)
+	o.Handler = rec
+	_, conn := start(t, tc, o)
+	conn.handshake(t, 1)
+	conn.send(contract.Inbound{Event: event("telegram", "42", "m1", "x"), BufferID: "b1"})
+	recv(t, rec.events)
+	conn.quiet(t)
+}
+
+func TestDevAckLive(t *testing.T) {
+	tc := newConnector(t)
+	rec := newRecorder()
+	o := devOpts(tc, clock.NewManual(epoch), nil, client.DevAckLive)
+	o.Handler = rec
+	_, conn := start(t, tc, o)
+	conn.handshake(t, 1)
+	conn.send(contract.Inbound{Event: event("telegram", "42", "m1", "x")})
+	f := conn.expect(t, contract.TypeInboundAck)
+	if vs := contract.ValidateFrame([]byte(f.raw)); len(vs) == 0 || vs[0].Requirement != "IDLE-002" {
+		t.Fatalf("live ack %q violations = %v, want IDLE-002", f.raw, vs)
+	}
+}
+
+func TestDevAckBeforeHandler(t *testing.T) {
+	tc := newConnector(t)
+	rec := newRecorder()
+	block := make(chan struct{})
+	rec.onEvent = func(context.Context, *client.Delivery) error { <-block; return nil }
+	o := devOpts(tc, clock.NewManual(epoch), nil, client.DevAckBeforeHandler)
+	o.Handler = rec
+	_, conn := start(t, tc, o)
+	defer close(block)
+	conn.handshake(t, 1)
+	conn.send(contract.Inbound{Event: event("telegram", "42", "m1", "x"), BufferID: "b1"})
+	recv(t, rec.events)
+	conn.expect(t, contract.TypeInboundAck) // while the handler is still blocked
+}
+
+func TestDevNoNewline(t *testing.T) {
+	tc := newConnector(t)
+	tc.autoDescriptor.Store(false)
+	c, err := client.New(devOpts(tc, clock.NewManual(epoch), nil, client.DevNoNewline))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeClient(t, c) })
+	go func() { _ = c.Connect(context.Background()) }()
+	f := tc.next(t).expect(t, contract.TypeHello)
+	if strings.HasSuffix(f.raw, "\n") {
+		t.Fatalf("hello %q ends with a newline", f.raw)
+	}
+}
+
+func TestDevStaleToken(t *testing.T) {
+	tc := newConnector(t)
+	clk := clock.NewManual(epoch)
+	st := newStates()
+	_, conn := start(t, tc, devOpts(tc, clk, st, client.DevStaleToken))
+	conn.handshake(t, 1)
+	st.wait(t, client.StateHandshaked)
+	clk.Advance(time.Hour)
+	conn.closeWith(contract.CloseInternalError, "x")
+	ev := st.wait(t, client.StateReconnecting)
+	clk.Advance(ev.Wait)
+	tc.next(t)
+	if az := tc.Authz(); az[0] != az[1] {
+		t.Fatal("a fresh token was minted despite the deviation")
+	}
+}
+
+func TestDevNoHelloPerIdentity(t *testing.T) {
+	tc := newConnector(t)
+	o := devOpts(tc, clock.NewManual(epoch), nil, client.DevNoHelloPerIdentity)
+	o.Config.Platforms = []client.Identity{{Platform: "discord"}, {Platform: "telegram"}}
+	_, conn := start(t, tc, o)
+	conn.handshake(t, 1)
+	conn.quiet(t)
+}
+
+func TestDevRequestIDReuse(t *testing.T) {
+	tc := newConnector(t)
+	tc.autoResult.Store(false)
+	c, conn := start(t, tc, devOpts(tc, clock.NewManual(epoch), nil, client.DevRequestIDReuse))
+	conn.handshake(t, 1)
+	ctx := context.Background()
+	a := async(func() contract.Result { return c.Send(ctx, "c1", "a") })
+	fa := conn.expect(t, contract.TypeOutbound).f.(contract.Outbound)
+	b := async(func() contract.Result { return c.Send(ctx, "c1", "b") })
+	fb := conn.expect(t, contract.TypeOutbound).f.(contract.Outbound)
+	if fa.RequestID != fb.RequestID {
+		t.Fatalf("ids %s %s differ", fa.RequestID, fb.RequestID)
+	}
+	for _, id := range []string{"first", "second"} {
+		conn.send(contract.OutboundResult{RequestID: fa.RequestID, Result: contract.Result{Success: true, MessageID: id}})
+	}
+	if ra, rb := recv(t, a), recv(t, b); ra.MessageID != "first" || rb.MessageID != "second" {
+		t.Fatalf("results %+v %+v", ra, rb)
+	}
+}
+
+func TestDevNoBackoff(t *testing.T) {
+	tc := newConnector(t)
+	clk := clock.NewManual(epoch)
+	st := newStates()
+	_, conn := start(t, tc, devOpts(tc, clk, st, client.DevNoBackoff))
+	for i := 0; i < 3; i++ {
+		conn.handshake(t, 1)
+		conn.closeWith(contract.CloseInternalError, "x")
+		if ev := st.wait(t, client.StateReconnecting); ev.Wait != 0 {
+			t.Fatalf("wait = %s", ev.Wait)
+		}
+		conn = tc.next(t) // no clock movement needed
+	}
+}
+
+func TestDevNoGoingIdleWait(t *testing.T) {
+	tc := newConnector(t)
+	c, conn := start(t, tc, devOpts(tc, clock.NewManual(epoch), nil, client.DevNoGoingIdleWait))
+	conn.handshake(t, 1)
+	ok, err := c.GoDormant(context.Background())
+	if !ok || err != nil {
+		t.Fatalf("GoDormant = %v, %v", ok, err)
+	}
+	conn.expect(t, contract.TypeGoingIdle)
+	if code, _ := conn.waitClosed(t); code != 1000 {
+		t.Fatalf("close = %d: torn down without awaiting the ack", code)
+	}
+}
+
+func TestDevUnsupportedOpSent(t *testing.T) {
+	tc := newConnector(t)
+	c, conn := start(t, tc, devOpts(tc, clock.NewManual(epoch), nil, client.DevUnsupportedOpSent))
+	conn.handshake(t, 1)
+	c.React(context.Background(), "c1", "m1", "x", false)
+	if f := conn.expect(t, contract.TypeOutbound); f.f.(contract.Outbound).Action.Op != contract.OpReact {
+		t.Fatalf("frame = %q", f.raw)
+	}
+}
+
+func TestDevReasonOmitted(t *testing.T) {
+	tc := newConnector(t)
+	c, conn := start(t, tc, devOpts(tc, clock.NewManual(epoch), nil, client.DevReasonOmitted))
+	conn.handshake(t, 1)
+	if err := c.Interrupt(context.Background(), "k", nil); err != nil {
+		t.Fatal(err)
+	}
+	f := conn.expect(t, contract.TypeInterrupt)
+	if f.raw != `{"type":"interrupt","session_key":"k"}`+"\n" {
+		t.Fatalf("interrupt = %q", f.raw)
+	}
+	if vs := contract.ValidateFrame([]byte(f.raw)); len(vs) == 0 || vs[0].Requirement != "IN-004" {
+		t.Fatalf("violations = %v, want IN-004", vs)
+	}
+}
+
+func TestEveryDeviationNamesAKnownGatewayRequirement(t *testing.T) {
+	known := map[string]contract.Requirement{}
+	for _, r := range contract.Requirements() {
+		known[r.ID] = r
+	}
+	for _, d := range client.AllDeviations() {
+		id := d.Requirement()
+		r, ok := known[id]
+		if !ok {
+			t.Errorf("%s breaks %q, which is not in the registry", d, id)
+			continue
+		}
+		if r.Side == "connector" {
+			t.Errorf("%s breaks %s, a connector requirement", d, id)
+		}
+	}
+}

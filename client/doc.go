@@ -1,0 +1,77 @@
+// Package client is the gateway side of the Hermes relay contract: what a Go
+// gateway imports to speak to a relay connector, and the yardstick for
+// gateway behaviour in the conformance suite.
+//
+// A gateway dials out to the connector over one WebSocket and keeps it up;
+// outbound actions (send, edit, draft, ...) go up it as requestId-correlated
+// frames, and inbound events, interrupts and passthrough forwards come down
+// it. The client does everything the reference Hermes gateway transport
+// does, and guards the places where the reference is fragile.
+//
+// The entry points are Boot, which runs the reference boot sequence
+// (configuration, provisioning or enrollment, relevance policy, dial) and
+// returns a connected Client; New and Connect for programs that bring their
+// own configuration; Client.Do and the typed methods (Send, Edit, Draft,
+// ...) for outbound actions; and a Handler for what comes in. The examples
+// are the best way to start; examples/echogateway is a complete gateway.
+//
+// # Outbound
+//
+// Every call returns a contract.Result and never hangs: it is bounded by
+// Options.OutboundTimeout, fails at once when there is no socket, and fails
+// at once when the socket dies under it. A result with ambiguous:true means
+// the frame reached the wire and the action may have been applied; unlike
+// the reference, a connection lost after the write is ambiguous too
+// (settlement 9). Ops the target platform's descriptor does not advertise
+// are refused locally with code unsupported_op and never sent.
+//
+// # Inbound
+//
+// Handlers run off the reader goroutine: a slow handler never delays
+// outbound results. Deliveries of one session run one at a time in arrival
+// order; sessions run concurrently, up to Options.MaxQueuedDeliveries
+// deliveries in flight. A buffered event is acked only after HandleEvent
+// returned nil (or called Delivery.Ack); a passthrough forward only when
+// its handler calls PassthroughDelivery.Ack. Replays are deduplicated by
+// platform, chat and message id (the 512 most recent) and by
+// passthrough_buffer:<bufferId>, and a replay of work already admitted is
+// acked without being handled again. Interrupts cancel the session's running
+// handler with cause ErrInterrupted. A malformed line, an invalid
+// descriptor or a panicking handler never kills the reader: lines are
+// logged and skipped, handlers are recovered, and a descriptor missing a
+// required field closes the socket 1002 and re-dials with backoff.
+//
+// # Connection supervision
+//
+// A single supervisor goroutine owns every dial, so two dials never race.
+// Each dial mints a fresh token and sends one hello per identity; the first
+// descriptor of a connection is its default. Waits follow the reference
+// ladder: drawn from [d/2, d] with d = min(1s·2^(n−1), 30s), n reset only
+// after a connection stayed up 60s from its first descriptor. A 4401 close
+// before any handshake is an ordinary failure; the first after a handshake
+// triggers one immediate re-dial with a fresh token, and a 4401 on the
+// connection that dial opened is terminal: StateRevoked, ErrRevoked, no
+// further dial. Reason "expired" is never terminal; HTTP refusals of the
+// upgrade and every other close code are retried. Every timer runs on
+// Options.Clock, so tests drive it with a clock.Manual.
+//
+// # Lifecycle
+//
+// GoIdle sends going_idle and keeps serving until going_idle_ack; GoDormant
+// then closes the socket for a scale-to-zero suspend and re-dials on the
+// dormant cadence; HoldRedial parks the supervisor; Close drains calls in
+// flight for a grace period and shuts down for good. Options.OnState and
+// State report every transition.
+//
+// # Security
+//
+// Credentials live in memory only. Tokens, secrets and bearers are never
+// logged. A bearer never follows a redirect to another origin, and media
+// downloads send it only to the connector's own /relay/media/ re-host.
+//
+// # Deviations
+//
+// Options.Deviations make the client break one contract requirement each,
+// the way real gateways have, so the conformance suite can prove that it
+// catches them. They are for testing only.
+package client // import "github.com/relaykit/relaykit/client"

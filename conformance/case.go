@@ -1,0 +1,326 @@
+package conformance
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Side is the role of the implementation under test.
+type Side string
+
+const (
+	// Connector: the implementation under test is a connector (WebSocket
+	// server); the suite plays the gateway.
+	Connector Side = "connector"
+	// Gateway: the implementation under test is a gateway (WebSocket
+	// client); the suite plays the connector.
+	Gateway Side = "gateway"
+)
+
+// Need is a capability of the testee or the environment that a case depends
+// on. A case whose needs are not met is reported as untestable, never as
+// passed.
+type Need uint
+
+const (
+	// NeedControl: the connector exposes the testee control API (enroll,
+	// inject, outbound log); see docs/conformance-guide.md.
+	NeedControl Need = 1 << iota
+	// NeedClock: the connector's control API can move its clock.
+	NeedClock
+	// NeedWake: the connector supports wake URLs and the suite can register
+	// one through the control API.
+	NeedWake
+	// NeedEcho: the gateway under test declares the echo profile.
+	NeedEcho
+	// NeedTimers: the gateway under test honours the timer knobs of the
+	// gateway testee contract (RELAYKIT_* env).
+	NeedTimers
+	// NeedTwoPlatforms: the connector fronts at least two platforms for
+	// the gateway under test.
+	NeedTwoPlatforms
+	// NeedSignal: the gateway process can be sent SIGTERM (not on Windows).
+	NeedSignal
+)
+
+var needNames = []struct {
+	n    Need
+	name string
+}{
+	{NeedControl, "control"},
+	{NeedClock, "clock"},
+	{NeedWake, "wake"},
+	{NeedEcho, "echo"},
+	{NeedTimers, "timers"},
+	{NeedTwoPlatforms, "two-platforms"},
+	{NeedSignal, "signal"},
+}
+
+// String lists the needs by name.
+func (n Need) String() string {
+	var parts []string
+	for _, nn := range needNames {
+		if n&nn.n != 0 {
+			parts = append(parts, nn.name)
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+// Case is one conformance check: one Ginkgo spec labelled with the
+// requirements it proves.
+type Case struct {
+	// ID is stable and unique: "<first requirement>/<slug>", e.g.
+	// "AUTH-010/wrong-key". Baselines and --focus name cases by it.
+	ID string
+	// Reqs are the requirement IDs the case checks, primary first. All of
+	// them share one level.
+	Reqs []string
+	// Text is the spec sentence: what a conforming implementation does.
+	Text string
+	// Needs lists testee capabilities the case depends on.
+	Needs Need
+	// Slow marks cases that wait on real backoff timers; --fast leaves
+	// them out.
+	Slow bool
+	// Timeout bounds the whole case; 0 means the suite default.
+	Timeout time.Duration
+	// Op, when set, is an op the connector must advertise for the case to
+	// apply; otherwise the case is not applicable.
+	Op string
+
+	side  Side
+	body  func(s *S)
+	level string
+	feat  string
+}
+
+// Side returns the side the case tests.
+func (c *Case) Side() Side { return c.side }
+
+// Level returns the case's requirement level: MUST, SHOULD or MAY.
+func (c *Case) Level() string { return c.level }
+
+// Feature returns the feature the case belongs to ("core" or an optional
+// feature name).
+func (c *Case) Feature() string { return c.feat }
+
+// Labels returns the Ginkgo labels of the case's spec: every requirement
+// ID, the level, the side and the feature.
+func (c *Case) Labels() []string {
+	ls := append([]string{}, c.Reqs...)
+	ls = append(ls, c.level, string(c.side), c.feat)
+	if c.Slow {
+		ls = append(ls, "slow")
+	}
+	return ls
+}
+
+// SpecRef returns the contract document anchor of the primary requirement.
+func (c *Case) SpecRef() string {
+	r, _ := lookupReq(c.Reqs[0])
+	return r.Anchor
+}
+
+var (
+	connectorCases []*Case
+	gatewayCases   []*Case
+)
+
+// connectorCase registers a connector-suite case; it is used in package
+// variable initialisers so each file declares its cases next to their code.
+func connectorCase(c Case, body func(s *S)) *Case {
+	c.side, c.body = Connector, body
+	connectorCases = append(connectorCases, &c)
+	return &c
+}
+
+// gatewayCase registers a gateway-suite case.
+func gatewayCase(c Case, body func(s *S)) *Case {
+	c.side, c.body = Gateway, body
+	gatewayCases = append(gatewayCases, &c)
+	return &c
+}
+
+// Cases returns the cases of one side in suite order (area, then
+// requirement number, then case ID). It validates them first and panics on
+// a suite-definition bug, which tests catch.
+func Cases(side Side) []*Case {
+	cs := casesOf(side)
+	if errs := Validate(); len(errs) > 0 {
+		panic(fmt.Sprintf("conformance: invalid suite definition: %v", errs))
+	}
+	return cs
+}
+
+func casesOf(side Side) []*Case {
+	var src []*Case
+	switch side {
+	case Connector:
+		src = connectorCases
+	case Gateway:
+		src = gatewayCases
+	}
+	cs := append([]*Case(nil), src...)
+	for _, c := range cs {
+		c.resolve()
+	}
+	sort.SliceStable(cs, func(i, j int) bool { return caseLess(cs[i], cs[j]) })
+	return cs
+}
+
+func caseLess(a, b *Case) bool {
+	ai, bi := areaIndex(area(a.Reqs[0])), areaIndex(area(b.Reqs[0]))
+	if ai != bi {
+		return ai < bi
+	}
+	an, bn := reqNumber(a.Reqs[0]), reqNumber(b.Reqs[0])
+	if an != bn {
+		return an < bn
+	}
+	return a.ID < b.ID
+}
+
+func reqNumber(id string) int {
+	n, _ := strconv.Atoi(id[strings.LastIndexByte(id, '-')+1:])
+	return n
+}
+
+// resolve fills the level and feature from the registry.
+func (c *Case) resolve() {
+	if len(c.Reqs) == 0 {
+		return
+	}
+	c.feat = "core"
+	for i, id := range c.Reqs {
+		r, ok := lookupReq(id)
+		if !ok {
+			continue
+		}
+		if i == 0 {
+			c.level = r.Level
+		}
+		if r.Feature != "core" {
+			c.feat = r.Feature
+		}
+	}
+}
+
+var caseIDPattern = regexp.MustCompile(`^[A-Z]+-[0-9]{3}/[a-z0-9]+(-[a-z0-9]+)*$`)
+
+// levels are the requirement levels, which may only label leaf specs.
+var levels = []string{"MUST", "SHOULD", "MAY"}
+
+func isLevel(s string) bool {
+	for _, l := range levels {
+		if s == l {
+			return true
+		}
+	}
+	return false
+}
+
+// Validate checks the suite definition against the requirement registry:
+// case IDs well-formed and unique, every requirement ID known and binding
+// the case's side, one level and at most one optional feature per case, and
+// every observable MUST covered by a case of each side it binds or listed in
+// uncovered.yaml with a reason (and no stale uncovered entries). It returns
+// every problem found.
+func Validate() []error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	seen := map[string]bool{}
+	covered := map[Side]map[string][]string{Connector: {}, Gateway: {}}
+	for _, side := range []Side{Connector, Gateway} {
+		for _, c := range casesOf(side) {
+			if !caseIDPattern.MatchString(c.ID) {
+				bad("case %q: ID must look like AREA-NNN/slug", c.ID)
+			}
+			if seen[c.ID] {
+				bad("case %q: duplicate case ID", c.ID)
+			}
+			seen[c.ID] = true
+			if c.body == nil {
+				bad("case %q: no body", c.ID)
+			}
+			if strings.TrimSpace(c.Text) == "" {
+				bad("case %q: no spec text", c.ID)
+			}
+			if len(c.Reqs) == 0 {
+				bad("case %q: no requirement IDs", c.ID)
+				continue
+			}
+			if !strings.HasPrefix(c.ID, c.Reqs[0]+"/") {
+				bad("case %q: ID must start with its primary requirement %s", c.ID, c.Reqs[0])
+			}
+			dup := map[string]bool{}
+			feats := map[string]bool{}
+			for _, id := range c.Reqs {
+				if dup[id] {
+					bad("case %q: requirement %s listed twice", c.ID, id)
+				}
+				dup[id] = true
+				r, ok := lookupReq(id)
+				if !ok {
+					bad("case %q: unknown requirement ID %s", c.ID, id)
+					continue
+				}
+				if r.Level != c.level {
+					bad("case %q: requirement %s is %s but the case is %s; split the case", c.ID, id, r.Level, c.level)
+				}
+				if !r.bindsSide(side) {
+					bad("case %q: requirement %s binds the %s, not the %s", c.ID, id, r.Side, side)
+				}
+				if r.Feature != "core" {
+					feats[r.Feature] = true
+				}
+				covered[side][id] = append(covered[side][id], c.ID)
+			}
+			if len(feats) > 1 {
+				bad("case %q: spans several optional features %v", c.ID, feats)
+			}
+		}
+	}
+
+	unc, err := loadUncovered()
+	if err != nil {
+		bad("uncovered.yaml: %v", err)
+	}
+	for key, u := range unc {
+		r, ok := lookupReq(u.ID)
+		switch {
+		case !ok:
+			bad("uncovered.yaml: unknown requirement %s", u.ID)
+			continue
+		case strings.TrimSpace(u.Reason) == "":
+			bad("uncovered.yaml: %s (%s) has no reason", u.ID, u.Side)
+		case !r.bindsSide(u.Side):
+			bad("uncovered.yaml: %s binds the %s, not the %s", u.ID, r.Side, u.Side)
+		}
+		if cs := covered[u.Side][u.ID]; len(cs) > 0 {
+			bad("uncovered.yaml: %s (%s) is covered by %v; remove the stale entry", u.ID, u.Side, cs)
+		}
+		_ = key
+	}
+	for _, r := range allReqs() {
+		if r.Level != "MUST" || !r.Observable {
+			continue
+		}
+		for _, side := range []Side{Connector, Gateway} {
+			if !r.bindsSide(side) {
+				continue
+			}
+			if len(covered[side][r.ID]) == 0 {
+				if _, ok := unc[uncoveredKey(r.ID, side)]; !ok {
+					bad("requirement %s (MUST, %s) has no %s case and no uncovered.yaml entry", r.ID, r.Side, side)
+				}
+			}
+		}
+	}
+	return errs
+}

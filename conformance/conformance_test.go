@@ -1,0 +1,261 @@
+package conformance
+
+import (
+	"flag"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/onsi/ginkgo/v2/types"
+)
+
+var update = flag.Bool("update", false, "rewrite docs/conformance.md")
+
+func TestSuiteDefinitionIsValid(t *testing.T) {
+	for _, err := range Validate() {
+		t.Error(err)
+	}
+}
+
+func TestCaseLabels(t *testing.T) {
+	for _, side := range []Side{Connector, Gateway} {
+		for _, c := range Cases(side) {
+			ls := c.Labels()
+			nLevels := 0
+			for _, l := range ls {
+				if isLevel(l) {
+					nLevels++
+				}
+			}
+			if nLevels != 1 {
+				t.Errorf("%s: %d level labels in %v", c.ID, nLevels, ls)
+			}
+			if !contains(ls, string(side)) || !contains(ls, c.Feature()) {
+				t.Errorf("%s: labels %v miss the side or feature", c.ID, ls)
+			}
+			for _, id := range c.Reqs {
+				if !contains(ls, id) {
+					t.Errorf("%s: labels %v miss requirement %s", c.ID, ls, id)
+				}
+			}
+			if !strings.HasPrefix(c.SpecRef(), contractDoc+"#") {
+				t.Errorf("%s: spec-ref %q", c.ID, c.SpecRef())
+			}
+		}
+	}
+}
+
+func contains(ls []string, s string) bool {
+	for _, l := range ls {
+		if l == s {
+			return true
+		}
+	}
+	return false
+}
+
+// TestGinkgoTree builds the connector suite's Ginkgo tree in dry-run mode
+// and checks what Ginkgo sees: one leaf spec per case, labelled on the leaf,
+// and no labels at all on containers. It uses this test binary's single
+// RunSpecs.
+func TestGinkgoTree(t *testing.T) {
+	rs := &runState{side: Connector, opts: Options{Output: discard{}}, dryRun: true}
+	res, err := execute(&failRecorder{}, rs, "dry-run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs.specs) != len(Cases(Connector)) {
+		t.Fatalf("%d specs for %d cases", len(rs.specs), len(Cases(Connector)))
+	}
+	for _, sr := range rs.specs {
+		for _, ls := range sr.ContainerHierarchyLabels {
+			if len(ls) > 0 {
+				t.Errorf("%s: container labels %v", sr.LeafNodeText, ls)
+			}
+		}
+		levels := 0
+		for _, l := range sr.LeafNodeLabels {
+			if isLevel(l) {
+				levels++
+			}
+		}
+		if levels != 1 {
+			t.Errorf("%s: leaf labels %v", sr.LeafNodeText, sr.LeafNodeLabels)
+		}
+	}
+	if _, ok := res.Case("AUTH-010/wrong-secret"); !ok {
+		t.Error("result misses AUTH-010/wrong-secret")
+	}
+	// A second run in one process is refused, not crashed.
+	if _, err := execute(&failRecorder{}, &runState{side: Gateway}, "again"); err == nil {
+		t.Error("second execute: no error")
+	}
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+func TestClassify(t *testing.T) {
+	sr := func(state types.SpecState, msg string, entries ...string) types.SpecReport {
+		r := types.SpecReport{State: state, Failure: types.Failure{Message: msg}}
+		for _, e := range entries {
+			r.ReportEntries = append(r.ReportEntries, types.ReportEntry{Name: e})
+		}
+		return r
+	}
+	cases := []struct {
+		r    types.SpecReport
+		want Verdict
+	}{
+		{sr(types.SpecStatePassed, ""), Pass},
+		{sr(types.SpecStatePassed, "", entryWarning), Warn},
+		{sr(types.SpecStateSkipped, prefixUntestable+"no hook"), Untestable},
+		{sr(types.SpecStateSkipped, prefixWarning+"SHOULD"), Warn},
+		{sr(types.SpecStateSkipped, prefixNotApplicable+"feature"), NotApplicable},
+		{sr(types.SpecStateSkipped, prefixNotSelected+"--focus"), Skipped},
+		{sr(types.SpecStateSkipped, ""), Skipped},
+		{sr(types.SpecStateSkipped, "some other skip"), HarnessError},
+		{sr(types.SpecStateFailed, prefixNonConformant+"AUTH-010"), Fail},
+		{sr(types.SpecStateFailed, "gomega said no"), Fail},
+		{sr(types.SpecStateFailed, prefixHarness+"dial"), HarnessError},
+		{sr(types.SpecStatePanicked, "boom"), HarnessError},
+		{sr(types.SpecStateTimedout, "slow"), HarnessError},
+	}
+	for _, c := range cases {
+		if got, _ := classify(c.r); got != c.want {
+			t.Errorf("classify(%v %q) = %s, want %s", c.r.State, c.r.Failure.Message, got, c.want)
+		}
+	}
+}
+
+func TestExitCodesAndBaseline(t *testing.T) {
+	res := func(vs ...Verdict) *Result {
+		r := &Result{}
+		ids := []string{"AUTH-010/wrong-secret", "AUTH-002/missing-token", "TRN-004/unknown-frame-type"}
+		for i, v := range vs {
+			r.Cases = append(r.Cases, CaseResult{ID: ids[i], Level: "MUST", Verdict: v})
+		}
+		return r
+	}
+	b, err := ParseBaseline([]byte("side: connector\nexpected_failures:\n  - case: AUTH-010/wrong-secret\n    reason: we answer HTTP 401\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name     string
+		r        *Result
+		baseline bool
+		want     int
+	}{
+		{"all pass", res(Pass, Pass, Warn), false, ExitConformant},
+		{"untestable is not a failure", res(Pass, Untestable, NotApplicable), false, ExitConformant},
+		{"failure", res(Fail, Pass, Pass), false, ExitNonConformant},
+		{"listed failure", res(Fail, Pass, Pass), true, ExitConformant},
+		{"new failure", res(Fail, Fail, Pass), true, ExitNonConformant},
+		{"stale entry", res(Pass, Pass, Pass), true, ExitNonConformant},
+		{"listed but untestable is not stale", res(Untestable, Pass, Pass), true, ExitConformant},
+		{"harness error", res(Pass, HarnessError, Pass), false, ExitHarness},
+		{"failure wins over harness error", res(Pass, HarnessError, Fail), false, ExitNonConformant},
+	} {
+		if c.baseline {
+			b.Apply(c.r)
+		}
+		if got := c.r.ExitCode(); got != c.want {
+			t.Errorf("%s: exit code %d, want %d", c.name, got, c.want)
+		}
+	}
+	for _, bad := range []string{
+		"expected_failures:\n  - case: NOPE-001/x\n    reason: r\n",
+		"expected_failures:\n  - case: AUTH-010/wrong-secret\n",
+		"expected_failures:\n  - case: AUTH-010/wrong-secret\n    reason: r\n  - case: AUTH-010/wrong-secret\n    reason: r\n",
+		"side: gateway\nexpected_failures:\n  - case: AUTH-010/wrong-secret\n    reason: r\n",
+		"side: sideways\n",
+		"expected_failures:\n  - kase: AUTH-010/wrong-secret\n",
+	} {
+		if _, err := ParseBaseline([]byte(bad)); err == nil {
+			t.Errorf("ParseBaseline(%q): no error", bad)
+		}
+	}
+	out := WriteBaseline(res(Fail, Pass, Pass))
+	if b2, err := ParseBaseline([]byte(strings.ReplaceAll(string(out), "TODO: explain", "known"))); err != nil || len(b2.ExpectedFailures) != 1 {
+		t.Errorf("WriteBaseline output does not parse back: %v\n%s", err, out)
+	}
+}
+
+func TestTranscriptRedactsSecrets(t *testing.T) {
+	tr := newTranscript()
+	tr.Redact("s3cret-value")
+	tr.Sent("c1", []byte(`{"type":"hello","x":"s3cret-value"}`+"\n"), false)
+	tr.Event("http", "Authorization: Bearer %s", "s3cret-value")
+	out := tr.String()
+	if strings.Contains(out, "s3cret-value") {
+		t.Errorf("secret in transcript:\n%s", out)
+	}
+	if !strings.Contains(out, `\n`) {
+		t.Errorf("newline not shown:\n%s", out)
+	}
+}
+
+func TestMarkdownReport(t *testing.T) {
+	r := &Result{Side: Connector, Implementation: "acme 1.2", Target: "ws://x/relay", ContractVersion: 1, Started: time.Unix(0, 0),
+		Cases: []CaseResult{
+			{ID: "AUTH-010/wrong-secret", Level: "MUST", Requirements: []string{"AUTH-010"}, Verdict: Fail, Message: "AUTH-010 MUST\n  expected: x"},
+			{ID: "AUTH-007/exp-zero", Level: "SHOULD", Requirements: []string{"AUTH-007"}, Verdict: Warn, Message: "warned"},
+			{ID: "IN-001/inbound-shape", Level: "MUST", Requirements: []string{"IN-001"}, Verdict: Untestable, Message: "no hook"},
+		}}
+	md := string(r.Markdown())
+	for _, want := range []string{"acme 1.2", "contract version | 1", "| MUST | 0 | 1 | 0 | 0 | 1 | 0 | 0 |", "## Non-conformant (1)", "## Untestable (1)", "non-conformant"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report misses %q:\n%s", want, md)
+		}
+	}
+}
+
+func TestCoverageDocIsCurrent(t *testing.T) {
+	const path = "../docs/conformance.md"
+	got := CoverageMarkdown()
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./conformance -run TestCoverageDocIsCurrent -update)", err)
+	}
+	if string(want) != string(got) {
+		t.Errorf("docs/conformance.md is stale; regenerate with: go run ./cmd/conform list --markdown > docs/conformance.md")
+	}
+}
+
+func TestDeviationMatrixCoversEveryMode(t *testing.T) {
+	rows := map[string]bool{}
+	for _, d := range DeviationMatrix {
+		rows[string(d.Side)+"/"+d.Deviation] = true
+		if d.Breaks() == "" {
+			t.Errorf("%s/%s: unknown deviation", d.Side, d.Deviation)
+		}
+		known := map[string]bool{}
+		for _, c := range Cases(d.Side) {
+			known[c.ID] = true
+		}
+		for _, id := range d.Fail {
+			if !known[id] {
+				t.Errorf("%s/%s: unknown case %s", d.Side, d.Deviation, id)
+			}
+		}
+	}
+	for _, info := range simDeviations() {
+		if !rows["connector/"+info] {
+			t.Errorf("simulator deviation %s has no matrix row", info)
+		}
+	}
+	for _, dv := range clientDeviations() {
+		if !rows["gateway/"+dv] {
+			t.Errorf("client deviation %s has no matrix row", dv)
+		}
+	}
+}

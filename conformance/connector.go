@@ -1,0 +1,302 @@
+package conformance
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/relaykit/relaykit/contract"
+)
+
+// ConnectorOptions configure a run of the connector suite, in which the
+// suite plays the gateway against a connector under test.
+type ConnectorOptions struct {
+	Options
+
+	// URL is the connector's base URL (https://c.example) or dial URL
+	// (wss://c.example/relay). Required.
+	URL string
+
+	// GatewayID and Secret are the credentials of a gateway enrolled on
+	// the connector. Required unless Control is set, in which case the
+	// suite enrolls a fresh gateway for every case.
+	GatewayID string
+	Secret    string
+	// Platforms are the identities the connector fronts for GatewayID, in
+	// hello order, as "platform" or "platform:botId". Required with
+	// GatewayID; with Control the suite picks its own.
+	Platforms []string
+	// ChatID is a chat the gateway may post to, for the cases that need a
+	// successful send. With Control the suite learns one by injecting an
+	// inbound event. Default "conformance-chat".
+	ChatID string
+
+	// Control is the base URL of the connector's testee control API, e.g.
+	// http://127.0.0.1:8080/_relaysim for relaysim. Cases that need it are
+	// reported untestable when it is empty.
+	Control string
+	// ControlToken authenticates to the control API, when it requires it.
+	ControlToken string
+
+	// IdentityToken is an identity bearer the connector accepts at
+	// /relay/provision and /relay/enroll, for the cases that need a
+	// successful call; IdentityTenant is its tenant ("" for the default).
+	IdentityToken  string
+	IdentityTenant string
+}
+
+// identity is one (platform, bot id) pair the suite's gateway fronts.
+type identity struct {
+	Platform string
+	BotID    string
+}
+
+func parseIdentity(s string) identity {
+	p, b, _ := strings.Cut(s, ":")
+	return identity{Platform: strings.TrimSpace(p), BotID: strings.TrimSpace(b)}
+}
+
+// gwCreds are the credentials the suite's gateway uses in one case.
+type gwCreds struct {
+	GatewayID  string
+	Secret     string
+	Identities []identity
+	InstanceID string
+	Tenant     string
+	Fresh      bool // enrolled for this case through the control API
+}
+
+// connectorTarget is the connector under test.
+type connectorTarget struct {
+	opts ConnectorOptions
+	dial string // ws(s)://.../relay
+	base string // http(s)://...
+	ctl  *controlClient
+	info controlInfo
+	// probe holds the descriptor of each fronted platform, in order, from
+	// one probe handshake per platform before the run.
+	probe []contract.CapabilityDescriptor
+}
+
+// connCase is the connector-side state of one case.
+type connCase struct {
+	creds gwCreds
+}
+
+func newConnectorTarget(o ConnectorOptions) (*connectorTarget, error) {
+	if strings.TrimSpace(o.URL) == "" {
+		return nil, errors.New("connector URL is required")
+	}
+	t := &connectorTarget{opts: o, dial: contract.DialURL(o.URL), base: contract.BaseURL(o.URL)}
+	if u, err := url.Parse(t.dial); err != nil || (u.Scheme != "ws" && u.Scheme != "wss") {
+		return nil, fmt.Errorf("connector URL %q does not give a ws:// or wss:// dial URL", o.URL)
+	}
+	if o.Control == "" && o.GatewayID == "" {
+		// No credentials: look for the testee control API at relaysim's
+		// prefix, so "conform connector --url <relaysim>" just works.
+		guess := strings.TrimRight(t.base, "/") + "/_relaysim"
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		_, err := newControlClient(guess, o.ControlToken).info(ctx)
+		cancel()
+		if err == nil {
+			o.Control = guess
+			t.opts.Control = guess
+		}
+	}
+	if o.Control != "" {
+		t.ctl = newControlClient(o.Control, o.ControlToken)
+	} else {
+		if o.GatewayID == "" || o.Secret == "" {
+			return nil, errors.New("give --gateway-id and --secret of an enrolled gateway, or --control with the testee control URL")
+		}
+		if len(o.Platforms) == 0 {
+			return nil, errors.New("give the platforms fronted for the gateway (--platform)")
+		}
+	}
+	return t, nil
+}
+
+// prepare checks the control API and probes the connector's descriptors,
+// which decide the optional features in force.
+func (t *connectorTarget) prepare(ctx context.Context, rs *runState) error {
+	if t.ctl != nil {
+		info, err := t.ctl.info(ctx)
+		if err != nil {
+			return fmt.Errorf("control API at %s: %w", t.opts.Control, err)
+		}
+		if len(info.Features) == 0 && info.Name == "relaysim" {
+			// relaysim serves every optional feature; older builds did not
+			// list them in /health.
+			info.Features = []string{"wake", "passthrough", "policy", "media", "provision", "enroll"}
+		}
+		t.info = info
+	}
+	var plats []identity
+	if t.ctl != nil {
+		for _, p := range t.info.Platforms {
+			plats = append(plats, identity{Platform: p})
+		}
+	} else {
+		for _, p := range t.opts.Platforms {
+			plats = append(plats, parseIdentity(p))
+		}
+	}
+	var probeErrs []error
+	for _, id := range plats {
+		spec := &enrollSpec{Platforms: []string{id.Platform}}
+		creds, err := t.credsFor(ctx, "probe", spec)
+		if err != nil {
+			return err
+		}
+		creds.Identities = []identity{id}
+		descs, err := probeDescriptors(ctx, t.dial, creds)
+		if err != nil || len(descs) == 0 {
+			probeErrs = append(probeErrs, fmt.Errorf("probe handshake for %s: %v", id.Platform, err))
+			continue
+		}
+		t.probe = append(t.probe, descs[0])
+	}
+	ops := map[string]bool{}
+	for _, d := range t.probe {
+		for _, op := range d.Ops() {
+			ops[op] = true
+		}
+	}
+	for _, r := range allReqs() {
+		f := r.Feature
+		if f == "core" {
+			continue
+		}
+		if _, done := rs.features[f]; done {
+			continue
+		}
+		switch {
+		case contract.IsKnownOp(f):
+			src := "advertised"
+			if !ops[f] {
+				src = "not advertised"
+			}
+			rs.setFeature(f, ops[f], src)
+		case t.info.hasFeature(f):
+			rs.setFeature(f, true, "declared")
+		default:
+			rs.setFeature(f, false, "not declared")
+		}
+	}
+	return errors.Join(probeErrs...)
+}
+
+// credsFor returns credentials for one case: a freshly enrolled gateway
+// when the control API is available, else the configured one.
+func (t *connectorTarget) credsFor(ctx context.Context, label string, spec *enrollSpec) (gwCreds, error) {
+	if t.ctl == nil {
+		c := gwCreds{GatewayID: t.opts.GatewayID, Secret: t.opts.Secret}
+		for _, p := range t.opts.Platforms {
+			c.Identities = append(c.Identities, parseIdentity(p))
+		}
+		return c, nil
+	}
+	s := enrollSpec{}
+	if spec != nil {
+		s = *spec
+	}
+	if s.GatewayID == "" {
+		s.GatewayID = "conform-" + label + "-" + randHex(4)
+	}
+	if len(s.Platforms) == 0 {
+		s.Platforms = t.info.platforms(2)
+	}
+	return t.ctl.enroll(ctx, s)
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// lacks says why the target cannot meet need n, or "".
+func (t *connectorTarget) lacks(n Need) string {
+	switch n {
+	case NeedControl:
+		if t.ctl == nil {
+			return "needs the testee control API (--control)"
+		}
+	case NeedClock:
+		if t.ctl == nil {
+			return "needs the testee control API (--control) with a controllable clock"
+		}
+		if !t.info.Clock {
+			return "the testee control API cannot move the connector's clock"
+		}
+	case NeedWake:
+		if t.ctl == nil {
+			return "needs the testee control API (--control) to register a wake URL"
+		}
+	case NeedTwoPlatforms:
+		if t.ctl != nil {
+			if len(t.info.Platforms) < 2 {
+				return "the connector serves fewer than two platforms"
+			}
+		} else if len(t.opts.Platforms) < 2 {
+			return "needs two fronted platforms (--platform twice)"
+		}
+	case NeedEcho, NeedTimers, NeedSignal:
+		return "a gateway-suite need"
+	}
+	return ""
+}
+
+// setup prepares a case: fresh credentials when possible.
+func (t *connectorTarget) setup(s *S) {
+	if s.c.Needs&NeedWake != 0 {
+		// The wake cases enroll their own gateway with a wake URL.
+		s.cc = &connCase{}
+		return
+	}
+	creds, err := t.credsFor(s.ctx, slug(s.c.ID), nil)
+	if err != nil {
+		s.Harness("enroll a gateway for the case: %v", err)
+	}
+	s.tr.Redact(creds.Secret)
+	s.cc = &connCase{creds: creds}
+	s.Logf("gateway %s fronting %v", creds.GatewayID, creds.Identities)
+}
+
+func slug(id string) string {
+	r := strings.NewReplacer("/", "-", "_", "-")
+	return strings.ToLower(r.Replace(id))
+}
+
+// probeDescriptors handshakes once outside any case.
+func probeDescriptors(ctx context.Context, dialURL string, c gwCreds) ([]contract.CapabilityDescriptor, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return handshakeOnce(ctx, dialURL, c)
+}
+
+// advertises reports whether some fronted platform's descriptor allows op
+// (the legacy set when supported_ops is empty), unless the feature named
+// after the op was forced.
+func (t *connectorTarget) advertises(op string) bool {
+	if v, ok := t.opts.Features[op]; ok {
+		return v
+	}
+	return t.opPlatform(op) != ""
+}
+
+// opPlatform returns the first probed platform whose descriptor allows op,
+// or "".
+func (t *connectorTarget) opPlatform(op string) string {
+	for _, d := range t.probe {
+		if d.SupportsOp(op) {
+			return d.Platform
+		}
+	}
+	return ""
+}

@@ -1,0 +1,265 @@
+package conformance
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/relaykit/relaykit/contract"
+)
+
+// creds returns the case's gateway credentials.
+func (s *S) creds() gwCreds { return s.cc.creds }
+
+// primary returns the case gateway's first identity.
+func (s *S) primary() identity {
+	ids := s.creds().Identities
+	if len(ids) == 0 {
+		s.Harness("the case's gateway fronts no platform")
+	}
+	return ids[0]
+}
+
+// now returns the connector's current time: its controlled clock when the
+// control API has one, else the local wall clock.
+func (s *S) now() time.Time {
+	t := s.run.conn
+	if t.ctl != nil && t.info.Clock {
+		now, err := t.ctl.now(s.ctx)
+		if err != nil {
+			s.Harness("read the connector's clock: %v", err)
+		}
+		return now
+	}
+	return time.Now()
+}
+
+// validToken mints a token for the case's gateway that expires in 300 s.
+func (s *S) validToken() string {
+	c := s.creds()
+	return contract.MintToken(c.GatewayID, c.Secret, s.now().Add(contract.DefaultTokenTTL).Unix())
+}
+
+// dial opens a connection to the connector's /relay with token.
+func (s *S) dial(token string) dialResult {
+	return s.dialURL(s.run.conn.dial, dialOptions{token: token})
+}
+
+// mustDial dials with token and fails the case under id when the upgrade
+// is refused.
+func (s *S) mustDial(id, token string) *peer {
+	r := s.dial(token)
+	if r.p == nil {
+		if r.status != 0 {
+			s.Failf(id, "the upgrade to be accepted (101)", "HTTP %d", r.status)
+		}
+		s.Harness("dial %s: %v", s.run.conn.dial, r.err)
+	}
+	return r.p
+}
+
+// connect dials with a valid token, sends one hello per identity and waits
+// for the descriptors. It returns the open peer and the descriptors in
+// arrival order.
+func (s *S) connect() (*peer, []contract.CapabilityDescriptor) {
+	p := s.mustDial("AUTH-005", s.validToken())
+	return p, s.handshake(p, s.creds().Identities...)
+}
+
+// handshake sends a hello for each identity and expects one descriptor for
+// each (HS-004).
+func (s *S) handshake(p *peer, ids ...identity) []contract.CapabilityDescriptor {
+	for _, id := range ids {
+		p.hello(id.Platform, id.BotID)
+	}
+	var out []contract.CapabilityDescriptor
+	for _, id := range ids {
+		f := p.expect("HS-004", fmt.Sprintf("a descriptor answering the hello for %q", id.Platform), ofType(contract.TypeDescriptor))
+		out = append(out, s.descriptorOf(f))
+	}
+	return out
+}
+
+// descriptorOf decodes the descriptor of a descriptor frame, failing under
+// HS-005/HS-006 when it does not decode.
+func (s *S) descriptorOf(f rxFrame) contract.CapabilityDescriptor {
+	raw, ok := f.Obj["descriptor"]
+	if !ok {
+		s.Failf("HS-005", "a descriptor frame with an object member descriptor", "%s", f)
+	}
+	if _, isObj := raw.(map[string]any); !isObj {
+		s.Failf("HS-005", "a descriptor frame with an object member descriptor", "%s", f)
+	}
+	b, _ := json.Marshal(raw)
+	d, err := contract.DecodeDescriptor(b)
+	if err != nil {
+		s.Failf("HS-006", "a descriptor with every required field of the right type", "%v in %s", err, f)
+	}
+	return d
+}
+
+// expectRefusal checks that the connector refused the token of r the way
+// AUTH-010 requires: upgrade completed, then close 4401 with the given
+// reason, and no frame before the close (AUTH-011).
+func (s *S) expectRefusal(r dialResult, reason string) {
+	if r.p == nil {
+		if r.status != 0 {
+			s.Failf("AUTH-010", fmt.Sprintf("the upgrade to complete and then a close 4401 %q", reason),
+				"the upgrade was refused with HTTP %d; a gateway reads that as an ordinary dial error, never as revocation", r.status)
+		}
+		s.Harness("dial: %v", r.err)
+	}
+	p := r.p
+	code, got := p.expectClose("AUTH-010", fmt.Sprintf("a close 4401 %q", reason), s.within(1))
+	if code != contract.CloseUnauthorized {
+		s.Failf("AUTH-010", fmt.Sprintf("close 4401 %q", reason), "%s", p.closeDesc())
+	}
+	if got != reason {
+		s.Failf("AUTH-010", fmt.Sprintf("close 4401 with reason %q", reason), "close 4401 with reason %q", got)
+	}
+	if fs := p.all(); len(fs) > 0 {
+		s.Failf("AUTH-011", "no frame before the 4401 close", "received %s", fs[0])
+	}
+}
+
+// outbound sends one outbound frame and returns the result for its
+// requestId, checking OUT-006 and OUT-007 on the way.
+func (s *S) outbound(p *peer, a contract.Action, platform string) (contract.Result, rxFrame) {
+	rid := newRequestID()
+	p.send(contract.Outbound{RequestID: rid, Action: a, Platform: platform})
+	return s.awaitResult(p, rid)
+}
+
+// outboundRaw sends an outbound frame built from a raw action object and
+// waits for its result, failing under id when none arrives.
+func (s *S) outboundRaw(p *peer, id string, action map[string]any, platform string) (contract.Result, rxFrame) {
+	rid := newRequestID()
+	fr := map[string]any{"type": contract.TypeOutbound, "requestId": rid, "action": action}
+	if platform != "" {
+		fr["platform"] = platform
+	}
+	p.sendJSON(fr)
+	return s.awaitResultAs(p, rid, id)
+}
+
+// awaitResult waits for the outbound_result of rid.
+func (s *S) awaitResult(p *peer, rid string) (contract.Result, rxFrame) {
+	return s.awaitResultAs(p, rid, "OUT-006")
+}
+
+// awaitResultAs waits for the outbound_result of rid, failing under id when
+// none arrives.
+func (s *S) awaitResultAs(p *peer, rid, id string) (contract.Result, rxFrame) {
+	f := p.expect(id, "an outbound_result with requestId "+rid, func(f rxFrame) bool {
+		return f.Type == contract.TypeOutboundResult && f.str("requestId") == rid
+	})
+	res, ok := f.Obj["result"].(map[string]any)
+	if !ok {
+		s.Failf("OUT-007", "an object result", "%s", f)
+	}
+	if _, ok := res["success"].(bool); !ok {
+		s.Failf("OUT-007", "a boolean result.success", "%s", f)
+	}
+	var r contract.Result
+	b, _ := json.Marshal(res)
+	if err := json.Unmarshal(b, &r); err != nil {
+		s.Failf("OUT-007", "a result that decodes", "%v in %s", err, f)
+	}
+	if !r.Success {
+		s.checkFailureShape(f, res)
+	}
+	return r, f
+}
+
+// checkFailureShape checks OUT-008 on a failed result, as a warning.
+func (s *S) checkFailureShape(f rxFrame, res map[string]any) {
+	if _, ok := res["error"].(string); !ok {
+		s.Softf("OUT-008", "a failed result with a string error", "%s", f)
+	}
+	if c, ok := res["code"]; ok {
+		cs, isStr := c.(string)
+		known := false
+		for _, k := range contract.ResultCodes {
+			known = known || cs == k
+		}
+		if !isStr || !known {
+			s.Softf("OUT-008", "code, when present, one of "+strings.Join(contract.ResultCodes, ", "), "code %v", c)
+		}
+	}
+}
+
+// expectOneResult checks no second result for rid arrives within d.
+func (s *S) expectOneResult(p *peer, rid string, d time.Duration) {
+	p.expectNone(d, "OUT-006", "exactly one outbound_result for requestId "+rid, func(f rxFrame) bool {
+		return f.Type == contract.TypeOutboundResult && f.str("requestId") == rid
+	})
+}
+
+// newRequestID returns a fresh 32-hex requestId.
+func newRequestID() string { return randHex(16) }
+
+// sendAction is a valid send action to chat.
+func sendAction(chat, content string) contract.Action {
+	return contract.Action{Op: contract.OpSend, ChatID: chat, Content: content, Metadata: map[string]any{}}
+}
+
+// chat returns a chat id the case's gateway may post to.
+func (s *S) chat() string {
+	if c := s.run.conn.opts.ChatID; c != "" {
+		return c
+	}
+	return "conformance-chat"
+}
+
+// handshakeOnce dials, sends the hellos and reads the descriptors without
+// any case context (used to probe features before the run).
+func handshakeOnce(ctx context.Context, dialURL string, c gwCreds) ([]contract.CapabilityDescriptor, error) {
+	tok := contract.MintToken(c.GatewayID, c.Secret, time.Now().Add(contract.DefaultTokenTTL).Unix())
+	h := http.Header{"Authorization": {"Bearer " + tok}}
+	conn, resp, err := websocket.Dial(ctx, dialURL, &websocket.DialOptions{HTTPHeader: h})
+	if err != nil {
+		if resp != nil {
+			return nil, fmt.Errorf("upgrade refused with HTTP %d", resp.StatusCode)
+		}
+		return nil, err
+	}
+	defer conn.CloseNow()
+	conn.SetReadLimit(4 * contract.MaxFrameSize)
+	for _, id := range c.Identities {
+		b, _ := contract.EncodeFrame(contract.Hello{Platform: id.Platform, BotID: id.BotID})
+		if err := conn.Write(ctx, websocket.MessageText, b); err != nil {
+			return nil, err
+		}
+	}
+	var out []contract.CapabilityDescriptor
+	var sp contract.LineSplitter
+	for len(out) < len(c.Identities) {
+		_, msg, err := conn.Read(ctx)
+		if err != nil {
+			if len(out) > 0 {
+				return out, nil
+			}
+			return nil, fmt.Errorf("no descriptor: %w", err)
+		}
+		// Frames without a newline are still looked at here; the cases
+		// judge TRN-002.
+		if !strings.HasSuffix(string(msg), "\n") {
+			msg = append(msg, '\n')
+		}
+		_ = sp.Feed(msg, func(line []byte) error {
+			if f, err := contract.DecodeFrame(line); err == nil {
+				if d, ok := f.(contract.DescriptorFrame); ok {
+					out = append(out, d.Descriptor)
+				}
+			}
+			return nil
+		})
+	}
+	_ = conn.Close(websocket.StatusNormalClosure, "")
+	return out, nil
+}

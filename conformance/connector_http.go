@@ -1,0 +1,212 @@
+package conformance
+
+import (
+	"bytes"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/relaykit/relaykit/contract"
+)
+
+// Connector cases of section 9: HTTP routes.
+
+func (s *S) route(path string) string { return s.run.conn.base + path }
+
+var _ = connectorCase(Case{
+	ID:   "HTTP-010/policy-bad-token",
+	Reqs: []string{"HTTP-010", "HTTP-006"},
+	Text: "a policy declaration with a bad upgrade token is answered 401 with a JSON error body",
+}, func(s *S) {
+	if !s.featureInForce("policy") {
+		s.NotApplicable("feature policy is not in force")
+	}
+	c := s.creds()
+	bad := contract.MintToken(c.GatewayID, "wrong-"+randHex(6), s.now().Add(time.Hour).Unix())
+	body := jsonBody(contract.PolicyRequest{Platform: s.primary().Platform, FreeResponseScopes: []string{}})
+	s.checkErrorBody(s.httpDo(http.MethodPost, s.route(contract.PathPolicy), bad, jsonHeader, body), 401, "HTTP-010", "a bad token")
+	s.checkErrorBody(s.httpDo(http.MethodPost, s.route(contract.PathPolicy), "", jsonHeader, body), 401, "HTTP-010", "no token")
+})
+
+// featureInForce reports whether an optional feature is in force.
+func (s *S) featureInForce(name string) bool {
+	f, ok := s.run.features[name]
+	return ok && f.InForce
+}
+
+var _ = connectorCase(Case{
+	ID:   "HTTP-014/policy-accepted",
+	Reqs: []string{"HTTP-014", "HTTP-006"},
+	Text: "a valid policy declaration is answered 200 {\"ok\":true} and an invalid body 400 with a JSON error",
+}, func(s *S) {
+	body := jsonBody(contract.PolicyRequest{Platform: s.primary().Platform, FreeResponseScopes: []string{}})
+	r := s.httpDo(http.MethodPost, s.route(contract.PathPolicy), s.validToken(), jsonHeader, body)
+	if r.Status != 200 || r.json()["ok"] != true {
+		s.Failf("HTTP-014", `200 {"ok":true}`, "HTTP %d %s", r.Status, truncate(string(r.Body), 200))
+	}
+	bad := []byte(`{"requireAddress":"yes","freeResponseScopes":[],"allowOtherBots":false}`)
+	s.checkErrorBody(s.httpDo(http.MethodPost, s.route(contract.PathPolicy), s.validToken(), jsonHeader, bad), 400, "HTTP-014", "a body without platform")
+})
+
+// declarePolicy posts a policy for the case gateway's primary platform.
+func (s *S) declarePolicy(p contract.PolicyRequest) {
+	if p.FreeResponseScopes == nil {
+		p.FreeResponseScopes = []string{}
+	}
+	r := s.httpDo(http.MethodPost, s.route(contract.PathPolicy), s.validToken(), jsonHeader, jsonBody(p))
+	if r.Status != 200 {
+		s.Failf("HTTP-014", "200 for a valid policy", "HTTP %d", r.Status)
+	}
+}
+
+// delivered injects m and reports whether it arrived on p.
+func (s *S) delivered(p *peer, m userMessage) bool {
+	s.inject(m)
+	_, r := p.waitFor(s.quiet(), isInbound(m.MessageID))
+	return r == gotFrame
+}
+
+var _ = connectorCase(Case{
+	ID:    "HTTP-016/relevance-gate",
+	Reqs:  []string{"HTTP-016", "HTTP-014"},
+	Text:  "under requireAddress:true a group event is delivered only when addressed or in a free-response scope; a bot's event only under allowOtherBots; DMs always",
+	Needs: NeedControl,
+}, func(s *S) {
+	p, _ := s.connect()
+	plat := s.primary().Platform
+	s.declarePolicy(contract.PolicyRequest{Platform: plat, RequireAddress: true, FreeResponseScopes: []string{"conform-free"}})
+	group := func(text string) userMessage {
+		m := s.newMessage(text)
+		m.ChatType = "group"
+		return m
+	}
+	m := group("not addressed")
+	s.Check(!s.delivered(p, m), "HTTP-016", "an unaddressed group event held back under requireAddress", "delivered")
+	m = group("addressed")
+	m.Addressed = true
+	s.Check(s.delivered(p, m), "HTTP-016", "an addressed group event delivered", "not delivered")
+	m = group("free scope")
+	m.ChatID = "conform-free"
+	s.Check(s.delivered(p, m), "HTTP-016", "a group event in a free-response chat delivered", "not delivered")
+	m = s.newMessage("direct")
+	s.Check(s.delivered(p, m), "HTTP-016", "a DM always delivered", "not delivered")
+	m = group("from a bot")
+	m.Addressed, m.IsBot = true, true
+	s.Check(!s.delivered(p, m), "HTTP-016", "a bot's event held back without allowOtherBots", "delivered")
+	s.Step("allowOtherBots:true replaces the whole policy")
+	s.declarePolicy(contract.PolicyRequest{Platform: plat, AllowOtherBots: true})
+	m = group("bot, unaddressed")
+	m.IsBot = true
+	s.Check(s.delivered(p, m), "HTTP-014", "the new policy replacing the old one: a bot's unaddressed group event delivered", "not delivered")
+})
+
+var _ = connectorCase(Case{
+	ID:    "HTTP-015/default-policy",
+	Reqs:  []string{"HTTP-015"},
+	Text:  "without a declared policy, unaddressed group events are delivered and bots' group events are not",
+	Needs: NeedControl,
+}, func(s *S) {
+	p, _ := s.connect()
+	m := s.newMessage("group, undeclared policy")
+	m.ChatType = "group"
+	s.Check(s.delivered(p, m), "HTTP-015", "an unaddressed group event delivered (requireAddress:false)", "not delivered")
+	m = s.newMessage("bot, undeclared policy")
+	m.ChatType, m.IsBot = "group", true
+	s.Check(!s.delivered(p, m), "HTTP-015", "a bot's group event held back (allowOtherBots:false)", "delivered")
+})
+
+var mediaID = regexp.MustCompile(`^[0-9a-f]{32}$`)
+
+// upload posts media bytes with the case gateway's token.
+func (s *S) upload(data []byte, token string) httpResp {
+	h := http.Header{"Content-Type": {"application/octet-stream"}, contract.HeaderMediaFilename: {"conformance.bin"},
+		"User-Agent": {contract.MediaUserAgent}}
+	return s.httpDo(http.MethodPost, s.route(contract.PathMedia), token, h, data)
+}
+
+var _ = connectorCase(Case{
+	ID:   "HTTP-005/media-round-trip",
+	Reqs: []string{"HTTP-005", "HTTP-020"},
+	Text: "an upload is answered {id: 32 lowercase hex, size} and the media downloads with the uploader's bearer; an unknown id is 404",
+}, func(s *S) {
+	if !s.featureInForce("media") {
+		s.NotApplicable("feature media is not in force")
+	}
+	data := bytes.Repeat([]byte("conformance "), 100)
+	r := s.upload(data, s.validToken())
+	if r.Status != 200 {
+		s.Failf("HTTP-005", "200 for an upload", "HTTP %d %s", r.Status, truncate(string(r.Body), 200))
+	}
+	if vs := contract.ValidateBody(contract.BodyMediaUploadResponse, r.Body); len(vs) > 0 {
+		s.Failf("HTTP-005", "a valid media upload response", "%v", vs)
+	}
+	m := r.json()
+	id, _ := m["id"].(string)
+	s.Check(mediaID.MatchString(id), "HTTP-005", "id of 32 lowercase hex", "%q", id)
+	s.Check(m["size"] == float64(len(data)), "HTTP-005", "size equal to the bytes uploaded", "%v", m["size"])
+	d := s.httpDo(http.MethodGet, s.route(contract.PathMedia+"/"+id), s.validToken(), nil, nil)
+	s.Check(d.Status == 200 && bytes.Equal(d.Body, data), "HTTP-020", "200 with the uploaded bytes", "HTTP %d, %d bytes", d.Status, len(d.Body))
+	u := s.httpDo(http.MethodGet, s.route(contract.PathMedia+"/"+strings.Repeat("0", 32)), s.validToken(), nil, nil)
+	s.Check(u.Status == 404, "HTTP-020", "404 for an unknown id", "HTTP %d", u.Status)
+})
+
+var _ = connectorCase(Case{
+	ID:   "HTTP-018/upload-limits",
+	Reqs: []string{"HTTP-018", "HTTP-006"},
+	Text: "an empty upload is answered 400 and one over 26,214,400 bytes 413, each with a JSON error",
+}, func(s *S) {
+	if !s.featureInForce("media") {
+		s.NotApplicable("feature media is not in force")
+	}
+	s.checkErrorBody(s.upload(nil, s.validToken()), 400, "HTTP-018", "an empty upload")
+	s.checkErrorBody(s.upload(make([]byte, contract.MediaMaxBytes+1), s.validToken()), 413, "HTTP-018", "an upload one byte over the limit")
+})
+
+var _ = connectorCase(Case{
+	ID:    "HTTP-020/other-tenant-404",
+	Reqs:  []string{"HTTP-020"},
+	Text:  "media is 404 to a bearer of another tenant",
+	Needs: NeedControl,
+}, func(s *S) {
+	if !s.featureInForce("media") {
+		s.NotApplicable("feature media is not in force")
+	}
+	r := s.upload([]byte("tenant one"), s.validToken())
+	id, _ := r.json()["id"].(string)
+	if r.Status != 200 || id == "" {
+		s.Failf("HTTP-005", "200 {id, size} for an upload", "HTTP %d", r.Status)
+	}
+	other, err := s.run.conn.credsFor(s.ctx, "other-tenant", &enrollSpec{Tenant: "conform-other-" + randHex(3)})
+	if err != nil {
+		s.Untestable("the control API cannot enroll a gateway of another tenant: %v", err)
+	}
+	s.tr.Redact(other.Secret)
+	tok := contract.MintToken(other.GatewayID, other.Secret, s.now().Add(time.Hour).Unix())
+	d := s.httpDo(http.MethodGet, s.route(contract.PathMedia+"/"+id), tok, nil, nil)
+	s.Check(d.Status == 404, "HTTP-020", "404 for another tenant's media", "HTTP %d", d.Status)
+})
+
+var _ = connectorCase(Case{
+	ID:   "HTTP-012/provision-no-bearer",
+	Reqs: []string{"HTTP-012", "HTTP-006"},
+	Text: "a provision request without an identity bearer is answered 401 with a JSON error",
+}, func(s *S) {
+	if !s.featureInForce("provision") {
+		s.NotApplicable("feature provision is not in force")
+	}
+	body := jsonBody(contract.ProvisionRequest{GatewayID: "conform-" + randHex(4), Platform: s.primary().Platform, RouteKeys: []string{}})
+	s.checkErrorBody(s.httpDo(http.MethodPost, s.route(contract.PathProvision), "", jsonHeader, body), 401, "HTTP-012", "no identity bearer")
+})
+
+var _ = connectorCase(Case{
+	ID:   "HTTP-013/enroll-no-bearer",
+	Reqs: []string{"HTTP-013", "HTTP-006"},
+	Text: "an enroll request without an identity bearer is answered 401 with a JSON error",
+}, func(s *S) {
+	if !s.featureInForce("enroll") {
+		s.NotApplicable("feature enroll is not in force")
+	}
+	body := jsonBody(contract.EnrollRequest{EnrollmentToken: "conform-" + randHex(8), GatewayID: "conform-" + randHex(4)})
+	s.checkErrorBody(s.httpDo(http.MethodPost, s.route(contract.PathEnroll), "", jsonHeader, body), 401, "HTTP-013", "no identity bearer")
+})

@@ -1,0 +1,263 @@
+package conformance
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/relaykit/relaykit/contract"
+)
+
+// Connector cases of section 7: going idle, buffering and drain. Events are
+// injected through the testee control API; everything else is on the wire.
+
+// goIdle sends going_idle and expects exactly one going_idle_ack.
+func (s *S) goIdle(p *peer) {
+	p.send(contract.GoingIdle{})
+	p.expect("IDLE-004", "a going_idle_ack", ofType(contract.TypeGoingIdleAck))
+}
+
+// bufferedBacklog connects, goes idle, disconnects and injects n messages,
+// which the connector must buffer. It returns them in injection order.
+func (s *S) bufferedBacklog(n int) []userMessage {
+	s.Step("connect, go idle and disconnect")
+	p, _ := s.connect()
+	s.goIdle(p)
+	p.closeNormal()
+	s.Step("inject %d messages while the gateway is away", n)
+	var ms []userMessage
+	chat := "conform-chat-" + randHex(4)
+	for i := 0; i < n; i++ {
+		m := s.newMessage(fmt.Sprintf("buffered %d", i+1))
+		m.ChatID = chat
+		s.inject(m)
+		ms = append(ms, m)
+	}
+	return ms
+}
+
+// ack sends inbound_ack for the frame's bufferId.
+func (p *peer) ack(f rxFrame) {
+	p.send(contract.InboundAck{BufferID: bufferID(f)})
+}
+
+// expectReplay waits for the buffered replay of m, which must carry a
+// bufferId (IDLE-009).
+func (p *peer) expectReplay(id string, m userMessage) rxFrame {
+	f := p.expect(id, fmt.Sprintf("the buffered message %s replayed", m.MessageID), isInbound(m.MessageID))
+	if bufferID(f) == "" {
+		p.s.Failf("IDLE-009", fmt.Sprintf("the replay of %s to carry a bufferId", m.MessageID), "%s", f)
+	}
+	return f
+}
+
+// expectLive checks the flip is cleared: a fresh message is delivered live
+// (no bufferId). Acks travel on the socket, so the connector may not have
+// read the last ones yet: a round trip on the same socket comes first, and
+// a message that still comes buffered is acked and the check repeated a few
+// times before it counts as a failure.
+func (s *S) expectLive(p *peer, id string) {
+	s.outbound(p, sendAction(s.chat(), "barrier"), "")
+	var last rxFrame
+	for try := 0; try < 4; try++ {
+		m := s.newMessage("live again")
+		s.inject(m)
+		f := p.expectInbound(id, m)
+		if bufferID(f) == "" {
+			return
+		}
+		last = f
+		p.ack(f)
+		p.stayOpen(50*time.Millisecond, id, "the connection to stay open")
+	}
+	s.Failf(id, "a live delivery (no bufferId) once the drain is acked", "still buffered after 4 tries: %s", last)
+}
+
+// noRedelivery checks that message m does not arrive within the short
+// wait.
+func (p *peer) noRedelivery(id string, m userMessage, why string) {
+	p.expectNone(p.s.quiet(), id, why, isInbound(m.MessageID))
+}
+
+var _ = connectorCase(Case{
+	ID:   "IDLE-004/one-ack",
+	Reqs: []string{"IDLE-004"},
+	Text: "the connector answers going_idle with exactly one going_idle_ack",
+}, func(s *S) {
+	p, _ := s.connect()
+	s.goIdle(p)
+	p.expectNone(s.quiet(), "IDLE-004", "exactly one going_idle_ack", ofType(contract.TypeGoingIdleAck))
+})
+
+var _ = connectorCase(Case{
+	ID:    "IDLE-003/flip-before-ack",
+	Reqs:  []string{"IDLE-003", "IDLE-007"},
+	Text:  "after going_idle_ack the instance is buffered-only: a new event is not delivered live but kept and replayed on the next connection",
+	Needs: NeedControl,
+}, func(s *S) {
+	p, _ := s.connect()
+	s.goIdle(p)
+	m := s.newMessage("after the flip")
+	s.inject(m)
+	f, r := p.waitFor(s.quiet(), isInbound(m.MessageID))
+	if r == gotFrame {
+		s.Failf("IDLE-003", "no live delivery after going_idle_ack (the flip is durable before the ack)", "delivered: %s", f)
+	}
+	p.closeNormal()
+	s.Step("reconnect: the buffered event is replayed")
+	p2, _ := s.connect()
+	p2.ack(p2.expectReplay("IDLE-007", m))
+})
+
+var _ = connectorCase(Case{
+	ID:    "IDLE-005/live-until-ack",
+	Reqs:  []string{"IDLE-005"},
+	Text:  "events that reach the connector before it acks going_idle are delivered live",
+	Needs: NeedControl,
+}, func(s *S) {
+	p, _ := s.connect()
+	m := s.newMessage("before going idle")
+	s.inject(m)
+	f := p.expectInbound("IDLE-005", m)
+	s.Check(bufferID(f) == "", "IDLE-005", "a live delivery", "%s", f)
+	s.goIdle(p)
+})
+
+var _ = connectorCase(Case{
+	ID:    "IDLE-009/drain-in-order",
+	Reqs:  []string{"IDLE-009", "IDLE-007"},
+	Text:  "on the next connection the connector replays the buffer after the descriptor, oldest first, each with a unique bufferId, then delivers live once all are acked",
+	Needs: NeedControl,
+}, func(s *S) {
+	ms := s.bufferedBacklog(3)
+	s.Step("reconnect and drain")
+	p, _ := s.connect()
+	seen := map[string]bool{}
+	for _, m := range ms {
+		f := p.expectReplay("IDLE-009", m)
+		b := bufferID(f)
+		if seen[b] {
+			s.Failf("IDLE-009", "a unique bufferId per entry", "bufferId %q repeated", b)
+		}
+		seen[b] = true
+		p.ack(f)
+	}
+	// Arrival order: every descriptor first, then the entries oldest first.
+	var order []string
+	for _, f := range p.all() {
+		switch f.Type {
+		case contract.TypeDescriptor:
+			if len(order) == 0 || order[len(order)-1] != "descriptors" {
+				order = append(order, "descriptors")
+			}
+		case contract.TypeInbound:
+			order = append(order, eventMessageID(f))
+		}
+	}
+	want := []string{"descriptors"}
+	for _, m := range ms {
+		want = append(want, m.MessageID)
+	}
+	if fmt.Sprint(order[:min(len(order), len(want))]) != fmt.Sprint(want) {
+		s.Failf("IDLE-009", fmt.Sprintf("arrival order %v", want), "%v", order)
+	}
+	s.Step("after the drain, delivery is live again")
+	s.expectLive(p, "IDLE-012")
+})
+
+var _ = connectorCase(Case{
+	ID:    "IDLE-010/unacked-tail-redelivered",
+	Reqs:  []string{"IDLE-010", "IDLE-008"},
+	Text:  "entries not acked before the connection ends are redelivered with the same bufferId on the next one, and an acked entry never is",
+	Needs: NeedControl,
+}, func(s *S) {
+	ms := s.bufferedBacklog(3)
+	s.Step("drain: ack the first entry only, then drop the connection")
+	p, _ := s.connect()
+	f1 := p.expectReplay("IDLE-009", ms[0])
+	p.ack(f1)
+	f2 := p.expectReplay("IDLE-009", ms[1])
+	// Give the ack time to land before the connection drops.
+	p.stayOpen(s.quiet(), "IDLE-010", "the connection to stay open during the drain")
+	p.closeNormal()
+
+	s.Step("reconnect: the unacked tail comes again, the acked entry does not")
+	p2, _ := s.connect()
+	g2 := p2.expectReplay("IDLE-010", ms[1])
+	s.Check(bufferID(g2) == bufferID(f2), "IDLE-009", "the same bufferId on redelivery "+bufferID(f2), "%q", bufferID(g2))
+	g3 := p2.expectReplay("IDLE-010", ms[2])
+	p2.ack(g2)
+	p2.ack(g3)
+	p2.noRedelivery("IDLE-010", ms[0], "no redelivery of the acked entry "+ms[0].MessageID)
+	s.expectLive(p2, "IDLE-012")
+})
+
+var _ = connectorCase(Case{
+	ID:    "IDLE-012/no-live-during-drain",
+	Reqs:  []string{"IDLE-012"},
+	Text:  "until every replayed entry is acked the connector delivers nothing live; an event arriving meanwhile is queued behind the backlog",
+	Needs: NeedControl,
+}, func(s *S) {
+	ms := s.bufferedBacklog(2)
+	p, _ := s.connect()
+	f1 := p.expectReplay("IDLE-009", ms[0])
+	s.Step("inject while the drain waits for acks")
+	late := s.newMessage("during the drain")
+	late.ChatID = ms[0].ChatID
+	s.inject(late)
+	// The late event may only come as a buffered entry queued behind the
+	// backlog (the connector may pipeline replays), never live.
+	early, r := p.waitFor(s.quiet(), isInbound(late.MessageID))
+	if r == gotFrame && bufferID(early) == "" {
+		s.Failf("IDLE-012", "no live delivery of "+late.MessageID+" while the drain awaits acks", "delivered live: %s", early)
+	}
+	p.ack(f1)
+	f2 := p.expectReplay("IDLE-009", ms[1])
+	p.ack(f2)
+	g := early
+	if r != gotFrame {
+		g = p.expectInbound("IDLE-012", late)
+	}
+	// Order: the late event after the whole backlog.
+	var order []string
+	for _, f := range p.all() {
+		if f.Type == contract.TypeInbound {
+			order = append(order, eventMessageID(f))
+		}
+	}
+	want := fmt.Sprint([]string{ms[0].MessageID, ms[1].MessageID, late.MessageID})
+	if fmt.Sprint(order[:min(3, len(order))]) != want {
+		s.Failf("IDLE-012", "the late event delivered after the backlog: "+want, "%v", order)
+	}
+	if bufferID(g) != "" {
+		p.ack(g)
+	}
+	s.expectLive(p, "IDLE-012")
+})
+
+var _ = connectorCase(Case{
+	ID:   "IDLE-017/noop-acks",
+	Reqs: []string{"IDLE-017"},
+	Text: "an ack for an unknown bufferId and a duplicate ack are no-ops: no close and no error frame",
+}, func(s *S) {
+	p, _ := s.connect()
+	p.send(contract.InboundAck{BufferID: "conform-unknown-" + randHex(4)})
+	p.send(contract.InboundAck{BufferID: "conform-unknown-" + randHex(4)})
+	p.stayOpen(s.quiet(), "IDLE-017", "the connection to stay open after unknown acks")
+	p.expectNone(s.quiet(), "IDLE-017", "no frame in answer to an ack", func(f rxFrame) bool { return true })
+	s.outbound(p, sendAction(s.chat(), "still working"), "")
+})
+
+var _ = connectorCase(Case{
+	ID:    "IDLE-017/duplicate-ack",
+	Reqs:  []string{"IDLE-017"},
+	Text:  "acking a replayed entry twice is a no-op",
+	Needs: NeedControl,
+}, func(s *S) {
+	ms := s.bufferedBacklog(1)
+	p, _ := s.connect()
+	f := p.expectReplay("IDLE-009", ms[0])
+	p.ack(f)
+	p.ack(f)
+	p.stayOpen(s.quiet(), "IDLE-017", "the connection to stay open after a duplicate ack")
+	s.expectLive(p, "IDLE-012")
+})

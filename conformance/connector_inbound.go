@@ -1,0 +1,196 @@
+package conformance
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/relaykit/relaykit/contract"
+)
+
+// Connector cases of section 6: inbound, interrupts and passthrough. They
+// need the testee control API to make a platform user "send" something.
+
+// userMessage is a platform message injected through the control API.
+type userMessage struct {
+	Platform  string
+	ChatID    string
+	ChatType  string
+	UserID    string
+	Text      string
+	MessageID string
+	IsBot     bool
+	Addressed bool
+	ScopeID   string
+}
+
+// newMessage returns a DM from a test user on the case gateway's primary
+// platform, with a unique chat and message id.
+func (s *S) newMessage(text string) userMessage {
+	return userMessage{
+		Platform: s.primary().Platform, ChatID: "conform-chat-" + randHex(4), ChatType: "dm",
+		UserID: "conform-user", Text: text, MessageID: "m-" + randHex(6),
+	}
+}
+
+// inject makes the connector receive m from its platform, for the case's
+// gateway. It returns what the control API says happened to it.
+func (s *S) inject(m userMessage) string {
+	s.Logf("inject %s message %s in %s/%s: %q", m.ChatType, m.MessageID, m.Platform, m.ChatID, m.Text)
+	out, err := s.run.conn.ctl.inject(s.ctx, s.creds().GatewayID, m)
+	if err != nil {
+		s.Harness("inject through the control API: %v", err)
+	}
+	return out
+}
+
+// isInbound matches an inbound frame carrying the message with id msgID.
+func isInbound(msgID string) func(rxFrame) bool {
+	return func(f rxFrame) bool {
+		if f.Type != contract.TypeInbound {
+			return false
+		}
+		return eventMessageID(f) == msgID
+	}
+}
+
+// eventMessageID returns the message id of an inbound frame's event: the
+// top-level message_id, else source.message_id.
+func eventMessageID(f rxFrame) string {
+	ev, _ := f.Obj["event"].(map[string]any)
+	if id, ok := ev["message_id"].(string); ok && id != "" {
+		return id
+	}
+	src, _ := ev["source"].(map[string]any)
+	id, _ := src["message_id"].(string)
+	return id
+}
+
+// bufferID returns the bufferId of a frame, or "".
+func bufferID(f rxFrame) string { return f.str("bufferId") }
+
+// expectInbound waits for the inbound frame of m under requirement id.
+func (p *peer) expectInbound(id string, m userMessage) rxFrame {
+	return p.expect(id, fmt.Sprintf("an inbound frame for message %s", m.MessageID), isInbound(m.MessageID))
+}
+
+var _ = connectorCase(Case{
+	ID:    "IN-001/inbound-shape",
+	Reqs:  []string{"IN-001", "IN-002", "IN-007"},
+	Text:  "a user message is delivered live as an inbound frame with an event object and a source naming a platform answered on the connection",
+	Needs: NeedControl,
+}, func(s *S) {
+	p, ds := s.connect()
+	m := s.newMessage("hello from a user")
+	s.inject(m)
+	f := p.expectInbound("IN-001", m)
+	ev, ok := f.Obj["event"].(map[string]any)
+	if !ok {
+		s.Failf("IN-001", "an object event", "%s", f)
+	}
+	if b, has := f.Obj["bufferId"]; has && f.str("bufferId") == "" {
+		s.Failf("IN-001", "bufferId, when present, a non-empty string", "bufferId %v", b)
+	}
+	src, ok := ev["source"].(map[string]any)
+	if !ok {
+		s.Failf("IN-002", "an object event.source", "%s", f)
+	}
+	for _, k := range []string{"platform", "chat_id", "chat_type", "user_id"} {
+		if _, ok := src[k].(string); !ok {
+			s.Failf("IN-002", "source."+k+" a string", "%v", src[k])
+		}
+	}
+	ct := src["chat_type"].(string)
+	valid := false
+	for _, t := range contract.ChatTypes {
+		valid = valid || ct == t
+	}
+	s.Check(valid, "IN-002", "chat_type one of dm, group, channel, thread", "%q", ct)
+	answered := false
+	for _, d := range ds {
+		answered = answered || d.Platform == src["platform"]
+	}
+	s.Check(answered, "IN-007", "source.platform a platform answered with a descriptor on the connection", "%v", src["platform"])
+})
+
+var _ = connectorCase(Case{
+	ID:    "IN-003/message-type",
+	Reqs:  []string{"IN-003", "IN-008"},
+	Text:  "events carry a message_type of the contract and the platform message id",
+	Needs: NeedControl,
+}, func(s *S) {
+	p, _ := s.connect()
+	m := s.newMessage("typed")
+	s.inject(m)
+	f := p.expect("IN-001", "an inbound frame", ofType(contract.TypeInbound))
+	ev, _ := f.Obj["event"].(map[string]any)
+	if mt, ok := ev["message_type"]; ok {
+		valid := false
+		for _, t := range contract.MessageTypes {
+			valid = valid || mt == t
+		}
+		s.Check(valid, "IN-003", "message_type one of "+fmt.Sprint(contract.MessageTypes), "%v", mt)
+	}
+	s.Check(eventMessageID(f) != "", "IN-008", "the platform message id as message_id", "%s", f)
+})
+
+var _ = connectorCase(Case{
+	ID:    "IN-011/interrupt-routing",
+	Reqs:  []string{"IN-011", "IN-005", "SKEY-003"},
+	Text:  "an interrupt for a session is answered by nothing and routed back as interrupt_inbound with that session key and its chat id",
+	Needs: NeedControl,
+}, func(s *S) {
+	p, _ := s.connect()
+	m := s.newMessage("start a turn")
+	s.inject(m)
+	f := p.expectInbound("IN-001", m)
+	var ev contract.MessageEvent
+	raw, _ := json.Marshal(f.Obj["event"])
+	ev, err := contract.DecodeEvent(raw)
+	if err != nil {
+		s.Failf("IN-002", "an event that decodes", "%v", err)
+	}
+	key := contract.SessionKey(ev.Source, contract.DefaultSessionKeyOptions())
+	s.Step("interrupt %s", key)
+	reason := "conformance"
+	p.send(contract.Interrupt{SessionKey: key, Reason: &reason})
+	ii := p.expect("IN-011", "an interrupt_inbound for "+key, ofType(contract.TypeInterruptInbound))
+	s.Check(ii.str("session_key") == key, "IN-011", "session_key "+key, "%s", ii)
+	_, isStr := ii.Obj["chat_id"].(string)
+	s.Check(isStr, "IN-005", "a string chat_id", "%s", ii)
+	s.Check(ii.str("chat_id") == ev.Source.ChatID, "IN-011", "chat_id "+ev.Source.ChatID, "%s", ii)
+	p.expectNone(s.quiet(), "IN-011", "no reply to the interrupt", func(f rxFrame) bool {
+		return f.Type == contract.TypeOutboundResult
+	})
+})
+
+var _ = connectorCase(Case{
+	ID:    "IN-006/passthrough-shape",
+	Reqs:  []string{"IN-006"},
+	Text:  "a forwarded platform request arrives as passthrough_forward with string method, path, platform, botId, [name, value] headers and standard-base64 bodyB64",
+	Needs: NeedControl,
+}, func(s *S) {
+	p, _ := s.connect()
+	if err := s.run.conn.ctl.injectPassthrough(s.ctx, s.creds().GatewayID, s.primary().Platform, []byte(`{"type":2,"data":{"name":"ping"}}`)); err != nil {
+		s.Untestable("the control API cannot inject passthrough forwards: %v", err)
+	}
+	f := p.expect("IN-006", "a passthrough_forward frame", ofType(contract.TypePassthroughForward))
+	fw, ok := f.Obj["forward"].(map[string]any)
+	if !ok {
+		s.Failf("IN-006", "an object forward", "%s", f)
+	}
+	for _, k := range []string{"method", "path", "platform", "botId", "bodyB64"} {
+		if _, ok := fw[k].(string); !ok {
+			s.Failf("IN-006", "forward."+k+" a string", "%v", fw[k])
+		}
+	}
+	hs, ok := fw["headers"].([]any)
+	if !ok {
+		s.Failf("IN-006", "forward.headers a list", "%v", fw["headers"])
+	}
+	for _, h := range hs {
+		pair, ok := h.([]any)
+		if !ok || len(pair) != 2 || !jsonKind(pair[0], "string") || !jsonKind(pair[1], "string") {
+			s.Failf("IN-006", "each header a [name, value] pair of strings", "%v", h)
+		}
+	}
+})

@@ -1,0 +1,336 @@
+package conformance
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/relaykit/relaykit/contract"
+)
+
+// Connector cases of section 5: outbound actions and results.
+
+// opCase describes how to exercise one op with a valid action.
+type opCase struct {
+	op     string
+	reqs   []string
+	action func(s *S, p *peer) map[string]any
+	check  func(s *S, r contract.Result, f rxFrame)
+}
+
+func baseAction(op, chat string) map[string]any {
+	return map[string]any{"op": op, "chat_id": chat, "metadata": map[string]any{}}
+}
+
+// usePlatformFor makes the case's gateway front, first, a platform whose
+// descriptor advertises op, and returns that platform.
+func (s *S) usePlatformFor(op string) string {
+	t := s.run.conn
+	plat := t.opPlatform(op)
+	if plat == "" {
+		return "" // forced on: use the default platform
+	}
+	ids := s.creds().Identities
+	for i, id := range ids {
+		if id.Platform == plat {
+			ids[0], ids[i] = ids[i], ids[0]
+			return plat
+		}
+	}
+	if t.ctl == nil {
+		s.Untestable("no configured platform advertises %s", op)
+	}
+	creds, err := t.credsFor(s.ctx, slug(s.c.ID), &enrollSpec{Platforms: []string{plat}})
+	if err != nil {
+		s.Harness("enroll a gateway fronting %s: %v", plat, err)
+	}
+	s.tr.Redact(creds.Secret)
+	s.cc.creds = creds
+	return plat
+}
+
+// sentMessage sends a message and returns its id, for ops that act on an
+// existing message.
+func (s *S) sentMessage(p *peer) string {
+	r, f := s.outbound(p, sendAction(s.chat(), "conformance: target message"), s.primary().Platform)
+	if !r.Success {
+		s.Untestable("a send to chat %q failed (code %q), so no message to act on; give a chat the gateway may post to", s.chat(), r.Code)
+	}
+	if r.MessageID == "" {
+		s.Failf("OUT-010", "a successful send result with a string message_id", "%s", f)
+	}
+	return r.MessageID
+}
+
+func needMessageID(s *S, r contract.Result, f rxFrame) {
+	if _, ok := f.Obj["result"].(map[string]any)["message_id"].(string); !ok || r.MessageID == "" {
+		s.Failf("OUT-010", "a successful result with a string message_id", "%s", f)
+	}
+}
+
+var opCases = []opCase{
+	{op: contract.OpSend, reqs: []string{"OUT-010", "OUT-007"},
+		action: func(s *S, p *peer) map[string]any {
+			a := baseAction("send", s.chat())
+			a["content"], a["reply_to"] = "conformance: send", nil
+			return a
+		}, check: needMessageID},
+	{op: contract.OpEdit, reqs: []string{"OUT-010", "OUT-007"},
+		action: func(s *S, p *peer) map[string]any {
+			a := baseAction("edit", s.chat())
+			a["message_id"], a["content"] = s.sentMessage(p), "conformance: edited"
+			return a
+		}, check: needMessageID},
+	{op: contract.OpTyping, reqs: []string{"OUT-007"},
+		action: func(s *S, p *peer) map[string]any { return baseAction("typing", s.chat()) }},
+	{op: contract.OpFollowUp, reqs: []string{"OUT-010", "OUT-007"},
+		action: func(s *S, p *peer) map[string]any {
+			id := s.primary()
+			key := contract.SessionKey(contract.SessionSource{Platform: id.Platform, ChatID: s.chat(), ChatType: "dm"}, contract.DefaultSessionKeyOptions())
+			return map[string]any{"op": "follow_up", "session_key": key, "kind": id.Platform + ".message",
+				"content": "conformance: follow-up", "metadata": map[string]any{}}
+		}, check: needMessageID},
+	{op: contract.OpGetChatInfo, reqs: []string{"OUT-019"},
+		action: func(s *S, p *peer) map[string]any {
+			return map[string]any{"op": "get_chat_info", "chat_id": s.chat()}
+		}, check: func(s *S, r contract.Result, f rxFrame) {
+			ci, ok := f.Obj["result"].(map[string]any)["chat_info"].(map[string]any)
+			if !ok {
+				s.Failf("OUT-019", "chat_info nested as an object", "%s", f)
+			}
+			_, n := ci["name"].(string)
+			_, t := ci["type"].(string)
+			s.Check(n && t, "OUT-019", "chat_info with string name and type", "%s", f)
+		}},
+	{op: contract.OpDraft, reqs: []string{"OUT-010", "OUT-007"},
+		action: func(s *S, p *peer) map[string]any {
+			a := baseAction("draft", s.chat())
+			a["draft_id"], a["content"], a["final"] = 1, "conformance: draft", true
+			return a
+		}, check: needMessageID},
+	{op: contract.OpTaskCard, reqs: []string{"OUT-007"},
+		action: func(s *S, p *peer) map[string]any {
+			a := baseAction("task_card", s.chat())
+			a["card_id"], a["chunks"] = "turn:conformance", []any{map[string]any{"text": "step"}}
+			return a
+		}},
+	{op: contract.OpTaskCardStop, reqs: []string{"OUT-007"},
+		action: func(s *S, p *peer) map[string]any {
+			a := baseAction("task_card_stop", s.chat())
+			a["card_id"] = "turn:conformance"
+			return a
+		}},
+	{op: contract.OpDelete, reqs: []string{"OUT-007"},
+		action: func(s *S, p *peer) map[string]any {
+			a := baseAction("delete", s.chat())
+			a["message_id"] = s.sentMessage(p)
+			return a
+		}},
+	{op: contract.OpSendMedia, reqs: []string{"OUT-010", "OUT-007"},
+		action: func(s *S, p *peer) map[string]any {
+			a := baseAction("send_media", s.chat())
+			a["media_kind"], a["source_url"], a["content"], a["reply_to"] = "image", "https://example.com/conformance.png", "", nil
+			return a
+		}, check: needMessageID},
+	{op: contract.OpPrompt, reqs: []string{"OUT-010", "OUT-007"},
+		action: func(s *S, p *peer) map[string]any {
+			a := baseAction("prompt", s.chat())
+			a["content"], a["prompt_kind"], a["prompt_id"], a["reply_to"] = "conformance: choose", "choice", "c0nf01.0000aaaa", nil
+			a["options"] = []any{map[string]any{"id": "yes", "label": "Yes", "style": "primary"}, map[string]any{"id": "no", "label": "No"}}
+			return a
+		}, check: needMessageID},
+	{op: contract.OpReact, reqs: []string{"OUT-007"},
+		action: func(s *S, p *peer) map[string]any {
+			a := baseAction("react", s.chat())
+			a["message_id"], a["emoji"], a["remove"] = s.sentMessage(p), "👍", false
+			return a
+		}},
+	{op: contract.OpThreadCreate, reqs: []string{"OUT-025"},
+		action: func(s *S, p *peer) map[string]any {
+			a := baseAction("thread_create", s.chat())
+			a["thread_name"] = "conformance"
+			return a
+		}, check: func(s *S, r contract.Result, f rxFrame) {
+			if _, ok := f.Obj["result"].(map[string]any)["thread_id"].(string); !ok {
+				s.Failf("OUT-025", "a successful thread_create result with a string thread_id", "%s", f)
+			}
+		}},
+	{op: contract.OpThreadRename, reqs: []string{"OUT-007"},
+		action: func(s *S, p *peer) map[string]any {
+			a := baseAction("thread_rename", s.chat())
+			a["message_id"], a["thread_name"] = "conformance-thread", "conformance renamed"
+			return a
+		}},
+}
+
+func init() {
+	for _, oc := range opCases {
+		oc := oc
+		connectorCase(Case{
+			ID:   oc.reqs[0] + "/op-" + strings.ReplaceAll(oc.op, "_", "-"),
+			Reqs: oc.reqs,
+			Text: fmt.Sprintf("an advertised %s action gets exactly one well-formed outbound_result", oc.op),
+			Op:   oc.op,
+		}, func(s *S) {
+			plat := s.usePlatformFor(oc.op)
+			p, _ := s.connect()
+			a := oc.action(s, p)
+			rid := newRequestID()
+			fr := map[string]any{"type": contract.TypeOutbound, "requestId": rid, "action": a}
+			if plat != "" {
+				fr["platform"] = plat
+			}
+			p.sendJSON(fr)
+			r, f := s.awaitResult(p, rid)
+			s.expectOneResult(p, rid, s.quiet())
+			if !r.Success {
+				if oc.check != nil {
+					s.Untestable("the %s action to chat %q failed (code %q, error %q), so its success shape cannot be checked; give a chat the gateway may post to",
+						oc.op, s.chat(), r.Code, r.Error)
+				}
+				return
+			}
+			if oc.check != nil {
+				oc.check(s, r, f)
+			}
+		})
+	}
+}
+
+var _ = connectorCase(Case{
+	ID:   "OUT-006/one-result",
+	Reqs: []string{"OUT-006", "OUT-007"},
+	Text: "every outbound gets exactly one outbound_result with its requestId, a result object and a boolean success",
+}, func(s *S) {
+	p, _ := s.connect()
+	rids := []string{newRequestID(), newRequestID(), newRequestID()}
+	for i, rid := range rids {
+		p.send(contract.Outbound{RequestID: rid, Action: sendAction(s.chat(), fmt.Sprintf("conformance %d", i))})
+	}
+	for _, rid := range rids {
+		s.awaitResult(p, rid)
+	}
+	for _, rid := range rids {
+		s.expectOneResult(p, rid, s.quiet())
+	}
+})
+
+var _ = connectorCase(Case{
+	ID:   "OUT-009/unknown-op",
+	Reqs: []string{"OUT-009"},
+	Text: "an action with an op the contract does not define gets success:false with code unsupported_op",
+}, func(s *S) {
+	p, _ := s.connect()
+	r, f := s.outboundRaw(p, "OUT-009", map[string]any{"op": "x_conform_no_such_op", "chat_id": s.chat(), "metadata": map[string]any{}}, "")
+	s.Check(!r.Success && r.Code == contract.CodeUnsupportedOp, "OUT-009", "success:false, code unsupported_op", "%s", f)
+})
+
+var _ = connectorCase(Case{
+	ID:   "OUT-009/unadvertised-op",
+	Reqs: []string{"OUT-009"},
+	Text: "an action with an op the descriptor does not advertise gets success:false with code unsupported_op",
+}, func(s *S) {
+	p, ds := s.connect()
+	op := unadvertised(ds[0])
+	if op == "" {
+		s.Untestable("the descriptor advertises every op of the contract")
+	}
+	a := baseAction(op, s.chat())
+	r, f := s.outboundRaw(p, "OUT-009", a, "")
+	s.Check(!r.Success && r.Code == contract.CodeUnsupportedOp, "OUT-009",
+		fmt.Sprintf("success:false, code unsupported_op for the unadvertised op %s", op), "%s", f)
+})
+
+// unadvertised returns an op of the contract the descriptor does not allow.
+func unadvertised(d contract.CapabilityDescriptor) string {
+	for _, op := range contract.AllOps {
+		if !d.SupportsOp(op) {
+			return op
+		}
+	}
+	return ""
+}
+
+var _ = connectorCase(Case{
+	ID:   "OUT-014/unsupported-error-text",
+	Reqs: []string{"OUT-014", "OUT-008"},
+	Text: "an unsupported_op failure reads \"unsupported op: <op>\"",
+}, func(s *S) {
+	p, _ := s.connect()
+	op := "x_conform_no_such_op"
+	r, f := s.outboundRaw(p, "OUT-009", map[string]any{"op": op, "chat_id": s.chat(), "metadata": map[string]any{}}, "")
+	if r.Success || r.Code != contract.CodeUnsupportedOp {
+		s.Untestable("the connector did not answer unsupported_op (see OUT-009/unknown-op)")
+	}
+	s.Check(r.Error == "unsupported op: "+op, "OUT-014", fmt.Sprintf("error %q", "unsupported op: "+op), "%s", f)
+})
+
+var _ = connectorCase(Case{
+	ID:   "OUT-009/unfronted-platform",
+	Reqs: []string{"OUT-009"},
+	Text: "an action tagged with a platform the connection does not front gets success:false with code platform_not_fronted",
+}, func(s *S) {
+	p, _ := s.connect()
+	r, f := s.outboundRaw(p, "OUT-009", map[string]any{"op": "send", "chat_id": s.chat(), "content": "x", "reply_to": nil, "metadata": map[string]any{}},
+		"conform-unfronted")
+	s.Check(!r.Success && r.Code == contract.CodePlatformNotFronted, "OUT-009", "success:false, code platform_not_fronted", "%s", f)
+})
+
+var _ = connectorCase(Case{
+	ID:   "OUT-015/invalid-action",
+	Reqs: []string{"OUT-015"},
+	Text: "an action missing a required key gets success:false with code invalid_action",
+}, func(s *S) {
+	p, _ := s.connect()
+	r, f := s.outboundRaw(p, "OUT-015", map[string]any{"op": "send", "chat_id": s.chat(), "reply_to": nil, "metadata": map[string]any{}}, "")
+	s.Check(!r.Success && r.Code == contract.CodeInvalidAction, "OUT-015", "success:false, code invalid_action for a send without content", "%s", f)
+	s.Check(r.Error != "", "OUT-015", "an error naming the key", "%s", f)
+})
+
+var _ = connectorCase(Case{
+	ID:   "OUT-016/unknown-keys",
+	Reqs: []string{"OUT-016"},
+	Text: "unknown action keys and metadata keys are ignored",
+}, func(s *S) {
+	p, _ := s.connect()
+	plain, _ := s.outbound(p, sendAction(s.chat(), "plain"), "")
+	a := map[string]any{"op": "send", "chat_id": s.chat(), "content": "extra keys", "reply_to": nil,
+		"x_conform_extra": map[string]any{"n": 1}, "metadata": map[string]any{"x_conform_hint": true}}
+	r, f := s.outboundRaw(p, "OUT-006", a, "")
+	if r.Success != plain.Success || r.Code == contract.CodeInvalidAction {
+		s.Failf("OUT-016", fmt.Sprintf("the same answer as without the unknown keys (success:%v)", plain.Success), "%s", f)
+	}
+})
+
+var _ = connectorCase(Case{
+	ID:   "OUT-008/failure-shape",
+	Reqs: []string{"OUT-008"},
+	Text: "a failed result carries a string error and, when present, a code from the contract's list",
+}, func(s *S) {
+	p, _ := s.connect()
+	r, f := s.outboundRaw(p, "OUT-009", map[string]any{"op": "x_conform_no_such_op", "chat_id": s.chat(), "metadata": map[string]any{}}, "")
+	if r.Success {
+		s.Untestable("the connector did not fail the unknown op (see OUT-009/unknown-op)")
+	}
+	res := f.Obj["result"].(map[string]any)
+	if _, ok := res["error"].(string); !ok {
+		s.Failf("OUT-008", "a string error on a failed result", "%s", f)
+	}
+})
+
+var _ = connectorCase(Case{
+	ID:   "OUT-021/draft-seal-idempotent",
+	Reqs: []string{"OUT-021"},
+	Text: "repeating a draft with final:true for the same chat and draft_id creates no second message and returns the same message_id",
+	Op:   contract.OpDraft,
+}, func(s *S) {
+	plat := s.usePlatformFor(contract.OpDraft)
+	p, _ := s.connect()
+	a := baseAction("draft", s.chat())
+	a["draft_id"], a["content"], a["final"] = 7, "conformance: sealed", true
+	r1, f1 := s.outboundRaw(p, "OUT-006", a, plat)
+	if !r1.Success {
+		s.Untestable("the draft seal failed (code %q)", r1.Code)
+	}
+	r2, f2 := s.outboundRaw(p, "OUT-006", a, plat)
+	s.Check(r2.Success && r2.MessageID == r1.MessageID, "OUT-021", "the same message_id "+r1.MessageID, "first %s, then %s", f1, f2)
+})

@@ -1,0 +1,140 @@
+package conformance
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/relaykit/relaykit/client"
+	"github.com/relaykit/relaykit/simulator"
+)
+
+// DeviationRow is one deliberate deviation of a reference implementation
+// (a simulator mode for the connector suite, a client mode for the gateway
+// suite) and exactly the cases the suite fails on it. The self-check runs
+// the Focus cases in strict mode against the deviating implementation and
+// requires the failing set to equal Fail; the other focused cases are
+// controls that must still pass or be untestable.
+type DeviationRow struct {
+	Side      Side
+	Deviation string
+	Focus     []string
+	Fail      []string
+}
+
+// Breaks returns the requirement the implementation says the deviation
+// breaks.
+func (d DeviationRow) Breaks() string {
+	switch d.Side {
+	case Connector:
+		for _, info := range simulator.DeviationInfos() {
+			if string(info.Deviation) == d.Deviation {
+				return info.Requirement
+			}
+		}
+	case Gateway:
+		return clientDeviationBreaks[client.Deviation(d.Deviation)]
+	}
+	return ""
+}
+
+// clientDeviationBreaks names the requirement each client deviation breaks
+// (the client documents it in prose only).
+var clientDeviationBreaks = map[client.Deviation]string{
+	client.DevSecond4401NotTerminal: "RC-012",
+	client.DevExpiredIsTerminal:     "RC-013",
+	client.DevNoAckBuffered:         "IDLE-013",
+	client.DevAckLive:               "IDLE-016",
+	client.DevAckBeforeHandler:      "IDLE-014",
+	client.DevNoNewline:             "TRN-002",
+	client.DevStaleToken:            "AUTH-001",
+	client.DevNoHelloPerIdentity:    "HS-003",
+	client.DevRequestIDReuse:        "OUT-001",
+	client.DevNoBackoff:             "RC-006",
+	client.DevNoGoingIdleWait:       "IDLE-006",
+	client.DevUnsupportedOpSent:     "HS-012",
+	client.DevReasonOmitted:         "IN-004",
+}
+
+// DeviationMatrix lists every deviation mode of the simulator and the
+// client with the cases that catch it.
+var DeviationMatrix = []DeviationRow{
+	// Simulator deviations, caught by the connector suite.
+	{Connector, "http-401-auth", []string{"AUTH"}, []string{
+		"AUTH-002/missing-token", "AUTH-006/exp-boundary", "AUTH-006/expired", "AUTH-010/malformed-token",
+		"AUTH-010/revoked", "AUTH-010/unknown-gateway", "AUTH-010/wrong-secret", "AUTH-011/nothing-before-refusal"}},
+	{Connector, "expired-as-unauthorized", []string{"AUTH"}, []string{"AUTH-006/exp-boundary", "AUTH-006/expired"}},
+	{Connector, "no-newline", []string{"TRN-001/", "TRN-012/", "AUTH-002/"}, []string{"TRN-001/frame-hygiene", "TRN-012/plain-upgrade"}},
+	{Connector, "replay-not-ack-gated", []string{"IDLE"}, []string{"IDLE-010/unacked-tail-redelivered", "IDLE-012/no-live-during-drain"}},
+	{Connector, "ack-without-flip", []string{"IDLE-003/", "IDLE-004/", "IDLE-005/"}, []string{"IDLE-003/flip-before-ack"}},
+	{Connector, "no-drain", []string{"IDLE", "WAKE"}, []string{"IDLE-003/flip-before-ack", "IDLE-009/drain-in-order",
+		"IDLE-010/unacked-tail-redelivered", "IDLE-012/no-live-during-drain", "IDLE-017/duplicate-ack", "WAKE-004/failure-swallowed"}},
+	{Connector, "redeliver-acked", []string{"IDLE"}, []string{"IDLE-010/unacked-tail-redelivered"}},
+	{Connector, "drop-unknown-frames-close", []string{"TRN"}, []string{"TRN-004/unknown-frame-type"}},
+	{Connector, "no-descriptor-per-hello", []string{"HS-004/", "TRN-012/"}, []string{"HS-004/descriptor-per-hello"}},
+	{Connector, "unsupported-op-success", []string{"OUT"}, []string{"OUT-009/unknown-op", "OUT-009/unadvertised-op"}},
+	{Connector, "no-outbound-result", []string{"OUT-006/", "TRN-012/"}, []string{"OUT-006/one-result"}},
+	{Connector, "platform-not-fronted-dropped", []string{"OUT-009/"}, []string{"OUT-009/unfronted-platform"}},
+	{Connector, "wrong-result-shape", []string{"OUT-010/", "OUT-007/"}, []string{"OUT-007/op-delete", "OUT-007/op-react",
+		"OUT-010/op-draft", "OUT-010/op-edit", "OUT-010/op-follow-up", "OUT-010/op-prompt", "OUT-010/op-send", "OUT-010/op-send-media"}},
+	{Connector, "exp-zero-rejected", []string{"AUTH"}, []string{"AUTH-007/exp-zero"}},
+	{Connector, "no-wake", []string{"WAKE"}, []string{"WAKE-002/bare-get"}},
+	{Connector, "policy-ignored", []string{"HTTP"}, []string{"HTTP-015/default-policy", "HTTP-016/relevance-gate"}},
+	{Connector, "cross-tenant-media", []string{"HTTP"}, []string{"HTTP-020/other-tenant-404"}},
+	{Connector, "malformed-no-close", []string{"TRN"}, []string{"TRN-008/malformed-json", "TRN-008/not-an-object", "TRN-016/invalid-utf8"}},
+	{Connector, "oversize-no-close", []string{"TRN"}, []string{"TRN-009/oversized-frame"}},
+
+	// Client deviations, caught by the gateway suite against the echo gateway.
+	{Gateway, "second-4401-not-terminal", []string{"RC-011/", "RC-012/", "RC-014/"}, []string{"RC-012/second-strike-terminal", "RC-014/fresh-token-role-survives"}},
+	{Gateway, "expired-is-terminal", []string{"RC-010/", "RC-013/"}, []string{"RC-013/expired-not-terminal"}},
+	{Gateway, "no-ack-buffered", []string{"IDLE-01", "TRN-014/"}, []string{"IDLE-013/ack-buffered", "IDLE-014/no-ack-unadmitted", "IDLE-015/ack-buffered-passthrough"}},
+	{Gateway, "ack-live", []string{"IDLE-01"}, []string{"IDLE-016/no-ack-live"}},
+	{Gateway, "ack-before-handler", []string{"IDLE-013/", "IDLE-014/"}, []string{"IDLE-014/no-ack-unadmitted"}},
+	{Gateway, "no-newline", []string{"TRN-013/", "HS-003/"}, []string{"HS-003/hello-per-identity", "TRN-013/frame-hygiene"}},
+	{Gateway, "stale-token", []string{"AUTH"}, []string{"AUTH-001/fresh-token"}},
+	{Gateway, "no-hello-per-identity", []string{"HS-003/", "TRN-014/"}, []string{"HS-003/hello-per-identity"}},
+	{Gateway, "requestid-reuse", []string{"OUT"}, []string{"OUT-001/request-ids"}},
+	{Gateway, "no-backoff", []string{"RC-004/", "RC-006/", "RC-007/", "RC-008/"}, []string{"RC-006/backoff-ladder", "RC-007/no-early-reset"}},
+	{Gateway, "no-going-idle-wait", []string{"IDLE-006/", "TRN-014/"}, []string{"IDLE-006/going-idle-awaits-ack"}},
+	{Gateway, "unsupported-op-sent", []string{"HS-012/", "TRN-014/"}, []string{"HS-012/op-gating"}},
+	{Gateway, "reason-omitted", []string{"IN-004/", "TRN-014/"}, []string{"IN-004/interrupt-frame"}},
+}
+
+// deviationMatrixMarkdown renders the matrix for docs/conformance.md.
+func deviationMatrixMarkdown() string {
+	var b strings.Builder
+	b.WriteString("## Deviation matrix\n\n")
+	b.WriteString("The suite is proven sensitive: the simulator and the client each have deliberate deviation modes,\n")
+	b.WriteString("one per real-world deviation (see the field notes) and per MUST that can be broken. The self-check\n")
+	b.WriteString("(`go test ./conformance/selfcheck`) runs the focused cases in strict mode against each mode and\n")
+	b.WriteString("requires exactly the listed cases to fail; the other focused cases must not fail.\n\n")
+	b.WriteString("| suite | deviation | breaks | focused cases | cases that must fail |\n| --- | --- | --- | --- | --- |\n")
+	for _, d := range DeviationMatrix {
+		impl := "relaysim"
+		if d.Side == Gateway {
+			impl = "echogateway"
+		}
+		var fail []string
+		for _, f := range d.Fail {
+			fail = append(fail, "`"+f+"`")
+		}
+		fmt.Fprintf(&b, "| %s | %s `%s` | %s | `%s` | %s |\n", d.Side, impl, d.Deviation, d.Breaks(),
+			strings.Join(d.Focus, "`, `"), strings.Join(fail, "<br>"))
+	}
+	return b.String()
+}
+
+func simDeviations() []string {
+	var out []string
+	for _, info := range simulator.DeviationInfos() {
+		out = append(out, string(info.Deviation))
+	}
+	return out
+}
+
+func clientDeviations() []string {
+	var out []string
+	for _, d := range client.AllDeviations() {
+		out = append(out, string(d))
+	}
+	return out
+}

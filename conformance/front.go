@@ -1,0 +1,628 @@
+package conformance
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/relaykit/relaykit/contract"
+)
+
+// front is the connector the gateway under test dials in the gateway suite.
+// It relays every WebSocket message between the gateway and an in-process
+// simulator (which supplies the connector's behaviour: descriptors, results,
+// buffering, drain), and records and checks each message on the way. Cases
+// script it: refuse or close dials, rewrite or hold frames going to the
+// gateway, answer outbound frames themselves, and write raw frames.
+type front struct {
+	s        *S
+	srv      *httptest.Server
+	upstream string // the simulator's relay URL
+	rp       *httputil.ReverseProxy
+
+	mu     sync.Mutex
+	dials  []*gwDial
+	conns  []*gwConn
+	frames []gwFrame
+	taken  []bool
+	wake   chan struct{}
+
+	// onDial, when set, decides what happens to each dial.
+	onDial func(d *gwDial) dialPlan
+	// down, when set, may rewrite or drop (nil) each message the simulator
+	// sends the gateway.
+	down func(c *gwConn, msg []byte) []byte
+	// intercept, when set, keeps a frame from the gateway away from the
+	// simulator when it returns true.
+	intercept func(c *gwConn, f gwFrame) bool
+}
+
+// gwDial is one upgrade request from the gateway.
+type gwDial struct {
+	N        int
+	At       time.Time
+	Path     string
+	Token    string // "" when no bearer was sent
+	Claims   contract.TokenClaims
+	TokenErr error
+	Refused  int // HTTP status when refused before upgrading
+	Conn     *gwConn
+}
+
+// dialPlan is what the front does with a dial.
+type dialPlan struct {
+	// RefuseHTTP answers the upgrade with this HTTP status.
+	RefuseHTTP int
+	// CloseCode, when set, completes the upgrade and closes at once with
+	// this code and reason, without reaching the simulator.
+	CloseCode   int
+	CloseReason string
+}
+
+// gwConn is one gateway connection through the front.
+type gwConn struct {
+	f        *front
+	n        int
+	who      string
+	ws       *websocket.Conn // to the gateway
+	up       *websocket.Conn // to the simulator; nil when not relayed
+	ctx      context.Context
+	cancel   context.CancelFunc
+	openedAt time.Time
+
+	mu          sync.Mutex
+	descriptors int
+	closed      bool
+	closeCode   int
+	closeReason string
+	closedBy    string // "gateway", "suite" or "connector"
+	closedAt    time.Time
+	pings       int
+	done        chan struct{}
+}
+
+// gwFrame is one frame the gateway sent.
+type gwFrame struct {
+	Conn   int
+	Type   string
+	Line   []byte
+	Obj    map[string]any
+	Binary bool
+	At     time.Time
+}
+
+func (f gwFrame) str(key string) string {
+	v, _ := f.Obj[key].(string)
+	return v
+}
+
+func (f gwFrame) String() string { return truncate(string(f.Line), 300) }
+
+func newFront(s *S, upstream, httpBase string) *front {
+	f := &front{s: s, upstream: upstream, wake: make(chan struct{})}
+	target, _ := url.Parse(httpBase)
+	f.rp = httputil.NewSingleHostReverseProxy(target)
+	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
+	return f
+}
+
+func (f *front) url() string { return f.srv.URL }
+
+func (f *front) notifyLocked() {
+	close(f.wake)
+	f.wake = make(chan struct{})
+}
+
+func (f *front) close() {
+	f.mu.Lock()
+	conns := append([]*gwConn(nil), f.conns...)
+	f.mu.Unlock()
+	for _, c := range conns {
+		c.kill()
+	}
+	f.srv.Close()
+}
+
+func (f *front) serve(w http.ResponseWriter, r *http.Request) {
+	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		f.s.tr.Event("http", "%s %s (%d body bytes expected) → simulator", r.Method, r.URL.RequestURI(), r.ContentLength)
+		f.rp.ServeHTTP(w, r)
+		return
+	}
+	d := &gwDial{At: time.Now(), Path: r.URL.Path}
+	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		d.Token = tok
+		d.Claims, _, d.TokenErr = contract.ParseToken(tok)
+		f.s.tr.Redact(tok)
+	}
+	f.mu.Lock()
+	f.dials = append(f.dials, d)
+	d.N = len(f.dials)
+	plan := dialPlan{}
+	if f.onDial != nil {
+		plan = f.onDial(d)
+	}
+	f.notifyLocked()
+	f.mu.Unlock()
+	who := fmt.Sprintf("g%d", d.N)
+	auth := "no Authorization"
+	if d.Token != "" {
+		auth = "Authorization: Bearer " + describeToken(d.Token)
+	}
+	f.s.tr.Event(who, "gateway dials %s (%s)", r.URL.Path, auth)
+
+	if plan.RefuseHTTP != 0 {
+		f.s.tr.Event(who, "suite refuses the upgrade with HTTP %d", plan.RefuseHTTP)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(plan.RefuseHTTP)
+		_, _ = w.Write([]byte(`{"error":"refused by the conformance suite"}`))
+		f.mu.Lock()
+		d.Refused = plan.RefuseHTTP
+		f.notifyLocked()
+		f.mu.Unlock()
+		return
+	}
+	var up *websocket.Conn
+	if plan.CloseCode == 0 {
+		h := http.Header{}
+		if a := r.Header.Get("Authorization"); a != "" {
+			h.Set("Authorization", a)
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		conn, resp, err := websocket.Dial(ctx, f.upstream, &websocket.DialOptions{HTTPHeader: h})
+		cancel()
+		if err != nil {
+			st := http.StatusBadGateway
+			if resp != nil {
+				st = resp.StatusCode
+			}
+			f.s.tr.Event(who, "simulator refused the relayed upgrade: %v", err)
+			w.WriteHeader(st)
+			f.mu.Lock()
+			d.Refused = st
+			f.notifyLocked()
+			f.mu.Unlock()
+			return
+		}
+		conn.SetReadLimit(8 * contract.MaxFrameSize)
+		up = conn
+	}
+	c := &gwConn{f: f, n: d.N, who: who, up: up, openedAt: time.Now(), done: make(chan struct{})}
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		OnPingReceived: func(context.Context, []byte) bool {
+			c.mu.Lock()
+			c.pings++
+			c.mu.Unlock()
+			f.s.tr.Event(who, "ping from the gateway")
+			f.mu.Lock()
+			f.notifyLocked()
+			f.mu.Unlock()
+			return true
+		},
+	})
+	if err != nil {
+		if up != nil {
+			up.CloseNow()
+		}
+		f.s.tr.Event(who, "accept failed: %v", err)
+		return
+	}
+	ws.SetReadLimit(8 * contract.MaxFrameSize)
+	c.ws = ws
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	f.mu.Lock()
+	d.Conn = c
+	f.conns = append(f.conns, c)
+	f.notifyLocked()
+	f.mu.Unlock()
+	if plan.CloseCode != 0 {
+		c.closeWith(plan.CloseCode, plan.CloseReason)
+		return
+	}
+	go c.pumpDown()
+	c.pumpUp() // runs on the handler goroutine, keeping the hijacked conn alive
+}
+
+// pumpUp relays gateway → simulator, checking each message.
+func (c *gwConn) pumpUp() {
+	defer close(c.done)
+	f := c.f
+	for {
+		typ, msg, err := c.ws.Read(c.ctx)
+		if err != nil {
+			code, reason := -1, ""
+			var ce websocket.CloseError
+			if errors.As(err, &ce) {
+				code, reason = int(ce.Code), ce.Reason
+			}
+			if c.markClosed(code, reason, "gateway") {
+				if code >= 0 {
+					f.s.tr.Event(c.who, "gateway closed: %d %q", code, reason)
+				} else {
+					f.s.tr.Event(c.who, "gateway connection ended without a close frame")
+				}
+				if c.up != nil {
+					if code > 0 && code != int(websocket.StatusNoStatusRcvd) {
+						_ = c.up.Close(websocket.StatusCode(code), reason)
+					}
+					c.up.CloseNow()
+				}
+			}
+			c.cancel()
+			return
+		}
+		binary := typ == websocket.MessageBinary
+		f.s.tr.Recv(c.who, msg, binary)
+		frames := f.checkGatewayMessage(c, msg, binary)
+		forward := true
+		f.mu.Lock()
+		intercept := f.intercept
+		f.mu.Unlock()
+		if intercept != nil && len(frames) == 1 && intercept(c, frames[0]) {
+			forward = false
+		}
+		if forward && c.up != nil {
+			ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
+			_ = c.up.Write(ctx, typ, msg)
+			cancel()
+		}
+	}
+}
+
+// checkGatewayMessage records the frames of one gateway message and queues
+// its hygiene violations: each message is one text frame ending in a
+// newline (TRN-013, TRN-002), and each frame passes ValidateFrame.
+func (f *front) checkGatewayMessage(c *gwConn, msg []byte, binary bool) []gwFrame {
+	s := f.s
+	if binary {
+		s.hygiene(c.who, msg, []contract.Violation{{Requirement: "TRN-013", Message: "frame sent as a binary message"}})
+	}
+	body := msg
+	if len(body) == 0 || body[len(body)-1] != '\n' {
+		s.hygiene(c.who, msg, []contract.Violation{{Requirement: "TRN-002", Message: "message does not end with a newline"}})
+	} else {
+		body = body[:len(body)-1]
+	}
+	lines := strings.Split(string(body), "\n")
+	var nonEmpty []string
+	for _, l := range lines {
+		if strings.TrimSpace(l) != "" {
+			nonEmpty = append(nonEmpty, l)
+		}
+	}
+	if len(nonEmpty) > 1 {
+		s.hygiene(c.who, msg, []contract.Violation{{Requirement: "TRN-013", Message: fmt.Sprintf("%d frames in one message", len(nonEmpty))}})
+	}
+	var out []gwFrame
+	for _, l := range nonEmpty {
+		frame := []byte(l + "\n")
+		vs := contract.ValidateFrame(frame)
+		// The newline rule was judged on the message above.
+		keep := vs[:0]
+		for _, v := range vs {
+			if v.Requirement != "TRN-002" {
+				keep = append(keep, v)
+			}
+		}
+		s.hygiene(c.who, frame, keep)
+		g := gwFrame{Conn: c.n, Line: []byte(l), Binary: binary, At: time.Now()}
+		var m map[string]any
+		if json.Unmarshal([]byte(l), &m) == nil {
+			g.Obj = m
+			g.Type, _ = m["type"].(string)
+		}
+		out = append(out, g)
+	}
+	f.mu.Lock()
+	for _, g := range out {
+		f.frames = append(f.frames, g)
+		f.taken = append(f.taken, false)
+	}
+	f.notifyLocked()
+	f.mu.Unlock()
+	return out
+}
+
+// pumpDown relays simulator → gateway.
+func (c *gwConn) pumpDown() {
+	f := c.f
+	for {
+		typ, msg, err := c.up.Read(c.ctx)
+		if err != nil {
+			var ce websocket.CloseError
+			if errors.As(err, &ce) {
+				if c.markClosed(int(ce.Code), ce.Reason, "connector") {
+					f.s.tr.Event(c.who, "simulator closed: %d %q (relayed to the gateway)", ce.Code, ce.Reason)
+					_ = c.ws.Close(ce.Code, ce.Reason)
+				}
+			} else if c.ctx.Err() == nil && c.markClosed(-1, "", "connector") {
+				f.s.tr.Event(c.who, "simulator connection ended: %v", err)
+				_ = c.ws.Close(websocket.StatusInternalError, "upstream lost")
+			}
+			return
+		}
+		f.mu.Lock()
+		down := f.down
+		f.mu.Unlock()
+		if down != nil {
+			msg = down(c, msg)
+			if msg == nil {
+				continue
+			}
+		}
+		c.write(msg, typ == websocket.MessageBinary, "")
+	}
+}
+
+// write sends one message to the gateway, counting descriptors.
+func (c *gwConn) write(msg []byte, binary bool, note string) {
+	if note != "" {
+		c.f.s.tr.Event(c.who, "suite writes %s", note)
+	}
+	c.f.s.tr.Sent(c.who, msg, binary)
+	n := strings.Count(string(msg), `"type":"descriptor"`)
+	typ := websocket.MessageText
+	if binary {
+		typ = websocket.MessageBinary
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
+	defer cancel()
+	if err := c.ws.Write(ctx, typ, msg); err != nil {
+		c.f.s.tr.Event(c.who, "write to the gateway failed: %v", err)
+		return
+	}
+	if n > 0 {
+		c.mu.Lock()
+		c.descriptors += n
+		c.mu.Unlock()
+		c.f.mu.Lock()
+		c.f.notifyLocked()
+		c.f.mu.Unlock()
+	}
+}
+
+// writeFrame encodes f and writes it to the gateway.
+func (c *gwConn) writeFrame(fr contract.Frame) {
+	b, err := contract.EncodeFrame(fr)
+	if err != nil {
+		c.f.s.Harness("encode %T: %v", fr, err)
+	}
+	c.write(b, false, "")
+}
+
+// markClosed records the close once; it reports whether this call did.
+func (c *gwConn) markClosed(code int, reason, by string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return false
+	}
+	c.closed, c.closeCode, c.closeReason, c.closedBy, c.closedAt = true, code, reason, by, time.Now()
+	c.f.mu.Lock()
+	c.f.notifyLocked()
+	c.f.mu.Unlock()
+	return true
+}
+
+// closeWith closes the gateway connection from the suite with code and
+// reason, and drops the simulator side.
+func (c *gwConn) closeWith(code int, reason string) {
+	if !c.markClosed(code, reason, "suite") {
+		return
+	}
+	c.f.s.tr.Event(c.who, "suite closes: %d %q", code, reason)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	go func() { <-ctx.Done(); c.ws.CloseNow() }()
+	_ = c.ws.Close(websocket.StatusCode(code), reason)
+	cancel()
+	if c.up != nil {
+		c.up.CloseNow()
+	}
+}
+
+func (c *gwConn) kill() {
+	if c.cancel != nil {
+		c.cancel()
+	}
+	if c.ws != nil {
+		c.ws.CloseNow()
+	}
+	if c.up != nil {
+		c.up.CloseNow()
+	}
+}
+
+func (c *gwConn) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
+}
+
+func (c *gwConn) closeInfo() (code int, reason, by string, at time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closeCode, c.closeReason, c.closedBy, c.closedAt
+}
+
+func (c *gwConn) descriptorCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.descriptors
+}
+
+func (c *gwConn) pingCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pings
+}
+
+// await waits on the case goroutine until cond holds (checked whenever the
+// front records something), d passes, or the case ends. It raises queued
+// hygiene violations as it goes.
+func (f *front) await(d time.Duration, cond func() bool) bool {
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		f.s.flush()
+		f.mu.Lock()
+		wake := f.wake
+		f.mu.Unlock()
+		if cond() {
+			return true
+		}
+		select {
+		case <-wake:
+		case <-tick.C:
+		case <-deadline.C:
+			return cond()
+		case <-f.s.ctx.Done():
+			f.s.Harness("case timed out while waiting")
+		}
+	}
+}
+
+// take returns the first untaken gateway frame match accepts, taking it.
+func (f *front) take(match func(gwFrame) bool) (gwFrame, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, g := range f.frames {
+		if !f.taken[i] && match(g) {
+			f.taken[i] = true
+			return g, true
+		}
+	}
+	return gwFrame{}, false
+}
+
+// waitFrame waits up to d for a gateway frame match accepts.
+func (f *front) waitFrame(d time.Duration, match func(gwFrame) bool) (gwFrame, bool) {
+	var got gwFrame
+	ok := f.await(d, func() bool {
+		g, ok := f.take(match)
+		if ok {
+			got = g
+		}
+		return ok
+	})
+	return got, ok
+}
+
+// expectFrame waits for a gateway frame and fails the case under id when
+// none arrives.
+func (f *front) expectFrame(id, what string, match func(gwFrame) bool) gwFrame {
+	g, ok := f.waitFrame(f.s.within(1), match)
+	if !ok {
+		f.s.Failf(id, what, "nothing matching within %s; the gateway sent: %s", f.s.within(1), f.summary())
+	}
+	return g
+}
+
+// expectNoFrame checks no gateway frame match accepts arrives within d.
+func (f *front) expectNoFrame(d time.Duration, id, what string, match func(gwFrame) bool) {
+	if g, ok := f.waitFrame(d, match); ok {
+		f.s.Failf(id, what, "the gateway sent %s", g)
+	}
+}
+
+func (f *front) summary() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.frames) == 0 {
+		return "no frames"
+	}
+	var ts []string
+	for _, g := range f.frames {
+		t := g.Type
+		if t == "" {
+			t = "?"
+		}
+		ts = append(ts, fmt.Sprintf("%s@g%d", t, g.Conn))
+	}
+	return strings.Join(ts, ", ")
+}
+
+// gwFramesOf returns every frame the gateway sent of type typ.
+func (f *front) gwFramesOf(typ string) []gwFrame {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []gwFrame
+	for _, g := range f.frames {
+		if g.Type == typ {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+func (f *front) dialCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.dials)
+}
+
+func (f *front) dial(n int) *gwDial {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if n < 1 || n > len(f.dials) {
+		return nil
+	}
+	return f.dials[n-1]
+}
+
+// conn returns the gateway connection of dial n, or nil.
+func (f *front) conn(n int) *gwConn {
+	d := f.dial(n)
+	if d == nil {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return d.Conn
+}
+
+// setOnDial replaces the dial plan function.
+func (f *front) setOnDial(fn func(d *gwDial) dialPlan) {
+	f.mu.Lock()
+	f.onDial = fn
+	f.mu.Unlock()
+}
+
+// setDown replaces the simulator → gateway rewrite function.
+func (f *front) setDown(fn func(c *gwConn, msg []byte) []byte) {
+	f.mu.Lock()
+	f.down = fn
+	f.mu.Unlock()
+}
+
+// setIntercept replaces the gateway → simulator interceptor.
+func (f *front) setIntercept(fn func(c *gwConn, g gwFrame) bool) {
+	f.mu.Lock()
+	f.intercept = fn
+	f.mu.Unlock()
+}
+
+// openConns counts connections open at once right now.
+func (f *front) openConns() int {
+	f.mu.Lock()
+	conns := append([]*gwConn(nil), f.conns...)
+	f.mu.Unlock()
+	n := 0
+	for _, c := range conns {
+		if !c.isClosed() {
+			n++
+		}
+	}
+	return n
+}

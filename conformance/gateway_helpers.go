@@ -1,0 +1,145 @@
+package conformance
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/relaykit/relaykit/contract"
+)
+
+// rawInbound renders an inbound frame carrying m, buffered when bufferID is
+// set, compactly with a trailing newline.
+func rawInbound(m userMessage, bufferID string) []byte {
+	fr := map[string]any{"type": contract.TypeInbound, "event": json.RawMessage(eventJSON(m))}
+	if bufferID != "" {
+		fr["bufferId"] = bufferID
+	}
+	return jsonLine(fr)
+}
+
+// probeAck writes a buffered inbound frame to the gateway (through write)
+// and expects its inbound_ack: the gateway's reader is alive and handled
+// the frame (IDLE-013).
+func (g *gwCase) probeAck(id, what string, write func(frame []byte)) {
+	m := g.newMessage("probe " + what)
+	b := "conform-" + randHex(4)
+	write(rawInbound(m, b))
+	g.f.expectFrame(id, fmt.Sprintf("an inbound_ack for %s (%s)", b, what), ackFor(b))
+}
+
+// holder holds the frames of chosen types on their way to the gateway
+// until released.
+type holder struct {
+	mu      sync.Mutex
+	types   map[string]bool
+	held    [][]byte
+	conns   []*gwConn
+	release bool
+}
+
+// hold makes the front hold simulator frames of the given types.
+func (g *gwCase) hold(types ...string) *holder {
+	h := &holder{types: map[string]bool{}}
+	for _, t := range types {
+		h.types[t] = true
+	}
+	g.f.setDown(func(c *gwConn, msg []byte) []byte {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if h.release || !h.types[frameTypeOf(msg)] {
+			return msg
+		}
+		g.s.tr.Event(c.who, "suite holds %s", truncate(string(msg), 120))
+		h.held = append(h.held, msg)
+		h.conns = append(h.conns, c)
+		return nil
+	})
+	return h
+}
+
+// releaseAll writes the held frames and stops holding.
+func (h *holder) releaseAll() {
+	h.mu.Lock()
+	h.release = true
+	held, conns := h.held, h.conns
+	h.held, h.conns = nil, nil
+	h.mu.Unlock()
+	for i, m := range held {
+		conns[i].write(m, false, "the held frame")
+	}
+}
+
+func (h *holder) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.held)
+}
+
+// frameTypeOf returns the type of the first frame of a message.
+func frameTypeOf(msg []byte) string {
+	line, _, _ := strings.Cut(string(msg), "\n")
+	var m struct {
+		Type string `json:"type"`
+	}
+	_ = json.Unmarshal([]byte(line), &m)
+	return m.Type
+}
+
+// rewriteDescriptors makes the front pass every descriptor frame through
+// fn before the gateway sees it.
+func (g *gwCase) rewriteDescriptors(fn func(d map[string]any)) {
+	g.f.setDown(func(c *gwConn, msg []byte) []byte {
+		if frameTypeOf(msg) != contract.TypeDescriptor {
+			return msg
+		}
+		var fr map[string]any
+		if json.Unmarshal(msg, &fr) != nil {
+			return msg
+		}
+		d, _ := fr["descriptor"].(map[string]any)
+		if d == nil {
+			return msg
+		}
+		fn(d)
+		return jsonLine(fr)
+	})
+}
+
+// gaps returns the times between successive dials, from dial 1.
+func (g *gwCase) gaps() []time.Duration {
+	var out []time.Duration
+	for n := 2; n <= g.f.dialCount(); n++ {
+		out = append(out, g.f.dial(n).At.Sub(g.f.dial(n-1).At))
+	}
+	return out
+}
+
+// backoffCeiling returns d for reconnect attempt n under the knobs.
+func backoffCeiling(base, cap time.Duration, n int) time.Duration {
+	d := base
+	for i := 1; i < n && d < cap; i++ {
+		d *= 2
+	}
+	if d > cap {
+		d = cap
+	}
+	return d
+}
+
+// noMoreDials checks no dial beyond n happens within d.
+func (g *gwCase) noMoreDials(n int, d time.Duration, id, what string) {
+	if g.f.await(d, func() bool { return g.f.dialCount() > n }) {
+		g.s.Failf(id, what, "dial %d at +%s", n+1, g.f.dial(n+1).At.Sub(g.f.dial(n).At).Round(time.Millisecond))
+	}
+}
+
+// closeAfterHandshake closes connection n with code and reason once it is
+// handshaked.
+func (g *gwCase) closeAfterHandshake(n, code int, reason string) *gwConn {
+	c := g.handshaked(n)
+	c.closeWith(code, reason)
+	return c
+}

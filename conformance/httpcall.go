@@ -1,0 +1,74 @@
+package conformance
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+)
+
+// httpResp is an HTTP answer as a case sees it.
+type httpResp struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+func (r httpResp) json() map[string]any {
+	var m map[string]any
+	_ = json.Unmarshal(r.Body, &m)
+	return m
+}
+
+// httpDo sends one HTTP request to the implementation under test and
+// records it in the transcript (bearer values redacted).
+func (s *S) httpDo(method, url, bearer string, header http.Header, body []byte) httpResp {
+	ctx, cancel := context.WithTimeout(s.ctx, s.within(2))
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
+	if err != nil {
+		s.Harness("build request: %v", err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	auth := "no Authorization"
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+		s.tr.Redact(bearer)
+		auth = "Bearer <redacted>"
+	}
+	s.tr.Event("http", "%s %s (%s, %d body bytes)", method, url, auth, len(body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.Harness("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	s.tr.Event("http", "→ %d %s", resp.StatusCode, truncate(string(b), 300))
+	return httpResp{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
+
+// checkErrorBody checks HTTP-006 on an error answer: a 4xx/5xx with a JSON
+// {"error": "..."} body.
+func (s *S) checkErrorBody(r httpResp, want int, id, what string) {
+	if r.Status != want {
+		s.Failf(id, fmt.Sprintf("HTTP %d for %s", want, what), "HTTP %d %s", r.Status, truncate(string(r.Body), 200))
+	}
+	m := r.json()
+	msg, ok := m["error"].(string)
+	if !ok || strings.TrimSpace(msg) == "" {
+		s.Failf("HTTP-006", `a JSON body {"error": "<message>"}`, "%q", truncate(string(r.Body), 200))
+	}
+}
+
+// jsonBody marshals v.
+func jsonBody(v any) []byte {
+	b, _ := json.Marshal(v)
+	return b
+}
+
+var jsonHeader = http.Header{"Content-Type": {"application/json"}, "Accept": {"application/json"}}

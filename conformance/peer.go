@@ -1,0 +1,469 @@
+package conformance
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/relaykit/relaykit/contract"
+)
+
+// rxFrame is one frame received from the implementation under test.
+type rxFrame struct {
+	Type  string
+	Line  []byte         // the frame without its newline
+	Obj   map[string]any // the decoded object; nil when not an object
+	Frame contract.Frame // the typed frame; nil when it did not decode
+	At    time.Time
+}
+
+// str returns a top-level string member.
+func (f rxFrame) str(key string) string {
+	v, _ := f.Obj[key].(string)
+	return v
+}
+
+func (f rxFrame) String() string { return truncate(string(f.Line), 300) }
+
+// peer is one WebSocket connection the suite holds with the implementation
+// under test. A reader goroutine reads every message, records it in the
+// transcript, splits it into frames, checks each frame's hygiene with
+// contract.ValidateFrame and queues it. Waits happen on the case's
+// goroutine.
+type peer struct {
+	s      *S
+	who    string
+	conn   *websocket.Conn
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu           sync.Mutex
+	frames       []rxFrame
+	taken        []bool
+	closed       bool
+	closeCode    int // -1 when the connection ended without a close frame
+	closeReason  string
+	closeErr     error
+	pendingBytes int
+	pendingSince time.Time
+	pings        int
+	wake         chan struct{}
+	done         chan struct{}
+}
+
+// dialOptions shape one dial of the connector.
+type dialOptions struct {
+	path     string // default /relay
+	token    string // bearer token; "" sends none
+	noAuth   bool   // send no Authorization header even if token is set
+	header   http.Header
+	redact   []string
+	readSize int64
+}
+
+// dialResult is the outcome of a dial: a peer on success, or the HTTP
+// response of a refused upgrade.
+type dialResult struct {
+	p      *peer
+	status int // HTTP status of a refused upgrade; 101 on success
+	err    error
+}
+
+// dial opens a connection to url (a ws:// or wss:// URL).
+func (s *S) dialURL(url string, o dialOptions) dialResult {
+	who := s.nextConn()
+	h := http.Header{}
+	for k, v := range o.header {
+		h[k] = v
+	}
+	authNote := "no Authorization"
+	if o.token != "" && !o.noAuth {
+		h.Set("Authorization", "Bearer "+o.token)
+		s.tr.Redact(o.token)
+		authNote = "Authorization: Bearer " + describeToken(o.token)
+	}
+	s.tr.Event(who, "dial %s (%s)", url, authNote)
+	ctx, cancel := context.WithTimeout(s.ctx, s.within(1))
+	var pp *peer // set below; pings only arrive once the reader runs
+	var ppMu sync.Mutex
+	conn, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: h,
+		OnPingReceived: func(context.Context, []byte) bool {
+			ppMu.Lock()
+			p := pp
+			ppMu.Unlock()
+			if p != nil {
+				p.mu.Lock()
+				p.pings++
+				p.notify()
+				p.mu.Unlock()
+				s.tr.Event(who, "ping from the connector")
+			}
+			return true
+		}})
+	cancel()
+	if err != nil {
+		st := 0
+		if resp != nil {
+			st = resp.StatusCode
+			s.tr.Event(who, "upgrade refused: HTTP %d", st)
+		} else {
+			s.tr.Event(who, "dial failed: %v", err)
+		}
+		return dialResult{status: st, err: err}
+	}
+	s.tr.Event(who, "upgrade accepted: HTTP %d", resp.StatusCode)
+	limit := o.readSize
+	if limit == 0 {
+		limit = 4 * contract.MaxFrameSize
+	}
+	conn.SetReadLimit(limit)
+	pctx, pcancel := context.WithCancel(context.Background())
+	p := &peer{
+		s: s, who: who, conn: conn, ctx: pctx, cancel: pcancel,
+		closeCode: -1, wake: make(chan struct{}), done: make(chan struct{}),
+	}
+	ppMu.Lock()
+	pp = p
+	ppMu.Unlock()
+	go p.read()
+	s.cleanup(func() { p.closeNow() })
+	return dialResult{p: p, status: resp.StatusCode}
+}
+
+// describeToken renders a token for the transcript without the token
+// itself: the gateway id and exp it claims.
+func describeToken(tok string) string {
+	claims, _, err := contract.ParseToken(tok)
+	if err != nil {
+		return "<token, not canonical>"
+	}
+	return fmt.Sprintf("<token gw=%s exp=%d>", claims.GatewayID, claims.Exp)
+}
+
+func (p *peer) notify() {
+	close(p.wake)
+	p.wake = make(chan struct{})
+}
+
+func (p *peer) read() {
+	defer close(p.done)
+	var sp contract.LineSplitter
+	for {
+		typ, msg, err := p.conn.Read(p.ctx)
+		if err != nil {
+			p.mu.Lock()
+			p.closed = true
+			p.closeErr = err
+			var ce websocket.CloseError
+			if errors.As(err, &ce) {
+				p.closeCode, p.closeReason = int(ce.Code), ce.Reason
+				p.s.tr.Event(p.who, "closed by peer: %d %q", ce.Code, ce.Reason)
+			} else if p.ctx.Err() == nil {
+				p.s.tr.Event(p.who, "connection ended without a close frame: %v", err)
+			}
+			p.notify()
+			p.mu.Unlock()
+			return
+		}
+		binary := typ == websocket.MessageBinary
+		p.s.tr.Recv(p.who, msg, binary)
+		var got []rxFrame
+		ferr := sp.Feed(msg, func(line []byte) error {
+			frame := make([]byte, len(line)+1)
+			copy(frame, line)
+			frame[len(line)] = '\n'
+			p.s.hygiene(p.who, frame, contract.ValidateFrame(frame))
+			got = append(got, decodeRx(frame[:len(line)]))
+			return nil
+		})
+		p.mu.Lock()
+		if ferr != nil {
+			p.s.hygiene(p.who, msg, []contract.Violation{{Requirement: "TRN-018", Message: "frame larger than 1 MiB"}})
+			sp = contract.LineSplitter{}
+		}
+		for _, f := range got {
+			p.frames = append(p.frames, f)
+			p.taken = append(p.taken, false)
+		}
+		pend := sp.Pending()
+		if pend > 0 && p.pendingBytes == 0 {
+			p.pendingSince = time.Now()
+		}
+		p.pendingBytes = pend
+		p.notify()
+		p.mu.Unlock()
+	}
+}
+
+func decodeRx(line []byte) rxFrame {
+	f := rxFrame{Line: append([]byte(nil), line...), At: time.Now()}
+	var m map[string]any
+	if json.Unmarshal(line, &m) == nil {
+		f.Obj = m
+		f.Type, _ = m["type"].(string)
+	}
+	if fr, err := contract.DecodeFrame(line); err == nil {
+		f.Frame = fr
+	}
+	return f
+}
+
+// send writes one frame, encoded canonically, as one text message.
+func (p *peer) send(f contract.Frame) {
+	b, err := contract.EncodeFrame(f)
+	if err != nil {
+		p.s.Harness("encode %T: %v", f, err)
+	}
+	p.sendRaw(b, false)
+}
+
+// sendRaw writes one message exactly as given.
+func (p *peer) sendRaw(b []byte, binary bool) {
+	p.s.tr.Sent(p.who, b, binary)
+	typ := websocket.MessageText
+	if binary {
+		typ = websocket.MessageBinary
+	}
+	ctx, cancel := context.WithTimeout(p.s.ctx, p.s.within(1))
+	defer cancel()
+	if err := p.conn.Write(ctx, typ, b); err != nil {
+		p.s.tr.Event(p.who, "write failed: %v", err)
+	}
+}
+
+// sendJSON writes v as one JSON frame with a trailing newline.
+func (p *peer) sendJSON(v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		p.s.Harness("marshal: %v", err)
+	}
+	p.sendRaw(append(b, '\n'), false)
+}
+
+// hello sends one hello frame.
+func (p *peer) hello(platform, botID string) {
+	p.send(contract.Hello{Platform: platform, BotID: botID})
+}
+
+// closeNow ends the connection from the suite's side without a handshake.
+func (p *peer) closeNow() {
+	p.cancel()
+	_ = p.conn.CloseNow()
+	<-p.done
+}
+
+// closeNormal closes with 1000 and waits briefly for the reader to end.
+func (p *peer) closeNormal() {
+	p.s.tr.Event(p.who, "closing 1000")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	go func() { <-ctx.Done(); _ = p.conn.CloseNow() }()
+	_ = p.conn.Close(websocket.StatusNormalClosure, "")
+	p.cancel()
+	<-p.done
+}
+
+// waitResult is what a wait ended on.
+type waitResult int
+
+const (
+	gotFrame waitResult = iota
+	gotClose
+	gotTimeout
+	gotUnterminated
+)
+
+// waitFor waits until match accepts an untaken frame (which it then takes),
+// the connection closes, or d passes. Frames that do not match stay queued
+// for later waits. When bytes without a terminating newline have been
+// pending for a while, it returns gotUnterminated: the reference gateway
+// would never process them (TRN-002).
+func (p *peer) waitFor(d time.Duration, match func(rxFrame) bool) (rxFrame, waitResult) {
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		p.s.flush()
+		p.mu.Lock()
+		for i, f := range p.frames {
+			if !p.taken[i] && match(f) {
+				p.taken[i] = true
+				p.mu.Unlock()
+				return f, gotFrame
+			}
+		}
+		if p.closed {
+			p.mu.Unlock()
+			return rxFrame{}, gotClose
+		}
+		if p.pendingBytes > 0 && time.Since(p.pendingSince) > unterminatedGrace {
+			p.mu.Unlock()
+			return rxFrame{}, gotUnterminated
+		}
+		wake := p.wake
+		p.mu.Unlock()
+		select {
+		case <-wake:
+		case <-tick.C:
+		case <-deadline.C:
+			return rxFrame{}, gotTimeout
+		case <-p.s.ctx.Done():
+			p.s.Harness("case timed out while waiting")
+		}
+	}
+}
+
+// unterminatedGrace is how long received bytes may wait for their newline
+// before a wait reports them as an unterminated frame.
+const unterminatedGrace = 400 * time.Millisecond
+
+// ofType matches frames of one type.
+func ofType(typ string) func(rxFrame) bool {
+	return func(f rxFrame) bool { return f.Type == typ }
+}
+
+// expect waits for a frame that match accepts and fails the case under
+// requirement id when none arrives.
+func (p *peer) expect(id, what string, match func(rxFrame) bool) rxFrame {
+	f, r := p.waitFor(p.s.within(1), match)
+	switch r {
+	case gotFrame:
+		return f
+	case gotClose:
+		p.s.Failf(id, what, "the connection closed first (%s)", p.closeDesc())
+	case gotUnterminated:
+		p.unterminated()
+	default:
+		p.s.Failf(id, what, "nothing matching within %s; received: %s", p.s.within(1), p.summary())
+	}
+	return rxFrame{}
+}
+
+// unterminated fails the case under TRN-002 for bytes that never got their
+// newline.
+func (p *peer) unterminated() {
+	p.mu.Lock()
+	n := p.pendingBytes
+	p.mu.Unlock()
+	p.s.Failf("TRN-002", "every frame to end with \\n so the gateway's reader processes it",
+		"%d bytes received without a terminating newline; a reference gateway never processes them", n)
+}
+
+// expectNone checks that no frame matching match arrives within d.
+func (p *peer) expectNone(d time.Duration, id, what string, match func(rxFrame) bool) {
+	f, r := p.waitFor(d, match)
+	if r == gotFrame {
+		p.s.Failf(id, what, "received %s", f)
+	}
+}
+
+// expectClose waits for the connector to close the connection and returns
+// the close code (-1 when it ended without a close frame).
+func (p *peer) expectClose(id, what string, d time.Duration) (int, string) {
+	_, r := p.waitFor(d, func(rxFrame) bool { return false })
+	if r == gotClose {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.closeCode, p.closeReason
+	}
+	if r == gotUnterminated {
+		p.unterminated()
+	}
+	p.s.Failf(id, what, "the connection stayed open for %s", d)
+	return 0, ""
+}
+
+// closeStatus returns the close code and reason (-1 when the connection
+// ended without a close frame, 0 while open).
+func (p *peer) closeStatus() (int, string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.closed {
+		return 0, ""
+	}
+	return p.closeCode, p.closeReason
+}
+
+// pingCount returns how many WebSocket pings the connector sent.
+func (p *peer) pingCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pings
+}
+
+// isClosed reports whether the connection has ended.
+func (p *peer) isClosed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closed
+}
+
+// stayOpen checks that the connection is still open after d, failing under
+// id otherwise. Frames received meanwhile stay queued.
+func (p *peer) stayOpen(d time.Duration, id, what string) {
+	_, r := p.waitFor(d, func(rxFrame) bool { return false })
+	switch r {
+	case gotClose:
+		p.s.Failf(id, what, "the connection closed: %s", p.closeDesc())
+	case gotUnterminated:
+		p.unterminated()
+	}
+}
+
+func (p *peer) closeDesc() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.closed {
+		return "open"
+	}
+	if p.closeCode < 0 {
+		return fmt.Sprintf("ended without a close frame (%v)", p.closeErr)
+	}
+	return fmt.Sprintf("close %d %q", p.closeCode, p.closeReason)
+}
+
+// summary lists the frames received so far, for failure messages.
+func (p *peer) summary() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.frames) == 0 {
+		return "no frames"
+	}
+	var types []string
+	for i, f := range p.frames {
+		t := f.Type
+		if t == "" {
+			t = "?"
+		}
+		if p.taken[i] {
+			t += "(seen)"
+		}
+		types = append(types, t)
+	}
+	return strings.Join(types, ", ")
+}
+
+// all returns every frame received so far, taken or not.
+func (p *peer) all() []rxFrame {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]rxFrame(nil), p.frames...)
+}
+
+// jsonLine marshals v compactly with a trailing newline.
+func jsonLine(v any) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+	return b.Bytes()
+}

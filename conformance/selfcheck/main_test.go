@@ -1,0 +1,173 @@
+package selfcheck
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/relaykit/relaykit/clock"
+	"github.com/relaykit/relaykit/conformance"
+	"github.com/relaykit/relaykit/simulator"
+)
+
+// childEnv carries a childSpec to a re-executed test binary.
+const childEnv = "RELAYKIT_SELFCHECK_CHILD"
+
+// childSpec describes one suite run in a child process.
+type childSpec struct {
+	Side          conformance.Side `json:"side"`
+	SimDeviations []string         `json:"simDeviations,omitempty"`
+	Exec          string           `json:"exec,omitempty"`
+	Env           []string         `json:"env,omitempty"`
+	Focus         []string         `json:"focus,omitempty"`
+	Strict        bool             `json:"strict,omitempty"`
+	Fast          bool             `json:"fast,omitempty"`
+	Wait          time.Duration    `json:"wait,omitempty"`
+	Out           string           `json:"out"`
+}
+
+// identityToken is the identity bearer the child's relaysim accepts.
+const identityToken = "conform-identity-token"
+
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(childEnv); spec != "" {
+		os.Exit(runChild(spec))
+	}
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+// runChild runs one suite as described and writes its result as JSON.
+func runChild(raw string) int {
+	var spec childSpec
+	if err := json.Unmarshal([]byte(raw), &spec); err != nil {
+		fmt.Fprintln(os.Stderr, "selfcheck child:", err)
+		return 2
+	}
+	common := conformance.Options{
+		Strict: spec.Strict, Fast: spec.Fast, Focus: spec.Focus, Wait: spec.Wait,
+		Progress: os.Stderr, Output: os.Stderr,
+	}
+	var res *conformance.Result
+	var err error
+	switch spec.Side {
+	case conformance.Connector:
+		var devs []simulator.Deviation
+		for _, d := range spec.SimDeviations {
+			devs = append(devs, simulator.Deviation(d))
+		}
+		sim, serr := simulator.New(simulator.Options{
+			Clock:          clock.NewManual(time.Now()),
+			Deviations:     devs,
+			IdentityTokens: map[string]string{identityToken: ""},
+		})
+		if serr != nil {
+			fmt.Fprintln(os.Stderr, "selfcheck child: simulator:", serr)
+			return 3
+		}
+		defer sim.Close()
+		common.Features = relaysimFeatures
+		common.Implementation = "relaysim (in-process)"
+		res, err = conformance.RunConnector(conformance.ConnectorOptions{
+			Options: common, URL: sim.URL(), Control: sim.URL() + simulator.ControlPrefix[:len(simulator.ControlPrefix)-1],
+			IdentityToken: identityToken,
+		})
+	case conformance.Gateway:
+		common.Implementation = "examples/echogateway"
+		common.Features = map[string]bool{"passthrough": true}
+		res, err = conformance.RunGateway(conformance.GatewayOptions{
+			Options: common, Command: []string{spec.Exec}, Env: spec.Env, Echo: true, Timers: true,
+		})
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "selfcheck child:", err)
+		return conformance.ExitCodeOf(nil, err)
+	}
+	b, _ := res.JSON()
+	if werr := os.WriteFile(spec.Out, b, 0o644); werr != nil {
+		fmt.Fprintln(os.Stderr, "selfcheck child:", werr)
+		return 3
+	}
+	return res.ExitCode()
+}
+
+// relaysimFeatures are the optional features relaysim implements.
+var relaysimFeatures = map[string]bool{
+	"wake": true, "passthrough": true, "policy": true, "media": true, "provision": true, "enroll": true,
+}
+
+// runSuite runs one suite in a child process and returns its result.
+func runSuite(t *testing.T, spec childSpec) *conformance.Result {
+	t.Helper()
+	spec.Out = filepath.Join(t.TempDir(), "result.json")
+	raw, _ := json.Marshal(spec)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"="+string(raw))
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	err := cmd.Run()
+	t.Logf("%s suite run took %s", spec.Side, time.Since(start).Round(time.Millisecond))
+	b, rerr := os.ReadFile(spec.Out)
+	if rerr != nil {
+		t.Fatalf("suite run wrote no result (%v): %v\n%s", err, rerr, out.String())
+	}
+	var res conformance.Result
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatalf("decode result: %v", err)
+	}
+	if t.Failed() || testing.Verbose() {
+		t.Logf("child output:\n%s", out.String())
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("child output:\n%s", out.String())
+		}
+	})
+	return &res
+}
+
+var (
+	buildOnce sync.Once
+	buildDir  string
+	echoBin   string
+	buildErr  error
+)
+
+// echogateway builds examples/echogateway once and returns its path.
+func echogateway(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("RELAYKIT_SELFCHECK_ECHOGATEWAY"); p != "" {
+		return p
+	}
+	buildOnce.Do(func() {
+		buildDir, buildErr = os.MkdirTemp("", "relaykit-selfcheck-")
+		if buildErr != nil {
+			return
+		}
+		echoBin = filepath.Join(buildDir, "echogateway")
+		if runtime.GOOS == "windows" {
+			echoBin += ".exe"
+		}
+		cmd := exec.Command("go", "build", "-o", echoBin, "github.com/relaykit/relaykit/examples/echogateway")
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Run(); err != nil {
+			buildErr = fmt.Errorf("go build examples/echogateway: %v\n%s", err, out.String())
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return echoBin
+}

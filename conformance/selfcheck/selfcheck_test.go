@@ -1,0 +1,107 @@
+package selfcheck
+
+import (
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/relaykit/relaykit/conformance"
+)
+
+// requireFullPass checks a reference run: conformant, every MUST case run
+// and passed (n/a only for features the reference does not offer), no
+// harness error, nothing untestable.
+func requireFullPass(t *testing.T, res *conformance.Result) {
+	t.Helper()
+	t.Logf("\n%s", res.Summary())
+	if code := res.ExitCode(); code != conformance.ExitConformant {
+		t.Errorf("exit code %d, want 0", code)
+	}
+	for _, c := range res.Cases {
+		switch c.Verdict {
+		case conformance.Pass:
+		case conformance.NotApplicable:
+			t.Logf("n/a %s: %s", c.ID, c.Message)
+		default:
+			t.Errorf("%s %s: %s\n%s", c.Verdict, c.ID, c.Message, c.Transcript)
+		}
+	}
+}
+
+func TestConnectorSuiteAgainstRelaysim(t *testing.T) {
+	t.Parallel()
+	res := runSuite(t, childSpec{Side: conformance.Connector})
+	requireFullPass(t, res)
+	checkBudget(t, res)
+}
+
+func TestGatewaySuiteAgainstEchogateway(t *testing.T) {
+	t.Parallel()
+	res := runSuite(t, childSpec{Side: conformance.Gateway, Exec: echogateway(t)})
+	requireFullPass(t, res)
+	checkBudget(t, res)
+}
+
+// checkBudget holds a full run to the 30 s budget (doubled under the race
+// detector, which slows the suite process, not the implementation).
+func checkBudget(t *testing.T, res *conformance.Result) {
+	t.Helper()
+	budget := 30 * time.Second
+	if raceEnabled {
+		budget *= 2
+	}
+	if res.Duration > budget {
+		t.Errorf("the %s suite took %s, over its %s budget", res.Side, res.Duration.Round(time.Millisecond), budget)
+	}
+}
+
+// TestDeviationMatrix runs the focused cases of every deviation row in
+// strict mode and requires exactly the listed cases to fail.
+func TestDeviationMatrix(t *testing.T) {
+	t.Parallel()
+	for _, row := range conformance.DeviationMatrix {
+		t.Run(string(row.Side)+"/"+row.Deviation, func(t *testing.T) {
+			t.Parallel()
+			spec := childSpec{Side: row.Side, Focus: row.Focus, Strict: true, Wait: 2 * time.Second}
+			switch row.Side {
+			case conformance.Connector:
+				spec.SimDeviations = []string{row.Deviation}
+			case conformance.Gateway:
+				spec.Exec = echogateway(t)
+				spec.Env = []string{clientDeviationsEnv + "=" + row.Deviation, "RELAYKIT_DEVIATIONS=" + row.Deviation}
+			}
+			res := runSuite(t, spec)
+			var failed []string
+			for _, c := range res.Cases {
+				switch c.Verdict {
+				case conformance.Fail, conformance.Warn:
+					failed = append(failed, c.ID)
+				case conformance.HarnessError:
+					t.Errorf("harness error in %s: %s", c.ID, c.Message)
+				}
+			}
+			sort.Strings(failed)
+			want := append([]string(nil), row.Fail...)
+			sort.Strings(want)
+			if strings.Join(failed, " ") != strings.Join(want, " ") {
+				t.Errorf("deviation %s: failing cases\n  got  %v\n  want %v", row.Deviation, failed, want)
+				for _, c := range res.Cases {
+					if c.Verdict == conformance.Fail || c.Verdict == conformance.Warn {
+						t.Logf("%s: %s", c.ID, firstLine(c.Message))
+					}
+				}
+			}
+		})
+	}
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// clientDeviationsEnv is how the echo gateway learns its client deviations.
+const clientDeviationsEnv = "ECHOGATEWAY_DEVIATIONS"
