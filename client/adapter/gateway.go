@@ -1,0 +1,419 @@
+package adapter
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/relaykit/relaykit/client"
+	"github.com/relaykit/relaykit/clock"
+	"github.com/relaykit/relaykit/contract"
+)
+
+// Transport is what the adapter needs from a connection: *client.Client
+// satisfies it. Do must never block past its call's timeout and must
+// report every failure as a Result.
+type Transport interface {
+	Do(ctx context.Context, a contract.Action, opts ...client.CallOption) contract.Result
+	Descriptor(platform string) contract.CapabilityDescriptor
+}
+
+var _ Transport = (*client.Client)(nil)
+
+// TurnFunc runs one turn: the gateway's answer to one inbound message.
+// ctx is cancelled when the connector interrupts the turn's session (with
+// cause ErrInterrupted) or the Gateway closes. Returning an error marks
+// the turn failed (❌); returning ctx's error after an interrupt marks it
+// cancelled.
+type TurnFunc func(ctx context.Context, t *Turn) error
+
+// Defaults of Options.
+const (
+	DefaultTypingInterval = 2 * time.Second
+	DefaultPromptTimeout  = time.Hour
+	DefaultStreamInterval = time.Second
+	DefaultExpiredNotice  = "⌛ This prompt has expired."
+)
+
+// Options configure a Gateway. The zero value of every field is its
+// documented default, so Options{} behaves like the reference gateway.
+type Options struct {
+	// Clock drives typing heartbeats, prompt expiry and stream
+	// throttling. Default clock.Real().
+	Clock clock.Clock
+
+	// Logger receives the adapter's logs. Default: discarded.
+	Logger *slog.Logger
+
+	// TypingInterval is the period of the typing heartbeat sent while a
+	// turn runs; the first beat goes out when the turn starts. Default 2s,
+	// the reference gateway's cadence (platform indicators fade after
+	// about 5s). Negative disables heartbeats.
+	TypingInterval time.Duration
+
+	// NoReactions turns off the reaction lifecycle: 👀 on a message when
+	// its turn starts, swapped for ✅ or ❌ when it ends (👍/👎 on
+	// Telegram, whose reaction set lacks ✅ and ❌). Reactions are only
+	// ever sent where the descriptor advertises react.
+	NoReactions bool
+
+	// PromptTimeout is how long a prompt waits for a press before it
+	// expires. Default 3600s. The timeout_s sent on the wire is advisory.
+	PromptTimeout time.Duration
+
+	// ExpiredNotice is the short text sent when someone presses an option
+	// of one of this process's prompts that expired or is unknown.
+	// Default DefaultExpiredNotice.
+	ExpiredNotice string
+
+	// StreamInterval is the least time between two updates (draft frames
+	// or edits) of a stream; text written meanwhile is sent with the next
+	// update. Default 1s. Negative sends an update on every Write.
+	StreamInterval time.Duration
+
+	// FormatHints, when enabled, are stamped on text actions (send, edit,
+	// draft) as metadata.format_hints, but only for platforms whose
+	// descriptor has supports_block_formatting. Default off.
+	FormatHints FormatHints
+
+	// Nonce heads every prompt id this Gateway mints, telling its presses
+	// apart from those of other gateway processes of the tenant (the
+	// connector fans presses out to all of them). Default: 6 random hex
+	// characters. It must be 1 to 23 characters of [A-Za-z0-9_-].
+	Nonce string
+
+	// Admit, when set, is asked before a message is queued as a turn. An
+	// error refuses it: HandleEvent returns the error, so a buffered
+	// delivery is not acked and the connector replays it later. Prompt
+	// answers are consumed before Admit is asked. Default: admit all.
+	Admit func(ctx context.Context, ev contract.MessageEvent) error
+
+	// Passthrough handles passthrough forwards that are not presses on
+	// this Gateway's prompts. Default: they are logged and acked, so a
+	// buffered forward does not replay forever.
+	Passthrough func(ctx context.Context, d *client.PassthroughDelivery) error
+
+	// Deviations make the adapter break contract requirements on purpose,
+	// for the conformance suite's self-check. Default none.
+	Deviations []Deviation
+}
+
+// Gateway turns a relay client into a gateway that behaves according to
+// each platform's descriptor. It implements client.Handler: pass it as
+// client.Options.Handler and every inbound message becomes a Turn run by
+// the TurnFunc, with typing heartbeats, reactions, metadata stamping and
+// prompt handling done for it.
+//
+// Turns of one session (contract.SessionKey) run one at a time, in arrival
+// order; turns of different sessions run concurrently. An interrupt cancels
+// the running turn of exactly its session. A delivery is acked (when
+// buffered) as soon as its turn is queued.
+type Gateway struct {
+	fn     TurnFunc
+	clk    clock.Clock
+	log    *slog.Logger
+	opts   Options
+	dev    map[Deviation]bool
+	nonce  string
+	meta   MetadataStore
+	draftN atomic.Int64
+
+	ctx    context.Context // parent of every turn; cancelled by Close
+	cancel context.CancelCauseFunc
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	closed   bool
+	sessions map[string]*session
+	prompts  promptRegistry
+}
+
+// session is the turn queue of one session key.
+type session struct {
+	cancel context.CancelCauseFunc // of the running turn
+	queue  []queued
+}
+
+type queued struct {
+	tr  Transport
+	ev  contract.MessageEvent
+	key string
+}
+
+// New returns a Gateway that runs fn for every inbound message. It panics
+// on invalid options (an unknown deviation or a malformed nonce): they are
+// programming errors.
+func New(fn TurnFunc, opts Options) *Gateway {
+	if fn == nil {
+		panic("adapter: New needs a TurnFunc")
+	}
+	g := &Gateway{
+		fn:       fn,
+		clk:      clock.OrReal(opts.Clock),
+		log:      opts.Logger,
+		opts:     opts,
+		dev:      map[Deviation]bool{},
+		nonce:    opts.Nonce,
+		sessions: map[string]*session{},
+	}
+	if g.log == nil {
+		g.log = slog.New(slog.DiscardHandler)
+	}
+	for _, d := range opts.Deviations {
+		if !slices.Contains(AllDeviations(), d) {
+			panic(fmt.Sprintf("adapter: unknown deviation %q", d))
+		}
+		g.dev[d] = true
+	}
+	if g.nonce == "" {
+		g.nonce = NewNonce()
+	} else if !validNonce(g.nonce) {
+		panic(fmt.Sprintf("adapter: invalid nonce %q", g.nonce))
+	}
+	if g.opts.TypingInterval == 0 {
+		g.opts.TypingInterval = DefaultTypingInterval
+	}
+	if g.opts.PromptTimeout <= 0 {
+		g.opts.PromptTimeout = DefaultPromptTimeout
+	}
+	if g.opts.StreamInterval == 0 {
+		g.opts.StreamInterval = DefaultStreamInterval
+	}
+	if g.opts.ExpiredNotice == "" {
+		g.opts.ExpiredNotice = DefaultExpiredNotice
+	}
+	g.draftN.Store(rand.Int64N(1 << 40))
+	g.ctx, g.cancel = context.WithCancelCause(context.Background())
+	g.prompts.init()
+	return g
+}
+
+// Nonce returns the owner nonce heading this Gateway's prompt ids.
+func (g *Gateway) Nonce() string { return g.nonce }
+
+// Metadata returns the per-chat metadata the Gateway learned.
+func (g *Gateway) Metadata() *MetadataStore { return &g.meta }
+
+func (g *Gateway) deviates(d Deviation) bool { return g.dev[d] }
+
+// Chat returns the outbound surface of one chat on tr, for messages sent
+// outside a turn. platform "" means the platform of the chat's last
+// inbound event, else the connection's default. The chat's learned
+// metadata is stamped as in a turn.
+func (g *Gateway) Chat(tr Transport, platform, chatID string) *Chat {
+	if platform == "" {
+		platform = g.meta.Platform(chatID)
+	}
+	return &Chat{g: g, tr: tr, platform: platform, id: chatID}
+}
+
+// HandleEvent implements client.Handler: it learns the chat's metadata,
+// consumes prompt answers, and queues everything else as a turn. It
+// returns at once, so the delivery is acked when the turn is queued.
+func (g *Gateway) HandleEvent(ctx context.Context, d *client.Delivery) error {
+	return g.deliver(ctx, d.Client(), d.Event, d.SessionKey)
+}
+
+func (g *Gateway) deliver(ctx context.Context, tr Transport, ev contract.MessageEvent, key string) error {
+	g.meta.Learn(ev.Source)
+	if g.consumePromptResponse(ctx, tr, ev) || g.consumeFallbackAnswer(ev) {
+		return nil
+	}
+	if key == "" {
+		key = contract.SessionKey(ev.Source, contract.DefaultSessionKeyOptions())
+	}
+	if g.opts.Admit != nil {
+		if err := g.opts.Admit(ctx, ev); err != nil {
+			return fmt.Errorf("event not admitted: %w", err)
+		}
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return ErrClosed // not admitted: a buffered delivery replays
+	}
+	if s, busy := g.sessions[key]; busy {
+		s.queue = append(s.queue, queued{tr, ev, key})
+		return nil
+	}
+	s := &session{}
+	g.sessions[key] = s
+	g.wg.Add(1)
+	go g.runSession(s, queued{tr, ev, key})
+	return nil
+}
+
+// runSession runs q, then whatever queued up behind it.
+func (g *Gateway) runSession(s *session, q queued) {
+	defer g.wg.Done()
+	for {
+		ctx, cancel := context.WithCancelCause(g.ctx)
+		g.mu.Lock()
+		s.cancel = cancel
+		g.mu.Unlock()
+
+		g.runTurn(ctx, q)
+		cancel(nil)
+
+		g.mu.Lock()
+		s.cancel = nil
+		if len(s.queue) == 0 || g.closed {
+			delete(g.sessions, q.key)
+			g.mu.Unlock()
+			return
+		}
+		q = s.queue[0]
+		s.queue = s.queue[1:]
+		g.mu.Unlock()
+	}
+}
+
+// HandleInterrupt implements client.Handler: it cancels the running turn
+// of sessionKey, with cause ErrInterrupted. Turns queued behind it still
+// run.
+func (g *Gateway) HandleInterrupt(_ context.Context, sessionKey, chatID string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if s := g.sessions[sessionKey]; s != nil && s.cancel != nil {
+		g.log.Info("relay turn interrupted", slog.String("session", sessionKey), slog.String("chat", chatID))
+		s.cancel(ErrInterrupted)
+	}
+}
+
+// HandlePassthrough implements client.Handler. A Discord component press
+// whose custom_id is a prompt callback token is handled like a
+// prompt_response event; other forwards go to Options.Passthrough, or are
+// logged and acked.
+func (g *Gateway) HandlePassthrough(ctx context.Context, d *client.PassthroughDelivery) error {
+	if ev, ok := pressEvent(d.Forward); ok {
+		g.meta.Learn(ev.Source)
+		g.consumePromptResponse(ctx, d.Client(), ev)
+		return d.Ack()
+	}
+	if g.opts.Passthrough != nil {
+		return g.opts.Passthrough(ctx, d)
+	}
+	g.log.Info("relay passthrough forward dropped", slog.String("platform", d.Forward.Platform),
+		slog.String("method", d.Forward.Method), slog.String("path", d.Forward.Path))
+	return d.Ack()
+}
+
+// pressEvent turns a Discord interaction that presses a prompt button
+// (type 3, custom_id "hp1:<prompt>:<option>") into a prompt_response event.
+func pressEvent(f contract.Forward) (contract.MessageEvent, bool) {
+	if f.Platform != "discord" {
+		return contract.MessageEvent{}, false
+	}
+	var body struct {
+		Type      int    `json:"type"`
+		ID        string `json:"id"`
+		ChannelID string `json:"channel_id"`
+		GuildID   string `json:"guild_id"`
+		Data      struct {
+			CustomID string `json:"custom_id"`
+		} `json:"data"`
+		Message struct {
+			ID string `json:"id"`
+		} `json:"message"`
+		Member struct {
+			User struct {
+				ID string `json:"id"`
+			} `json:"user"`
+		} `json:"member"`
+		User struct {
+			ID string `json:"id"`
+		} `json:"user"`
+	}
+	if json.Unmarshal(f.Body, &body) != nil || body.Type != 3 {
+		return contract.MessageEvent{}, false
+	}
+	pid, oid, ok := ParseCallbackToken(body.Data.CustomID)
+	if !ok {
+		return contract.MessageEvent{}, false
+	}
+	user := body.Member.User.ID
+	if user == "" {
+		user = body.User.ID
+	}
+	chatType := "dm"
+	if body.GuildID != "" {
+		chatType = "group"
+	}
+	return contract.MessageEvent{
+		Text:        "/" + oid,
+		MessageType: "command",
+		PromptResponse: &contract.PromptResponse{
+			PromptID: pid, OptionID: oid, PromptMessageID: body.Message.ID,
+		},
+		Source: contract.SessionSource{
+			Platform: "discord", ChatID: body.ChannelID, ChatType: chatType,
+			UserID: user, ScopeID: body.GuildID, MessageID: body.ID, Profile: f.Profile,
+		},
+	}, true
+}
+
+// Close cancels every running turn (cause ErrClosed), stops accepting
+// deliveries and waits, at most until ctx ends, for the turns to finish.
+// Prompts waiting for a press return ErrClosed.
+func (g *Gateway) Close(ctx context.Context) error {
+	g.mu.Lock()
+	if !g.closed {
+		g.closed = true
+		g.cancel(ErrClosed)
+		g.prompts.closeAll()
+	}
+	g.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		g.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("failed to wait for running turns: %w", ctx.Err())
+	}
+}
+
+// callTurn runs the TurnFunc, turning a panic into an error.
+func (g *Gateway) callTurn(ctx context.Context, t *Turn) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			g.log.Error("relay turn panicked", slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
+			err = fmt.Errorf("turn panicked: %v", p)
+		}
+	}()
+	return g.fn(ctx, t)
+}
+
+// outcome classifies how a turn ended.
+type outcome int
+
+const (
+	outcomeSuccess outcome = iota
+	outcomeFailure
+	outcomeCancelled
+)
+
+func turnOutcome(ctx context.Context, err error) outcome {
+	switch {
+	case err == nil:
+		return outcomeSuccess
+	case ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, ErrInterrupted) || errors.Is(err, ErrClosed)):
+		return outcomeCancelled
+	}
+	return outcomeFailure
+}
+
+// isSlack reports whether a platform keeps a typing status until cleared.
+func isSlack(platform string) bool { return strings.EqualFold(platform, "slack") }
