@@ -258,4 +258,9 @@ func TestDeviationMatrixCoversEveryMode(t *testing.T) {
 			t.Errorf("client deviation %s has no matrix row", dv)
 		}
 	}
+	for _, dv := range adapterDeviations() {
+		if !rows["gateway/"+dv] {
+			t.Errorf("adapter deviation %s has no matrix row", dv)
+		}
+	}
 }

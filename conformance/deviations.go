@@ -5,12 +5,13 @@ import (
 	"strings"
 
 	"github.com/relaykit/relaykit/client"
+	"github.com/relaykit/relaykit/client/adapter"
 	"github.com/relaykit/relaykit/simulator"
 )
 
 // DeviationRow is one deliberate deviation of a reference implementation
-// (a simulator mode for the connector suite, a client mode for the gateway
-// suite) and exactly the cases the suite fails on it. The self-check runs
+// (a simulator mode for the connector suite, a client or adapter mode for
+// the gateway suite) and exactly the cases the suite fails on it. The self-check runs
 // the Focus cases in strict mode against the deviating implementation and
 // requires the failing set to equal Fail; the other focused cases are
 // controls that must still pass or be untestable.
@@ -32,7 +33,10 @@ func (d DeviationRow) Breaks() string {
 			}
 		}
 	case Gateway:
-		return clientDeviationBreaks[client.Deviation(d.Deviation)]
+		if r, ok := clientDeviationBreaks[client.Deviation(d.Deviation)]; ok {
+			return r
+		}
+		return adapterDeviationBreaks[adapter.Deviation(d.Deviation)]
 	}
 	return ""
 }
@@ -55,8 +59,18 @@ var clientDeviationBreaks = map[client.Deviation]string{
 	client.DevReasonOmitted:         "IN-004",
 }
 
-// DeviationMatrix lists every deviation mode of the simulator and the
-// client with the cases that catch it.
+// adapterDeviationBreaks names the requirement each adapter deviation
+// breaks (the adapter documents it in prose only).
+var adapterDeviationBreaks = map[adapter.Deviation]string{
+	adapter.DevCountCodePoints:      "OUT-031",
+	adapter.DevIgnoreSupportedOps:   "HS-012",
+	adapter.DevEditWithoutSupport:   "HS-024",
+	adapter.DevNoMetadataStamp:      "OUT-027",
+	adapter.DevAnswerForeignPrompts: "IN-014",
+}
+
+// DeviationMatrix lists every deviation mode of the simulator, the client
+// and the adapter with the cases that catch it.
 var DeviationMatrix = []DeviationRow{
 	// Simulator deviations, caught by the connector suite.
 	{Connector, "http-401-auth", []string{"AUTH"}, []string{
@@ -95,16 +109,26 @@ var DeviationMatrix = []DeviationRow{
 	{Gateway, "requestid-reuse", []string{"OUT"}, []string{"OUT-001/request-ids"}},
 	{Gateway, "no-backoff", []string{"RC-004/", "RC-006/", "RC-007/", "RC-008/"}, []string{"RC-006/backoff-ladder", "RC-007/no-early-reset"}},
 	{Gateway, "no-going-idle-wait", []string{"IDLE-006/", "TRN-014/"}, []string{"IDLE-006/going-idle-awaits-ack"}},
-	{Gateway, "unsupported-op-sent", []string{"HS-012/", "TRN-014/"}, []string{"HS-012/op-gating"}},
+	// The echo gateway's typing hook goes through the client's gate alone,
+	// so the client's unsupported typing reaches the wire in both cases.
+	{Gateway, "unsupported-op-sent", []string{"HS-012/", "TRN-014/"}, []string{"HS-012/op-gating", "HS-012/optional-op-gating"}},
 	{Gateway, "reason-omitted", []string{"IN-004/", "TRN-014/"}, []string{"IN-004/interrupt-frame"}},
+
+	// Adapter deviations, caught by the gateway suite against the echo
+	// gateway (built on client/adapter).
+	{Gateway, "count-code-points", []string{"OUT-031/", "OUT-002/"}, []string{"OUT-031/utf16-limit"}},
+	{Gateway, "ignore-supported-ops", []string{"HS-012/", "HS-024/"}, []string{"HS-012/op-gating", "HS-012/optional-op-gating"}},
+	{Gateway, "edit-without-support", []string{"HS-024/", "HS-012/"}, []string{"HS-024/edit-needs-supports-edit"}},
+	{Gateway, "no-metadata-stamp", []string{"OUT-027/", "OUT-002/"}, []string{"OUT-027/metadata-stamp"}},
+	{Gateway, "answer-foreign-prompts", []string{"IN-014/", "IN-004/"}, []string{"IN-014/foreign-prompt-press"}},
 }
 
 // deviationMatrixMarkdown renders the matrix for docs/conformance.md.
 func deviationMatrixMarkdown() string {
 	var b strings.Builder
 	b.WriteString("## Deviation matrix\n\n")
-	b.WriteString("The suite is proven sensitive: the simulator and the client each have deliberate deviation modes,\n")
-	b.WriteString("one per real-world deviation (see the field notes) and per MUST that can be broken. The self-check\n")
+	b.WriteString("The suite is proven sensitive: the simulator, the client and its adapter each have deliberate deviation\n")
+	b.WriteString("modes, one per real-world deviation (see the field notes) and per MUST that can be broken. The self-check\n")
 	b.WriteString("(`go test ./conformance/selfcheck`) runs the focused cases in strict mode against each mode and\n")
 	b.WriteString("requires exactly the listed cases to fail; the other focused cases must not fail.\n\n")
 	b.WriteString("| suite | deviation | breaks | focused cases | cases that must fail |\n| --- | --- | --- | --- | --- |\n")
@@ -134,6 +158,14 @@ func simDeviations() []string {
 func clientDeviations() []string {
 	var out []string
 	for _, d := range client.AllDeviations() {
+		out = append(out, string(d))
+	}
+	return out
+}
+
+func adapterDeviations() []string {
+	var out []string
+	for _, d := range adapter.AllDeviations() {
 		out = append(out, string(d))
 	}
 	return out

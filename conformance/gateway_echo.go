@@ -13,7 +13,8 @@ import (
 // Gateway cases that need the echo profile of the gateway testee contract:
 // the gateway answers each text message with a send to the same chat whose
 // content contains the text, and obeys a few commands (/interrupt, /slow,
-// /reject). See docs/conformance-guide.md.
+// /reject; /stream, /react and /prompt are used by gateway_shaping.go). See
+// docs/conformance-guide.md.
 
 // isReplyTo matches the echo reply to m: a send to m's chat whose content
 // contains m's text.

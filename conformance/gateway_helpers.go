@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -40,7 +41,9 @@ type holder struct {
 	release bool
 }
 
-// hold makes the front hold simulator frames of the given types.
+// hold makes the front hold simulator frames of the given types. A
+// message batching several frames is split: the held frames are taken
+// out, the others pass on at once.
 func (g *gwCase) hold(types ...string) *holder {
 	h := &holder{types: map[string]bool{}}
 	for _, t := range types {
@@ -49,15 +52,42 @@ func (g *gwCase) hold(types ...string) *holder {
 	g.f.setDown(func(c *gwConn, msg []byte) []byte {
 		h.mu.Lock()
 		defer h.mu.Unlock()
-		if h.release || !h.types[frameTypeOf(msg)] {
+		if h.release {
 			return msg
 		}
-		g.s.tr.Event(c.who, "suite holds %s", truncate(string(msg), 120))
-		h.held = append(h.held, msg)
-		h.conns = append(h.conns, c)
-		return nil
+		var pass []byte
+		held := false
+		for _, fr := range splitFrames(msg) {
+			if !h.types[frameTypeOf(fr)] {
+				pass = append(pass, fr...)
+				continue
+			}
+			g.s.tr.Event(c.who, "suite holds %s", truncate(string(fr), 120))
+			h.held = append(h.held, fr)
+			h.conns = append(h.conns, c)
+			held = true
+		}
+		if !held {
+			return msg
+		}
+		return pass
 	})
 	return h
+}
+
+// splitFrames splits a message into its frames, each with its newline (the
+// last one without, when the message does not end in one).
+func splitFrames(msg []byte) [][]byte {
+	var out [][]byte
+	for len(msg) > 0 {
+		i := bytes.IndexByte(msg, '\n')
+		if i < 0 {
+			return append(out, msg)
+		}
+		out = append(out, msg[:i+1])
+		msg = msg[i+1:]
+	}
+	return out
 }
 
 // releaseAll writes the held frames and stops holding.

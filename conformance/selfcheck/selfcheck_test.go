@@ -69,7 +69,7 @@ func TestDeviationMatrix(t *testing.T) {
 				spec.SimDeviations = []string{row.Deviation}
 			case conformance.Gateway:
 				spec.Exec = echogateway(t)
-				spec.Env = []string{clientDeviationsEnv + "=" + row.Deviation, "RELAYKIT_DEVIATIONS=" + row.Deviation}
+				spec.Env = []string{deviationsEnv + "=" + row.Deviation}
 			}
 			res := runSuite(t, spec)
 			var failed []string
@@ -103,5 +103,6 @@ func firstLine(s string) string {
 	return s
 }
 
-// clientDeviationsEnv is how the echo gateway learns its client deviations.
-const clientDeviationsEnv = "ECHOGATEWAY_DEVIATIONS"
+// deviationsEnv is how the echo gateway learns its client and adapter
+// deviations (one comma list, split by adapter.SplitDeviations).
+const deviationsEnv = "RELAYKIT_DEVIATIONS"

@@ -1,36 +1,14 @@
 // Command echogateway is the smallest complete gateway built on package
-// client: it answers every inbound text with a send of the same text to the
-// same chat. It is the quickest way to see the whole relay loop, and the
-// reference testee of the gateway conformance suite.
-//
-// It reads the reference gateway's environment (GATEWAY_RELAY_URL,
-// GATEWAY_RELAY_ID, GATEWAY_RELAY_SECRET, GATEWAY_RELAY_PLATFORMS,
-// GATEWAY_RELAY_BOT_IDS, ...) and, if present, a Hermes-style
-// config.yaml ($HERMES_HOME/config.yaml or ~/.hermes/config.yaml), runs the
-// reference boot sequence, and then:
-//
-//   - replies "echo: <text>" to each inbound text, in the event's chat and
-//     on its platform;
-//   - acks buffered events once the reply is sent (the client's normal
-//     admission path), so a drained backlog is answered once;
-//   - cancels a session's pending reply when the connector interrupts it;
-//   - on SIGTERM or SIGINT sends going_idle, waits for going_idle_ack (so
-//     the connector buffers what arrives next), then closes.
-//
-// Try it against the simulator:
-//
-//	go run ./cmd/relaysim            # prints GATEWAY_RELAY_* lines
-//	# in another shell, paste those lines as exports, then:
-//	go run ./examples/echogateway
-//
-// Logs go to stderr. Extra knobs, all optional:
-//
-//	ECHOGATEWAY_PREFIX      reply prefix (default "echo: ")
-//	ECHOGATEWAY_DELAY       wait this long before replying, e.g. 2s, so an
-//	                        interrupt has something to cancel (default 0)
-//	ECHOGATEWAY_LOG_LEVEL   debug, info (default), warn or error
-//	ECHOGATEWAY_DEVIATIONS  comma-separated client deviations, for the
-//	                        conformance suite's self-check only
+// client and its adapter (client/adapter): it answers every inbound text
+// with "echo: <text>" in the same chat, shaped to the platform's
+// descriptor, and on SIGTERM or SIGINT goes idle (going_idle, awaiting
+// going_idle_ack) before it closes. It is the reference testee of the
+// gateway conformance suite: the echo profile (/stream, /react, /prompt,
+// /interrupt, /slow, /reject) and the RELAYKIT_* timer knobs of
+// docs/conformance-guide.md. Configuration is the reference gateway's
+// (GATEWAY_RELAY_* and config.yaml, see client.LoadConfig); README.md lists
+// the example's own knobs (ECHOGATEWAY_PREFIX, ECHOGATEWAY_DELAY,
+// ECHOGATEWAY_LOG_LEVEL, RELAYKIT_DEVIATIONS).
 package main
 
 import (
@@ -47,6 +25,7 @@ import (
 	"time"
 
 	"github.com/relaykit/relaykit/client"
+	"github.com/relaykit/relaykit/client/adapter"
 	"github.com/relaykit/relaykit/contract"
 )
 
@@ -59,15 +38,20 @@ func main() {
 // run is the whole program; ctx ends on the first signal, after which stop
 // restores the default signal behaviour so a second one kills at once.
 func run(ctx context.Context, stop func(), getenv func(string) string, stderr io.Writer) int {
-	level := slog.LevelInfo
-	if err := level.UnmarshalText([]byte(strings.TrimSpace(getenv("ECHOGATEWAY_LOG_LEVEL")))); err != nil {
-		level = slog.LevelInfo
-	}
+	var level slog.Level // info, unless the knob names another
+	_ = level.UnmarshalText([]byte(strings.TrimSpace(getenv("ECHOGATEWAY_LOG_LEVEL"))))
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	devs, err := client.ParseDeviations(getenv("ECHOGATEWAY_DEVIATIONS"))
+	devs := getenv("RELAYKIT_DEVIATIONS")
+	if alias := getenv("ECHOGATEWAY_DEVIATIONS"); alias != "" {
+		log.Warn("ECHOGATEWAY_DEVIATIONS is deprecated; use RELAYKIT_DEVIATIONS")
+		if strings.TrimSpace(devs) == "" {
+			devs = alias
+		}
+	}
+	cdevs, adevs, err := adapter.SplitDeviations(devs)
 	if err != nil {
-		log.Error("bad ECHOGATEWAY_DEVIATIONS", "err", err)
+		log.Error("bad RELAYKIT_DEVIATIONS", "err", err)
 		return 2
 	}
 	e := &echo{log: log, prefix: "echo: "}
@@ -81,11 +65,15 @@ func run(ctx context.Context, stop func(), getenv func(string) string, stderr io
 		}
 	}
 
+	// TypingInterval -1: the echo sends its typing indicator itself (see
+	// echo.typing), instead of the adapter's heartbeat.
+	gw := adapter.New(e.turn, adapter.Options{Logger: log, Admit: admit, Deviations: adevs, TypingInterval: -1})
+	e.meta = gw.Metadata()
 	c, rep, err := client.Boot(ctx, client.Options{
 		Getenv:     getenv,
-		Handler:    e,
+		Handler:    gw,
 		Logger:     log,
-		Deviations: devs,
+		Deviations: cdevs,
 		// The timer knobs of the gateway testee contract
 		// (docs/conformance-guide.md); unset means the default.
 		BackoffBase:      envDuration(getenv, "RELAYKIT_BACKOFF_BASE"),
@@ -104,21 +92,19 @@ func run(ctx context.Context, stop func(), getenv func(string) string, stderr io
 	}
 	if err != nil {
 		log.Error("boot failed", "err", err)
-		if c != nil {
-			closeWithin(c, 5*time.Second, log)
-		}
+		closeWithin(gw, c, 5*time.Second, log)
 		if ctx.Err() != nil {
 			return 0 // interrupted while still connecting
 		}
 		return 1
 	}
-	log.Info("echo gateway ready", "gateway_id", c.GatewayID(), "platforms", platforms(c))
+	log.Info("echo gateway ready", "gateway_id", c.GatewayID(), "identities", c.Identities())
 
 	select {
 	case <-ctx.Done():
 	case <-c.Done():
 		log.Error("relay client stopped", "err", c.Err())
-		closeWithin(c, 5*time.Second, log)
+		closeWithin(gw, c, 5*time.Second, log)
 		if errors.Is(c.Err(), client.ErrRevoked) {
 			return 3
 		}
@@ -127,7 +113,7 @@ func run(ctx context.Context, stop func(), getenv func(string) string, stderr io
 	stop()
 
 	// Drain: flip to buffered-only first, so nothing sent to us from now on
-	// is lost, then close.
+	// is lost, then stop the turns, then close.
 	log.Info("signal received; sending going_idle")
 	idleCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	ok, err := c.GoIdle(idleCtx)
@@ -137,7 +123,7 @@ func run(ctx context.Context, stop func(), getenv func(string) string, stderr io
 	} else {
 		log.Warn("going_idle not acknowledged; closing anyway", "err", err)
 	}
-	closeWithin(c, 5*time.Second, log)
+	closeWithin(gw, c, 5*time.Second, log)
 	log.Info("bye")
 	return 0
 }
@@ -149,20 +135,28 @@ func envDuration(getenv func(string) string, name string) time.Duration {
 	return d
 }
 
-func closeWithin(c *client.Client, d time.Duration, log *slog.Logger) {
+// closeWithin stops the turns (the adapter) and then the connection.
+func closeWithin(gw *adapter.Gateway, c *client.Client, d time.Duration, log *slog.Logger) {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
+	if err := gw.Close(ctx); err != nil {
+		log.Warn("close turns", "err", err)
+	}
+	if c == nil {
+		return
+	}
 	if err := c.Close(ctx); err != nil {
 		log.Warn("close", "err", err)
 	}
 }
 
-func platforms(c *client.Client) string {
-	var ps []string
-	for _, id := range c.Identities() {
-		ps = append(ps, id.Platform)
+// admit refuses /reject (echo profile): the event is not admitted, so a
+// buffered one is never acked and replays.
+func admit(_ context.Context, ev contract.MessageEvent) error {
+	if strings.TrimSpace(ev.Text) == "/reject" {
+		return errors.New("event rejected on request (/reject)")
 	}
-	return strings.Join(ps, ",")
+	return nil
 }
 
 // echo is the gateway's whole brain.
@@ -170,109 +164,116 @@ type echo struct {
 	log    *slog.Logger
 	prefix string
 	delay  time.Duration
+	meta   *adapter.MetadataStore
 }
 
-// HandleEvent replies to a text event. Returning nil admits the event, so
-// a buffered one is acked; returning an error leaves it for a replay.
-func (e *echo) HandleEvent(ctx context.Context, d *client.Delivery) error {
-	ev := d.Event
-	if ev.Text == "" || ev.PromptResponse != nil {
-		return nil // nothing to echo; admitted all the same
+// typing is the testee contract's typing hook: one typing action before
+// each answer, gated by the client alone (not by the adapter), so a client
+// that sends unadvertised ops shows it on the wire.
+func (e *echo) typing(ctx context.Context, t *adapter.Turn) {
+	c, ok := t.Transport().(*client.Client)
+	if !ok {
+		return
 	}
-	log := e.log.With("session", d.SessionKey, "buffered", d.Buffered())
-	log.Debug("handling event", "chat", ev.Source.ChatID, "message_id", ev.MessageID)
-	c := d.Client()
-	// Commands of the echo profile (gateway testee contract).
+	ch := t.Chat()
+	opts := []client.CallOption{client.WithMetadata(e.meta.Stamp(ch.Platform(), ch.ID(), map[string]any{}))}
+	if p := ch.Platform(); c.Fronts(p) {
+		opts = append(opts, client.Platform(p))
+	}
+	c.Typing(ctx, ch.ID(), nil, opts...)
+}
+
+// turn answers one message. The adapter splits, gates and stamps what it
+// sends; an error marks the turn failed (❌).
+func (e *echo) turn(ctx context.Context, t *adapter.Turn) error {
+	ev := t.Event
+	if ev.Text == "" {
+		return nil // nothing to echo
+	}
+	log := e.log.With("session", t.SessionKey, "chat", ev.Source.ChatID)
+	log.Debug("handling event", "message_id", ev.MessageID)
+	text := strings.TrimSpace(ev.Text)
+	cmd, arg, _ := strings.Cut(text, " ")
 	delay := e.delay
-	switch text := strings.TrimSpace(ev.Text); {
-	case text == "/reject":
-		return errors.New("event rejected on request (/reject)")
+	switch {
 	case text == "/interrupt":
 		reason := "requested by /interrupt"
-		if err := c.Interrupt(ctx, d.SessionKey, &reason); err != nil {
-			return err
+		if c, ok := t.Transport().(*client.Client); ok {
+			return c.Interrupt(ctx, t.SessionKey, &reason)
 		}
-		return nil
-	case strings.HasPrefix(text, "/slow "):
-		if ms, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(text, "/slow "))); err == nil && ms > 0 {
+		return errors.New("the transport cannot interrupt")
+	case cmd == "/slow":
+		if ms, err := strconv.Atoi(strings.TrimSpace(arg)); err == nil && ms > 0 {
 			delay = time.Duration(ms) * time.Millisecond
 		}
 	}
 	if delay > 0 {
-		t := time.NewTimer(delay)
+		tm := time.NewTimer(delay)
 		select {
-		case <-t.C:
+		case <-tm.C:
 		case <-ctx.Done():
-			t.Stop()
+			tm.Stop()
 			return e.cancelled(ctx, log)
 		}
 	}
-	opts := []client.CallOption{client.WithMetadata(metadata(ev.Source))}
-	if c.Fronts(ev.Source.Platform) {
-		opts = append(opts, client.Platform(ev.Source.Platform))
-	}
-	// A typing indicator first, through the client's normal op gating: a
-	// descriptor without typing must keep it off the wire (HS-012).
-	c.Typing(ctx, ev.Source.ChatID, nil, opts...)
-	if ev.MessageID != "" {
-		opts = append(opts, client.ReplyTo(ev.MessageID))
-	}
-	r := c.Send(ctx, ev.Source.ChatID, e.prefix+ev.Text, opts...)
+	e.typing(ctx, t)
+	reply := e.prefix + ev.Text
 	switch {
-	case r.Success:
-		log.Info("echoed", "chat", ev.Source.ChatID, "message_id", r.MessageID)
+	case cmd == "/stream":
+		s := t.Stream() // drafts, edits or segments, as the descriptor allows
+		for _, w := range strings.Fields(arg) {
+			if err := s.Write(ctx, w+" "); err != nil {
+				return e.settle(ctx, log, adapter.Sent{}, err)
+			}
+		}
+		sent, err := s.Close(ctx)
+		return e.settle(ctx, log, sent, err)
+	case text == "/react":
+		if err := t.React(ctx, "👍"); err != nil && !errors.Is(err, adapter.ErrSkipped) {
+			log.Warn("react failed", "err", err)
+		}
+	case text == "/prompt":
+		a, err := t.Prompt(ctx, adapter.PromptRequest{Text: "Pick a fruit", Options: []contract.PromptOption{
+			{ID: "apple", Label: "Apple"}, {ID: "banana", Label: "Banana"},
+		}})
+		if err != nil {
+			return e.settle(ctx, log, adapter.Sent{}, err)
+		}
+		reply = e.prefix + "chose " + a.Label
+	}
+	sent, err := t.Reply(ctx, reply)
+	return e.settle(ctx, log, sent, err)
+}
+
+// settle logs how a reply ended and decides the turn's outcome.
+func (e *echo) settle(ctx context.Context, log *slog.Logger, sent adapter.Sent, err error) error {
+	switch {
+	case err == nil:
+		log.Info("echoed", "message_id", sent.Last(), "parts", len(sent.MessageIDs))
 		return nil
 	case ctx.Err() != nil:
 		return e.cancelled(ctx, log)
-	case r.Ambiguous:
-		// It may have been delivered: replaying would risk a duplicate.
-		log.Warn("echo outcome unknown", "err", r.Error)
+	case errors.Is(err, adapter.ErrAmbiguous):
+		// It may have been delivered: sending again would risk a duplicate.
+		log.Warn("echo outcome unknown", "err", err)
 		return nil
-	case r.Declined():
-		log.Warn("echo declined by the connector", "err", r.Error)
+	case errors.Is(err, adapter.ErrDeclined):
+		log.Warn("echo declined by the connector", "err", err)
 		return nil
 	default:
-		log.Warn("echo failed", "err", r.Error, "code", r.Code)
-		return fmt.Errorf("echo failed: %s", r.Error)
+		log.Warn("echo failed", "err", err)
+		return fmt.Errorf("echo failed: %w", err)
 	}
 }
 
-// cancelled decides what a cancelled reply means: an interrupt is the
-// user's wish (the event is handled), a shutdown is not (replay it).
+// cancelled logs why a reply was cancelled: an interrupt (the user's wish)
+// or a shutdown. Returning the cause marks the turn cancelled.
 func (e *echo) cancelled(ctx context.Context, log *slog.Logger) error {
-	if errors.Is(context.Cause(ctx), client.ErrInterrupted) {
+	cause := context.Cause(ctx)
+	if errors.Is(cause, adapter.ErrInterrupted) || errors.Is(cause, client.ErrInterrupted) {
 		log.Info("reply cancelled by interrupt")
-		return nil
+	} else {
+		log.Info("reply cancelled by shutdown")
 	}
-	log.Info("reply cancelled by shutdown")
-	return context.Cause(ctx)
-}
-
-// HandleInterrupt only logs: the client already cancelled the session's
-// running HandleEvent.
-func (e *echo) HandleInterrupt(_ context.Context, sessionKey, chatID string) {
-	e.log.Info("interrupt", "session", sessionKey, "chat", chatID)
-}
-
-// HandlePassthrough admits and acks raw platform requests without acting on
-// them; an echo has nothing to do with a Discord interaction.
-func (e *echo) HandlePassthrough(_ context.Context, d *client.PassthroughDelivery) error {
-	e.log.Info("passthrough ignored", "platform", d.Forward.Platform, "path", d.Forward.Path)
-	return d.Ack()
-}
-
-// metadata carries the tenant discriminators the connector authorises
-// egress with.
-func metadata(src contract.SessionSource) map[string]any {
-	m := map[string]any{}
-	if src.ScopeID != "" {
-		m["scope_id"] = src.ScopeID
-	}
-	if src.UserID != "" {
-		m["user_id"] = src.UserID
-	}
-	if src.Profile != "" {
-		m["profile"] = src.Profile
-	}
-	return m
+	return cause
 }

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,6 +19,8 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/relaykit/relaykit/client/adapter"
+	"github.com/relaykit/relaykit/contract"
 	"github.com/relaykit/relaykit/simulator"
 )
 
@@ -139,7 +142,13 @@ func (g *gateway) waitLog(t *testing.T, s string) {
 
 func newSim(t *testing.T, platforms ...string) *simulator.Server {
 	t.Helper()
-	s, err := simulator.New(simulator.Options{})
+	return newSimWith(t, simulator.Options{}, platforms...)
+}
+
+// newSimWith is newSim with simulator options, for example descriptors.
+func newSimWith(t *testing.T, o simulator.Options, platforms ...string) *simulator.Server {
+	t.Helper()
+	s, err := simulator.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,28 +167,41 @@ func event(platform, chat, msgID, text string) json.RawMessage {
 	return b
 }
 
-// awaitOutbound waits until the simulator has answered n outbound actions
-// other than typing indicators, which the gateway sends before each reply,
-// and returns those.
+// awaitOutbound waits until the simulator has answered n send actions and
+// returns those. Only sends count: the typing indicators and the 👀/✅
+// reactions that go with each turn would make counts racy.
 func awaitOutbound(t *testing.T, s *simulator.Server, n int) []simulator.OutboundRecord {
+	t.Helper()
+	return awaitOps(t, s, n, contract.OpSend)
+}
+
+// awaitOps waits until the simulator has answered n actions with one of
+// ops, and returns those.
+func awaitOps(t *testing.T, s *simulator.Server, n int, ops ...string) []simulator.OutboundRecord {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
 	for {
 		seq := s.JournalSeq()
-		var recs []simulator.OutboundRecord
-		for _, r := range s.Outbound("gw-echo") {
-			if r.Op != "typing" {
-				recs = append(recs, r)
-			}
-		}
+		recs := answered(s, ops...)
 		if len(recs) >= n {
 			return recs
 		}
 		if _, err := s.Await(ctx, seq, nil); err != nil {
-			t.Fatalf("waiting for %d outbound: %v (have %d)", n, err, len(recs))
+			t.Fatalf("waiting for %d %v: %v (have %d)", n, ops, err, len(recs))
 		}
 	}
+}
+
+// answered returns the answered outbound records with one of ops.
+func answered(s *simulator.Server, ops ...string) []simulator.OutboundRecord {
+	var recs []simulator.OutboundRecord
+	for _, r := range s.Outbound("gw-echo") {
+		if r.Answered && slices.Contains(ops, r.Op) {
+			recs = append(recs, r)
+		}
+	}
+	return recs
 }
 
 func TestEchoLoopAndDrainOnSIGTERM(t *testing.T) {
@@ -244,9 +266,11 @@ func TestInterruptCancelsThePendingReply(t *testing.T) {
 	if _, err := s.Inject("gw-echo", event("telegram", "42", "m2", "again")); err != nil {
 		t.Fatal(err)
 	}
-	g.waitLog(t, "msg=\"handling event\" session=agent:main:telegram:dm:42 buffered=false chat=42 message_id=m2")
-	if n := len(s.Outbound("gw-echo")); n != 0 {
-		t.Fatalf("%d replies sent despite the interrupt", n)
+	g.waitLog(t, "msg=\"handling event\" session=agent:main:telegram:dm:42 chat=42 message_id=m2")
+	for _, r := range s.Outbound("gw-echo") {
+		if r.Op == contract.OpSend {
+			t.Fatalf("a reply sent despite the interrupt: %s", r.Action)
+		}
 	}
 }
 
@@ -270,6 +294,158 @@ func waitAcked(t *testing.T, s *simulator.Server, n int) {
 		}
 		if _, err := s.Await(ctx, seq, nil); err != nil {
 			t.Fatalf("waiting for %d acks: %v (have %+v)", n, err, s.Acks("gw-echo"))
+		}
+	}
+}
+
+// descriptor is a test platform's descriptor: the given limit, unit and
+// ops, edits and drafts as given.
+func descriptor(platform string, limit int, unit string, edit, drafts bool, ops ...string) contract.CapabilityDescriptor {
+	return contract.CapabilityDescriptor{
+		ContractVersion: 1, Platform: platform, Label: platform, MaxMessageLength: limit, MarkdownDialect: "plain",
+		LenUnit: unit, SupportsEdit: edit, SupportsDraftStreaming: drafts, SupportedOps: ops,
+	}
+}
+
+func contents(t *testing.T, recs []simulator.OutboundRecord, chat string) []string {
+	t.Helper()
+	var out []string
+	for _, r := range recs {
+		if a := actionOf(t, r); a["chat_id"] == chat {
+			out = append(out, fmt.Sprint(a["content"]))
+		}
+	}
+	return out
+}
+
+func TestLongRepliesAreSplitInTheDescriptorsUnit(t *testing.T) {
+	s := newSimWith(t, simulator.Options{Descriptors: map[string]contract.CapabilityDescriptor{
+		"telegram": descriptor("telegram", 64, contract.LenUnitUTF16, true, false, contract.LegacyOps...),
+	}}, "telegram")
+	g := startGateway(t, s, "gw-echo")
+	g.waitLog(t, "echo gateway ready")
+	text := strings.Repeat("😀a", 60) // 120 code points, 180 UTF-16 units
+	if _, err := s.Inject("gw-echo", event("telegram", "42", "m1", text)); err != nil {
+		t.Fatal(err)
+	}
+	g.waitLog(t, "msg=echoed")
+	parts := contents(t, answered(s, contract.OpSend), "42")
+	if len(parts) < 3 {
+		t.Fatalf("%d parts for 186 UTF-16 units at 64: %q", len(parts), parts)
+	}
+	for _, p := range parts {
+		if n := adapter.Length(p, contract.LenUnitUTF16); n > 64 {
+			t.Errorf("part of %d UTF-16 units: %q", n, p)
+		}
+	}
+	if got := adapter.Join(parts, 64); got != "echo: "+text {
+		t.Errorf("the parts re-join to %q", got)
+	}
+}
+
+func TestStreamFollowsTheDescriptor(t *testing.T) {
+	s := newSimWith(t, simulator.Options{Descriptors: map[string]contract.CapabilityDescriptor{
+		"telegram": descriptor("telegram", 4096, contract.LenUnitUTF16, true, true, append(contract.LegacyOps, contract.OpDraft)...),
+		"discord":  descriptor("discord", 2000, contract.LenUnitChars, true, false, contract.LegacyOps...),
+		"slack":    descriptor("slack", 2000, contract.LenUnitChars, false, false, contract.LegacyOps...),
+	}}, "telegram", "discord", "slack")
+	g := startGateway(t, s, "gw-echo")
+	g.waitLog(t, "echo gateway ready")
+	for i, p := range []string{"telegram", "discord", "slack"} {
+		if _, err := s.Inject("gw-echo", event(p, "c-"+p, fmt.Sprint("m", i), "/stream one two three")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Drafts on telegram, sealed by a final draft; a send then edits on
+	// discord; one send on slack, which cannot edit.
+	var seal, edit, slack []string
+	eventually(t, "the three streams", func() bool {
+		seal, edit, slack = nil, nil, nil
+		for _, r := range answered(s, contract.OpDraft, contract.OpEdit, contract.OpSend) {
+			a := actionOf(t, r)
+			switch {
+			case r.Op == contract.OpDraft && a["final"] == true:
+				seal = append(seal, fmt.Sprint(a["content"]))
+			case r.Op == contract.OpEdit && a["chat_id"] == "c-discord":
+				edit = append(edit, fmt.Sprint(a["content"]))
+			case r.Op == contract.OpSend && a["chat_id"] == "c-slack":
+				slack = append(slack, fmt.Sprint(a["content"]))
+			case r.Op == contract.OpSend && a["chat_id"] == "c-telegram":
+				t.Fatalf("a send on telegram, which streams drafts: %s", r.Action)
+			case r.Op == contract.OpEdit:
+				t.Fatalf("an edit outside discord: %s", r.Action)
+			}
+		}
+		return len(seal) == 1 && len(slack) == 1 && len(edit) > 0 && strings.TrimSpace(edit[len(edit)-1]) == "one two three"
+	})
+	if strings.TrimSpace(seal[0]) != "one two three" || strings.TrimSpace(slack[0]) != "one two three" {
+		t.Fatalf("streamed %q (telegram), %q (slack)", seal, slack)
+	}
+}
+
+// eventually polls cond until it holds, failing after waitFor.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitFor)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %s for %s", waitFor, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestPromptAndReact(t *testing.T) {
+	s := newSim(t, "discord") // the preset advertises prompt and react
+	g := startGateway(t, s, "gw-echo")
+	g.waitLog(t, "echo gateway ready")
+	if _, err := s.Inject("gw-echo", event("discord", "c1", "m1", "/react")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Inject("gw-echo", event("discord", "c2", "m2", "/prompt")); err != nil {
+		t.Fatal(err)
+	}
+	prompt := actionOf(t, awaitOps(t, s, 1, contract.OpPrompt)[0])
+	opts, _ := prompt["options"].([]any)
+	if len(opts) != 2 {
+		t.Fatalf("prompt %v", prompt)
+	}
+	banana, _ := opts[1].(map[string]any)
+	press, _ := json.Marshal(map[string]any{
+		"text": "/" + fmt.Sprint(banana["id"]), "message_id": "m3", "message_type": "command",
+		"prompt_response": map[string]any{"prompt_id": prompt["prompt_id"], "option_id": banana["id"]},
+		"source":          map[string]any{"platform": "discord", "chat_id": "c2", "chat_type": "dm", "user_id": "u1"},
+	})
+	if _, err := s.Inject("gw-echo", press); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the echo of /react and the chosen option", func() bool {
+		var react, chose bool
+		for _, r := range answered(s, contract.OpSend) {
+			switch actionOf(t, r)["content"] {
+			case "echo: /react":
+				react = true
+			case "echo: chose " + fmt.Sprint(banana["label"]):
+				chose = true
+			}
+		}
+		return react && chose
+	})
+	if !slices.ContainsFunc(answered(s, contract.OpReact), func(r simulator.OutboundRecord) bool {
+		a := actionOf(t, r)
+		return a["emoji"] == "👍" && a["message_id"] == "m1"
+	}) {
+		t.Error("no 👍 on /react")
+	}
+}
+
+func TestDeviationsEnv(t *testing.T) {
+	for _, env := range []string{"RELAYKIT_DEVIATIONS=no-such-deviation", "ECHOGATEWAY_DEVIATIONS=no-such-deviation"} {
+		cmd := exec.Command(binary)
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), env}
+		out, err := cmd.CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 {
+			t.Errorf("%s: %v, want exit 2\n%s", env, err, out)
 		}
 	}
 }

@@ -1,0 +1,318 @@
+package conformance
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/simulator"
+)
+
+// Gateway cases on how a gateway shapes its actions to the descriptor:
+// length limits in the descriptor's unit, optional ops and edits only where
+// advertised, the metadata stamp, and prompt presses. They need the echo
+// profile's /stream, /react and /prompt commands (docs/conformance-guide.md).
+
+// actionOf returns the action of an outbound frame, or nil.
+func actionOf(f gwFrame) map[string]any {
+	a, _ := f.Obj["action"].(map[string]any)
+	return a
+}
+
+// contentOf returns the content of an outbound frame's action.
+func contentOf(f gwFrame) string {
+	c, _ := actionOf(f)["content"].(string)
+	return c
+}
+
+// actions returns the outbound frames the gateway sent toward chat (every
+// chat when chat is ""), in order, keeping only ops when any are given.
+func (g *gwCase) actions(chat string, ops ...string) []gwFrame {
+	var out []gwFrame
+	for _, f := range g.f.gwFramesOf(contract.TypeOutbound) {
+		a := actionOf(f)
+		if (chat == "" || a["chat_id"] == chat) && (len(ops) == 0 || slices.Contains(ops, fmt.Sprint(a["op"]))) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// contents returns the contents of frames.
+func contents(fs []gwFrame) []string {
+	out := make([]string, len(fs))
+	for i, f := range fs {
+		out[i] = contentOf(f)
+	}
+	return out
+}
+
+// utf16Len is the length of s in UTF-16 code units, as len_unit utf16
+// counts it: a character outside the Basic Multilingual Plane counts 2. An
+// invalid UTF-8 byte counts 1, as the U+FFFD it becomes on the wire.
+func utf16Len(s string) int {
+	n := 0
+	for _, r := range s {
+		if r >= 0x10000 {
+			n += 2
+		} else {
+			n++
+		}
+	}
+	return n
+}
+
+// partIndicator is the " (i/N)" a gateway may end each part of a split
+// reply with, as the reference gateway does.
+var partIndicator = regexp.MustCompile(` \(\d+/\d+\)$`)
+
+// rejoin re-assembles the parts of a split reply by the echo profile's
+// rule: in order, each without a trailing " (i/N)" indicator,
+// concatenated.
+func rejoin(parts []string) string {
+	var b strings.Builder
+	for _, p := range parts {
+		b.WriteString(partIndicator.ReplaceAllString(p, ""))
+	}
+	return b.String()
+}
+
+// injectPress delivers a press on option optionID of prompt promptID, as
+// the event m (its text is "/<option id>").
+func (g *gwCase) injectPress(m userMessage, promptID, optionID string) {
+	m.Text = "/" + optionID
+	var ev map[string]any
+	_ = json.Unmarshal(eventJSON(m), &ev)
+	ev["message_type"] = "command"
+	ev["prompt_response"] = map[string]any{"prompt_id": promptID, "option_id": optionID}
+	raw, _ := json.Marshal(ev)
+	g.s.Logf("inject a press on %s:%s in %s/%s", promptID, optionID, m.Platform, m.ChatID)
+	d, err := g.sim.InjectEvent(simulator.InjectRequest{GatewayID: g.gatewayID, Event: raw})
+	if err != nil {
+		g.s.Harness("inject a prompt press: %v", err)
+	}
+	g.s.Logf("delivery: %s %s", d.Mode, d.BufferID)
+}
+
+var _ = gatewayCase(Case{
+	ID:    "OUT-031/utf16-limit",
+	Reqs:  []string{"OUT-031"},
+	Text:  "toward len_unit utf16 and max_message_length 64 every send, edit and draft content is at most 64 UTF-16 code units, astral characters counting two, and a long echo is split, not cut",
+	Needs: NeedEcho,
+}, func(s *S) {
+	const limit = 64
+	g := s.gateway(gwConfig{Before: func(g *gwCase) {
+		g.rewriteDescriptors(func(d map[string]any) {
+			d["len_unit"] = contract.LenUnitUTF16
+			d["max_message_length"] = limit
+		})
+	}})
+	g.handshaked(1)
+	long := g.newMessage(strings.Repeat("😀a", 60)) // 120 code points, 180 UTF-16 code units
+	last := "end" + randHex(2)
+	stream := g.newMessage("/stream " + strings.Repeat("😀bc ", 40) + last)
+	g.inject(long)
+	g.inject(stream)
+	over := func() (gwFrame, int) {
+		for _, f := range g.actions("", contract.OpSend, contract.OpEdit, contract.OpDraft) {
+			if n := utf16Len(contentOf(f)); n > limit {
+				return f, n
+			}
+		}
+		return gwFrame{}, 0
+	}
+	check := func() {
+		if f, n := over(); n > 0 {
+			s.Failf("OUT-031", fmt.Sprintf("every content at most %d UTF-16 code units (len_unit utf16)", limit), "%d UTF-16 code units in %s", n, f)
+		}
+	}
+	s.Step("the split echo in %s and the streamed reply in %s", long.ChatID, stream.ChatID)
+	done := g.f.await(s.within(1), func() bool {
+		if _, n := over(); n > 0 {
+			return true
+		}
+		return strings.Contains(rejoin(contents(g.actions(long.ChatID, contract.OpSend))), long.Text) &&
+			slices.ContainsFunc(contents(g.actions(stream.ChatID)), func(c string) bool { return strings.Contains(c, last) })
+	})
+	check()
+	if !done {
+		s.Failf("OUT-031", "the echo of a 180-unit text as sends that re-join to contain it, and the streamed words (echo profile)",
+			"within %s the gateway sent: %s", s.within(1), g.f.summary())
+	}
+	g.f.await(s.quiet(), func() bool { _, n := over(); return n > 0 })
+	check()
+})
+
+var _ = gatewayCase(Case{
+	ID:    "HS-012/optional-op-gating",
+	Reqs:  []string{"HS-012"},
+	Text:  "toward supported_ops [send] the gateway skips a reaction and streams and prompts by plain sends, even with supports_draft_streaming set",
+	Needs: NeedEcho,
+}, func(s *S) {
+	g := s.gateway(gwConfig{Before: func(g *gwCase) {
+		g.rewriteDescriptors(func(d map[string]any) {
+			d["supported_ops"] = []any{contract.OpSend}
+			d["supports_draft_streaming"] = true
+		})
+	}})
+	g.handshaked(1)
+	react, stream, prompt := g.newMessage("/react"), g.newMessage("/stream one two"), g.newMessage("/prompt")
+	for _, m := range []userMessage{react, stream, prompt} {
+		g.inject(m)
+	}
+	unadvertised := func() (gwFrame, bool) {
+		for _, f := range g.actions("") {
+			if actionOf(f)["op"] != contract.OpSend {
+				return f, true
+			}
+		}
+		return gwFrame{}, false
+	}
+	sent := func(chat string, parts ...string) bool {
+		return slices.ContainsFunc(contents(g.actions(chat, contract.OpSend)), func(c string) bool {
+			for _, p := range parts {
+				if !strings.Contains(c, p) {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	var missing []string
+	s.Step("the echo of /react, the streamed words and the numbered prompt")
+	g.f.await(s.within(1), func() bool {
+		if _, bad := unadvertised(); bad {
+			return true
+		}
+		missing = missing[:0]
+		if !sent(react.ChatID, react.Text) {
+			missing = append(missing, "a send echoing /react in "+react.ChatID)
+		}
+		if !sent(stream.ChatID, "one", "two") {
+			missing = append(missing, "a send with the streamed words in "+stream.ChatID)
+		}
+		if !sent(prompt.ChatID, "1. Apple", "2. Banana") {
+			missing = append(missing, "a send with the numbered options in "+prompt.ChatID)
+		}
+		return len(missing) == 0
+	})
+	if f, bad := unadvertised(); bad {
+		s.Failf("HS-012", "only ops in supported_ops [send]: the reaction skipped, the stream and the prompt as sends", "%s", f)
+	}
+	if len(missing) > 0 {
+		s.Failf("HS-012", "the fallbacks of the echo profile as plain sends", "missing %s; the gateway sent: %s", strings.Join(missing, ", "), g.f.summary())
+	}
+	g.f.expectNoFrame(s.quiet(), "HS-012", "only ops in supported_ops [send]", func(f gwFrame) bool {
+		return f.Type == contract.TypeOutbound && actionOf(f)["op"] != contract.OpSend
+	})
+})
+
+var _ = gatewayCase(Case{
+	ID:    "HS-024/edit-needs-supports-edit",
+	Reqs:  []string{"HS-024"},
+	Text:  "toward a descriptor with supports_edit false, edit being advertised in the legacy set, the gateway streams a reply by sends and never edits",
+	Needs: NeedEcho,
+}, func(s *S) {
+	g := s.gateway(gwConfig{Before: func(g *gwCase) {
+		g.rewriteDescriptors(func(d map[string]any) {
+			d["supported_ops"] = []any{contract.OpSend, contract.OpEdit, contract.OpTyping, contract.OpFollowUp}
+			d["supports_edit"] = false
+			d["supports_draft_streaming"] = false
+		})
+	}})
+	g.handshaked(1)
+	m := g.newMessage("/stream one two three four")
+	g.inject(m)
+	edited := func() bool { return len(g.actions("", contract.OpEdit)) > 0 }
+	s.Step("the streamed words as sends")
+	done := g.f.await(s.within(1), func() bool {
+		return edited() || strings.Contains(rejoin(contents(g.actions(m.ChatID, contract.OpSend))), "one two three four")
+	})
+	g.f.expectNoFrame(s.quiet(), "HS-024", "no edit toward supports_edit false", func(f gwFrame) bool {
+		return f.Type == contract.TypeOutbound && actionOf(f)["op"] == contract.OpEdit
+	})
+	if !done {
+		s.Failf("HS-024", "the streamed words \"one two three four\" in sends (echo profile)", "the gateway sent: %s", g.f.summary())
+	}
+})
+
+var _ = gatewayCase(Case{
+	ID:    "OUT-027/metadata-stamp",
+	Reqs:  []string{"OUT-027"},
+	Text:  "every action toward a chat carries the scope_id and user_id of the chat's latest inbound event in metadata",
+	Needs: NeedEcho,
+}, func(s *S) {
+	g := s.gateway(gwConfig{})
+	g.handshaked(1)
+	first := g.newMessage("stamp one")
+	first.ChatType, first.ScopeID, first.UserID = "group", "conform-scope-"+randHex(3), "conform-user-1"
+	second := first
+	second.Text, second.MessageID, second.UserID = "stamp two", "m-"+randHex(6), "conform-user-2"
+	users := map[string]bool{first.UserID: true, second.UserID: true}
+	stamped := func(f gwFrame, user string) {
+		md, _ := actionOf(f)["metadata"].(map[string]any)
+		uid, _ := md["user_id"].(string)
+		if md["scope_id"] != first.ScopeID || (user != "" && uid != user) || (user == "" && !users[uid]) {
+			want := "user_id " + user
+			if user == "" {
+				want = "the user_id of one of the chat's events"
+			}
+			s.Failf("OUT-027", fmt.Sprintf("metadata with scope_id %s and %s", first.ScopeID, want), "%s", f)
+		}
+	}
+	g.inject(first)
+	stamped(g.expectReply("OUT-027", first), first.UserID)
+	g.inject(second)
+	stamped(g.expectReply("OUT-027", second), second.UserID)
+	g.f.await(s.quiet(), func() bool { return false }) // the turns' last actions
+	for _, f := range g.actions(first.ChatID) {
+		if actionOf(f)["op"] != contract.OpGetChatInfo { // the one op without metadata
+			stamped(f, "")
+		}
+	}
+})
+
+var _ = gatewayCase(Case{
+	ID:    "IN-014/foreign-prompt-press",
+	Reqs:  []string{"IN-014"},
+	Text:  "a press on a prompt id the gateway did not mint starts no turn and gets no answer, while a press on its own prompt is answered",
+	Needs: NeedEcho,
+}, func(s *S) {
+	g := s.gateway(gwConfig{})
+	g.handshaked(1)
+	ask := g.newMessage("/prompt")
+	g.inject(ask)
+	pf := g.f.expectFrame("IN-014", "a prompt action in "+ask.ChatID+" (echo profile: /prompt where prompt is advertised)", func(f gwFrame) bool {
+		return outboundFor(ask.ChatID)(f) && actionOf(f)["op"] == contract.OpPrompt
+	})
+	a := actionOf(pf)
+	own, _ := a["prompt_id"].(string)
+	opts, _ := a["options"].([]any)
+	if own == "" || len(opts) == 0 {
+		s.Harness("the prompt frame has no prompt_id or options: %s", pf)
+	}
+	opt, _ := opts[len(opts)-1].(map[string]any)
+	optID, _ := opt["id"].(string)
+	label, _ := opt["label"].(string)
+	// An id in the reference's "<owner nonce>.<8 hex>" form whose owner no
+	// gateway process mints: another process's prompt.
+	foreign := "conform-other." + randHex(4)
+	if foreign == own {
+		s.Harness("the gateway minted the suite's foreign prompt id %s", own)
+	}
+	elsewhere := g.newMessage("")
+	s.Step("press %s on the foreign prompt %s in %s", optID, foreign, elsewhere.ChatID)
+	g.injectPress(elsewhere, foreign, optID)
+	s.Step("press %s on the gateway's own prompt %s", optID, own)
+	press := ask
+	press.MessageID = "m-" + randHex(6)
+	g.injectPress(press, own, optID)
+	g.f.expectFrame("IN-014", fmt.Sprintf("the answer to the press on its own prompt: a send with \"chose %s\" in %s (echo profile)", label, ask.ChatID),
+		func(f gwFrame) bool {
+			return outboundFor(ask.ChatID)(f) && actionOf(f)["op"] == contract.OpSend && strings.Contains(contentOf(f), "chose "+label)
+		})
+	g.f.expectNoFrame(s.quiet(), "IN-014", "no outbound action toward "+elsewhere.ChatID+", where only the foreign press happened", outboundFor(elsewhere.ChatID))
+})
