@@ -213,8 +213,10 @@ func (c *checker) object(b []byte, req string) (map[string]any, bool) {
 		c.add("", req, "not valid JSON")
 		return nil, false
 	}
-	if dec.More() {
-		c.add("", req, "more than one JSON value")
+	// dec.More misses a stray closing bracket after the value ("{}}"), so
+	// check the rest is only whitespace.
+	if len(bytes.TrimSpace(b[dec.InputOffset():])) > 0 {
+		c.add("", req, "more than one JSON value, or trailing bytes after it")
 		return nil, false
 	}
 	m, ok := v.(map[string]any)

@@ -19,6 +19,7 @@ type authResult struct {
 	reason  string
 	detail  string // why, for the journal; never contains the token
 	claimed string // the gateway id the token names, unverified
+	known   bool   // claimed is an enrolled gateway id
 }
 
 // authenticateUpgrade checks the Authorization header of an upgrade, a
@@ -55,6 +56,7 @@ func (s *Server) authenticate(header string, upgrade bool) authResult {
 		res.reason, res.detail = contract.ReasonUnauthorized, "unknown gateway"
 		return res
 	}
+	res.known = true
 	if g.Revoked {
 		res.reason, res.detail = contract.ReasonUnauthorized, "gateway revoked"
 		return res

@@ -126,5 +126,15 @@ func (s *Server) routes() http.Handler {
 		}
 		s.httpError(w, r, http.StatusNotFound, "no route "+r.URL.Path)
 	})
-	return mux
+	// ServeMux would answer an unclean path ("/relay/media/../x", "//")
+	// with a redirect and an HTML body; no route has such paths, so they
+	// get the contract's JSON 404 instead (HTTP-006, HTTP-020).
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; strings.Contains(p, "//") || strings.Contains(p, "/./") || strings.Contains(p, "/../") ||
+			strings.HasSuffix(p, "/.") || strings.HasSuffix(p, "/..") {
+			s.httpError(w, r, http.StatusNotFound, "no route (unclean path)")
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }

@@ -189,6 +189,18 @@ type Options struct {
 	// are open (RC-003). Default 0: no limit.
 	MaxSessions int
 
+	// AuthFailBurst is how many failed upgrade authentications one remote
+	// address (or one enrolled gateway id named by refused tokens) may make
+	// in a burst; beyond it refusals close 1013 "throttled" (retryable,
+	// RC-003) instead of 4401 until the burst refills, so a flood of bad
+	// tokens costs little. A good token is never throttled. Default
+	// DefaultAuthFailBurst (32); negative disables throttling.
+	AuthFailBurst int
+
+	// AuthFailRefill is how long it takes to forgive one failed
+	// authentication, on Clock. Default DefaultAuthFailRefill (500 ms).
+	AuthFailRefill time.Duration
+
 	// Deviations make the simulator break specific MUSTs on purpose, for
 	// testing conformance suites. Default none. See Deviation.
 	Deviations []Deviation
@@ -292,6 +304,12 @@ func (o Options) withDefaults() (*config, error) {
 	}
 	if c.HistorySize <= 0 {
 		c.HistorySize = DefaultHistorySize
+	}
+	if c.AuthFailBurst == 0 {
+		c.AuthFailBurst = DefaultAuthFailBurst
+	}
+	if c.AuthFailRefill <= 0 {
+		c.AuthFailRefill = DefaultAuthFailRefill
 	}
 	if _, err := normalizeDeviations(c.Deviations); err != nil {
 		return nil, err

@@ -82,6 +82,12 @@ func (s *Server) serveRelay(w http.ResponseWriter, r *http.Request) {
 	conn.SetReadLimit(-1)
 
 	if auth.reason != "" {
+		// A flood of refusals is shed with a retryable 1013 (RC-003).
+		if why := s.failedAuth(r.RemoteAddr, auth.claimed, auth.known); why != "" {
+			s.note(JournalEntry{Kind: JournalAuth, GatewayID: auth.claimed, SessionID: sess.id, Code: contract.CloseTryAgainLater, Reason: contract.ReasonThrottled, Detail: why + "; token refused: " + auth.detail})
+			sess.closeNow(contract.CloseTryAgainLater, contract.ReasonThrottled)
+			return
+		}
 		// AUTH-011: nothing is read or written before the close.
 		s.note(JournalEntry{Kind: JournalAuth, GatewayID: auth.claimed, SessionID: sess.id, Code: contract.CloseUnauthorized, Reason: auth.reason, Detail: auth.detail})
 		s.log.Info("relaysim: upgrade refused", "gatewayId", auth.claimed, "reason", auth.reason, "detail", auth.detail)

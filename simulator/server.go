@@ -57,7 +57,8 @@ type Server struct {
 	faults  faultSet
 	media   mediaStore
 
-	refuse atomic.Bool // fault: close new sockets 1013
+	refuse   atomic.Bool  // fault: close new sockets 1013
+	throttle authThrottle // failed authentications (throttle.go)
 
 	lifeMu  sync.Mutex
 	closing bool
@@ -394,6 +395,7 @@ func (s *Server) Reset() error {
 	s.scripts.reset()
 	s.faults.reset()
 	s.refuse.Store(false)
+	s.throttle.reset()
 	s.media.reset()
 	s.jr.reset()
 	s.note(JournalEntry{Kind: JournalControl, Detail: "reset"})

@@ -1,0 +1,917 @@
+package badinput
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/relaykit/relaykit/contract"
+)
+
+// Creds are an enrolled gateway's id and secret.
+type Creds struct {
+	GatewayID string
+	Secret    string
+}
+
+// Target is the connector under test.
+type Target struct {
+	// RelayURL is the WebSocket endpoint, e.g. ws://127.0.0.1:8765/relay.
+	RelayURL string
+	// BaseURL is the HTTP base URL, e.g. http://127.0.0.1:8765.
+	BaseURL string
+	// Platform is a platform Gateway fronts: the hello of every socket.
+	Platform string
+	// UnfrontedPlatform is a platform the connector serves that Gateway
+	// does not front; "" skips the entries that need one.
+	UnfrontedPlatform string
+	// Gateway is the gateway the entries act as; Other is a gateway of
+	// another tenant.
+	Gateway, Other Creds
+	// Revoked is a revoked gateway with its last secret; nil skips the
+	// entries that need one.
+	Revoked *Creds
+	// IdentityToken is an identity bearer accepted by provision and
+	// enroll; "" skips those entries.
+	IdentityToken string
+	// Now is the connector's clock, for minting tokens. Default time.Now.
+	Now func() time.Time
+	// InjectBuffered makes the connector buffer one event for a gateway
+	// that has no socket open and returns its buffer id; Pending reports
+	// whether an entry is still in a gateway's buffer. Either nil skips the
+	// entries that need them (acks of real buffer ids).
+	InjectBuffered func(ctx context.Context, gatewayID string) (string, error)
+	Pending        func(ctx context.Context, gatewayID, bufferID string) (bool, error)
+	// HTTPClient sends the HTTP requests and upgrades. Default: a client
+	// that never follows redirects.
+	HTTPClient *http.Client
+	// Timeout bounds every wait for a reaction. Default 5 s.
+	Timeout time.Duration
+	// Quiet is how long "nothing happens" is watched for. Default 300 ms.
+	Quiet time.Duration
+}
+
+// Outcome results.
+const (
+	Pass = "pass"
+	Fail = "fail"
+	Skip = "skip"
+)
+
+// Outcome is the result of one entry.
+type Outcome struct {
+	ID, Where, Requirement string
+	Result                 string
+	Detail                 string
+}
+
+func (o Outcome) String() string {
+	s := fmt.Sprintf("%s %s (%s, %s)", o.Result, o.ID, o.Requirement, o.Where)
+	if o.Detail != "" {
+		s += ": " + o.Detail
+	}
+	return s
+}
+
+type runner struct {
+	t Target
+
+	mediaOnce  sync.Once
+	mediaErr   error
+	mediaOwn   string
+	mediaOther string
+}
+
+// Run runs entries against t in order, except that throttle entries run
+// last (they exhaust the connector's patience for bad tokens), and
+// returns their outcomes in the same order as entries. A connector
+// throttles per address for a while, so run the catalogue once per
+// connector start, or wait between runs.
+func Run(ctx context.Context, t Target, entries []Entry) []Outcome {
+	if t.Now == nil {
+		t.Now = time.Now
+	}
+	if t.Timeout <= 0 {
+		t.Timeout = 5 * time.Second
+	}
+	if t.Quiet <= 0 {
+		t.Quiet = 300 * time.Millisecond
+	}
+	if t.HTTPClient == nil {
+		t.HTTPClient = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	}
+	r := &runner{t: t}
+	order := make([]int, len(entries))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool {
+		return entries[order[a]].Reaction.Throttle == nil && entries[order[b]].Reaction.Throttle != nil
+	})
+	out := make([]Outcome, len(entries))
+	for _, i := range order {
+		e := entries[i]
+		o := Outcome{ID: e.ID, Where: e.Where, Requirement: e.Requirement, Result: Pass}
+		if why := r.missing(e); why != "" {
+			o.Result, o.Detail = Skip, why
+		} else if err := r.run(ctx, e); err != nil {
+			o.Result, o.Detail = Fail, err.Error()
+		}
+		out[i] = o
+	}
+	return out
+}
+
+func (r *runner) missing(e Entry) string {
+	for _, n := range e.Needs {
+		switch {
+		case n == "identity" && r.t.IdentityToken == "":
+			return "the target has no identity bearer"
+		case n == "revoked" && r.t.Revoked == nil:
+			return "the target has no revoked gateway"
+		case n == "buffer" && (r.t.InjectBuffered == nil || r.t.Pending == nil):
+			return "the target cannot buffer events on request"
+		case n == "unfronted" && r.t.UnfrontedPlatform == "":
+			return "the target has no unfronted platform"
+		}
+	}
+	return ""
+}
+
+func (r *runner) run(ctx context.Context, e Entry) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	vars, err := r.vars(ctx, e)
+	if err != nil {
+		return fmt.Errorf("setup: %w", err)
+	}
+	switch e.Where {
+	case WhereFrame, WhereBinary:
+		return r.runSocket(ctx, e, vars)
+	case WhereUpgrade:
+		return r.runUpgrade(ctx, e, vars)
+	case WhereHTTP:
+		return r.runHTTP(ctx, e, vars)
+	}
+	return fmt.Errorf("unknown where %q", e.Where)
+}
+
+// vars builds the placeholders an entry uses.
+func (r *runner) vars(ctx context.Context, e Entry) (map[string]string, error) {
+	v := map[string]string{
+		"{platform}":           r.t.Platform,
+		"{unfronted_platform}": r.t.UnfrontedPlatform,
+		"{gateway_id}":         r.t.Gateway.GatewayID,
+		"{request_id}":         randHex(16),
+	}
+	raw, _ := json.Marshal(e.Input)
+	if bytes.Contains(raw, []byte("media_id}")) {
+		r.mediaOnce.Do(func() { r.mediaErr = r.uploadMedia(ctx) })
+		if r.mediaErr != nil {
+			return nil, r.mediaErr
+		}
+		v["{media_id}"] = r.mediaOwn
+		v["{media_id_upper}"] = strings.ToUpper(r.mediaOwn)
+		v["{media_id_short}"] = r.mediaOwn[:len(r.mediaOwn)-1]
+		v["{other_media_id}"] = r.mediaOther
+	}
+	if bytes.Contains(raw, []byte("{foreign_buffer_id}")) {
+		id, err := r.t.InjectBuffered(ctx, r.t.Other.GatewayID)
+		if err != nil {
+			return nil, fmt.Errorf("failed to buffer an event for the other tenant: %w", err)
+		}
+		v["{foreign_buffer_id}"] = id
+	}
+	return v, nil
+}
+
+func expand(s string, vars map[string]string) string {
+	for k, v := range vars {
+		s = strings.ReplaceAll(s, k, v)
+	}
+	return s
+}
+
+// token mints the bearer a recipe describes.
+func (r *runner) token(rec TokenRecipe) (string, error) {
+	g, now := r.t.Gateway, r.t.Now()
+	switch rec.Kind {
+	case "valid":
+		return contract.MintTokenTTL(g.GatewayID, g.Secret, now, 5*time.Minute), nil
+	case "expired":
+		return contract.MintToken(g.GatewayID, g.Secret, now.Unix()-120), nil
+	case "forged":
+		return contract.MintTokenTTL(g.GatewayID, "badinput-not-the-secret", now, 5*time.Minute), nil
+	case "other_secret":
+		return contract.MintTokenTTL(g.GatewayID, r.t.Other.Secret, now, 5*time.Minute), nil
+	case "unknown_gateway":
+		return contract.MintTokenTTL("badinput-unknown-"+randHex(4), "some-secret", now, 5*time.Minute), nil
+	case "revoked":
+		return contract.MintTokenTTL(r.t.Revoked.GatewayID, r.t.Revoked.Secret, now, 5*time.Minute), nil
+	case "truncated":
+		t := contract.MintTokenTTL(g.GatewayID, g.Secret, now, 5*time.Minute)
+		return t[:len(t)-6], nil
+	case "literal":
+		return rec.Value, nil
+	}
+	return "", fmt.Errorf("unknown token kind %q", rec.Kind)
+}
+
+// authorization is the Authorization header of an entry's request, ""
+// for none.
+func (r *runner) authorization(in Input, def string) (string, error) {
+	switch {
+	case in.Authorization == "-":
+		return "", nil
+	case in.Authorization != "":
+		return in.Authorization, nil
+	case in.Identity:
+		return "Bearer " + r.t.IdentityToken, nil
+	case in.Token != nil:
+		t, err := r.token(*in.Token)
+		return "Bearer " + t, err
+	}
+	if def == "" {
+		return "", nil
+	}
+	t, err := r.token(TokenRecipe{Kind: def})
+	return "Bearer " + t, err
+}
+
+// uploadMedia stores one item as the gateway and one as the other tenant.
+func (r *runner) uploadMedia(ctx context.Context) error {
+	up := func(c Creds) (string, error) {
+		tok := contract.MintTokenTTL(c.GatewayID, c.Secret, r.t.Now(), 5*time.Minute)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(r.t.BaseURL, "/")+contract.PathMedia, strings.NewReader("badinput media of "+c.GatewayID))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Content-Type", "text/plain")
+		req.Header.Set(contract.HeaderMediaFilename, "badinput.txt")
+		resp, err := r.t.HTTPClient.Do(req)
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		var m contract.MediaUploadResponse
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+		if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &m) != nil || len(m.ID) < 2 {
+			return "", fmt.Errorf("media upload as %s answered %d %s", c.GatewayID, resp.StatusCode, b)
+		}
+		return m.ID, nil
+	}
+	var err error
+	if r.mediaOwn, err = up(r.t.Gateway); err != nil {
+		return err
+	}
+	r.mediaOther, err = up(r.t.Other)
+	return err
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// --- sockets ---------------------------------------------------------------
+
+type rxFrame struct {
+	line string
+	obj  map[string]json.RawMessage
+}
+
+func (f rxFrame) str(key string) string {
+	var s string
+	json.Unmarshal(f.obj[key], &s)
+	return s
+}
+
+// sock is one WebSocket to the connector with a reader splitting frames.
+type sock struct {
+	c      *websocket.Conn
+	mu     sync.Mutex
+	frames []rxFrame
+	notify chan struct{}
+	done   chan struct{}
+	code   int
+	reason string
+	rerr   error
+}
+
+func (r *runner) dial(ctx context.Context, path, auth string) (*sock, *http.Response, error) {
+	base := strings.TrimSuffix(r.t.RelayURL, contract.PathRelay)
+	h := http.Header{}
+	if auth != "" {
+		h.Set("Authorization", auth)
+	}
+	dctx, cancel := context.WithTimeout(ctx, r.t.Timeout)
+	defer cancel()
+	c, resp, err := websocket.Dial(dctx, base+path, &websocket.DialOptions{HTTPHeader: h, HTTPClient: r.t.HTTPClient})
+	if err != nil {
+		return nil, resp, err
+	}
+	// relaysim puts several frames in one message (up to 64 KiB); a frame
+	// itself may be 1 MiB.
+	c.SetReadLimit(4 << 20)
+	s := &sock{c: c, notify: make(chan struct{}, 1), done: make(chan struct{})}
+	go s.read()
+	return s, resp, nil
+}
+
+func (s *sock) read() {
+	defer close(s.done)
+	split := contract.LineSplitter{MaxFrameSize: 4 << 20}
+	for {
+		_, msg, err := s.c.Read(context.Background())
+		if err != nil {
+			s.mu.Lock()
+			s.rerr = err
+			var ce websocket.CloseError
+			if errors.As(err, &ce) {
+				s.code, s.reason = int(ce.Code), ce.Reason
+			} else {
+				s.code = -1
+			}
+			s.mu.Unlock()
+			return
+		}
+		split.Feed(msg, func(line []byte) error {
+			f := rxFrame{line: string(line)}
+			json.Unmarshal(line, &f.obj)
+			s.mu.Lock()
+			s.frames = append(s.frames, f)
+			s.mu.Unlock()
+			select {
+			case s.notify <- struct{}{}:
+			default:
+			}
+			return nil
+		})
+	}
+}
+
+func (s *sock) send(ctx context.Context, typ websocket.MessageType, b []byte) error {
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return s.c.Write(wctx, typ, b)
+}
+
+func (s *sock) sendText(ctx context.Context, text string) error {
+	return s.send(ctx, websocket.MessageText, []byte(text))
+}
+
+func (s *sock) isClosed() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (s *sock) closeDesc() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.code == -1 {
+		return fmt.Sprintf("connection lost (%v)", s.rerr)
+	}
+	return fmt.Sprintf("close %d %q", s.code, s.reason)
+}
+
+// expect waits for a frame matching match, consuming frames up to it.
+func (s *sock) expect(ctx context.Context, d time.Duration, what string, match func(rxFrame) bool) (rxFrame, error) {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		s.mu.Lock()
+		for i, f := range s.frames {
+			if match(f) {
+				s.frames = s.frames[i+1:]
+				s.mu.Unlock()
+				return f, nil
+			}
+		}
+		s.mu.Unlock()
+		select {
+		case <-s.notify:
+		case <-s.done:
+			// Frames read before the close still count.
+			s.mu.Lock()
+			for i, f := range s.frames {
+				if match(f) {
+					s.frames = s.frames[i+1:]
+					s.mu.Unlock()
+					return f, nil
+				}
+			}
+			s.mu.Unlock()
+			return rxFrame{}, fmt.Errorf("waiting for %s: the socket ended: %s", what, s.closeDesc())
+		case <-timer.C:
+			return rxFrame{}, fmt.Errorf("no %s within %s", what, d)
+		case <-ctx.Done():
+			return rxFrame{}, ctx.Err()
+		}
+	}
+}
+
+// any reports whether a frame matching match has arrived, without
+// consuming it.
+func (s *sock) any(match func(rxFrame) bool) (rxFrame, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, f := range s.frames {
+		if match(f) {
+			return f, true
+		}
+	}
+	return rxFrame{}, false
+}
+
+// awaitClose waits for the socket to end and returns its close.
+func (s *sock) awaitClose(ctx context.Context, d time.Duration) (int, string, bool) {
+	select {
+	case <-s.done:
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.code, s.reason, true
+	case <-time.After(d):
+		return 0, "", false
+	case <-ctx.Done():
+		return 0, "", false
+	}
+}
+
+func ofType(typ string) func(rxFrame) bool {
+	return func(f rxFrame) bool { return f.str("type") == typ }
+}
+
+func descriptorFor(platform string) func(rxFrame) bool {
+	return func(f rxFrame) bool {
+		if f.str("type") != contract.TypeDescriptor {
+			return false
+		}
+		var d struct {
+			Platform string `json:"platform"`
+		}
+		json.Unmarshal(f.obj["descriptor"], &d)
+		return d.Platform == platform
+	}
+}
+
+func resultFor(id string) func(rxFrame) bool {
+	return func(f rxFrame) bool { return f.str("type") == contract.TypeOutboundResult && f.str("requestId") == id }
+}
+
+func (r *runner) hello(ctx context.Context, s *sock, platform string) error {
+	if err := s.sendText(ctx, fmt.Sprintf(`{"type":"hello","platform":%q,"botId":""}`+"\n", platform)); err != nil {
+		return err
+	}
+	_, err := s.expect(ctx, r.t.Timeout, "descriptor for "+platform, descriptorFor(platform))
+	return err
+}
+
+// usable proves the socket still works with a round trip: an outbound
+// answered by its result on a handshaked socket, else a hello answered by
+// a descriptor.
+func (r *runner) usable(ctx context.Context, s *sock, handshaked bool) error {
+	if s.isClosed() {
+		return fmt.Errorf("the socket was closed: %s", s.closeDesc())
+	}
+	if !handshaked {
+		if err := r.hello(ctx, s, r.t.Platform); err != nil {
+			return fmt.Errorf("follow-up hello: %w", err)
+		}
+		return nil
+	}
+	id := randHex(16)
+	msg := fmt.Sprintf(`{"type":"outbound","requestId":%q,"action":{"op":"send","chat_id":"badinput","content":"still there?","reply_to":null,"metadata":{}}}`+"\n", id)
+	if err := s.sendText(ctx, msg); err != nil {
+		return fmt.Errorf("follow-up outbound: %w", err)
+	}
+	if _, err := s.expect(ctx, r.t.Timeout, "the follow-up outbound's result", resultFor(id)); err != nil {
+		return fmt.Errorf("follow-up round trip: %w", err)
+	}
+	return nil
+}
+
+func (r *runner) checkReply(f rxFrame, rp Reply, vars map[string]string) error {
+	if rp.Type != contract.TypeOutboundResult {
+		return nil
+	}
+	var res map[string]json.RawMessage
+	if err := json.Unmarshal(f.obj["result"], &res); err != nil {
+		return fmt.Errorf("outbound_result without an object result: %s", f.line)
+	}
+	var ok bool
+	if err := json.Unmarshal(res["success"], &ok); err != nil {
+		return fmt.Errorf("result without boolean success: %s", f.line)
+	}
+	if rp.Success != nil && ok != *rp.Success {
+		return fmt.Errorf("result success %v, want %v: %s", ok, *rp.Success, f.line)
+	}
+	var code, msg string
+	json.Unmarshal(res["code"], &code)
+	json.Unmarshal(res["error"], &msg)
+	if rp.Code != "" && code != rp.Code {
+		return fmt.Errorf("result code %q, want %q: %s", code, rp.Code, f.line)
+	}
+	if want := expand(rp.ErrorContains, vars); want != "" && !strings.Contains(msg, want) {
+		return fmt.Errorf("result error %q does not name %q", msg, want)
+	}
+	return nil
+}
+
+func (r *runner) replyMatch(rp Reply, vars map[string]string) (string, func(rxFrame) bool) {
+	switch rp.Type {
+	case contract.TypeOutboundResult:
+		id := expand(rp.RequestID, vars)
+		return "outbound_result for " + id, resultFor(id)
+	case contract.TypeDescriptor:
+		p := expand(rp.Platform, vars)
+		return "descriptor for " + p, descriptorFor(p)
+	}
+	return rp.Type, ofType(rp.Type)
+}
+
+// runSocket runs a ws_frame or ws_binary entry.
+func (r *runner) runSocket(ctx context.Context, e Entry, vars map[string]string) error {
+	setup := e.Setup
+	if setup == "" {
+		setup = SetupHandshake
+	}
+	var acked string
+	if setup == SetupDrained {
+		id, err := r.t.InjectBuffered(ctx, r.t.Gateway.GatewayID)
+		if err != nil {
+			return fmt.Errorf("setup: failed to buffer an event: %w", err)
+		}
+		acked = id
+		vars["{acked_buffer_id}"] = id
+	}
+	auth, _ := r.authorization(Input{}, "valid")
+	s, resp, err := r.dial(ctx, contract.PathRelay, auth)
+	if err != nil {
+		return fmt.Errorf("setup: dial: %v (%s)", err, status(resp))
+	}
+	defer s.c.CloseNow()
+	handshaked := setup != SetupNone
+	if handshaked {
+		if err := r.hello(ctx, s, r.t.Platform); err != nil {
+			return fmt.Errorf("setup: %w", err)
+		}
+	}
+	if setup == SetupDrained {
+		// Ack every replay until ours came, then wait for the release.
+		for {
+			f, err := s.expect(ctx, r.t.Timeout, "the buffered event's replay", func(f rxFrame) bool { return f.str("bufferId") != "" })
+			if err != nil {
+				return fmt.Errorf("setup: %w", err)
+			}
+			if err := s.sendText(ctx, fmt.Sprintf(`{"type":"inbound_ack","bufferId":%q}`+"\n", f.str("bufferId"))); err != nil {
+				return fmt.Errorf("setup: ack: %w", err)
+			}
+			if f.str("bufferId") == acked {
+				break
+			}
+		}
+		if err := r.until(ctx, func() (bool, error) {
+			p, err := r.t.Pending(ctx, r.t.Gateway.GatewayID, acked)
+			return !p, err
+		}); err != nil {
+			return fmt.Errorf("setup: the ack did not release the entry: %w", err)
+		}
+	}
+
+	// Send the input.
+	switch {
+	case e.Where == WhereBinary:
+		b, err := base64.StdEncoding.DecodeString(e.Input.Base64)
+		if err != nil {
+			return fmt.Errorf("bad base64 in the catalogue: %w", err)
+		}
+		if err := s.send(ctx, websocket.MessageBinary, []byte(expand(string(b), vars))); err != nil && e.Reaction.Close == nil {
+			return fmt.Errorf("send: %w", err)
+		}
+	case e.Input.Generate != nil:
+		g := e.Input.Generate
+		frame := generated(g.Size)
+		if g.Newline {
+			frame = append(frame, '\n')
+		}
+		chunk := g.Chunk
+		if chunk <= 0 {
+			chunk = len(frame)
+		}
+		for off := 0; off < len(frame); off += chunk {
+			if err := s.send(ctx, websocket.MessageText, frame[off:min(off+chunk, len(frame))]); err != nil {
+				if e.Reaction.Close != nil {
+					break // closed while we were still sending: judged below
+				}
+				return fmt.Errorf("send: %w", err)
+			}
+		}
+	default:
+		for _, m := range e.Input.Messages {
+			if err := s.sendText(ctx, expand(m, vars)); err != nil {
+				if e.Reaction.Close != nil {
+					break
+				}
+				return fmt.Errorf("send: %w", err)
+			}
+		}
+	}
+
+	re := e.Reaction
+	switch {
+	case re.Close != nil:
+		within := r.t.Timeout
+		if re.Close.Code == contract.ClosePolicyViolation {
+			within = max(within, 35*time.Second) // HS-014 allows 30 s
+		}
+		code, reason, ok := s.awaitClose(ctx, within)
+		if !ok {
+			return fmt.Errorf("the socket stayed open; want close %d %q", re.Close.Code, re.Close.Reason)
+		}
+		if code != re.Close.Code || (re.Close.Reason != "" && reason != re.Close.Reason) {
+			return fmt.Errorf("closed %d %q; want %d %q", code, reason, re.Close.Code, re.Close.Reason)
+		}
+		return nil
+	case re.Ignored:
+		if code, reason, closed := s.awaitClose(ctx, r.t.Quiet); closed {
+			return fmt.Errorf("closed %d %q; the input must be ignored", code, reason)
+		}
+		if f, bad := s.any(func(f rxFrame) bool { return f.str("type") == contract.TypeOutboundResult }); bad {
+			return fmt.Errorf("the input was answered, not ignored: %s", f.line)
+		}
+		if err := r.usable(ctx, s, handshaked); err != nil {
+			return err
+		}
+	case re.Reply != nil:
+		what, match := r.replyMatch(*re.Reply, vars)
+		f, err := s.expect(ctx, r.t.Timeout, what, match)
+		if err != nil {
+			return err
+		}
+		if err := r.checkReply(f, *re.Reply, vars); err != nil {
+			return err
+		}
+		if err := r.usable(ctx, s, true); err != nil {
+			return err
+		}
+	case re.Deferred != nil:
+		what, match := r.replyMatch(re.Deferred.Reply, vars)
+		time.Sleep(r.t.Quiet) // the absence of a reaction is what is tested
+		if f, early := s.any(match); early {
+			return fmt.Errorf("acted on a frame before its newline arrived: %s", f.line)
+		}
+		if s.isClosed() {
+			return fmt.Errorf("closed on a frame without its newline: %s", s.closeDesc())
+		}
+		if err := s.sendText(ctx, re.Deferred.CompleteWith); err != nil {
+			return err
+		}
+		f, err := s.expect(ctx, r.t.Timeout, what+" once the newline came", match)
+		if err != nil {
+			return err
+		}
+		if err := r.checkReply(f, re.Deferred.Reply, vars); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("reaction not applicable to %s", e.Where)
+	}
+	if re.ForeignUnaffected {
+		id := vars["{foreign_buffer_id}"]
+		pending, err := r.t.Pending(ctx, r.t.Other.GatewayID, id)
+		if err != nil {
+			return err
+		}
+		if !pending {
+			return fmt.Errorf("the other tenant's buffer entry %s was released by this gateway's ack", id)
+		}
+	}
+	return nil
+}
+
+// until polls cond until it holds or the timeout passes.
+func (r *runner) until(ctx context.Context, cond func() (bool, error)) error {
+	deadline := time.Now().Add(r.t.Timeout)
+	for {
+		ok, err := cond()
+		if err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not within %s", r.t.Timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// generated is a JSON object of an unknown type, exactly size bytes.
+func generated(size int) []byte {
+	const head, tail = `{"type":"badinput_padding","pad":"`, `"}`
+	n := max(size-len(head)-len(tail), 0)
+	b := make([]byte, 0, size+1)
+	b = append(b, head...)
+	b = append(b, bytes.Repeat([]byte("a"), n)...)
+	return append(b, tail...)
+}
+
+func status(resp *http.Response) string {
+	if resp == nil {
+		return "no HTTP response"
+	}
+	return fmt.Sprintf("HTTP %d", resp.StatusCode)
+}
+
+// runUpgrade runs a ws_upgrade entry.
+func (r *runner) runUpgrade(ctx context.Context, e Entry, vars map[string]string) error {
+	path := e.Input.Path
+	if path == "" {
+		path = contract.PathRelay
+	}
+	re := e.Reaction
+	repeat := max(e.Input.Repeat, 1)
+	throttled := 0
+	for i := 0; i < repeat; i++ {
+		auth, err := r.authorization(e.Input, "")
+		if err != nil {
+			return err
+		}
+		s, resp, err := r.dial(ctx, expand(path, vars), auth)
+		if re.HTTP != nil {
+			if err == nil {
+				s.c.CloseNow()
+				return fmt.Errorf("the upgrade succeeded; want HTTP %v", statuses(re.HTTP))
+			}
+			if resp == nil || !statusOK(re.HTTP, resp.StatusCode) {
+				return fmt.Errorf("upgrade answered %s; want HTTP %v", status(resp), statuses(re.HTTP))
+			}
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("the upgrade was refused (%v, %s); a token problem must complete the upgrade and close (AUTH-010)", err, status(resp))
+		}
+		code, reason, ok := s.awaitClose(ctx, r.t.Timeout)
+		s.c.CloseNow()
+		if !ok {
+			return fmt.Errorf("the socket stayed open; want a close")
+		}
+		if f, sent := s.any(func(rxFrame) bool { return true }); sent {
+			return fmt.Errorf("a frame came before the close (AUTH-011): %s", f.line)
+		}
+		switch {
+		case re.Close != nil:
+			if code != re.Close.Code || (re.Close.Reason != "" && reason != re.Close.Reason) {
+				return fmt.Errorf("closed %d %q; want %d %q", code, reason, re.Close.Code, re.Close.Reason)
+			}
+			return nil
+		case re.Throttle != nil:
+			switch {
+			case code == re.Throttle.Code && (re.Throttle.Reason == "" || reason == re.Throttle.Reason):
+				throttled++
+			case code == contract.CloseUnauthorized:
+			default:
+				return fmt.Errorf("attempt %d closed %d %q; want 4401 or %d", i+1, code, reason, re.Throttle.Code)
+			}
+			if throttled >= 3 {
+				i = repeat // enough: the flood is being shed
+			}
+		}
+	}
+	if re.Throttle == nil {
+		return fmt.Errorf("reaction not applicable to %s", e.Where)
+	}
+	if throttled == 0 {
+		return fmt.Errorf("%d bad upgrades in a row, none closed %d %q", repeat, re.Throttle.Code, re.Throttle.Reason)
+	}
+	// Other tenants, and the gateway the flood named, still connect.
+	for _, c := range []Creds{r.t.Other, r.t.Gateway} {
+		tok := contract.MintTokenTTL(c.GatewayID, c.Secret, r.t.Now(), 5*time.Minute)
+		s, resp, err := r.dial(ctx, contract.PathRelay, "Bearer "+tok)
+		if err != nil {
+			return fmt.Errorf("after the flood %s could not dial: %v (%s)", c.GatewayID, err, status(resp))
+		}
+		err = r.hello(ctx, s, r.t.Platform)
+		s.c.Close(websocket.StatusNormalClosure, "")
+		if err != nil {
+			return fmt.Errorf("after the flood %s could not handshake: %w", c.GatewayID, err)
+		}
+	}
+	return nil
+}
+
+func statuses(h *HTTPReaction) []int {
+	if h.Status != 0 {
+		return append([]int{h.Status}, h.Statuses...)
+	}
+	return h.Statuses
+}
+
+func statusOK(h *HTTPReaction, got int) bool {
+	for _, s := range statuses(h) {
+		if s == got {
+			return true
+		}
+	}
+	return false
+}
+
+// filler streams n bytes of "a" without holding them.
+type filler struct{ n int64 }
+
+func (f *filler) Read(p []byte) (int, error) {
+	if f.n <= 0 {
+		return 0, io.EOF
+	}
+	k := min(int64(len(p)), f.n)
+	for i := range p[:k] {
+		p[i] = 'a'
+	}
+	f.n -= k
+	return int(k), nil
+}
+
+// runHTTP runs an http entry.
+func (r *runner) runHTTP(ctx context.Context, e Entry, vars map[string]string) error {
+	in := e.Input
+	var body io.Reader
+	size := int64(-1)
+	switch {
+	case in.BodySize > 0:
+		body, size = &filler{in.BodySize}, in.BodySize
+	case in.Body != "":
+		b := expand(in.Body, vars)
+		body, size = strings.NewReader(b), int64(len(b))
+	default:
+		size = 0
+	}
+	req, err := http.NewRequestWithContext(ctx, in.Method, strings.TrimRight(r.t.BaseURL, "/")+"/", body)
+	if err != nil {
+		return err
+	}
+	req.URL.Opaque = expand(in.Path, vars) // verbatim, unclean segments included
+	req.ContentLength = size
+	if size == 0 {
+		req.Body = http.NoBody
+	}
+	for k, v := range in.Headers {
+		req.Header.Set(k, expand(v, vars))
+	}
+	def := ""
+	if strings.HasPrefix(in.Path, contract.PathPolicy) || strings.HasPrefix(in.Path, contract.PathMedia) {
+		def = "valid"
+	}
+	auth, err := r.authorization(in, def)
+	if err != nil {
+		return err
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	resp, err := r.t.HTTPClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("request failed: %w", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	h := e.Reaction.HTTP
+	if h == nil {
+		return fmt.Errorf("reaction not applicable to http")
+	}
+	if !statusOK(h, resp.StatusCode) {
+		return fmt.Errorf("answered %d %.200s; want %v", resp.StatusCode, b, statuses(h))
+	}
+	if resp.StatusCode < 400 {
+		return nil
+	}
+	var eb map[string]json.RawMessage
+	var msg string
+	if json.Unmarshal(b, &eb) != nil || json.Unmarshal(eb["error"], &msg) != nil || msg == "" {
+		return fmt.Errorf("error body is not {\"error\": \"...\"} (HTTP-006): %.200s", b)
+	}
+	if h.ErrorField != "" && !strings.Contains(msg, h.ErrorField) {
+		return fmt.Errorf("error %q does not name the field %q (HTTP-006)", msg, h.ErrorField)
+	}
+	return nil
+}

@@ -1,0 +1,230 @@
+package soak
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/simulator"
+)
+
+// Fault kinds the driver injects, with their relative weights.
+var faultKinds = []struct {
+	name   string
+	weight int
+}{
+	{"close_1011", 6},     // the connector closes the socket abnormally (internal error)
+	{"close_1013", 2},     // the connector sheds the socket (try again later)
+	{"tcp_cut_1006", 5},   // the TCP connection dies without a close frame
+	{"expired_4401", 4},   // the connector refuses the token as expired
+	{"going_idle", 7},     // the gateway flips to buffered-only and stays connected
+	{"dormant", 7},        // the gateway goes idle, closes, and re-dials
+	{"drop_in", 5},        // frames gateway -> connector are dropped
+	{"drop_out", 5},       // frames connector -> gateway are dropped
+	{"delay_in", 4},       // frames gateway -> connector are delayed
+	{"delay_out", 4},      // frames connector -> gateway are delayed
+	{"withhold_acks", 5},  // handlers take their time before admitting
+	{"duplicate_acks", 4}, // duplicate, unknown and foreign acks on a second socket
+	{"handler_crash", 6},  // handlers fail or panic before admitting
+	{"keepalive_loss", 1}, // the connector stops answering pings
+}
+
+var (
+	inTypes  = []string{"", contract.TypeOutbound, contract.TypeInboundAck, contract.TypeGoingIdle, contract.TypeHello}
+	outTypes = []string{"", contract.TypeInbound, contract.TypePassthroughForward, contract.TypeOutboundResult,
+		contract.TypeGoingIdleAck, contract.TypeDescriptor}
+)
+
+func (h *harness) noteFault(kind string) {
+	h.faultMu.Lock()
+	h.faultRuns[kind]++
+	h.faultMu.Unlock()
+}
+
+// driver injects faults at random, and restarts the simulator now and
+// then, from one seeded source, so a run's schedule is reproducible.
+func (h *harness) driver() {
+	defer h.loops.Done()
+	rng := rand.New(rand.NewPCG(uint64(h.cfg.Seed), 2))
+	total := 0
+	for _, k := range faultKinds {
+		total += k.weight
+	}
+	nextRestart := time.Now().Add(jitter(rng, h.cfg.RestartEvery))
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-time.After(expWait(rng, h.cfg.FaultEvery)):
+		}
+		if time.Now().After(nextRestart) {
+			if err := h.restart(); err != nil {
+				h.led.mu.Lock()
+				h.led.violateLocked(nil, "%v", err)
+				h.led.mu.Unlock()
+				return
+			}
+			h.noteFault("restart")
+			h.cfg.Logf("soak: simulator restarted (%d)", h.restarts)
+			nextRestart = time.Now().Add(jitter(rng, h.cfg.RestartEvery))
+			continue
+		}
+		pick := rng.IntN(total)
+		kind := ""
+		for _, k := range faultKinds {
+			if pick < k.weight {
+				kind = k.name
+				break
+			}
+			pick -= k.weight
+		}
+		g := h.gws[rng.IntN(len(h.gws))]
+		h.inject1(rng, kind, g)
+	}
+}
+
+// jitter draws uniformly from [m/2, 3m/2].
+func jitter(rng *rand.Rand, m time.Duration) time.Duration {
+	return m/2 + time.Duration(rng.Int64N(int64(m)+1))
+}
+
+// inject1 injects one fault of kind on gateway g. Faults that take time
+// run in the background; every random choice is drawn here, in order.
+func (h *harness) inject1(rng *rand.Rand, kind string, g *gateway) {
+	srv, _ := h.current()
+	h.noteFault(kind)
+	switch kind {
+	case "close_1011":
+		srv.CloseSession(g.id, contract.CloseInternalError, "soak: internal error")
+	case "close_1013":
+		srv.CloseSession(g.id, contract.CloseTryAgainLater, contract.ReasonThrottled)
+	case "tcp_cut_1006":
+		h.proxy.cut(g.id)
+	case "expired_4401":
+		srv.CloseSession(g.id, contract.CloseUnauthorized, contract.ReasonExpired)
+	case "going_idle", "dormant":
+		h.background(func(ctx context.Context) {
+			if kind == "dormant" {
+				g.c.GoDormant(ctx)
+			} else {
+				g.c.GoIdle(ctx)
+			}
+		})
+	case "drop_in", "drop_out", "delay_in", "delay_out":
+		f := simulator.Fault{
+			GatewayID:   g.id,
+			Direction:   simulator.DirIn,
+			Probability: 0.5,
+			Seed:        rng.Int64(),
+			Times:       1 + rng.IntN(4),
+		}
+		types := inTypes
+		if strings.HasSuffix(kind, "_out") {
+			f.Direction, types = simulator.DirOut, outTypes
+		}
+		if t := types[rng.IntN(len(types))]; t != "" {
+			f.FrameTypes = []string{t}
+		}
+		if strings.HasPrefix(kind, "drop") {
+			f.Drop = true
+		} else {
+			f.Delay = time.Duration(20+rng.IntN(800)) * time.Millisecond
+		}
+		if _, err := srv.AddFault(f); err != nil {
+			h.led.mu.Lock()
+			h.led.violateLocked(nil, "failed to add fault %+v: %v", f, err)
+			h.led.mu.Unlock()
+		}
+	case "withhold_acks":
+		d := time.Duration(500+rng.IntN(3000)) * time.Millisecond
+		g.mu.Lock()
+		g.withholdUntil = time.Now().Add(d)
+		g.mu.Unlock()
+	case "handler_crash":
+		n := 1 + rng.IntN(3)
+		g.mu.Lock()
+		g.crashLeft += n
+		g.mu.Unlock()
+	case "duplicate_acks":
+		acked := h.led.recentAcked(g.idx, 3)
+		other := h.gws[(g.idx+1+rng.IntN(len(h.gws)-1))%len(h.gws)]
+		foreign := h.led.pendingBuffer(other.idx)
+		h.background(func(ctx context.Context) { h.duplicateAcks(ctx, srv, g, acked, foreign) })
+	case "keepalive_loss":
+		srv.StopPongs(g.id, true)
+		h.background(func(ctx context.Context) {
+			select {
+			case <-time.After(14 * time.Second):
+			case <-ctx.Done():
+			}
+			srv.StopPongs(g.id, false) // a no-op on a restarted simulator
+		})
+	}
+}
+
+// background runs a fault that takes time; it ends when the run stops.
+func (h *harness) background(fn func(ctx context.Context)) {
+	h.spawned.Add(1)
+	go func() {
+		defer h.spawned.Done()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go func() {
+			select {
+			case <-h.stop:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		fn(ctx)
+	}()
+}
+
+// duplicateAcks opens a second socket as gateway g, without a hello, and
+// sends acks that must all be no-ops: repeats of acks g already sent, an
+// unknown buffer id and the pending buffer id of another tenant
+// (IDLE-017). The ledger catches any of them releasing an entry. With the
+// simulator's default duplicate policy (replace) the socket also evicts
+// g's live one, which is one more abnormal close for g.
+func (h *harness) duplicateAcks(ctx context.Context, srv *simulator.Server, g *gateway, acked []string, foreign string) {
+	tok := contract.MintTokenTTL(g.id, g.secret, time.Now(), time.Minute)
+	dctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	conn, _, err := websocket.Dial(dctx, srv.RelayURL(), &websocket.DialOptions{
+		HTTPHeader: http.Header{"Authorization": {"Bearer " + tok}},
+	})
+	if err != nil {
+		return // the simulator is restarting
+	}
+	defer conn.CloseNow()
+	ids := append(append([]string{}, acked...), "buf-soak-unknown-1")
+	if foreign != "" {
+		ids = append(ids, foreign)
+	}
+	var b strings.Builder
+	for _, id := range ids {
+		fmt.Fprintf(&b, "{\"type\":\"inbound_ack\",\"bufferId\":%q}\n", id)
+	}
+	seq := srv.JournalSeq()
+	if err := conn.Write(dctx, websocket.MessageText, []byte(b.String())); err != nil {
+		return
+	}
+	h.led.count("duplicate_acks_sent", len(ids))
+	// Give the simulator time to read them before the normal close.
+	wctx, wcancel := context.WithTimeout(dctx, time.Second)
+	n := 0
+	srv.Await(wctx, seq, func(e simulator.JournalEntry) bool {
+		if e.Kind == simulator.JournalNoopAck || e.Kind == simulator.JournalAck {
+			n++
+		}
+		return n >= len(ids)
+	})
+	wcancel()
+	conn.Close(websocket.StatusNormalClosure, "")
+}

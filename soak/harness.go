@@ -1,0 +1,920 @@
+// Package soak is relaykit's chaos soak: many gateways on package client
+// against the reference connector (package simulator) with a durable file
+// store, over real loopback sockets, while a seeded fault driver breaks
+// things at random. It checks, continuously and at the end, the promises
+// the contract exists for:
+//
+//   - every event the connector buffered reaches its own gateway's handler
+//     at least once and is released by exactly one ack; none is lost and
+//     none is delivered again after its ack (IDLE-009, IDLE-010, IDLE-013);
+//   - every live event reaches its gateway's handler, unless an injected
+//     fault dropped its frame or its socket closed with the frame in flight
+//     (live frames carry no ack, so the contract promises nothing more);
+//   - no event, frame or ack crosses from one gateway (tenant) to another;
+//   - every outbound call returns exactly one result, a definite failure or
+//     an ambiguous one, within its timeout, and the connector answers every
+//     request id at most once (OUT-006);
+//   - goroutines and heap do not grow over the run.
+//
+// Run runs one soak; TestSoak (go test -run TestSoak ./soak/ with
+// -soak.duration, -soak.seed and -soak.gateways) is the usual entry point.
+// docs/soak.md records the figures of the CI and the long runs.
+package soak
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/relaykit/relaykit/client"
+	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/simulator"
+)
+
+// Config configures one soak run. Zero fields take the documented default.
+type Config struct {
+	// Duration is how long faults and traffic run, not counting warm-up
+	// and the final settling. Default 5 s.
+	Duration time.Duration
+	// Seed makes the schedule of events and faults reproducible. Default 1.
+	Seed int64
+	// Gateways is how many gateways (each its own tenant and instance)
+	// run. Default 8.
+	Gateways int
+	// Dir holds the simulator's file store. Required.
+	Dir string
+	// Logf receives progress lines and violations as they happen. Default:
+	// discarded.
+	Logf func(format string, args ...any)
+	// Logger is handed to the simulator and every client. Default:
+	// discarded.
+	Logger *slog.Logger
+
+	// EventEvery is the mean gap between injected events (all gateways
+	// together). Default 20 ms.
+	EventEvery time.Duration
+	// FaultEvery is the mean gap between injected faults. Default 250 ms.
+	FaultEvery time.Duration
+	// CallEvery is each gateway's mean gap between outbound calls.
+	// Default 300 ms.
+	CallEvery time.Duration
+	// RestartEvery is the mean gap between simulator restarts; at most
+	// half the duration, so every run restarts at least once. Default 15 s.
+	RestartEvery time.Duration
+	// Settle bounds the final phase in which every buffered event must be
+	// acked. Default 60 s.
+	Settle time.Duration
+	// ForwardShare is the share of events sent as passthrough forwards.
+	// Default 0.1.
+	ForwardShare float64
+
+	// SimDeviations and ClientDeviations break the implementations under
+	// test on purpose, to show the soak catches the bug (TestSoakCatches).
+	SimDeviations    []simulator.Deviation
+	ClientDeviations []client.Deviation
+}
+
+func (c *Config) defaults() error {
+	if c.Dir == "" {
+		return errors.New("soak: Config.Dir is required")
+	}
+	if c.Duration <= 0 {
+		c.Duration = 5 * time.Second
+	}
+	if c.Seed == 0 {
+		c.Seed = 1
+	}
+	if c.Gateways <= 0 {
+		c.Gateways = 8
+	}
+	if c.Gateways < 2 {
+		c.Gateways = 2 // foreign acks need a second tenant
+	}
+	if c.Logf == nil {
+		c.Logf = func(string, ...any) {}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.EventEvery <= 0 {
+		c.EventEvery = 20 * time.Millisecond
+	}
+	if c.FaultEvery <= 0 {
+		c.FaultEvery = 250 * time.Millisecond
+	}
+	if c.CallEvery <= 0 {
+		c.CallEvery = 300 * time.Millisecond
+	}
+	if c.RestartEvery <= 0 {
+		c.RestartEvery = 15 * time.Second
+	}
+	if c.RestartEvery > c.Duration/2 {
+		c.RestartEvery = c.Duration / 2
+	}
+	if c.Settle <= 0 {
+		c.Settle = 60 * time.Second
+	}
+	if c.ForwardShare <= 0 {
+		c.ForwardShare = 0.1
+	}
+	return nil
+}
+
+// Timeouts of the gateways under test: short, so faults resolve quickly.
+const (
+	outboundTimeout = 3 * time.Second
+	// callBound is how long a call may take before it counts as hung: its
+	// timeout plus generous scheduling slack for a loaded -race run.
+	callBound = outboundTimeout + 7*time.Second
+)
+
+var platforms = []string{"discord", "telegram"}
+
+// Report is the outcome of a run: the figures docs/soak.md records and
+// every violation found.
+type Report struct {
+	Seed     int64
+	Gateways int
+	Duration time.Duration // of the fault phase
+	Elapsed  time.Duration // whole run
+
+	Injected, Live, Buffered, Forwards int
+	HandlerCalls                       int
+	Faults                             map[string]int // injected faults by kind
+	Restarts                           int
+	Counts                             map[string]int // every other counter
+
+	Lost               int // events the contract obliged to arrive that did not
+	DuplicatedAfterAck int
+	CrossTenant        int
+	LiveCut            int // live frames cut off by a socket close (no ack exists for them)
+	LiveDropped        int // live frames an injected fault dropped
+
+	Calls CallStats
+
+	GoroutinesStart, GoroutinesEnd int
+	HeapStart, HeapEnd, HeapMax    uint64
+
+	Violations []string
+}
+
+// CallStats counts outbound calls by outcome.
+type CallStats struct {
+	Total, Success, Failed, Ambiguous, Hung int
+	// Slowest is the longest any call took.
+	Slowest time.Duration
+}
+
+// OK reports whether the run found no violation.
+func (r *Report) OK() bool { return len(r.Violations) == 0 }
+
+// String renders the figures.
+func (r *Report) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "soak: seed %d, %d gateways, %s of faults (%s in all)\n", r.Seed, r.Gateways, r.Duration, r.Elapsed.Round(time.Second))
+	fmt.Fprintf(&b, "  events injected %d (live %d, buffered %d; %d of them passthrough forwards), handler calls %d\n",
+		r.Injected, r.Live, r.Buffered, r.Forwards, r.HandlerCalls)
+	fmt.Fprintf(&b, "  faults injected %d:", sum(r.Faults))
+	for _, k := range sortedKeys(r.Faults) {
+		fmt.Fprintf(&b, " %s=%d", k, r.Faults[k])
+	}
+	fmt.Fprintf(&b, "\n  simulator restarts survived %d\n", r.Restarts)
+	fmt.Fprintf(&b, "  lost %d, duplicated-after-ack %d, cross-tenant %d\n", r.Lost, r.DuplicatedAfterAck, r.CrossTenant)
+	fmt.Fprintf(&b, "  live frames without delivery guarantee: cut off by a close %d, dropped by a fault %d\n", r.LiveCut, r.LiveDropped)
+	fmt.Fprintf(&b, "  outbound calls %d: success %d, definite failure %d, ambiguous %d, hung %d; slowest %s\n",
+		r.Calls.Total, r.Calls.Success, r.Calls.Failed, r.Calls.Ambiguous, r.Calls.Hung, r.Calls.Slowest.Round(time.Millisecond))
+	fmt.Fprintf(&b, "  goroutines %d -> %d; heap %s -> %s (max %s)\n", r.GoroutinesStart, r.GoroutinesEnd,
+		mib(r.HeapStart), mib(r.HeapEnd), mib(r.HeapMax))
+	fmt.Fprintf(&b, "  counters:")
+	for _, k := range sortedKeys(r.Counts) {
+		fmt.Fprintf(&b, " %s=%d", k, r.Counts[k])
+	}
+	fmt.Fprintf(&b, "\n  violations %d\n", len(r.Violations))
+	return b.String()
+}
+
+func sum(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+func mib(v uint64) string { return fmt.Sprintf("%.1f MiB", float64(v)/(1<<20)) }
+
+// harness is one run.
+type harness struct {
+	cfg   Config
+	led   *ledger
+	proxy *proxy
+	path  string
+
+	hostMu sync.RWMutex
+	srv    *simulator.Server // nil while restarting
+	inc    int
+	poll   *poller
+
+	gws     []*gateway
+	gwIndex map[string]int
+
+	stop     chan struct{}
+	loops    sync.WaitGroup // injector, driver, callers
+	spawned  sync.WaitGroup // faults running in the background
+	restarts int
+
+	callMu    sync.Mutex
+	calls     CallStats
+	inflight  map[uint64]time.Time
+	callSeq   uint64
+	hungSeen  map[uint64]bool
+	heapMax   atomic.Uint64
+	faultMu   sync.Mutex
+	faultRuns map[string]int
+}
+
+// gateway is one gateway under test: a client and its handler.
+type gateway struct {
+	h      *harness
+	idx    int
+	id     string
+	secret string
+	inst   string
+	c      *client.Client
+
+	mu            sync.Mutex
+	rng           *rand.Rand
+	crashLeft     int
+	withholdUntil time.Time
+}
+
+// Run runs one soak and returns its report. The error is for a harness
+// that could not run at all; invariant violations are in the report.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	began := time.Now()
+	h := &harness{
+		cfg: cfg, led: newLedger(cfg.Seed, cfg.Gateways, cfg.Logf),
+		path: filepath.Join(cfg.Dir, "relaysim.store"), gwIndex: map[string]int{},
+		stop: make(chan struct{}), inflight: map[uint64]time.Time{}, hungSeen: map[uint64]bool{},
+		faultRuns: map[string]int{},
+	}
+	h.led.gwIndex = h.gwIdx
+	if err := h.start(ctx); err != nil {
+		h.shutdown()
+		return nil, err
+	}
+	rep := &Report{Seed: cfg.Seed, Gateways: cfg.Gateways, Duration: cfg.Duration}
+	rep.GoroutinesStart, rep.HeapStart = quiescent()
+	h.heapMax.Store(rep.HeapStart)
+	cfg.Logf("soak: %d gateways connected; goroutines %d, heap %s; running %s with seed %d",
+		cfg.Gateways, rep.GoroutinesStart, mib(rep.HeapStart), cfg.Duration, cfg.Seed)
+
+	h.runLoops(ctx, cfg.Duration)
+	h.settle(ctx)
+
+	lost, cut, dropped := h.led.settle()
+	for _, g := range h.gws {
+		if st := g.c.State(); st.Terminal() {
+			h.led.mu.Lock()
+			h.led.violateLocked(nil, "gateway %s ended in state %s (%v): faults must never make a gateway give up", g.id, st, g.c.Err())
+			h.led.mu.Unlock()
+		}
+	}
+	rep.GoroutinesEnd, rep.HeapEnd = quiescent()
+	h.shutdown()
+
+	counts := h.led.snapshotCounts()
+	rep.Live, rep.Buffered, rep.Forwards = counts["events_live"], counts["events_buffered"], counts["events_forward"]
+	rep.Injected = rep.Live + rep.Buffered
+	rep.HandlerCalls = counts["handler_calls"]
+	rep.CrossTenant = counts["cross_tenant"]
+	rep.DuplicatedAfterAck = counts["duplicated_after_ack"]
+	rep.Lost, rep.LiveCut, rep.LiveDropped = lost, cut, dropped
+	rep.Restarts = h.restarts
+	rep.Faults = map[string]int{}
+	h.faultMu.Lock()
+	for k, v := range h.faultRuns {
+		rep.Faults[k] = v
+	}
+	h.faultMu.Unlock()
+	rep.Counts = counts
+	h.callMu.Lock()
+	rep.Calls = h.calls
+	h.callMu.Unlock()
+	rep.HeapMax = max(h.heapMax.Load(), rep.HeapEnd)
+
+	h.led.mu.Lock()
+	if h.led.gaps > 0 {
+		h.led.violateLocked(nil, "the simulator's journal overflowed %d times between polls; the checks above are incomplete", h.led.gaps)
+	}
+	// Growth bounds: a leak grows with the number of faults (thousands),
+	// far beyond these margins; legitimate state (journal ring, outbound
+	// history, this ledger) stays within them.
+	if rep.GoroutinesEnd > rep.GoroutinesStart+10+rep.GoroutinesStart/10 {
+		h.led.violateLocked(nil, "goroutines grew from %d to %d over the run", rep.GoroutinesStart, rep.GoroutinesEnd)
+	}
+	if rep.HeapEnd > rep.HeapStart+64<<20 {
+		h.led.violateLocked(nil, "heap grew from %s to %s over the run", mib(rep.HeapStart), mib(rep.HeapEnd))
+	}
+	rep.Violations = append(rep.Violations, h.led.violations...)
+	h.led.mu.Unlock()
+	rep.Elapsed = time.Since(began)
+	return rep, nil
+}
+
+// quiescent measures goroutines and live heap after a collection.
+func quiescent() (int, uint64) {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return runtime.NumGoroutine(), ms.HeapAlloc
+}
+
+func (h *harness) simOptions(store simulator.Store) simulator.Options {
+	return simulator.Options{
+		Store:             store,
+		Logger:            h.cfg.Logger,
+		Platforms:         platforms,
+		PingInterval:      3 * time.Second,
+		PingTimeout:       10 * time.Second,
+		HandshakeTimeout:  5 * time.Second,
+		DrainWindow:       16,
+		JournalSize:       20000,
+		JournalFrameBytes: 256,
+		HistorySize:       500,
+		Deviations:        h.cfg.SimDeviations,
+	}
+}
+
+func (h *harness) start(ctx context.Context) error {
+	store, err := simulator.OpenFileStore(h.path, simulator.FileStoreOptions{})
+	if err != nil {
+		return fmt.Errorf("soak: failed to open the store: %w", err)
+	}
+	srv, err := simulator.New(h.simOptions(store))
+	if err != nil {
+		store.Close()
+		return fmt.Errorf("soak: failed to start the simulator: %w", err)
+	}
+	h.srv, h.inc = srv, 1
+	h.led.searchers = []journalSource{{1, srv}}
+	h.poll = startPoller(h, srv, 1)
+	if h.proxy, err = newProxy(hostOf(srv.URL())); err != nil {
+		return fmt.Errorf("soak: failed to start the proxy: %w", err)
+	}
+	for i := 0; i < h.cfg.Gateways; i++ {
+		id := fmt.Sprintf("gw-%d", i)
+		gw, err := srv.EnrollGateway(simulator.GatewaySpec{
+			GatewayID: id, Tenant: fmt.Sprintf("tenant-%d", i), InstanceID: fmt.Sprintf("inst-%d", i), Platforms: platforms,
+		})
+		if err != nil {
+			return fmt.Errorf("soak: failed to enroll %s: %w", id, err)
+		}
+		g := &gateway{h: h, idx: i, id: id, secret: gw.Secret, inst: gw.InstanceID,
+			rng: rand.New(rand.NewPCG(uint64(h.cfg.Seed), uint64(1000+i)))}
+		g.c, err = client.New(client.Options{
+			Config: client.Config{URL: h.proxy.URL(), GatewayID: id, Secret: gw.Secret, Platforms: []client.Identity{
+				{Platform: "discord", BotID: fmt.Sprintf("d-%d", i)}, {Platform: "telegram", BotID: fmt.Sprintf("t-%d", i)},
+			}},
+			Handler:          g,
+			Logger:           h.cfg.Logger,
+			OutboundTimeout:  outboundTimeout,
+			HandshakeTimeout: 3 * time.Second,
+			DialTimeout:      2 * time.Second,
+			PingInterval:     3 * time.Second,
+			PingTimeout:      10 * time.Second,
+			GoIdleTimeout:    2 * time.Second,
+			DormantRedial:    100 * time.Millisecond,
+			BackoffBase:      20 * time.Millisecond,
+			BackoffCap:       500 * time.Millisecond,
+			CloseGrace:       200 * time.Millisecond,
+			HTTPTimeout:      5 * time.Second,
+			Deviations:       h.cfg.ClientDeviations,
+		})
+		if err != nil {
+			return fmt.Errorf("soak: failed to build client %s: %w", id, err)
+		}
+		h.gws = append(h.gws, g)
+		h.gwIndex[id] = i
+	}
+	for _, g := range h.gws {
+		cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		err := g.c.Connect(cctx)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("soak: %s failed to connect: %w", g.id, err)
+		}
+	}
+	return nil
+}
+
+func hostOf(url string) string {
+	return strings.TrimPrefix(strings.TrimPrefix(url, "http://"), "https://")
+}
+
+func (h *harness) gwIdx(id string) int {
+	if i, ok := h.gwIndex[id]; ok {
+		return i
+	}
+	return -1
+}
+
+// current returns the running simulator, waiting out a restart; nil once
+// the run is stopping and no simulator is up.
+func (h *harness) current() (*simulator.Server, int) {
+	for {
+		h.hostMu.RLock()
+		srv, inc := h.srv, h.inc
+		h.hostMu.RUnlock()
+		if srv != nil {
+			return srv, inc
+		}
+		select {
+		case <-time.After(5 * time.Millisecond):
+		case <-h.stop:
+			h.hostMu.RLock()
+			srv, inc = h.srv, h.inc
+			h.hostMu.RUnlock()
+			if srv != nil {
+				return srv, inc
+			}
+		}
+	}
+}
+
+// restart closes the simulator and starts a new one on the same file
+// store; the proxy keeps the gateways' address stable.
+func (h *harness) restart() error {
+	h.hostMu.Lock()
+	old, inc := h.srv, h.inc
+	h.srv = nil
+	h.hostMu.Unlock()
+	h.poll.stop()
+	err := old.Close()
+	h.poll.drain() // the close entries
+	if err != nil {
+		return fmt.Errorf("soak: failed to close simulator %d: %w", inc, err)
+	}
+	store, err := simulator.OpenFileStore(h.path, simulator.FileStoreOptions{})
+	if err != nil {
+		return fmt.Errorf("soak: failed to reopen the store: %w", err)
+	}
+	srv, err := simulator.New(h.simOptions(store))
+	if err != nil {
+		store.Close()
+		return fmt.Errorf("soak: failed to restart the simulator: %w", err)
+	}
+	h.led.mu.Lock()
+	h.led.searchers = append(h.led.searchers[len(h.led.searchers)-1:], journalSource{inc + 1, srv})
+	h.led.mu.Unlock()
+	h.poll = startPoller(h, srv, inc+1)
+	h.proxy.setUpstream(hostOf(srv.URL()))
+	h.hostMu.Lock()
+	h.srv, h.inc = srv, inc+1
+	h.hostMu.Unlock()
+	h.restarts++
+	return nil
+}
+
+// shutdown stops everything the run started.
+func (h *harness) shutdown() {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, g := range h.gws {
+		if g.c == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			g.c.Close(ctx)
+		}()
+	}
+	wg.Wait()
+	h.hostMu.Lock()
+	srv := h.srv
+	h.srv = nil
+	h.hostMu.Unlock()
+	if h.poll != nil {
+		h.poll.stop()
+	}
+	if srv != nil {
+		srv.Close()
+	}
+	if h.poll != nil {
+		h.poll.drain()
+	}
+	if h.proxy != nil {
+		h.proxy.Close()
+	}
+	h.led.mu.Lock()
+	h.led.searchers = nil
+	h.led.mu.Unlock()
+}
+
+// poller feeds one simulator's journal to the ledger, in order.
+type poller struct {
+	h      *harness
+	srv    *simulator.Server
+	inc    int
+	since  atomic.Uint64
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func startPoller(h *harness, srv *simulator.Server, inc int) *poller {
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &poller{h: h, srv: srv, inc: inc, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		for {
+			if _, err := srv.Await(ctx, p.since.Load(), nil); err != nil {
+				return
+			}
+			// Batch a little: reading the journal walks its whole ring.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(15 * time.Millisecond):
+			}
+			p.consume()
+		}
+	}()
+	return p
+}
+
+func (p *poller) consume() {
+	since := p.since.Load()
+	entries := p.srv.Journal(since)
+	if len(entries) == 0 {
+		return
+	}
+	if entries[0].Seq != since+1 {
+		p.h.led.mu.Lock()
+		p.h.led.gaps++
+		p.h.led.mu.Unlock()
+	}
+	for _, e := range entries {
+		p.h.led.journal(p.inc, e)
+	}
+	p.since.Store(entries[len(entries)-1].Seq)
+}
+
+func (p *poller) stop() {
+	p.cancel()
+	<-p.done
+}
+
+// drain consumes what is left after stop.
+func (p *poller) drain() { p.consume() }
+
+// caughtUp waits until the poller consumed everything journaled so far.
+func (p *poller) caughtUp(ctx context.Context) {
+	want := p.srv.JournalSeq()
+	for {
+		if p.since.Load() >= want {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// runLoops runs traffic and faults for d, then stops them and waits.
+func (h *harness) runLoops(ctx context.Context, d time.Duration) {
+	h.loops.Add(3)
+	go h.injector()
+	go h.driver()
+	go h.monitor()
+	for _, g := range h.gws {
+		h.loops.Add(1)
+		go g.caller()
+	}
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+	}
+	close(h.stop)
+	h.loops.Wait()
+	h.spawned.Wait()
+}
+
+// injector injects events at random into random gateways.
+func (h *harness) injector() {
+	defer h.loops.Done()
+	rng := rand.New(rand.NewPCG(uint64(h.cfg.Seed), 1))
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-time.After(expWait(rng, h.cfg.EventEvery)):
+		}
+		gi := rng.IntN(len(h.gws))
+		plat := platforms[rng.IntN(len(platforms))]
+		chat := rng.IntN(8)
+		forward := rng.Float64() < h.cfg.ForwardShare
+		h.inject(gi, plat, chat, forward)
+	}
+}
+
+func (h *harness) inject(gi int, plat string, chat int, forward bool) {
+	g := h.gws[gi]
+	n := h.led.newEvent(gi, forward)
+	mk := marker(gi, n)
+	for {
+		srv, inc := h.current()
+		var d simulator.Delivery
+		var err error
+		if forward {
+			d, err = srv.Passthrough(g.id, contract.Forward{
+				Platform: plat, BotID: fmt.Sprintf("b-%d", gi), Method: "POST", Path: "/" + mk,
+				Headers: [][2]string{{"content-type", "application/json"}}, Body: []byte(`{"id":"` + mk + `"}`),
+			})
+		} else {
+			ev := fmt.Sprintf(`{"message_id":%q,"text":"soak %s","source":{"platform":%q,"chat_id":"c%d","chat_type":"dm","user_id":"u%d","chat_name":"chat %d"}}`,
+				mk, mk, plat, chat, chat, chat)
+			d, err = srv.Inject(g.id, []byte(ev))
+		}
+		if errors.Is(err, simulator.ErrClosed) {
+			// A restart is under way: nothing happened; try the new one.
+			select {
+			case <-time.After(5 * time.Millisecond):
+				continue
+			case <-h.stop:
+				h.led.injected(gi, n, inc, d, err)
+				return
+			}
+		}
+		h.led.injected(gi, n, inc, d, err)
+		if err != nil {
+			h.led.mu.Lock()
+			h.led.violateLocked(nil, "inject %s failed: %v", mk, err)
+			h.led.mu.Unlock()
+		}
+		return
+	}
+}
+
+// expWait draws an exponentially distributed wait with mean m, capped at
+// 5m so one draw never stalls a loop.
+func expWait(rng *rand.Rand, m time.Duration) time.Duration {
+	return min(time.Duration(rng.ExpFloat64()*float64(m)), 5*m)
+}
+
+// monitor flags calls that run past their bound while they still run, so
+// a hang shows up even if it never returns, and samples the heap.
+func (h *harness) monitor() {
+	defer h.loops.Done()
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	n := 0
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-tick.C:
+		}
+		now := time.Now()
+		h.callMu.Lock()
+		for id, at := range h.inflight {
+			if now.Sub(at) > callBound && !h.hungSeen[id] {
+				h.hungSeen[id] = true
+				h.calls.Hung++
+				h.led.mu.Lock()
+				h.led.violateLocked(nil, "outbound call %d has run for %s without a result (bound %s)", id, now.Sub(at).Round(time.Millisecond), callBound)
+				h.led.mu.Unlock()
+			}
+		}
+		h.callMu.Unlock()
+		if n++; n%10 == 0 {
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			if ms.HeapAlloc > h.heapMax.Load() {
+				h.heapMax.Store(ms.HeapAlloc)
+			}
+			h.led.count("progress_ticks", 1)
+			if n%60 == 0 {
+				c := h.led.snapshotCounts()
+				h.cfg.Logf("soak: %s: events %d, acks %d, restarts %d, goroutines %d, heap %s",
+					time.Duration(n)*500*time.Millisecond, c["events_live"]+c["events_buffered"], c["acks"], h.restarts,
+					runtime.NumGoroutine(), mib(ms.HeapAlloc))
+			}
+		}
+	}
+}
+
+// caller makes outbound calls and checks each returns in time with one
+// well-formed result.
+func (g *gateway) caller() {
+	h := g.h
+	defer h.loops.Done()
+	rng := rand.New(rand.NewPCG(uint64(h.cfg.Seed), uint64(2000+g.idx)))
+	for i := 0; ; i++ {
+		select {
+		case <-h.stop:
+			return
+		case <-time.After(expWait(rng, h.cfg.CallEvery)):
+		}
+		h.callMu.Lock()
+		h.callSeq++
+		id := h.callSeq
+		start := time.Now()
+		h.inflight[id] = start
+		h.callMu.Unlock()
+
+		ctx, cancel := context.WithTimeout(context.Background(), 2*outboundTimeout)
+		var opts []client.CallOption
+		if rng.IntN(2) == 0 {
+			opts = append(opts, client.Platform(platforms[rng.IntN(len(platforms))]))
+		}
+		r := g.c.Send(ctx, fmt.Sprintf("c%d", rng.IntN(8)), fmt.Sprintf("soak call %d of %s", i, g.id), opts...)
+		cancel()
+		took := time.Since(start)
+
+		h.callMu.Lock()
+		delete(h.inflight, id)
+		hung := h.hungSeen[id]
+		delete(h.hungSeen, id)
+		h.calls.Total++
+		h.calls.Slowest = max(h.calls.Slowest, took)
+		switch {
+		case r.Success:
+			h.calls.Success++
+		case r.Ambiguous:
+			h.calls.Ambiguous++
+		default:
+			h.calls.Failed++
+		}
+		h.callMu.Unlock()
+
+		var bad string
+		switch {
+		case r.Success && r.MessageID == "":
+			bad = "a successful send without message_id (OUT-010)"
+		case !r.Success && r.Error == "":
+			bad = "a failed result without error"
+		case took > callBound && !hung:
+			bad = fmt.Sprintf("the call took %s, past its bound %s", took, callBound)
+		}
+		if bad != "" {
+			h.led.mu.Lock()
+			h.led.violateLocked(nil, "outbound call %d of %s: %s: %+v", id, g.id, bad, r)
+			h.led.mu.Unlock()
+		}
+	}
+}
+
+// decide says whether a delivery's handler crashes (1 error, 2 panic) and
+// how long it withholds admission.
+func (g *gateway) decide(buffered bool) (crash int, delay time.Duration) {
+	if !buffered {
+		return 0, 0 // live frames are never replayed: crashing one only loses it
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.crashLeft > 0 {
+		g.crashLeft--
+		return 1 + g.rng.IntN(2), 0
+	}
+	if time.Now().Before(g.withholdUntil) {
+		return 0, time.Duration(100+g.rng.IntN(1400)) * time.Millisecond
+	}
+	return 0, 0
+}
+
+// HandleEvent is the gateway's event handler: it records the delivery and,
+// as the fault driver says, withholds admission for a while or crashes
+// before admitting (so the ack is never sent and the event must replay).
+func (g *gateway) HandleEvent(ctx context.Context, d *client.Delivery) error {
+	g.h.led.count("handler_calls", 1)
+	crash, delay := g.decide(d.Buffered())
+	if delay > 0 {
+		g.h.led.count("handler_withheld", 1)
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			g.h.led.handled(g.idx, d.Event.MessageID, d.BufferID, false, "cancelled while withholding")
+			return context.Cause(ctx)
+		}
+	}
+	switch crash {
+	case 1:
+		g.h.led.handled(g.idx, d.Event.MessageID, d.BufferID, false, "crashed (error)")
+		g.h.led.count("handler_crashes", 1)
+		return errors.New("soak: handler failed before admitting")
+	case 2:
+		g.h.led.handled(g.idx, d.Event.MessageID, d.BufferID, false, "crashed (panic)")
+		g.h.led.count("handler_crashes", 1)
+		panic("soak: handler panicked before admitting")
+	}
+	g.h.led.handled(g.idx, d.Event.MessageID, d.BufferID, true, "admitted")
+	return nil
+}
+
+// HandleInterrupt ignores interrupts; the soak sends none.
+func (g *gateway) HandleInterrupt(context.Context, string, string) {}
+
+// HandlePassthrough admits a forward and acks it itself, as settlement 2
+// asks of the gateway.
+func (g *gateway) HandlePassthrough(ctx context.Context, d *client.PassthroughDelivery) error {
+	g.h.led.count("handler_calls", 1)
+	mk := strings.TrimPrefix(d.Forward.Path, "/")
+	crash, delay := g.decide(d.Buffered())
+	if delay > 0 {
+		g.h.led.count("handler_withheld", 1)
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			g.h.led.handled(g.idx, mk, d.BufferID, false, "cancelled while withholding")
+			return context.Cause(ctx)
+		}
+	}
+	if crash != 0 {
+		g.h.led.handled(g.idx, mk, d.BufferID, false, "crashed")
+		g.h.led.count("handler_crashes", 1)
+		if crash == 2 {
+			panic("soak: forward handler panicked before admitting")
+		}
+		return errors.New("soak: forward handler failed before admitting")
+	}
+	g.h.led.handled(g.idx, mk, d.BufferID, true, "admitted")
+	if d.Buffered() {
+		_ = d.Ack() // a failed write is replayed and acked by the dedupe
+	}
+	return nil
+}
+
+// settle stops the faults and waits until every gateway is connected and
+// every buffered event acked, nudging stuck instances with a reconnect.
+func (h *harness) settle(ctx context.Context) {
+	srv, _ := h.current()
+	srv.ClearFaults()
+	for _, g := range h.gws {
+		g.mu.Lock()
+		g.crashLeft, g.withholdUntil = 0, time.Time{}
+		g.mu.Unlock()
+	}
+	start := time.Now()
+	lastKick := start
+	for {
+		var stuck []*gateway
+		for _, g := range h.gws {
+			if len(srv.Buffer(g.inst)) > 0 || srv.Flipped(g.inst) || srv.Draining(g.inst) || g.c.State() != client.StateHandshaked {
+				stuck = append(stuck, g)
+			}
+		}
+		pending := h.led.unackedBuffered()
+		live := h.led.liveOutstanding() // delayed frames still on their way
+		if len(stuck) == 0 && pending == 0 && live == 0 {
+			break
+		}
+		if time.Since(start) > h.cfg.Settle {
+			var why []string
+			for _, g := range stuck {
+				why = append(why, fmt.Sprintf("%s: state %s, buffered %d, flipped %v, draining %v", g.id, g.c.State(),
+					len(srv.Buffer(g.inst)), srv.Flipped(g.inst), srv.Draining(g.inst)))
+			}
+			h.led.mu.Lock()
+			h.led.violateLocked(nil, "did not settle within %s: %d acks and %d live events outstanding; %s", h.cfg.Settle, pending, live, strings.Join(why, "; "))
+			h.led.mu.Unlock()
+			break
+		}
+		// Give the system a moment to finish by itself; then a reconnect
+		// makes the simulator redeliver entries whose ack a fault ate,
+		// which otherwise wait for the next connection (IDLE-010).
+		if time.Since(lastKick) > 2*time.Second {
+			lastKick = time.Now()
+			for _, g := range stuck {
+				if g.c.State() == client.StateHandshaked {
+					srv.CloseSession(g.id, contract.CloseInternalError, "soak: settle")
+					h.led.count("settle_reconnects", 1)
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	h.poll.caughtUp(cctx)
+	cancel()
+	h.cfg.Logf("soak: settled in %s", time.Since(start).Round(time.Millisecond))
+}
