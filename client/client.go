@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -48,6 +49,9 @@ type Client struct {
 	dialHC  *http.Client // WebSocket upgrades
 	dialTr  *http.Transport
 	dialURL string
+	// safeURL is dialURL with any user info redacted, for errors and logs:
+	// a reverse proxy's basic-auth credentials must not leak (S-7).
+	safeURL string
 	ids     []Identity
 	idIndex map[string]int
 
@@ -120,6 +124,7 @@ func New(opts Options) (*Client, error) {
 		log:     s.Logger,
 		dev:     dev,
 		dialURL: contract.DialURL(cfg.URL),
+		safeURL: redactURL(contract.DialURL(cfg.URL)),
 		ids:     cfg.identities(),
 		drained: make(chan struct{}, 1),
 		firstHS: make(chan struct{}),
@@ -171,7 +176,7 @@ func (c *Client) Connect(ctx context.Context) error {
 	case <-c.done:
 		return c.Err()
 	case <-ctx.Done():
-		return fmt.Errorf("failed to connect to %s: %w", c.dialURL, ctx.Err())
+		return fmt.Errorf("failed to connect to %s: %w", c.safeURL, ctx.Err())
 	}
 }
 
@@ -351,3 +356,16 @@ func (c *Client) identity(platform string) (Identity, bool) {
 }
 
 func lowerTrim(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+// redactURL replaces the password of a URL's user info with "xxxxx"; a
+// URL that does not parse is replaced whole, since it may hold anything.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "<unparseable relay URL>"
+	}
+	if u.User != nil {
+		u.User = url.User("xxxxx")
+	}
+	return u.Redacted()
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/coder/websocket"
 
@@ -34,12 +35,12 @@ func (c *Client) dialConn(ctx context.Context, fresh bool) (*conn, error) {
 		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
 			// An HTTP-level refusal (401, 403, 400, 409...) is an ordinary
 			// dial error, never a revocation: only a 4401 close is.
-			return nil, fmt.Errorf("failed to dial %s: HTTP %d: %w", c.dialURL, resp.StatusCode, err)
+			return nil, fmt.Errorf("failed to dial %s: HTTP %d: %w", c.safeURL, resp.StatusCode, err)
 		}
 		if dctx.Err() != nil && ctx.Err() == nil {
-			return nil, fmt.Errorf("failed to dial %s: timed out after %s", c.dialURL, c.opts.DialTimeout)
+			return nil, fmt.Errorf("failed to dial %s: timed out after %s", c.safeURL, c.opts.DialTimeout)
 		}
-		return nil, fmt.Errorf("failed to dial %s: %w", c.dialURL, err)
+		return nil, fmt.Errorf("failed to dial %s: %w", c.safeURL, redactErr(err, c.dialURL, c.safeURL))
 	}
 
 	c.mu.Lock()
@@ -73,3 +74,20 @@ func (cn *conn) sendHellos() {
 		}
 	}
 }
+
+// redactErr rewrites an error whose text repeats the raw dial URL so that
+// it carries the redacted one instead; errors.Is still sees the cause.
+func redactErr(err error, raw, safe string) error {
+	if raw == safe || !strings.Contains(err.Error(), raw) {
+		return err
+	}
+	return &redactedError{msg: strings.ReplaceAll(err.Error(), raw, safe), cause: err}
+}
+
+type redactedError struct {
+	msg   string
+	cause error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.cause }

@@ -97,7 +97,10 @@ func (s SessionSource) DisplayName() string {
 	return ""
 }
 
-// DecodeEvent decodes an inbound event and applies the gateway's defaults:
+// DecodeEvent decodes an inbound event and applies the gateway's defaults.
+// Keys match exactly, as in the reference gateway: a key that differs from
+// a field name only in case ("CHAT_ID") is ignored, not taken for it. The
+// defaults are:
 // message_type "text" when absent or unknown, source.platform "relay",
 // source.chat_type "dm", and source.message_id falling back to the
 // top-level message_id.
@@ -108,6 +111,13 @@ func DecodeEvent(raw json.RawMessage) (MessageEvent, error) {
 	}
 	if jsonKind(raw) != "object" {
 		return ev, fmt.Errorf("event: not a JSON object")
+	}
+	if json.Valid(raw) && hasLookAlikeKey(raw) {
+		cleaned, err := withoutLookAlikeKeys(raw)
+		if err != nil {
+			return MessageEvent{}, fmt.Errorf("event: %w", err)
+		}
+		raw = cleaned
 	}
 	if err := json.Unmarshal(raw, &ev); err != nil {
 		return MessageEvent{}, fmt.Errorf("event: %w", err)

@@ -311,10 +311,6 @@ func TestSecretsStayOutOfLogsJournalAndAnswers(t *testing.T) {
 // (a reverse proxy's basic auth) must not reach the logs or errors when a
 // dial fails.
 func TestClientDialURLCredentialsStayOutOfLogs(t *testing.T) {
-	if os.Getenv("RELAYKIT_KNOWN_BUGS") == "" {
-		t.Skip("known bug, reported in docs/security.md (S-7): client/dial.go puts the dial URL, user info included, " +
-			"into dial errors and so into logs; set RELAYKIT_KNOWN_BUGS=1 to run")
-	}
 	log := &syncBuffer{}
 	var errs []string
 	var mu sync.Mutex

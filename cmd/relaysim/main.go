@@ -71,6 +71,8 @@ type config struct {
 	wakeCooldown    time.Duration
 	duplicatePolicy string
 	drainWindow     int
+	authFailBurst   int
+	authFailRefill  time.Duration
 	mediaTTL        time.Duration
 	logFormat       string
 	logLevel        string
@@ -105,6 +107,8 @@ func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.wakeCooldown, "wake-cooldown", 30*time.Second, "least `duration` between two wake requests of one instance")
 	fs.StringVar(&c.duplicatePolicy, "duplicate-policy", "replace", "second socket of one instance: `allow`, replace (close the old 4409 replaced) or reject (close the new 4409 duplicate)")
 	fs.IntVar(&c.drainWindow, "drain-window", 64, "replayed buffer entries that may be unacknowledged at once (`n`)")
+	fs.IntVar(&c.authFailBurst, "auth-fail-burst", simulator.DefaultAuthFailBurst, "failed upgrade authentications one address or gateway id may make in a burst before further upgrades are closed 1013 throttled (`n`); negative disables")
+	fs.DurationVar(&c.authFailRefill, "auth-fail-refill", simulator.DefaultAuthFailRefill, "time to forgive one failed authentication (`duration`)")
 	fs.DurationVar(&c.mediaTTL, "media-ttl", time.Hour, "how long uploaded media stays downloadable (`duration`)")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log `format` on stderr: text or json")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
@@ -225,6 +229,7 @@ func (c *config) options(logger *slog.Logger) (simulator.Options, error) {
 		Addr: c.addr, Logger: logger, DevMode: c.dev,
 		PingInterval: c.pingInterval, PingTimeout: c.pingTimeout, HandshakeTimeout: c.handshake,
 		WakeCooldown: c.wakeCooldown, DrainWindow: c.drainWindow, MediaTTL: c.mediaTTL,
+		AuthFailBurst: c.authFailBurst, AuthFailRefill: c.authFailRefill,
 		ControlToken: c.controlToken, OneFramePerMessage: c.oneFrame,
 	}
 	if opts.Addr == "" {
