@@ -18,22 +18,13 @@ func (s *Server) servePolicy(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	gw := auth.gw
-	body, err := readBody(r, 64<<10)
-	if err == nil {
-		err = firstViolation(contract.ValidateBody(contract.BodyPolicyRequest, body))
-	}
 	var req contract.PolicyRequest
-	if err == nil {
-		if jerr := json.Unmarshal(body, &req); jerr != nil {
-			err = badRequest("", "body: %v", jerr)
-		}
-	}
+	err := decodeContractBody(r, contract.BodyPolicyRequest, &req)
 	if err == nil && !gw.fronts(req.Platform) {
 		err = badRequest("platform", "%q is not fronted by gateway %q", req.Platform, gw.GatewayID)
 	}
 	if err != nil {
-		status, msg := requestStatus(err)
-		s.httpError(w, r, status, msg)
+		s.replyRequestError(w, r, err)
 		return
 	}
 	if req.FreeResponseScopes == nil {
@@ -51,7 +42,8 @@ func (s *Server) servePolicy(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, contract.PolicyResponse{OK: true})
-	s.noteHTTP(r, http.StatusOK, gw.GatewayID, string(body))
+	declared, _ := json.Marshal(req)
+	s.noteHTTP(r, http.StatusOK, gw.GatewayID, string(declared))
 }
 
 func firstNonEmpty(vs ...string) string {

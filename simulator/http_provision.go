@@ -1,7 +1,6 @@
 package simulator
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -335,22 +334,13 @@ func (s *Server) serveProvision(w http.ResponseWriter, r *http.Request) {
 		s.httpError(w, r, http.StatusUnauthorized, "identity bearer missing or not accepted")
 		return
 	}
-	body, err := readBody(r, 64<<10)
-	if err == nil {
-		err = firstViolation(contract.ValidateBody(contract.BodyProvisionRequest, body))
-	}
 	var req contract.ProvisionRequest
-	if err == nil {
-		if jerr := json.Unmarshal(body, &req); jerr != nil {
-			err = badRequest("", "body: %v", jerr)
-		}
-	}
+	err := decodeContractBody(r, contract.BodyProvisionRequest, &req)
 	if err == nil && !s.platformServed(req.Platform) {
 		err = badRequest("platform", "%q is not a platform this connector serves (%s)", req.Platform, strings.Join(s.cfg.platforms, ", "))
 	}
 	if err != nil {
-		status, msg := requestStatus(err)
-		s.httpError(w, r, status, msg)
+		s.replyRequestError(w, r, err)
 		return
 	}
 
@@ -358,8 +348,7 @@ func (s *Server) serveProvision(w http.ResponseWriter, r *http.Request) {
 	g, err := s.provisionLocked(req, tenant)
 	s.mu.Unlock()
 	if err != nil {
-		status, msg := requestStatus(err)
-		s.httpError(w, r, status, msg)
+		s.replyRequestError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, contract.ProvisionResponse{
@@ -421,27 +410,17 @@ func (s *Server) serveEnroll(w http.ResponseWriter, r *http.Request) {
 		s.httpError(w, r, http.StatusUnauthorized, "identity bearer missing or not accepted")
 		return
 	}
-	body, err := readBody(r, 64<<10)
-	if err == nil {
-		err = firstViolation(contract.ValidateBody(contract.BodyEnrollRequest, body))
-	}
 	var req contract.EnrollRequest
-	if err == nil {
-		if jerr := json.Unmarshal(body, &req); jerr != nil {
-			err = badRequest("", "body: %v", jerr)
-		}
-	}
+	err := decodeContractBody(r, contract.BodyEnrollRequest, &req)
 	if err != nil {
-		status, msg := requestStatus(err)
-		s.httpError(w, r, status, msg)
+		s.replyRequestError(w, r, err)
 		return
 	}
 	s.mu.Lock()
 	g, err := s.redeemLocked(req, tenant)
 	s.mu.Unlock()
 	if err != nil {
-		status, msg := requestStatus(err)
-		s.httpError(w, r, status, msg)
+		s.replyRequestError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, contract.EnrollResponse{Secret: g.Secrets[0], DeliveryKey: g.DeliveryKey, Tenant: g.Tenant, GatewayID: g.GatewayID})

@@ -60,6 +60,32 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 	return b, nil
 }
 
+// maxContractBody caps the JSON bodies of provision, enroll and policy.
+const maxContractBody = 64 << 10
+
+// decodeContractBody reads a JSON body of the given contract.Body* kind,
+// validates it with contract.ValidateBody (a 400 naming the first field)
+// and decodes it into dst.
+func decodeContractBody(r *http.Request, kind string, dst any) error {
+	body, err := readBody(r, maxContractBody)
+	if err != nil {
+		return err
+	}
+	if err := firstViolation(contract.ValidateBody(kind, body)); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(body, dst); err != nil {
+		return badRequest("", "body: %v", err)
+	}
+	return nil
+}
+
+// replyRequestError answers err with its status and JSON error body.
+func (s *Server) replyRequestError(w http.ResponseWriter, r *http.Request, err error) {
+	status, msg := requestStatus(err)
+	s.httpError(w, r, status, msg)
+}
+
 // firstViolation turns contract.ValidateBody's answer into a 400 naming
 // the field.
 func firstViolation(vs []contract.Violation) error {
