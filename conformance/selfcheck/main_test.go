@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"go.uber.org/goleak"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,6 +42,13 @@ func TestMain(m *testing.M) {
 		os.Exit(runChild(spec))
 	}
 	code := m.Run()
+	if code == 0 {
+		// The suites run in child processes; the parent must not leak.
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
 	if buildDir != "" {
 		os.RemoveAll(buildDir)
 	}
