@@ -129,6 +129,9 @@ func (c *Case) SpecRef() string {
 var (
 	connectorCases []*Case
 	gatewayCases   []*Case
+	// defErrs are problems found while registering cases (such as a
+	// catalogue that does not load); Validate reports them.
+	defErrs []error
 )
 
 // connectorCase registers a connector-suite case; it is used in package
@@ -231,7 +234,7 @@ func isLevel(s string) bool {
 // uncovered.yaml with a reason (and no stale uncovered entries). It returns
 // every problem found.
 func Validate() []error {
-	var errs []error
+	errs := append([]error(nil), defErrs...)
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
 	seen := map[string]bool{}

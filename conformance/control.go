@@ -185,13 +185,41 @@ func (c *controlClient) advance(ctx context.Context, d time.Duration) error {
 // inject makes the connector receive m from its platform for gatewayID and
 // returns the delivery mode it reports ("live", "buffered", "filtered").
 func (c *controlClient) inject(ctx context.Context, gatewayID string, m userMessage) (string, error) {
-	var out struct {
-		Delivery string `json:"delivery"`
-	}
+	d, err := c.injectDelivery(ctx, gatewayID, m)
+	return d.Delivery, err
+}
+
+// delivery is what the control API says happened to an injected event.
+type delivery struct {
+	Delivery string `json:"delivery"`
+	// BufferID names the buffer entry of a buffered delivery.
+	BufferID string `json:"bufferId"`
+}
+
+// injectDelivery is inject, with the buffer id of a buffered delivery.
+func (c *controlClient) injectDelivery(ctx context.Context, gatewayID string, m userMessage) (delivery, error) {
+	var out delivery
 	err := c.do(ctx, http.MethodPost, "/inbound", map[string]any{
 		"gatewayId": gatewayID, "event": json.RawMessage(eventJSON(m)), "addressed": m.Addressed,
 	}, &out)
-	return out.Delivery, err
+	return out, err
+}
+
+// buffered lists the buffer ids pending for a gateway instance.
+func (c *controlClient) buffered(ctx context.Context, instanceID string) ([]string, error) {
+	var out struct {
+		Entries []struct {
+			BufferID string `json:"bufferId"`
+		} `json:"entries"`
+	}
+	if err := c.do(ctx, http.MethodGet, "/buffers/"+url.PathEscape(instanceID), nil, &out); err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(out.Entries))
+	for _, e := range out.Entries {
+		ids = append(ids, e.BufferID)
+	}
+	return ids, nil
 }
 
 // injectPassthrough makes the connector forward a raw platform request.

@@ -222,8 +222,22 @@ func CoverageMarkdown() []byte {
 					return "—"
 				}
 				if cs := cases[r.ID+"@"+string(side)]; len(cs) > 0 {
-					sort.Strings(cs)
-					return strings.Join(cs, "<br>")
+					// Catalogue cases are counted here and listed in
+					// their own section.
+					var own []string
+					nCat := 0
+					for _, c := range cs {
+						if _, ok := catalogueEntries[strings.Trim(c, "`")]; ok {
+							nCat++
+						} else {
+							own = append(own, c)
+						}
+					}
+					sort.Strings(own)
+					if nCat > 0 {
+						own = append(own, fmt.Sprintf("[%d catalogue case%s](#bad-input-catalogue)", nCat, plural(nCat)))
+					}
+					return strings.Join(own, "<br>")
 				}
 				if !r.Observable {
 					return "not observable: " + mdCell(r.Reason)
@@ -238,6 +252,7 @@ func CoverageMarkdown() []byte {
 		}
 		b.WriteString("\n")
 	}
+	b.WriteString(catalogueMarkdown())
 	b.WriteString(deviationMatrixMarkdown())
 	return []byte(b.String())
 }

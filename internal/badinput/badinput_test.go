@@ -195,3 +195,41 @@ func ExampleRun() {
 	fmt.Println(len(es) > 100, Requirements(es)[0])
 	// Output: true AUTH-005
 }
+
+// TestUnshedFlood: against a connector that does not throttle, the flood
+// entry fails marked Unshed, so a conformance suite can tell "sheds wrongly"
+// from "does not shed".
+func TestUnshedFlood(t *testing.T) {
+	es, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := simulator.New(simulator.Options{Platforms: []string{"telegram"}, AuthFailBurst: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var creds []Creds
+	for _, g := range []simulator.GatewaySpec{{GatewayID: "gw-a", Tenant: "tenant-a"}, {GatewayID: "gw-b", Tenant: "tenant-b"}} {
+		e, err := s.EnrollGateway(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		creds = append(creds, Creds{GatewayID: e.GatewayID, Secret: e.Secret})
+	}
+	var flood []Entry
+	for _, e := range es {
+		if e.Reaction.Throttle != nil {
+			flood = append(flood, e)
+		}
+	}
+	if len(flood) == 0 {
+		t.Fatal("no throttle entry")
+	}
+	flood[0].Input.Repeat = 40 // enough to show no shedding, quickly
+	target := Target{RelayURL: s.RelayURL(), BaseURL: s.URL(), Platform: "telegram", Gateway: creds[0], Other: creds[1]}
+	o := Run(context.Background(), target, flood[:1])[0]
+	if o.Result != Fail || !o.Unshed {
+		t.Errorf("against a connector that never throttles: %s (unshed %v); want fail, unshed", o, o.Unshed)
+	}
+}

@@ -3,8 +3,9 @@
 // messages, upgrades and HTTP requests that a connector must refuse,
 // ignore or answer in a way the contract pins down, each with the
 // requirement it tests. The catalogue itself is language-neutral; this
-// package is the Go runner, used by its own tests against relaysim and
-// reusable by the conformance suite against any connector.
+// package is the Go runner, used by its own tests against relaysim and by
+// the conformance suite's connector cases against any connector
+// (conformance/connector_badinput.go).
 //
 // Run takes a Target (where the connector is and the credentials of two
 // enrolled gateways of different tenants) and returns one Outcome per

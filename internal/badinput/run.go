@@ -76,6 +76,12 @@ type Outcome struct {
 	ID, Where, Requirement string
 	Result                 string
 	Detail                 string
+	// Unshed is set on the failure of a throttle entry when the connector
+	// refused every bad upgrade normally (4401) and shed none: it does not
+	// throttle at that rate. The catalogue requires shedding, but the
+	// contract only says how a shed connection is closed (RC-003), so a
+	// conformance suite may report this as untestable rather than failed.
+	Unshed bool
 }
 
 func (o Outcome) String() string {
@@ -128,7 +134,7 @@ func Run(ctx context.Context, t Target, entries []Entry) []Outcome {
 		if why := r.missing(e); why != "" {
 			o.Result, o.Detail = Skip, why
 		} else if err := r.run(ctx, e); err != nil {
-			o.Result, o.Detail = Fail, err.Error()
+			o.Result, o.Detail, o.Unshed = Fail, err.Error(), errors.Is(err, errUnshed)
 		}
 		out[i] = o
 	}
@@ -803,7 +809,7 @@ func (r *runner) runUpgrade(ctx context.Context, e Entry, vars map[string]string
 		return fmt.Errorf("reaction not applicable to %s", e.Where)
 	}
 	if throttled == 0 {
-		return fmt.Errorf("%d bad upgrades in a row, none closed %d %q", repeat, re.Throttle.Code, re.Throttle.Reason)
+		return fmt.Errorf("%d bad upgrades in a row, none closed %d %q: %w", repeat, re.Throttle.Code, re.Throttle.Reason, errUnshed)
 	}
 	// Other tenants, and the gateway the flood named, still connect.
 	for _, c := range []Creds{r.t.Other, r.t.Gateway} {
@@ -820,6 +826,9 @@ func (r *runner) runUpgrade(ctx context.Context, e Entry, vars map[string]string
 	}
 	return nil
 }
+
+// errUnshed marks a flood the connector did not shed at all.
+var errUnshed = errors.New("the connector shed none of them")
 
 func statuses(h *HTTPReaction) []int {
 	if h.Status != 0 {

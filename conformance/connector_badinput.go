@@ -1,0 +1,542 @@
+package conformance
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/badinput"
+)
+
+// Connector cases generated from the bad-input catalogue
+// (fixtures/bad/catalogue.json): one case per entry, named
+// "<requirement>/catalogue-<entry id>", run through internal/badinput
+// against the connector under test. The catalogue states the input, where
+// it is sent and the one reaction the contract requires; this file only
+// builds the runner's target from the suite's session and control helpers
+// and turns the outcome into a verdict.
+
+// catalogueEntries maps the ID of each catalogue case to its entry.
+var catalogueEntries = map[string]badinput.Entry{}
+
+// Waits of the catalogue cases beyond the suite's usual bounds.
+const (
+	// catalogueFloodForgive is how far the suite moves a controllable
+	// clock after the bad-token flood, so the connector forgives it before
+	// later cases (relaysim needs AuthFailBurst × AuthFailRefill, 16 s).
+	catalogueFloodForgive = time.Minute
+	// catalogueHelloGrace is the 30 s grace of HS-014, plus a margin.
+	catalogueHelloGrace = 31 * time.Second
+)
+
+var _ = registerCatalogue()
+
+func registerCatalogue() bool {
+	es, err := badinput.Load()
+	if err != nil {
+		defErrs = append(defErrs, fmt.Errorf("bad-input catalogue: %w", err))
+		return false
+	}
+	for _, e := range es {
+		c := catalogueCase(e)
+		catalogueEntries[c.ID] = e
+		connectorCase(c, func(s *S) { runCatalogueEntry(s, e) })
+	}
+	return true
+}
+
+// catalogueReq is the requirement a catalogue entry's case is labelled
+// with: the one that governs the connector's reaction, as the catalogue
+// names it.
+func catalogueReq(id string) string { return id }
+
+// catalogueCaseID names the case of entry id: lower case, "_" as "-".
+func catalogueCaseID(req, id string) string {
+	return req + "/catalogue-" + strings.ToLower(strings.ReplaceAll(id, "_", "-"))
+}
+
+func catalogueCase(e badinput.Entry) Case {
+	req := catalogueReq(e.Requirement)
+	c := Case{
+		ID:    catalogueCaseID(req, e.ID),
+		Reqs:  []string{req},
+		Text:  strings.TrimSuffix(strings.TrimSpace(e.Description), "."),
+		Needs: catalogueNeeds(e),
+		Op:    catalogueOp(e),
+	}
+	switch re := e.Reaction; {
+	case re.Close != nil && re.Close.Code == contract.ClosePolicyViolation:
+		// Without a controllable clock the connector may wait its 30 s.
+		c.Timeout = 45 * time.Second
+	case re.Throttle != nil:
+		c.Timeout = time.Minute
+	}
+	return c
+}
+
+func hasNeed(e badinput.Entry, n string) bool {
+	for _, x := range e.Needs {
+		if x == n {
+			return true
+		}
+	}
+	return false
+}
+
+// catalogueNeedsOther reports whether the entry needs a gateway of another
+// tenant: tokens signed with its secret, its media, its buffer, or a
+// connection after a flood.
+func catalogueNeedsOther(e badinput.Entry) bool {
+	if e.Reaction.Throttle != nil {
+		return true
+	}
+	if t := e.Input.Token; t != nil && t.Kind == "other_secret" {
+		return true
+	}
+	raw, _ := json.Marshal(e.Input)
+	// The runner uploads media as both tenants for any media placeholder.
+	return bytes.Contains(raw, []byte("media_id}")) || bytes.Contains(raw, []byte("{foreign_buffer_id}"))
+}
+
+// catalogueNeeds is what an entry needs of the target beyond a gateway's
+// credentials: a second gateway, a revoked one, buffered injection and
+// buffer inspection, or an unfronted platform all come from the control
+// API; the bad-token flood also needs the connector's clock.
+func catalogueNeeds(e badinput.Entry) Need {
+	var n Need
+	if catalogueNeedsOther(e) || hasNeed(e, "revoked") || hasNeed(e, "buffer") || hasNeed(e, "unfronted") {
+		n |= NeedControl
+	}
+	if hasNeed(e, "unfronted") {
+		n |= NeedTwoPlatforms
+	}
+	if e.Reaction.Throttle != nil {
+		// The flood leaves the connector throttling the suite's address;
+		// only moving its clock makes it forgive in time for later cases
+		// (and later runs).
+		n |= NeedClock
+	}
+	return n
+}
+
+// catalogueOp is the op an entry's outbound names when the connector must
+// advertise it for the entry to apply (every op but send).
+func catalogueOp(e badinput.Entry) string {
+	for _, m := range e.Input.Messages {
+		var f struct {
+			Type   string `json:"type"`
+			Action struct {
+				Op any `json:"op"`
+			} `json:"action"`
+		}
+		if json.Unmarshal([]byte(strings.TrimSpace(m)), &f) != nil || f.Type != contract.TypeOutbound {
+			continue
+		}
+		if op, ok := f.Action.Op.(string); ok && op != contract.OpSend && contract.IsKnownOp(op) {
+			return op
+		}
+	}
+	return ""
+}
+
+// routeFeature is the optional feature that serves an HTTP path, or "".
+func routeFeature(path string) string {
+	for _, r := range []struct{ path, feat string }{
+		{contract.PathPolicy, "policy"},
+		{contract.PathMedia, "media"},
+		{contract.PathProvision, "provision"},
+		{contract.PathEnroll, "enroll"},
+	} {
+		if path == r.path || strings.HasPrefix(path, r.path+"/") {
+			return r.feat
+		}
+	}
+	return ""
+}
+
+// catalogueExpected says in words what the entry requires.
+func catalogueExpected(e badinput.Entry) string {
+	re := e.Reaction
+	switch {
+	case re.Close != nil:
+		if re.Close.Reason != "" {
+			return fmt.Sprintf("close %d %q", re.Close.Code, re.Close.Reason)
+		}
+		return fmt.Sprintf("close %d", re.Close.Code)
+	case re.HTTP != nil:
+		var ss []string
+		if re.HTTP.Status != 0 {
+			ss = append(ss, fmt.Sprint(re.HTTP.Status))
+		}
+		for _, st := range re.HTTP.Statuses {
+			ss = append(ss, fmt.Sprint(st))
+		}
+		want := "HTTP " + strings.Join(ss, " or ")
+		if re.HTTP.ErrorField != "" {
+			want += fmt.Sprintf(" with a JSON error body naming %q", re.HTTP.ErrorField)
+		}
+		return want
+	case re.Ignored:
+		want := "no answer and no close, and the socket still usable"
+		if re.ForeignUnaffected {
+			want += ", with the other tenant's buffer entry still pending"
+		}
+		return want
+	case re.Reply != nil:
+		return replyWords(*re.Reply) + ", and the socket still usable"
+	case re.Deferred != nil:
+		return "nothing until the frame's newline arrives, then " + replyWords(re.Deferred.Reply)
+	case re.Throttle != nil:
+		return fmt.Sprintf("each bad upgrade closed 4401 or %d %q, the flood shed with the latter, and good tokens of both tenants still connecting",
+			re.Throttle.Code, re.Throttle.Reason)
+	}
+	return "the reaction the catalogue states"
+}
+
+func replyWords(r badinput.Reply) string {
+	w := "a " + r.Type
+	var details []string
+	if r.Success != nil {
+		details = append(details, fmt.Sprintf("success %v", *r.Success))
+	}
+	if r.Code != "" {
+		details = append(details, "code "+r.Code)
+	}
+	if r.ErrorContains != "" {
+		details = append(details, fmt.Sprintf("an error naming %q", r.ErrorContains))
+	}
+	if len(details) > 0 {
+		w += " with " + strings.Join(details, ", ")
+	}
+	return w
+}
+
+// withChat returns e with the catalogue's placeholder chat "badinput"
+// replaced by chat in its outbound frames, for connectors that only let the
+// gateway post to known chats. The malformation under test never lies in
+// the chat id.
+func withChat(e badinput.Entry, chat string) badinput.Entry {
+	from := []byte(`"chat_id":"badinput"`)
+	to, _ := json.Marshal(chat)
+	to = append([]byte(`"chat_id":`), to...)
+	msgs := make([]string, len(e.Input.Messages))
+	for i, m := range e.Input.Messages {
+		msgs[i] = string(bytes.ReplaceAll([]byte(m), from, to))
+	}
+	e.Input.Messages = msgs
+	if e.Input.Base64 != "" {
+		if b, err := base64.StdEncoding.DecodeString(e.Input.Base64); err == nil {
+			e.Input.Base64 = base64.StdEncoding.EncodeToString(bytes.ReplaceAll(b, from, to))
+		}
+	}
+	return e
+}
+
+// catalogueTarget builds the runner's target for one entry and remembers
+// the control API errors its hooks hit, so a failure caused by the control
+// API is not reported as non-conformance.
+type catalogueTarget struct {
+	badinput.Target
+	mu     sync.Mutex
+	ctlErr error
+}
+
+func (ct *catalogueTarget) controlFailed(err error) error {
+	ct.mu.Lock()
+	if ct.ctlErr == nil {
+		ct.ctlErr = err
+	}
+	ct.mu.Unlock()
+	return err
+}
+
+func (ct *catalogueTarget) controlErr() error {
+	ct.mu.Lock()
+	defer ct.mu.Unlock()
+	return ct.ctlErr
+}
+
+// routeMissing reports whether err is the control API's answer for a
+// route it does not have.
+func routeMissing(err error) bool {
+	var ce *controlError
+	return errors.As(err, &ce) && (ce.Status == http.StatusNotFound || ce.Status == http.StatusMethodNotAllowed || ce.Status == http.StatusNotImplemented)
+}
+
+func runCatalogueEntry(s *S, e badinput.Entry) {
+	t := s.run.conn
+	if e.Where == badinput.WhereHTTP {
+		if f := routeFeature(e.Input.Path); f != "" && !s.featureInForce(f) {
+			s.NotApplicable("feature %s is not in force (%s)", f, s.run.featureSource(f))
+		}
+	}
+	if hasNeed(e, "identity") && t.opts.IdentityToken == "" {
+		s.Untestable("needs an identity bearer the connector accepts (--identity-token)")
+	}
+	if chat := t.opts.ChatID; chat != "" {
+		e = withChat(e, chat)
+	}
+
+	cr := s.creds()
+	now := s.now()
+	offset := time.Until(now)
+	ct := &catalogueTarget{Target: badinput.Target{
+		RelayURL:      t.dial,
+		BaseURL:       t.base,
+		Platform:      s.primary().Platform,
+		Gateway:       badinput.Creds{GatewayID: cr.GatewayID, Secret: cr.Secret},
+		IdentityToken: t.opts.IdentityToken,
+		Now:           func() time.Time { return time.Now().Add(offset) },
+		Timeout:       s.within(1),
+		Quiet:         s.quiet(),
+	}}
+	s.tr.Redact(t.opts.IdentityToken)
+	instances := map[string]string{cr.GatewayID: cr.InstanceID}
+	if t.ctl != nil {
+		s.catalogueControl(e, ct, cr, instances)
+	}
+
+	re := e.Reaction
+	if re.Close != nil && re.Close.Code == contract.ClosePolicyViolation && t.ctl != nil && t.info.Clock {
+		// HS-014 allows the connector 30 s before the close; move its clock
+		// rather than wait.
+		stop := s.advanceWhileRunning(catalogueHelloGrace)
+		defer stop()
+	}
+
+	s.Step("catalogue entry %s (%s)", e.ID, e.Where)
+	in, _ := json.Marshal(e.Input)
+	s.Logf("input: %s", truncate(string(in), 400))
+	s.Logf("required: %s", catalogueExpected(e))
+	o := badinput.Run(s.ctx, ct.Target, []badinput.Entry{e})[0]
+	s.Logf("outcome: %s", o)
+
+	if re.Throttle != nil {
+		// Even when the flood used up the case's time: later cases need it.
+		s.Step("advance the connector's clock by %s so it forgives the flood", catalogueFloodForgive)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := t.ctl.advance(ctx, catalogueFloodForgive)
+		cancel()
+		if err != nil {
+			s.Harness("advance the clock: %v", err)
+		}
+	}
+
+	switch o.Result {
+	case badinput.Pass:
+	case badinput.Skip:
+		s.Untestable("%s", o.Detail)
+	default:
+		if err := ct.controlErr(); err != nil {
+			if routeMissing(err) {
+				s.Untestable("the control API lacks a route the entry needs: %v", err)
+			}
+			s.Harness("the control API failed during the entry: %v", err)
+		}
+		if o.Unshed {
+			s.Observe("the connector shed none of the flood's bad upgrades")
+			s.Untestable("the connector did not shed a flood of bad upgrades (every one closed 4401), so how it closes a shed connection cannot be observed: %s", o.Detail)
+		}
+		s.Failf(s.c.Reqs[0], catalogueExpected(e), "%s", o.Detail)
+	}
+}
+
+// catalogueControl fills in what only the control API provides: a gateway
+// of another tenant, a revoked gateway, an unfronted platform, and event
+// buffering and inspection.
+func (s *S) catalogueControl(e badinput.Entry, ct *catalogueTarget, cr gwCreds, instances map[string]string) {
+	t := s.run.conn
+	plat := ct.Platform
+	enroll := func(label string, spec enrollSpec) gwCreds {
+		spec.GatewayID = "conform-" + label + "-" + randHex(4)
+		if len(spec.Platforms) == 0 {
+			spec.Platforms = []string{plat}
+		}
+		c, err := t.ctl.enroll(s.ctx, spec)
+		if err != nil {
+			s.Harness("enroll a %s gateway: %v", label, err)
+		}
+		s.tr.Redact(c.Secret)
+		instances[c.GatewayID] = c.InstanceID
+		return c
+	}
+	if hasNeed(e, "unfronted") {
+		fronted := map[string]bool{}
+		for _, id := range cr.Identities {
+			fronted[id.Platform] = true
+		}
+		for _, p := range t.info.Platforms {
+			if !fronted[p] {
+				ct.UnfrontedPlatform = p
+				break
+			}
+		}
+		if ct.UnfrontedPlatform == "" {
+			// The case's gateway fronts every served platform: use one
+			// that fronts only the first.
+			g := enroll("catalogue-one", enrollSpec{})
+			ct.Gateway = badinput.Creds{GatewayID: g.GatewayID, Secret: g.Secret}
+			for _, p := range t.info.Platforms {
+				if p != plat {
+					ct.UnfrontedPlatform = p
+					break
+				}
+			}
+		}
+		s.Logf("unfronted platform %s", ct.UnfrontedPlatform)
+	}
+	if catalogueNeedsOther(e) {
+		o := enroll("catalogue-other", enrollSpec{Tenant: "conform-other-" + randHex(4)})
+		ct.Other = badinput.Creds{GatewayID: o.GatewayID, Secret: o.Secret}
+		s.Logf("gateway %s of tenant %s", o.GatewayID, o.Tenant)
+	}
+	if hasNeed(e, "revoked") {
+		r := enroll("catalogue-revoked", enrollSpec{})
+		if err := t.ctl.revoke(s.ctx, r.GatewayID); err != nil {
+			if routeMissing(err) {
+				s.Untestable("the control API cannot revoke a gateway: %v", err)
+			}
+			s.Harness("revoke %s: %v", r.GatewayID, err)
+		}
+		ct.Revoked = &badinput.Creds{GatewayID: r.GatewayID, Secret: r.Secret}
+		s.Logf("revoked gateway %s", r.GatewayID)
+	}
+	if hasNeed(e, "buffer") {
+		inst := instances[ct.Gateway.GatewayID]
+		if inst == "" {
+			s.Untestable("the control API does not report the gateway's instance id, so its buffer cannot be inspected")
+		}
+		if _, err := t.ctl.buffered(s.ctx, inst); err != nil {
+			if routeMissing(err) {
+				s.Untestable("the control API cannot list a gateway's buffer (GET /buffers/{instanceId}): %v", err)
+			}
+			s.Harness("list the buffer of %s: %v", inst, err)
+		}
+		ct.InjectBuffered = func(ctx context.Context, gatewayID string) (string, error) {
+			deadline := time.Now().Add(s.within(1))
+			for {
+				m := userMessage{Platform: plat, ChatID: "conform-chat-" + randHex(4), ChatType: "dm",
+					UserID: "conform-user", Text: "catalogue", MessageID: "m-" + randHex(6)}
+				d, err := t.ctl.injectDelivery(ctx, gatewayID, m)
+				switch {
+				case err != nil:
+					return "", ct.controlFailed(err)
+				case d.Delivery == "buffered" && d.BufferID == "":
+					return "", ct.controlFailed(errors.New("POST /inbound answered a buffered delivery without its bufferId"))
+				case d.Delivery == "buffered":
+					return d.BufferID, nil
+				case d.Delivery != "live" || time.Now().After(deadline):
+					return "", fmt.Errorf("the event for %s was delivered %q, not buffered", gatewayID, d.Delivery)
+				}
+				// A socket of an earlier step is still going away.
+				select {
+				case <-ctx.Done():
+					return "", ctx.Err()
+				case <-time.After(20 * time.Millisecond):
+				}
+			}
+		}
+		ct.Pending = func(ctx context.Context, gatewayID, bufferID string) (bool, error) {
+			ids, err := t.ctl.buffered(ctx, instances[gatewayID])
+			if err != nil {
+				return false, ct.controlFailed(err)
+			}
+			for _, id := range ids {
+				if id == bufferID {
+					return true, nil
+				}
+			}
+			return false, nil
+		}
+	}
+}
+
+// advanceWhileRunning moves the connector's clock by d shortly after the
+// case's input went out, and again every so often until stop is called.
+func (s *S) advanceWhileRunning(d time.Duration) (stop func()) {
+	ctl := s.run.conn.ctl
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		every := max(s.quiet(), 100*time.Millisecond)
+		for i := 0; i < 3; i++ {
+			select {
+			case <-done:
+				return
+			case <-s.ctx.Done():
+				return
+			case <-time.After(every):
+			}
+			if err := ctl.advance(s.ctx, d); err == nil {
+				s.Logf("advanced the connector's clock by %s", d)
+			}
+			every = s.within(0.5)
+		}
+	}()
+	return func() {
+		close(done)
+		wg.Wait()
+	}
+}
+
+// catalogueMarkdown renders the catalogue section of docs/conformance.md:
+// one row per catalogue case, in suite order.
+func catalogueMarkdown() string {
+	var b strings.Builder
+	b.WriteString("## Bad-input catalogue\n\n")
+	b.WriteString("The connector suite runs every entry of the bad-input catalogue\n")
+	b.WriteString("([`fixtures/bad/catalogue.json`](../fixtures/bad/catalogue.json), described in\n")
+	b.WriteString("[fixtures/README.md](../fixtures/README.md#badcataloguejson)) as one case named\n")
+	b.WriteString("`<requirement>/catalogue-<entry id>`, through the runner in `internal/badinput`. The requirement\n")
+	b.WriteString("tables above count these cases; this table lists them with what each needs beyond a gateway's\n")
+	b.WriteString("credentials (without it the case is untestable, never passed) and what the connector must do.\n\n")
+	b.WriteString("| case | level | where | needs | what must happen |\n| --- | --- | --- | --- | --- |\n")
+	for _, c := range Cases(Connector) {
+		e, ok := catalogueEntries[c.ID]
+		if !ok {
+			continue
+		}
+		var needs []string
+		if c.Needs != 0 {
+			needs = append(needs, strings.ReplaceAll(c.Needs.String(), ",", ", "))
+		}
+		if hasNeed(e, "identity") {
+			needs = append(needs, "identity")
+		}
+		if e.Where == badinput.WhereHTTP {
+			if f := routeFeature(e.Input.Path); f != "" && f != c.Feature() {
+				needs = append(needs, "feature "+f)
+			}
+		}
+		if c.Feature() != "core" {
+			needs = append(needs, "feature "+c.Feature())
+		}
+		if c.Op != "" {
+			needs = append(needs, "op "+c.Op)
+		}
+		need := "—"
+		if len(needs) > 0 {
+			need = strings.Join(needs, ", ")
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", c.ID, c.Level(), e.Where, need, mdCell(c.Text))
+	}
+	b.WriteString("\n")
+	return b.String()
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
