@@ -32,8 +32,15 @@ func benchClient(b *testing.B) *client.Client {
 	if err != nil {
 		b.Fatal(err)
 	}
+	return connectBench(b, s.URL(), gw.GatewayID, gw.Secret)
+}
+
+// connectBench connects a telegram-only client to url and closes it when
+// the benchmark ends.
+func connectBench(b *testing.B, url, gatewayID, secret string) *client.Client {
+	b.Helper()
 	c, err := client.New(client.Options{
-		Config: client.Config{URL: s.URL(), GatewayID: gw.GatewayID, Secret: gw.Secret,
+		Config: client.Config{URL: url, GatewayID: gatewayID, Secret: secret,
 			Platforms: []client.Identity{{Platform: "telegram"}}},
 	})
 	if err != nil {
@@ -52,10 +59,9 @@ func benchClient(b *testing.B) *client.Client {
 	return c
 }
 
-// BenchmarkRoundTripSequential measures one outbound round trip at a time
-// and reports the median.
-func BenchmarkRoundTripSequential(b *testing.B) {
-	c := benchClient(b)
+// measureSequential sends one action at a time and reports the median and
+// p99 latency.
+func measureSequential(b *testing.B, c *client.Client) {
 	ctx := context.Background()
 	lat := make([]time.Duration, 0, b.N)
 	b.ReportAllocs()
@@ -73,14 +79,11 @@ func BenchmarkRoundTripSequential(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds())/1e3, "µs-p99")
 }
 
-// BenchmarkThroughput64 runs 64 concurrent callers and reports actions per
-// second.
-func BenchmarkThroughput64(b *testing.B) {
-	c := benchClient(b)
+// measureConcurrent runs callers concurrent senders sharing b.N actions
+// and reports actions per second; any failed call fails the benchmark.
+func measureConcurrent(b *testing.B, c *client.Client, callers int) {
 	ctx := context.Background()
-	const callers = 64
-	var next atomic.Int64
-	var failed atomic.Int64
+	var next, failed atomic.Int64
 	var wg sync.WaitGroup
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -103,6 +106,18 @@ func BenchmarkThroughput64(b *testing.B) {
 		b.Fatalf("%d calls failed", n)
 	}
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "actions/s")
+}
+
+// BenchmarkRoundTripSequential measures one outbound round trip at a time
+// and reports the median.
+func BenchmarkRoundTripSequential(b *testing.B) {
+	measureSequential(b, benchClient(b))
+}
+
+// BenchmarkThroughput64 runs 64 concurrent callers and reports actions per
+// second.
+func BenchmarkThroughput64(b *testing.B) {
+	measureConcurrent(b, benchClient(b), 64)
 }
 
 // echoConnector is a minimal connector that answers every outbound with a
@@ -198,59 +213,13 @@ func (c *batchConn) Close() error {
 
 func echoClient(b *testing.B) *client.Client {
 	b.Helper()
-	c, err := client.New(client.Options{Config: client.Config{URL: echoConnector(b), GatewayID: "gw", Secret: "s",
-		Platforms: []client.Identity{{Platform: "telegram"}}}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = c.Close(ctx)
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := c.Connect(ctx); err != nil {
-		b.Fatal(err)
-	}
-	return c
+	return connectBench(b, echoConnector(b), "gw", "s")
 }
 
 func BenchmarkEchoRoundTripSequential(b *testing.B) {
-	c := echoClient(b)
-	ctx := context.Background()
-	lat := make([]time.Duration, 0, b.N)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		t0 := time.Now()
-		if r := c.Send(ctx, "42", "ping"); !r.Success {
-			b.Fatalf("send = %+v", r)
-		}
-		lat = append(lat, time.Since(t0))
-	}
-	b.StopTimer()
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds())/1e3, "µs-median")
+	measureSequential(b, echoClient(b))
 }
 
 func BenchmarkEchoThroughput64(b *testing.B) {
-	c := echoClient(b)
-	ctx := context.Background()
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	b.ReportAllocs()
-	b.ResetTimer()
-	start := time.Now()
-	for g := 0; g < 64; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for next.Add(1) <= int64(b.N) {
-				c.Send(ctx, "42", "ping")
-			}
-		}()
-	}
-	wg.Wait()
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "actions/s")
+	measureConcurrent(b, echoClient(b), 64)
 }
