@@ -377,12 +377,7 @@ func TestCallWaitsForDescriptor(t *testing.T) {
 	tc.autoDescriptor.Store(false)
 	clk := clock.NewManual(epoch)
 	st := newStates()
-	c, err := client.New(testOpts(tc, clk, st))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { closeClient(t, c) })
-	go func() { _ = c.Connect(context.Background()) }()
+	c := connectInBackground(t, testOpts(tc, clk, st))
 	conn := tc.next(t)
 	conn.expect(t, contract.TypeHello)
 	st.wait(t, client.StateConnected)
@@ -442,12 +437,7 @@ func TestInvalidDescriptorClosesWith1002AndBacksOff(t *testing.T) {
 	tc.autoDescriptor.Store(false)
 	clk := clock.NewManual(epoch)
 	st := newStates()
-	c, err := client.New(testOpts(tc, clk, st))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { closeClient(t, c) })
-	go func() { _ = c.Connect(context.Background()) }()
+	connectInBackground(t, testOpts(tc, clk, st))
 	conn := tc.next(t)
 	conn.expect(t, contract.TypeHello)
 	d, _ := json.Marshal(tc.descriptor("relay"))
@@ -475,12 +465,7 @@ func TestHandshakeTimeout(t *testing.T) {
 	tc.autoDescriptor.Store(false)
 	clk := clock.NewManual(epoch)
 	st := newStates()
-	c, err := client.New(testOpts(tc, clk, st))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { closeClient(t, c) })
-	go func() { _ = c.Connect(context.Background()) }()
+	connectInBackground(t, testOpts(tc, clk, st))
 	conn := tc.next(t)
 	conn.expect(t, contract.TypeHello)
 	st.wait(t, client.StateConnected)

@@ -410,6 +410,20 @@ func start(t *testing.T, tc *connector, o client.Options) (*client.Client, *tcon
 	return c, conn
 }
 
+// connectInBackground makes a client and starts its first Connect without
+// waiting for it, for tests that drive the handshake (or its failure) by
+// hand; the client is closed when the test ends.
+func connectInBackground(t *testing.T, o client.Options) *client.Client {
+	t.Helper()
+	c, err := client.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeClient(t, c) })
+	go func() { _ = c.Connect(context.Background()) }()
+	return c
+}
+
 func closeClient(t *testing.T, c *client.Client) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)

@@ -110,12 +110,7 @@ func TestDevAckBeforeHandler(t *testing.T) {
 func TestDevNoNewline(t *testing.T) {
 	tc := newConnector(t)
 	tc.autoDescriptor.Store(false)
-	c, err := client.New(devOpts(tc, clock.NewManual(epoch), nil, client.DevNoNewline))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { closeClient(t, c) })
-	go func() { _ = c.Connect(context.Background()) }()
+	connectInBackground(t, devOpts(tc, clock.NewManual(epoch), nil, client.DevNoNewline))
 	f := tc.next(t).expect(t, contract.TypeHello)
 	if strings.HasSuffix(f.raw, "\n") {
 		t.Fatalf("hello %q ends with a newline", f.raw)

@@ -448,12 +448,7 @@ func TestDeliveryRightAfterTheDescriptor(t *testing.T) {
 	}
 	o := testOpts(tc, clock.NewManual(epoch), nil)
 	o.Handler = rec
-	c, err := client.New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { closeClient(t, c) })
-	go func() { _ = c.Connect(context.Background()) }()
+	connectInBackground(t, o)
 	conn := tc.next(t)
 	conn.expect(t, contract.TypeHello)
 	desc, _ := contract.EncodeFrame(contract.DescriptorFrame{Descriptor: tc.descriptor("relay")})

@@ -98,12 +98,7 @@ func Test4401BeforeAnyHandshakeIsRetryable(t *testing.T) {
 	tc.onConn = func(c *tconn) { c.closeWith(contract.CloseUnauthorized, contract.ReasonUnauthorized) }
 	clk := clock.NewManual(epoch)
 	st := newStates()
-	c, err := client.New(testOpts(tc, clk, st))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { closeClient(t, c) })
-	go func() { _ = c.Connect(context.Background()) }()
+	c := connectInBackground(t, testOpts(tc, clk, st))
 	for i, want := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second} {
 		tc.next(t)
 		ev := st.wait(t, client.StateReconnecting)
