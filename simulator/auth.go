@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/relaykit/relaykit/contract"
@@ -152,4 +153,20 @@ func mintSecret() string { return randomHex(32) }
 func tokenHash(token string) string {
 	h := sha256.Sum256([]byte(token))
 	return hex.EncodeToString(h[:])
+}
+
+// refuseHTTP answers a request to a token-authenticated HTTP route (policy,
+// media) whose token was refused: 401 with the reason, or, once the remote
+// address or the claimed gateway has spent its burst of failures, 429 with
+// Retry-After, so a flood of bad tokens costs the same on every route as it
+// does on the upgrade (the same buckets count both).
+func (s *Server) refuseHTTP(w http.ResponseWriter, r *http.Request, auth authResult) {
+	if why := s.failedAuth(r.RemoteAddr, auth.claimed, auth.known); why != "" {
+		s.noteHTTP(r, http.StatusTooManyRequests, auth.claimed, why+"; token refused: "+auth.detail)
+		w.Header().Set("Retry-After", strconv.Itoa(s.throttleRetryAfter()))
+		writeJSON(w, http.StatusTooManyRequests, contract.ErrorBody{Error: contract.ReasonThrottled})
+		return
+	}
+	s.noteHTTP(r, http.StatusUnauthorized, auth.claimed, auth.detail)
+	writeJSON(w, http.StatusUnauthorized, contract.ErrorBody{Error: firstNonEmpty(auth.reason, contract.ReasonUnauthorized)})
 }

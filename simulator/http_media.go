@@ -49,8 +49,7 @@ func (m *mediaStore) sweepLocked(now time.Time) {
 func (s *Server) serveMediaUpload(w http.ResponseWriter, r *http.Request) {
 	auth := s.authenticateHTTP(r.Header.Get("Authorization"))
 	if auth.reason != "" || auth.gw == nil {
-		s.noteHTTP(r, http.StatusUnauthorized, auth.claimed, auth.detail)
-		writeJSON(w, http.StatusUnauthorized, contract.ErrorBody{Error: firstNonEmpty(auth.reason, contract.ReasonUnauthorized)})
+		s.refuseHTTP(w, r, auth)
 		return
 	}
 	limit := s.cfg.MediaMaxBytes
@@ -95,8 +94,7 @@ func (s *Server) serveMediaUpload(w http.ResponseWriter, r *http.Request) {
 func (s *Server) serveMediaDownload(w http.ResponseWriter, r *http.Request) {
 	auth := s.authenticateHTTP(r.Header.Get("Authorization"))
 	if auth.reason != "" || auth.gw == nil {
-		s.noteHTTP(r, http.StatusUnauthorized, auth.claimed, auth.detail)
-		writeJSON(w, http.StatusUnauthorized, contract.ErrorBody{Error: firstNonEmpty(auth.reason, contract.ReasonUnauthorized)})
+		s.refuseHTTP(w, r, auth)
 		return
 	}
 	id := r.PathValue("id")

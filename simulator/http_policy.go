@@ -13,8 +13,7 @@ import (
 func (s *Server) servePolicy(w http.ResponseWriter, r *http.Request) {
 	auth := s.authenticateHTTP(r.Header.Get("Authorization"))
 	if auth.reason != "" || auth.gw == nil {
-		s.noteHTTP(r, http.StatusUnauthorized, auth.claimed, auth.detail)
-		writeJSON(w, http.StatusUnauthorized, contract.ErrorBody{Error: firstNonEmpty(auth.reason, contract.ReasonUnauthorized)})
+		s.refuseHTTP(w, r, auth)
 		return
 	}
 	gw := auth.gw

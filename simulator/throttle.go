@@ -2,6 +2,7 @@ package simulator
 
 import (
 	"fmt"
+	"math"
 	"net"
 	"sync"
 	"time"
@@ -130,4 +131,10 @@ func (s *Server) failedAuth(remote, gatewayID string, known bool) string {
 		gw.tokens--
 	}
 	return ""
+}
+
+// throttleRetryAfter is the Retry-After, in whole seconds, of a throttled
+// HTTP refusal: the time one failure's token takes to refill, at least 1.
+func (s *Server) throttleRetryAfter() int {
+	return max(1, int(math.Ceil(s.cfg.AuthFailRefill.Seconds())))
 }

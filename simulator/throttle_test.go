@@ -2,6 +2,7 @@ package simulator_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
@@ -172,5 +173,67 @@ func TestThrottleReset(t *testing.T) {
 	}
 	if code, _ := dialFrom(t, s, "127.0.0.1", "garbage"); code != contract.CloseUnauthorized {
 		t.Fatalf("after Reset: close %d, want 4401", code)
+	}
+}
+
+// Refused tokens on the policy and media routes spend the same burst as
+// refused upgrades: past it they get 429 with Retry-After and a JSON
+// "throttled", upgrades from that address close 1013, and a good token is
+// still served on every route.
+func TestThrottleHTTPRoutes(t *testing.T) {
+	clk := clock.NewManual(time.Unix(1_800_000_000, 0))
+	s := throttleSim(t, clk, 3)
+	forged := contract.MintTokenTTL("gw-a", "guess", clk.Now(), time.Minute)
+	policy := s.URL() + "/relay/policy"
+	upload := s.URL() + "/relay/media"
+	download := s.URL() + "/relay/media/00000000000000000000000000000000"
+	body := jsonBody(contract.PolicyRequest{Platform: "telegram", FreeResponseScopes: []string{}})
+	since := s.JournalSeq()
+
+	status := func(method, url, token string, body []byte) (int, string, string) {
+		t.Helper()
+		req, err := http.NewRequest(method, url, strings.NewReader(string(body)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, url, err)
+		}
+		defer resp.Body.Close()
+		var e contract.ErrorBody
+		if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
+			t.Fatalf("%s %s: %d body is not JSON: %v", method, url, resp.StatusCode, err)
+		}
+		return resp.StatusCode, e.Error, resp.Header.Get("Retry-After")
+	}
+
+	for i, tc := range []struct{ method, url string }{{"POST", policy}, {"POST", upload}, {"GET", download}} {
+		if code, msg, _ := status(tc.method, tc.url, forged, body); code != http.StatusUnauthorized || msg != contract.ReasonUnauthorized {
+			t.Fatalf("refusal %d (%s %s): %d %q, want 401 unauthorized", i, tc.method, tc.url, code, msg)
+		}
+	}
+	for _, tc := range []struct{ method, url string }{{"POST", policy}, {"POST", upload}, {"GET", download}} {
+		code, msg, retry := status(tc.method, tc.url, forged, body)
+		if code != http.StatusTooManyRequests || msg != contract.ReasonThrottled || retry != "1" {
+			t.Fatalf("%s %s past the burst: %d %q Retry-After %q, want 429 throttled Retry-After 1", tc.method, tc.url, code, msg, retry)
+		}
+	}
+	if code, reason := dialFrom(t, s, "127.0.0.1", "garbage"); code != contract.CloseTryAgainLater || reason != contract.ReasonThrottled {
+		t.Fatalf("upgrade after the HTTP flood: close %d %q, want 1013 throttled", code, reason)
+	}
+	good, _ := s.Token("gw-a", time.Minute)
+	if code := httpDo(t, "POST", policy, bearerHeader(good), body, nil); code != http.StatusOK {
+		t.Fatalf("policy with gw-a's good token during the flood: %d, want 200", code)
+	}
+	clk.Advance(time.Second)
+	if code, _, _ := status("POST", policy, forged, body); code != http.StatusUnauthorized {
+		t.Fatalf("after one refill period: %d, want 401", code)
+	}
+	for _, e := range s.Journal(since) {
+		if strings.Contains(e.Detail, forged) {
+			t.Errorf("journal entry carries the token: %+v", e)
+		}
 	}
 }

@@ -107,7 +107,7 @@ func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.wakeCooldown, "wake-cooldown", 30*time.Second, "least `duration` between two wake requests of one instance")
 	fs.StringVar(&c.duplicatePolicy, "duplicate-policy", "replace", "second socket of one instance: `allow`, replace (close the old 4409 replaced) or reject (close the new 4409 duplicate)")
 	fs.IntVar(&c.drainWindow, "drain-window", 64, "replayed buffer entries that may be unacknowledged at once (`n`)")
-	fs.IntVar(&c.authFailBurst, "auth-fail-burst", simulator.DefaultAuthFailBurst, "failed upgrade authentications one address or gateway id may make in a burst before further upgrades are closed 1013 throttled (`n`); negative disables")
+	fs.IntVar(&c.authFailBurst, "auth-fail-burst", simulator.DefaultAuthFailBurst, "failed token authentications (upgrades, policy, media) one address or gateway id may make in a burst before further refusals become 1013 throttled closes and HTTP 429s (`n`); negative disables")
 	fs.DurationVar(&c.authFailRefill, "auth-fail-refill", simulator.DefaultAuthFailRefill, "time to forgive one failed authentication (`duration`)")
 	fs.DurationVar(&c.mediaTTL, "media-ttl", time.Hour, "how long uploaded media stays downloadable (`duration`)")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log `format` on stderr: text or json")
