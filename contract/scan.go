@@ -148,3 +148,27 @@ func rawID(val []byte) string {
 func rawBool(val []byte) bool { return len(val) == 4 && string(val) == "true" }
 
 func isNull(val []byte) bool { return len(val) == 4 && string(val) == "null" }
+
+// RawField returns the raw JSON value of key among the top-level keys of
+// the JSON object obj, and whether it is there. Keys match exactly (not
+// case-insensitively as encoding/json matches struct fields); when a key
+// repeats, the last value wins, as encoding/json decodes it. The value
+// aliases obj: copy it to keep it past obj's lifetime. obj should be valid
+// JSON, as DecodeFrame has established for a frame line; RawField never
+// panics on anything else and reports false for what is not an object.
+//
+// It lets a connector pick one member out of a hot frame (the action of an
+// outbound, say) without a second full decode.
+func RawField(obj []byte, key string) ([]byte, bool) {
+	var val []byte
+	found := false
+	if eachField(obj, func(k string, v []byte) error {
+		if k == key {
+			val, found = v, true
+		}
+		return nil
+	}) != nil {
+		return nil, false
+	}
+	return val, found
+}

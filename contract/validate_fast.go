@@ -21,13 +21,8 @@ var fastActionKinds = map[string]map[string]byte{
 // ValidateFrame for the details", not necessarily invalid. line must be
 // valid JSON, as DecodeFrame has already established.
 func OutboundActionValid(line []byte) bool {
-	var action []byte
-	if eachField(line, func(k string, v []byte) error {
-		if k == "action" {
-			action = v
-		}
-		return nil
-	}) != nil || len(action) == 0 || action[0] != '{' {
+	action, _ := RawField(line, "action")
+	if len(action) == 0 || action[0] != '{' {
 		return false
 	}
 	var (

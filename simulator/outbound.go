@@ -1,6 +1,7 @@
 package simulator
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -235,13 +236,11 @@ type answer struct {
 // outbound answers one outbound frame with exactly one result (OUT-006),
 // unless a script or a deviation says otherwise.
 func (s *Server) outbound(sess *session, f contract.Outbound, line []byte) {
-	var raw struct {
-		Action json.RawMessage `json:"action"`
-	}
-	json.Unmarshal(line, &raw)
+	// The record outlives line, which is a pooled read buffer: copy.
+	action, _ := contract.RawField(line, "action")
 	rec := &OutboundRecord{
 		GatewayID: sess.gw.GatewayID, SessionID: sess.id, RequestID: f.RequestID,
-		Platform: f.Platform, BotID: f.BotID, Op: f.Action.Op, Action: raw.Action, ReceivedAt: s.clk.Now(),
+		Platform: f.Platform, BotID: f.BotID, Op: f.Action.Op, Action: bytes.Clone(action), ReceivedAt: s.clk.Now(),
 	}
 	if f.RequestID == "" {
 		s.hist.addOutbound(rec)
