@@ -16,7 +16,7 @@ func TestRawField(t *testing.T) {
 	}{
 		{`{"type":"outbound","action":{"op":"send","x":[1,{"a":"}"}]}}`, "action", `{"op":"send","x":[1,{"a":"}"}]}`, true},
 		{`{ "type" : "hello" , "platform":"telegram" }`, "platform", `"telegram"`, true},
-		{`{"a":1,"a":2}`, "a", `2`, true},                 // the last wins, as encoding/json decodes
+		{`{"a":1,"a":2}`, "a", `2`, true},                // the last wins, as encoding/json decodes
 		{`{"\u0061ction":null}`, "action", `null`, true}, // escaped keys match their text
 		{`{"Action":{}}`, "action", ``, false},           // exact, unlike encoding/json's field matching
 		{`{"outer":{"action":1}}`, "action", ``, false},  // top level only
