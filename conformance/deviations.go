@@ -67,6 +67,7 @@ var adapterDeviationBreaks = map[adapter.Deviation]string{
 	adapter.DevEditWithoutSupport:   "HS-024",
 	adapter.DevNoMetadataStamp:      "OUT-027",
 	adapter.DevAnswerForeignPrompts: "IN-014",
+	adapter.DevLongPromptIDs:        "OUT-024",
 }
 
 // DeviationMatrix lists every deviation mode of the simulator, the client
@@ -147,6 +148,7 @@ var DeviationMatrix = []DeviationRow{
 	{Gateway, "edit-without-support", []string{"HS-024/", "HS-012/"}, []string{"HS-024/edit-needs-supports-edit"}},
 	{Gateway, "no-metadata-stamp", []string{"OUT-027/", "OUT-002/"}, []string{"OUT-027/metadata-stamp"}},
 	{Gateway, "answer-foreign-prompts", []string{"IN-014/", "IN-004/"}, []string{"IN-014/foreign-prompt-press"}},
+	{Gateway, "long-prompt-ids", []string{"OUT-024/"}, []string{"OUT-024/prompt-shape"}},
 }
 
 // deviationMatrixMarkdown renders the matrix for docs/conformance.md.

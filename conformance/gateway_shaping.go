@@ -276,6 +276,31 @@ var _ = gatewayCase(Case{
 })
 
 var _ = gatewayCase(Case{
+	ID:    "OUT-024/prompt-shape",
+	Reqs:  []string{"OUT-024"},
+	Text:  "a prompt action has a known prompt_kind, prompt and option ids of at most 32 characters of [A-Za-z0-9_.-], known styles, and every hp1:<prompt_id>:<option_id> within 64 bytes",
+	Needs: NeedEcho,
+}, func(s *S) {
+	g := s.gateway(gwConfig{})
+	g.handshaked(1)
+	ask := g.newMessage("/prompt")
+	g.inject(ask)
+	pf := g.f.expectFrame("OUT-024", "a prompt action in "+ask.ChatID+" (echo profile: /prompt where prompt is advertised)", func(f gwFrame) bool {
+		return outboundFor(ask.ChatID)(f) && actionOf(f)["op"] == contract.OpPrompt
+	})
+	// The frame's hygiene check reports the same rules when it flushes;
+	// checking here names the prompt's fields in this case's own verdict.
+	var broken []string
+	for _, v := range contract.ValidateFrame(pf.Line) {
+		if v.Requirement == "OUT-024" {
+			broken = append(broken, v.Field+": "+v.Message)
+		}
+	}
+	s.Check(len(broken) == 0, "OUT-024", "prompt_kind, prompt_id, option ids and styles within the contract's alphabet, lengths and values",
+		"%s in %s", strings.Join(broken, "; "), pf.Line)
+})
+
+var _ = gatewayCase(Case{
 	ID:    "IN-014/foreign-prompt-press",
 	Reqs:  []string{"IN-014"},
 	Text:  "a press on a prompt id the gateway did not mint starts no turn and gets no answer, while a press on its own prompt is answered",

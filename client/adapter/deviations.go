@@ -39,13 +39,18 @@ const (
 	// gateway process as its own unknown prompt and answers it with the
 	// expiry notice, instead of swallowing it.
 	DevAnswerForeignPrompts Deviation = "answer-foreign-prompts"
+
+	// DevLongPromptIDs mints prompt ids "<nonce>.<32 hex>", 39 characters
+	// where OUT-024 allows 32, and skips the id and callback checks, so
+	// a connector could not fit the press into a 64-byte callback.
+	DevLongPromptIDs Deviation = "long-prompt-ids"
 )
 
 // AllDeviations lists every deviation of the adapter, in a stable order.
 func AllDeviations() []Deviation {
 	return []Deviation{
 		DevCountCodePoints, DevIgnoreSupportedOps, DevEditWithoutSupport,
-		DevNoMetadataStamp, DevAnswerForeignPrompts,
+		DevNoMetadataStamp, DevAnswerForeignPrompts, DevLongPromptIDs,
 	}
 }
 

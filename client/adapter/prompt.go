@@ -200,7 +200,9 @@ func (c *Chat) Ask(ctx context.Context, req PromptRequest) (*PendingPrompt, erro
 		return nil, fmt.Errorf("prompt kind %q: want one of %v", kind, contract.PromptKinds)
 	}
 	id := MintPromptID(g.nonce)
-	if err := ValidateOptions(id, optionIDs(req.Options)); err != nil {
+	if g.deviates(DevLongPromptIDs) {
+		id = g.nonce + "." + randomHex(16)
+	} else if err := ValidateOptions(id, optionIDs(req.Options)); err != nil {
 		return nil, fmt.Errorf("invalid prompt: %w", err)
 	}
 	timeout := req.Timeout

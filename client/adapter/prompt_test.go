@@ -137,6 +137,19 @@ func TestDeviationAnswerForeignPrompts(t *testing.T) {
 	}
 }
 
+func TestDeviationLongPromptIDs(t *testing.T) {
+	e, _, _ := promptEnv(t, desc("dc", 2000, "chars", allOps...), Options{TypingInterval: -1, NoReactions: true, Deviations: []Deviation{DevLongPromptIDs}})
+	_, promptID := askFruit(e, "dc")
+	p := ofOps(e.waitActions(1, contract.OpPrompt), contract.OpPrompt)[0]
+	id := promptID()
+	if len(id) <= MaxIDLen || p.PromptID != id {
+		t.Fatalf("prompt id %q (%d characters) on the wire as %q: want one over %d", id, len(id), p.PromptID, MaxIDLen)
+	}
+	if owner, _ := PromptOwner(id); owner != e.gw.Nonce() {
+		t.Fatalf("prompt id %q does not start with the nonce %q", id, e.gw.Nonce())
+	}
+}
+
 func TestExpiredPromptGetsTheNotice(t *testing.T) {
 	e, _, errs := promptEnv(t, desc("dc", 2000, "chars", allOps...), quiet)
 	_, promptID := askFruit(e, "dc")
