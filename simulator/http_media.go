@@ -1,8 +1,11 @@
 package simulator
 
 import (
+	"errors"
+	"fmt"
 	"mime"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -10,11 +13,16 @@ import (
 	"github.com/relaykit/relaykit/contract"
 )
 
-// mediaItem is one re-hosted file. Media lives in memory only; it does not
-// survive a restart, which its one-hour lifetime makes harmless.
+// mediaItem is one re-hosted file. Without a MediaStore, media lives in
+// memory only (data holds the bytes) and does not survive a restart, which
+// its one-hour lifetime makes tolerable for a test tool. With one (a
+// FileStore), the store holds the bytes durably, data is nil, and a
+// download reads them back, so memory holds only metadata and links a
+// gateway already sent still work after a restart.
 type mediaItem struct {
 	tenant      string
-	data        []byte
+	data        []byte // nil when disk holds the bytes
+	size        int64
 	contentType string
 	filename    string
 	expires     time.Time
@@ -23,25 +31,84 @@ type mediaItem struct {
 type mediaStore struct {
 	mu    sync.Mutex
 	items map[string]*mediaItem
+	// total counts the bytes of items plus those of uploads being written
+	// to disk, so MediaMaxTotal holds while they are.
 	total int64
+	// disk is the server's store when it is a MediaStore, else nil; set
+	// before the server serves and never changed.
+	disk MediaStore
 }
 
 func (m *mediaStore) init() { m.items = map[string]*mediaItem{} }
 
-func (m *mediaStore) reset() {
+// reset drops every item and returns the ids of those disk holds. An
+// upload still being written keeps its share of total and lands after.
+func (m *mediaStore) reset() []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.items, m.total = map[string]*mediaItem{}, 0
-}
-
-// sweepLocked drops expired items.
-func (m *mediaStore) sweepLocked(now time.Time) {
+	var ids []string
 	for id, it := range m.items {
-		if now.After(it.expires) {
-			m.total -= int64(len(it.data))
-			delete(m.items, id)
+		m.total -= it.size
+		if m.disk != nil {
+			ids = append(ids, id)
 		}
 	}
+	m.items = map[string]*mediaItem{}
+	return ids
+}
+
+// sweepLocked drops expired items and returns the ids of those disk holds.
+func (m *mediaStore) sweepLocked(now time.Time) []string {
+	var ids []string
+	for id, it := range m.items {
+		if now.After(it.expires) {
+			m.total -= it.size
+			delete(m.items, id)
+			if m.disk != nil {
+				ids = append(ids, id)
+			}
+		}
+	}
+	return ids
+}
+
+// dropMedia deletes items from disk; a failure is logged, since the item
+// is already gone from the index and a later start deletes it once it has
+// expired.
+func (s *Server) dropMedia(ids []string) {
+	for _, id := range ids {
+		if err := s.media.disk.DeleteMedia(id); err != nil {
+			s.log.Warn("relaysim: failed to delete media", "err", err)
+		}
+	}
+}
+
+// restoreMedia registers the items of a MediaStore at start: unexpired
+// ones count toward MediaMaxTotal (even past it, when the cap was lowered;
+// uploads then get 507 until enough expire), expired ones are deleted.
+func (s *Server) restoreMedia() error {
+	ms, ok := s.store.(MediaStore)
+	if !ok {
+		return nil
+	}
+	recs, err := ms.LoadMedia()
+	if err != nil {
+		return fmt.Errorf("failed to load media: %w", err)
+	}
+	m := &s.media
+	m.disk = ms
+	now := s.clk.Now()
+	var expired []string
+	for _, r := range recs {
+		if now.After(r.Expires) {
+			expired = append(expired, r.ID)
+			continue
+		}
+		m.items[r.ID] = &mediaItem{tenant: r.Tenant, size: r.Size, contentType: r.ContentType, filename: r.Filename, expires: r.Expires}
+		m.total += r.Size
+	}
+	s.dropMedia(expired)
+	return nil
 }
 
 // serveMediaUpload is POST /relay/media (HTTP-005, HTTP-018): raw bytes in,
@@ -67,7 +134,7 @@ func (s *Server) serveMediaUpload(w http.ResponseWriter, r *http.Request) {
 	if len(name) > 255 {
 		name = name[:255]
 	}
-	it := &mediaItem{tenant: auth.gw.Tenant, data: data, contentType: r.Header.Get("Content-Type"), filename: name,
+	it := &mediaItem{tenant: auth.gw.Tenant, data: data, size: int64(len(data)), contentType: r.Header.Get("Content-Type"), filename: name,
 		expires: s.clk.Now().Add(s.cfg.MediaTTL)}
 	if it.contentType == "" {
 		it.contentType = "application/octet-stream"
@@ -75,15 +142,36 @@ func (s *Server) serveMediaUpload(w http.ResponseWriter, r *http.Request) {
 	id := randomHex(16)
 	m := &s.media
 	m.mu.Lock()
-	m.sweepLocked(s.clk.Now())
-	if m.total+int64(len(data)) > s.cfg.MediaMaxTotal {
+	expired := m.sweepLocked(s.clk.Now())
+	if m.total+it.size > s.cfg.MediaMaxTotal {
 		m.mu.Unlock()
+		s.dropMedia(expired)
 		s.httpError(w, r, http.StatusInsufficientStorage, "media store full; retry after items expire")
 		return
 	}
-	m.items[id] = it
-	m.total += int64(len(data))
-	m.mu.Unlock()
+	m.total += it.size
+	if m.disk == nil {
+		m.items[id] = it
+		m.mu.Unlock()
+	} else {
+		// The bytes are reserved in total while the store writes them,
+		// outside the lock; the item is listed only once they are durable.
+		m.mu.Unlock()
+		s.dropMedia(expired)
+		err := m.disk.PutMedia(MediaRecord{ID: id, Tenant: it.tenant, ContentType: it.contentType, Filename: it.filename,
+			Size: it.size, Expires: it.expires}, data)
+		m.mu.Lock()
+		if err != nil {
+			m.total -= it.size
+			m.mu.Unlock()
+			s.log.Error("relaysim: failed to store media", "err", err)
+			s.httpError(w, r, http.StatusInternalServerError, "failed to store media")
+			return
+		}
+		it.data = nil
+		m.items[id] = it
+		m.mu.Unlock()
+	}
 	writeJSON(w, http.StatusOK, contract.MediaUploadResponse{ID: id, Size: int64(len(data))})
 	s.noteHTTP(r, http.StatusOK, auth.gw.GatewayID, "stored "+strconv.Itoa(len(data))+" bytes")
 }
@@ -102,24 +190,51 @@ func (s *Server) serveMediaDownload(w http.ResponseWriter, r *http.Request) {
 	m := &s.media
 	m.mu.Lock()
 	it := m.items[id]
+	var expired []string
 	if it != nil && now.After(it.expires) {
-		m.total -= int64(len(it.data))
+		m.total -= it.size
 		delete(m.items, id)
+		if m.disk != nil {
+			expired = []string{id}
+		}
 		it = nil
 	}
 	m.mu.Unlock()
+	s.dropMedia(expired)
 	if it == nil || (it.tenant != auth.gw.Tenant && !s.deviations().has(DevCrossTenantMedia)) {
 		s.httpError(w, r, http.StatusNotFound, "media not found")
 		return
 	}
+	data := it.data
+	if m.disk != nil && r.Method != http.MethodHead {
+		b, err := m.disk.ReadMedia(id)
+		if errors.Is(err, os.ErrNotExist) {
+			// Deleted meanwhile (expiry, reset) or found damaged: gone.
+			m.mu.Lock()
+			if m.items[id] == it {
+				m.total -= it.size
+				delete(m.items, id)
+			}
+			m.mu.Unlock()
+			s.log.Warn("relaysim: media lost from the store", "err", err)
+			s.httpError(w, r, http.StatusNotFound, "media not found")
+			return
+		}
+		if err != nil {
+			s.log.Error("relaysim: failed to read media", "err", err)
+			s.httpError(w, r, http.StatusInternalServerError, "failed to read media")
+			return
+		}
+		data = b
+	}
 	w.Header().Set("Content-Type", it.contentType)
-	w.Header().Set("Content-Length", strconv.Itoa(len(it.data)))
+	w.Header().Set("Content-Length", strconv.FormatInt(it.size, 10))
 	if it.filename != "" {
 		w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": it.filename}))
 	}
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
-		w.Write(it.data)
+		w.Write(data)
 	}
-	s.noteHTTP(r, http.StatusOK, auth.gw.GatewayID, "served "+strconv.Itoa(len(it.data))+" bytes")
+	s.noteHTTP(r, http.StatusOK, auth.gw.GatewayID, "served "+strconv.FormatInt(it.size, 10)+" bytes")
 }

@@ -153,7 +153,9 @@ type Options struct {
 	MediaMaxBytes int64
 
 	// MediaMaxTotal caps the bytes of media held at once; an upload that
-	// would exceed it gets 507. Default 1 GiB. Media lives in memory only.
+	// would exceed it gets 507. Default 1 GiB. Media lives in memory,
+	// unless Store is a MediaStore (a FileStore), which holds the bytes on
+	// disk across restarts.
 	MediaMaxTotal int64
 
 	// EnrollmentTokenTTL is the lifetime of an enrollment token created

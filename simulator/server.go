@@ -142,7 +142,8 @@ func NewUnstarted(opts Options) (*Server, error) {
 	return s, nil
 }
 
-// restore loads the store's state into the working copy.
+// restore loads the store's state into the working copy, and the media
+// index when the store is a MediaStore.
 func (s *Server) restore() error {
 	snap, err := s.store.Load()
 	if err != nil {
@@ -167,7 +168,7 @@ func (s *Server) restore() error {
 		t := snap.EnrollmentTokens[i]
 		s.tokens[t.Hash] = &t
 	}
-	return nil
+	return s.restoreMedia()
 }
 
 // Start listens on Options.Addr and serves. It is only needed after
@@ -396,7 +397,7 @@ func (s *Server) Reset() error {
 	s.faults.reset()
 	s.refuse.Store(false)
 	s.throttle.reset()
-	s.media.reset()
+	s.dropMedia(s.media.reset())
 	s.jr.reset()
 	s.note(JournalEntry{Kind: JournalControl, Detail: "reset"})
 	return nil

@@ -42,8 +42,19 @@ const fileHeader = `{"relaysim_store":1}`
 // object a line, compacted into a fresh log when it opens and whenever the
 // log has grown well past the state it describes.
 //
+// It is also a MediaStore: uploaded media lives in the directory PATH.media
+// next to the log, each item as a data file named by its id and a JSON
+// metadata file, <id>.json, which carries the tenant, type, name, size,
+// expiry and SHA-256 of the bytes. Both are written to temporary files and
+// renamed into place, data first, so the metadata's rename commits the
+// item; at open, temporary files, data without metadata and metadata
+// without matching data are removed, and a read whose bytes do not match
+// the recorded hash removes the item instead of serving it. Media files are
+// not in the log, so media never slows replay or compaction.
+//
 // The file holds gateway secrets in clear, because verifying a token needs
-// them; it is created with mode 0600.
+// them; it is created with mode 0600. The media directory holds tenants'
+// uploads; it is mode 0700 and its files 0600.
 type FileStore struct {
 	mu    sync.Mutex
 	path  string
@@ -53,9 +64,12 @@ type FileStore struct {
 	lines int // mutations in the log since the last compaction
 	buf   []byte
 	err   error // sticky write error: a log with a hole must not grow further
+
+	media *mediaDir // PATH.media; has its own locks, so uploads never hold up the log
 }
 
-// OpenFileStore opens or creates the store at path.
+// OpenFileStore opens or creates the store at path, and its media
+// directory at path+".media".
 func OpenFileStore(path string, opts FileStoreOptions) (*FileStore, error) {
 	switch opts.Fsync {
 	case "":
@@ -71,6 +85,12 @@ func OpenFileStore(path string, opts FileStoreOptions) (*FileStore, error) {
 	if err := fs.compact(); err != nil {
 		return nil, err
 	}
+	md, err := openMediaDir(path+".media", opts.Fsync == FsyncAlways)
+	if err != nil {
+		fs.f.Close()
+		return nil, fmt.Errorf("failed to open store %s: %w", path, err)
+	}
+	fs.media = md
 	return fs, nil
 }
 
@@ -248,27 +268,37 @@ func appendJSONLine(dst []byte, v any) ([]byte, error) {
 	return append(dst, '\n'), nil
 }
 
-// Flush syncs the log to stable storage.
+// Flush syncs the log, and media written since the last sync, to stable
+// storage.
 func (fs *FileStore) Flush() error {
+	merr := fs.media.flush()
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	if fs.f == nil {
-		return nil
+		return merr
 	}
 	if err := fs.f.Sync(); err != nil {
 		return fmt.Errorf("failed to sync store: %w", err)
 	}
-	return fs.err
+	if fs.err != nil {
+		return fs.err
+	}
+	return merr
 }
 
-// Close syncs and closes the log. Later Applies fail.
+// Close waits for media operations in flight, syncs and closes the log and
+// the media. Later Applies and media operations fail.
 func (fs *FileStore) Close() error {
+	merr := fs.media.close()
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	if fs.f == nil {
 		return nil
 	}
 	err := fs.f.Sync()
+	if err == nil {
+		err = merr
+	}
 	if cerr := fs.f.Close(); err == nil {
 		err = cerr
 	}

@@ -93,7 +93,7 @@ func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("relaysim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.addr, "addr", "", "`HOST:PORT` to listen on; port 0 picks a free port (default "+defaultAddr+", or a free loopback port when that is taken)")
-	fs.StringVar(&c.store, "store", "mem", "where state lives: `mem` (lost on exit) or file:PATH (buffers, flips, enrollments and policies survive restarts)")
+	fs.StringVar(&c.store, "store", "mem", "where state lives: `mem` (lost on exit) or file:PATH (buffers, flips, enrollments, policies and uploaded media, in PATH.media, survive restarts)")
 	fs.BoolVar(&c.dev, "dev", true, "accept any non-empty identity bearer at /relay/provision and /relay/enroll (tenant \"default\")")
 	fs.Var(&c.identityTokens, "identity-token", "identity bearer accepted by provision and enroll, as `TOKEN` or TOKEN=TENANT; repeatable, or comma-separated in the env twin")
 	fs.StringVar(&c.platforms, "platforms", "", "comma-separated `platforms` served (default every preset: discord,telegram,slack,whatsapp); a platform without a preset gets a generic descriptor")
