@@ -373,3 +373,75 @@ func TestBootResolvesEnvironment(t *testing.T) {
 	}
 	_ = time.Second
 }
+
+// The boot deviations each break the one HTTP rule they name; the gateway
+// suite's HTTP-008, HTTP-011 and HTTP-009 cases catch them.
+
+func TestDevBearerOnRedirect(t *testing.T) {
+	var other httpRec
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		other.add(r)
+		writeJSON(w, 200, contract.ProvisionResponse{Secret: secret64, GatewayID: "gw-x"})
+	}))
+	defer elsewhere.Close()
+	tc := newConnector(t)
+	tc.mux.HandleFunc("/relay/provision", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, elsewhere.URL+"/relay/provision", http.StatusTemporaryRedirect)
+	})
+	o := bootOpts(tc)
+	o.Config.IdentityToken = "id-token"
+	o.Deviations = []client.Deviation{client.DevBearerOnRedirect}
+	boot(t, o)
+	reqs := other.all()
+	if len(reqs) != 1 || reqs[0].header.Get("Authorization") != "Bearer id-token" {
+		t.Fatalf("with bearer-on-redirect the other origin should get the bearer: %d requests %v", len(reqs), reqs)
+	}
+}
+
+func TestDevAcceptSecretlessProvision(t *testing.T) {
+	// run boots against a connector whose discord answer has no secret
+	// and returns the discord provision step and the first dial's bearer.
+	run := func(devs ...client.Deviation) (client.BootStep, string) {
+		tc := newConnector(t)
+		tc.mux.HandleFunc("/relay/provision", func(w http.ResponseWriter, r *http.Request) {
+			rec := (&httpRec{}).add(r)
+			if rec.body["platform"] == "discord" {
+				writeJSON(w, 200, map[string]any{"gatewayId": "gw-x", "deliveryKey": "dk"}) // no secret
+				return
+			}
+			writeJSON(w, 200, contract.ProvisionResponse{Secret: secret64, GatewayID: "gw-x"})
+		})
+		o := bootOpts(tc)
+		o.Config.IdentityToken = "id"
+		o.Config.Platforms = []client.Identity{{Platform: "discord"}, {Platform: "telegram"}}
+		o.Deviations = devs
+		c, rep := boot(t, o)
+		closeClient(t, c)
+		return outcome(t, rep, client.StepProvision, "discord"), tc.Authz()[0]
+	}
+	step, authz := run()
+	if _, err := contract.VerifyToken(strings.TrimPrefix(authz, "Bearer "), []string{secret64}, epoch); step.Outcome != client.OutcomeFailed || err != nil {
+		t.Fatalf("conformant: provision discord %v, dial bearer %v; want failed, and a token signed with telegram's secret", step, err)
+	}
+	step, authz = run(client.DevAcceptSecretlessProvision)
+	if step.Outcome != client.OutcomeOK || authz != "" {
+		t.Fatalf("deviant: provision discord %v, dial Authorization %q; want ok, and no bearer (the empty secret adopted)", step, authz)
+	}
+}
+
+func TestDevPolicySecretBearer(t *testing.T) {
+	tc := newConnector(t)
+	var pol httpRec
+	tc.mux.HandleFunc("/relay/policy", func(w http.ResponseWriter, r *http.Request) {
+		pol.add(r)
+		writeJSON(w, 200, contract.PolicyResponse{OK: true})
+	})
+	o := testOpts(tc, clock.NewManual(epoch), nil)
+	o.Config.Platforms = []client.Identity{{Platform: "discord"}}
+	o.Deviations = []client.Deviation{client.DevPolicySecretBearer}
+	boot(t, o)
+	reqs := pol.all()
+	if len(reqs) != 1 || reqs[0].header.Get("Authorization") != "Bearer "+o.Config.Secret {
+		t.Fatalf("with policy-secret-bearer the policy bearer should be the raw secret: %d requests", len(reqs))
+	}
+}

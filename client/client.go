@@ -134,7 +134,7 @@ func New(opts Options) (*Client, error) {
 		dd:      newDedupe(512),
 		creds:   credentials{gatewayID: cfg.GatewayID, secret: cfg.Secret, deliveryKey: cfg.DeliveryKey},
 	}
-	c.hc = safeHTTPClient(opts.HTTPClient)
+	c.hc = safeHTTPClient(opts.HTTPClient, c.dev)
 	c.dialHC, c.dialTr = dialClient(opts.HTTPClient)
 	c.idIndex = make(map[string]int, len(c.ids))
 	for i, id := range c.ids {

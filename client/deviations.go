@@ -69,6 +69,20 @@ const (
 	// DevReasonOmitted writes interrupt frames without the reason key
 	// (IN-004).
 	DevReasonOmitted Deviation = "reason-omitted"
+
+	// DevBearerOnRedirect keeps Authorization when an HTTP call follows a
+	// redirect to another port of the same host, as Go's default redirect
+	// rule does (HTTP-008).
+	DevBearerOnRedirect Deviation = "bearer-on-redirect"
+
+	// DevAcceptSecretlessProvision takes a 2xx provision answer without a
+	// secret as success and adopts its empty secret, so a later answer
+	// that has one is ignored (HTTP-011).
+	DevAcceptSecretlessProvision Deviation = "accept-secretless-provision"
+
+	// DevPolicySecretBearer sends the raw gateway secret as the bearer of
+	// /relay/policy instead of an upgrade token (HTTP-009).
+	DevPolicySecretBearer Deviation = "policy-secret-bearer"
 )
 
 // requirements maps each deviation to the requirement it breaks.
@@ -86,6 +100,10 @@ var requirements = map[Deviation]string{
 	DevNoGoingIdleWait:       "IDLE-019",
 	DevUnsupportedOpSent:     "HS-012",
 	DevReasonOmitted:         "IN-004",
+
+	DevBearerOnRedirect:          "HTTP-008",
+	DevAcceptSecretlessProvision: "HTTP-011",
+	DevPolicySecretBearer:        "HTTP-009",
 }
 
 // Requirement returns the ID of the contract requirement d breaks, "" for
@@ -99,7 +117,7 @@ func AllDeviations() []Deviation {
 		DevSecond4401NotTerminal, DevExpiredIsTerminal, DevNoAckBuffered, DevAckLive,
 		DevAckBeforeHandler, DevNoNewline, DevStaleToken, DevNoHelloPerIdentity,
 		DevRequestIDReuse, DevNoBackoff, DevNoGoingIdleWait, DevUnsupportedOpSent,
-		DevReasonOmitted,
+		DevReasonOmitted, DevBearerOnRedirect, DevAcceptSecretlessProvision, DevPolicySecretBearer,
 	}
 }
 

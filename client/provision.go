@@ -20,7 +20,7 @@ import (
 // redirects never carry a bearer to another origin. Go's own rule would
 // still forward Authorization to a subdomain; the contract forbids any
 // other origin (settlement 6). Timeouts come from the caller's context.
-func safeHTTPClient(base *http.Client) *http.Client {
+func safeHTTPClient(base *http.Client, dev deviationSet) *http.Client {
 	hc := &http.Client{}
 	if base != nil {
 		*hc = *base
@@ -28,7 +28,7 @@ func safeHTTPClient(base *http.Client) *http.Client {
 	hc.Timeout = 0
 	prev := hc.CheckRedirect
 	hc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		if len(via) > 0 && !sameOrigin(via[0].URL, req.URL) {
+		if len(via) > 0 && !sameOrigin(via[0].URL, req.URL) && !dev.has(DevBearerOnRedirect) {
 			req.Header.Del("Authorization")
 		}
 		if prev != nil {
@@ -202,6 +202,7 @@ func (c *Client) provision(ctx context.Context) []BootStep {
 		routeKeys = []string{}
 	}
 	var steps []BootStep
+	adopted := false
 	for _, id := range c.ids {
 		body := contract.ProvisionRequest{
 			GatewayID: gwID, Platform: id.Platform, BotID: id.BotID,
@@ -210,7 +211,7 @@ func (c *Client) provision(ctx context.Context) []BootStep {
 		}
 		var resp contract.ProvisionResponse
 		err := c.postJSON(ctx, contract.ProvisionURL(c.cfg.URL), bearer, body, &resp, 0)
-		if err == nil && strings.TrimSpace(resp.Secret) == "" {
+		if err == nil && strings.TrimSpace(resp.Secret) == "" && !c.dev.has(DevAcceptSecretlessProvision) {
 			err = errors.New("provision answer has no secret")
 		}
 		if err != nil {
@@ -223,9 +224,10 @@ func (c *Client) provision(ctx context.Context) []BootStep {
 			got = gwID
 		}
 		c.mu.Lock()
-		first := c.creds.secret == ""
+		first := !adopted && c.creds.secret == ""
 		if first {
 			c.creds = credentials{gatewayID: got, secret: resp.Secret, deliveryKey: resp.DeliveryKey}
+			adopted = true
 		}
 		c.mu.Unlock()
 		detail := "provisioned as " + got

@@ -57,6 +57,10 @@ var clientDeviationBreaks = map[client.Deviation]string{
 	client.DevNoGoingIdleWait:       "IDLE-006",
 	client.DevUnsupportedOpSent:     "HS-012",
 	client.DevReasonOmitted:         "IN-004",
+
+	client.DevBearerOnRedirect:          "HTTP-008",
+	client.DevAcceptSecretlessProvision: "HTTP-011",
+	client.DevPolicySecretBearer:        "HTTP-009",
 }
 
 // adapterDeviationBreaks names the requirement each adapter deviation
@@ -140,6 +144,9 @@ var DeviationMatrix = []DeviationRow{
 	// so the client's unsupported typing reaches the wire in both cases.
 	{Gateway, "unsupported-op-sent", []string{"HS-012/", "TRN-014/"}, []string{"HS-012/op-gating", "HS-012/optional-op-gating"}},
 	{Gateway, "reason-omitted", []string{"IN-004/", "TRN-014/"}, []string{"IN-004/interrupt-frame"}},
+	{Gateway, "bearer-on-redirect", []string{"HTTP-"}, []string{"HTTP-008/redirect-drops-bearer"}},
+	{Gateway, "accept-secretless-provision", []string{"HTTP-"}, []string{"HTTP-011/secretless-answer-is-failure"}},
+	{Gateway, "policy-secret-bearer", []string{"HTTP-"}, []string{"HTTP-009/policy-token"}},
 
 	// Adapter deviations, caught by the gateway suite against the echo
 	// gateway (built on client/adapter).

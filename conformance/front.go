@@ -45,6 +45,17 @@ type front struct {
 	// intercept, when set, keeps a frame from the gateway away from the
 	// simulator when it returns true.
 	intercept func(c *gwConn, f gwFrame) bool
+
+	// https records the gateway's plain HTTP requests (front_http.go).
+	https []gwHTTP
+	// onHTTP, when set, may answer an HTTP request instead of the
+	// simulator.
+	onHTTP func(req gwHTTP) (httpAnswer, bool)
+	// identityToken, when set, is what the front's identity provider
+	// issues at idpTokenPath.
+	identityToken string
+	// elsewhere is a second origin, started on demand.
+	elsewhere *httptest.Server
 }
 
 // gwDial is one upgrade request from the gateway.
@@ -131,12 +142,17 @@ func (f *front) close() {
 		c.kill()
 	}
 	f.srv.Close()
+	f.mu.Lock()
+	elsewhere := f.elsewhere
+	f.mu.Unlock()
+	if elsewhere != nil {
+		elsewhere.Close()
+	}
 }
 
 func (f *front) serve(w http.ResponseWriter, r *http.Request) {
 	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
-		f.s.tr.Event("http", "%s %s (%d body bytes expected) → simulator", r.Method, r.URL.RequestURI(), r.ContentLength)
-		f.rp.ServeHTTP(w, r)
+		f.serveHTTP("front", w, r, f.rp)
 		return
 	}
 	d := &gwDial{At: time.Now(), Path: r.URL.Path}

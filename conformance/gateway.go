@@ -131,6 +131,9 @@ type gwCase struct {
 	gatewayID string
 	secret    string
 	ids       []identity
+	// extraEnv is like gwConfig.Env, for values that need the front's URL
+	// (set by gwConfig.Before).
+	extraEnv map[string]string
 }
 
 // gwConfig shapes one gateway start.
@@ -219,6 +222,9 @@ func (g *gwCase) env(cfg gwConfig) []string {
 		vars[EnvBackoffCap] = knobBackoffCap.String()
 	}
 	for k, v := range cfg.Env {
+		vars[k] = v
+	}
+	for k, v := range g.extraEnv {
 		vars[k] = v
 	}
 	var env []string

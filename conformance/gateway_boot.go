@@ -1,0 +1,209 @@
+package conformance
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/relaykit/relaykit/contract"
+)
+
+// Gateway cases on the boot sequence's HTTP calls. They run for a gateway
+// that declares the optional features of the gateway testee contract
+// (docs/conformance-guide.md):
+//
+//   - provision: started with no GATEWAY_RELAY_SECRET and an identity
+//     bearer (GATEWAY_RELAY_IDENTITY_TOKEN, or the suite's OAuth2
+//     client-credentials endpoint in GATEWAY_RELAY_IDP_TOKEN_URL), the
+//     gateway provisions itself at boot and then dials with the secret it
+//     got;
+//   - policy: started with {PLATFORM}_ALLOW_BOTS=all, it declares that
+//     platform's relevance policy at boot.
+
+// Identities of the provision cases: two platforms, so one provision
+// request per platform is visible.
+var bootIdentities = []identity{{Platform: "telegram", BotID: "conform-telegram"}, {Platform: "discord", BotID: "conform-discord"}}
+
+// provisionConfig starts the gateway without a secret, with an identity
+// bearer, and with GATEWAY_RELAY_URL in its ws://…/relay form so the HTTP
+// routes must be derived from it (HTTP-007). answer scripts the answers to
+// provision requests reaching the front.
+func (s *S) provisionConfig(idTok *string, answer func(g *gwCase, req gwHTTP) (httpAnswer, bool)) gwConfig {
+	*idTok = "conform-identity-" + randHex(16)
+	s.tr.Redact(*idTok)
+	return gwConfig{
+		Identities: bootIdentities,
+		URL:        func(base string) string { return "ws" + strings.TrimPrefix(base, "http") + "/relay" },
+		Before: func(g *gwCase) {
+			g.f.identityToken = *idTok
+			g.f.setOnHTTP(func(req gwHTTP) (httpAnswer, bool) { return answer(g, req) })
+			g.extraEnv = map[string]string{
+				"GATEWAY_RELAY_SECRET":            "",
+				"GATEWAY_RELAY_IDENTITY_TOKEN":    *idTok,
+				"GATEWAY_RELAY_IDP_TOKEN_URL":     g.f.url() + idpTokenPath,
+				"GATEWAY_RELAY_IDP_CLIENT_ID":     "conform-client",
+				"GATEWAY_RELAY_IDP_CLIENT_SECRET": "conform-client-secret",
+			}
+		},
+	}
+}
+
+// provisionAnswer is a successful provision answer carrying the case's
+// credentials, which the suite's connector already knows.
+func provisionAnswer(g *gwCase, withSecret bool) httpAnswer {
+	body := map[string]any{"deliveryKey": "conform-delivery", "tenant": "conform-tenant", "gatewayId": g.gatewayID, "routeKeys": []string{}}
+	if withSecret {
+		body["secret"] = g.secret
+	}
+	b, _ := json.Marshal(body)
+	return httpAnswer{Status: http.StatusOK, Body: string(b)}
+}
+
+var isProvision = route("front", http.MethodPost, "/relay/provision")
+
+var _ = gatewayCase(Case{
+	ID:   "HTTP-011/provision-per-platform",
+	Reqs: []string{"HTTP-011", "HTTP-001", "HTTP-007"},
+	Text: "without a secret the gateway provisions once per fronted platform at <base>/relay/provision, with its identity bearer, one gateway id and a well-formed body, then dials with the secret it got",
+}, func(s *S) {
+	var idTok string
+	g := s.gateway(s.provisionConfig(&idTok, func(g *gwCase, req gwHTTP) (httpAnswer, bool) {
+		if isProvision(req) {
+			return provisionAnswer(g, true), true
+		}
+		return httpAnswer{}, false
+	}))
+	reqs := g.f.awaitRequests(len(bootIdentities), g.startTimeout(), "HTTP-007",
+		fmt.Sprintf("%d POST /relay/provision requests on the base URL derived from ws://…/relay", len(bootIdentities)),
+		func(h gwHTTP) bool { return h.Server == "front" && strings.HasSuffix(h.Path, "/provision") })
+	var platforms []string
+	for _, r := range reqs {
+		s.Check(r.Method == http.MethodPost && r.Path == "/relay/provision", "HTTP-007", "POST /relay/provision (the base URL without its /relay, plus the route)", "%s", r)
+		s.Check(r.bearer() == idTok, "HTTP-011", "Authorization: Bearer <the identity token>", "%q", redactedAuth(r, idTok))
+		for _, v := range contract.ValidateBody(contract.BodyProvisionRequest, r.Body) {
+			s.Failf("HTTP-001", "a well-formed provision body", "%s: %s (%s) in %s", v.Field, v.Message, v.Requirement, r.Body)
+		}
+		var body contract.ProvisionRequest
+		if err := json.Unmarshal(r.Body, &body); err != nil {
+			s.Failf("HTTP-001", "a JSON provision body", "%v in %s", err, r.Body)
+		}
+		s.Check(body.GatewayID == g.gatewayID, "HTTP-011", "gatewayId "+g.gatewayID+" (GATEWAY_RELAY_ID) in every request", "%q", body.GatewayID)
+		platforms = append(platforms, body.Platform)
+	}
+	slices.Sort(platforms)
+	want := []string{}
+	for _, id := range bootIdentities {
+		want = append(want, id.Platform)
+	}
+	slices.Sort(want)
+	s.Check(slices.Equal(platforms, want), "HTTP-011", fmt.Sprintf("one provision request per fronted platform %v", want), "requests for %v", platforms)
+	g.handshaked(1)
+	s.checkToken(g, g.f.dial(1))
+	g.f.await(s.quiet(), func() bool { return false })
+	if n := len(g.f.requests(isProvision)); n != len(bootIdentities) {
+		s.Failf("HTTP-011", fmt.Sprintf("exactly %d provision requests", len(bootIdentities)), "%d", n)
+	}
+})
+
+var _ = gatewayCase(Case{
+	ID:   "HTTP-011/secretless-answer-is-failure",
+	Reqs: []string{"HTTP-011"},
+	Text: "a 2xx provision answer without a secret counts as a failure: the gateway dials with the secret of a later answer that has one",
+}, func(s *S) {
+	var idTok string
+	g := s.gateway(s.provisionConfig(&idTok, func(g *gwCase, req gwHTTP) (httpAnswer, bool) {
+		if !isProvision(req) {
+			return httpAnswer{}, false
+		}
+		// The first answer has no secret; every later one has.
+		return provisionAnswer(g, req.N != g.f.requests(isProvision)[0].N), true
+	}))
+	g.f.awaitRequests(len(bootIdentities), g.startTimeout(), "HTTP-011", "one provision request per fronted platform", isProvision)
+	if !g.waitDials(1, g.startTimeout()) {
+		s.Failf("HTTP-011", "a dial with the secret of the second provision answer", "no dial within %s; the first answer (200 without a secret) was taken as the credentials?", g.startTimeout())
+	}
+	d := g.f.dial(1)
+	if _, err := contract.VerifyToken(d.Token, []string{g.secret}, time.Now()); err != nil {
+		s.Failf("HTTP-011", "an upgrade token signed with the secret of the provision answer that had one",
+			"%s: %v (the answer without a secret was taken as success?)", describeToken(d.Token), err)
+	}
+	g.handshaked(1)
+})
+
+var _ = gatewayCase(Case{
+	ID:   "HTTP-008/redirect-drops-bearer",
+	Reqs: []string{"HTTP-008", "HTTP-011"},
+	Text: "a provision request redirected to another origin reaches it without Authorization",
+}, func(s *S) {
+	var idTok string
+	g := s.gateway(s.provisionConfig(&idTok, func(g *gwCase, req gwHTTP) (httpAnswer, bool) {
+		switch {
+		case isProvision(req):
+			return httpAnswer{Status: http.StatusTemporaryRedirect, Location: g.f.elsewhereURL() + "/relay/provision"}, true
+		case req.Server == "elsewhere" && req.Method == http.MethodPost && req.Path == "/relay/provision":
+			return provisionAnswer(g, true), true
+		}
+		return httpAnswer{}, false
+	}))
+	elsewhere := g.f.elsewhereURL()
+	first := g.f.awaitRequests(1, g.startTimeout(), "HTTP-011", "a provision request with the identity bearer", isProvision)[0]
+	s.Check(first.bearer() == idTok, "HTTP-011", "Authorization: Bearer <the identity token> on the front's origin", "%q", redactedAuth(first, idTok))
+	moved := g.f.awaitRequests(1, s.within(1), "HTTP-008", "the redirected provision request at the other origin (307 keeps the method)",
+		route("elsewhere", http.MethodPost, "/relay/provision"))
+	for _, r := range moved {
+		s.Check(r.Header.Get("Authorization") == "", "HTTP-008", "no Authorization header at another origin ("+elsewhere+")",
+			"Authorization: %s", redactedAuth(r, idTok))
+	}
+	g.handshaked(1)
+	for _, r := range g.f.requests(func(h gwHTTP) bool { return h.Server == "elsewhere" }) {
+		s.Check(r.Header.Get("Authorization") == "", "HTTP-008", "no Authorization header at another origin", "%s with %s", r, redactedAuth(r, idTok))
+	}
+})
+
+var _ = gatewayCase(Case{
+	ID:   "HTTP-009/policy-token",
+	Reqs: []string{"HTTP-009", "HTTP-004"},
+	Text: "a gateway declaring a relevance policy posts a well-formed body to /relay/policy with a valid upgrade token as bearer",
+}, func(s *S) {
+	knob := strings.ToUpper(defaultIdentity.Platform) + "_ALLOW_BOTS"
+	g := s.gateway(gwConfig{Env: map[string]string{knob: "all"}})
+	r := g.f.awaitRequests(1, g.startTimeout(), "HTTP-004", "a POST /relay/policy for "+g.ids[0].Platform+" ("+knob+"=all)",
+		route("front", http.MethodPost, "/relay/policy"))[0]
+	tok := r.bearer()
+	if tok == "" {
+		s.Failf("HTTP-009", "Authorization: Bearer <upgrade token>", "no bearer")
+	}
+	claims, _, err := contract.ParseToken(tok)
+	if err != nil {
+		s.Failf("HTTP-009", "an upgrade token (section 3.2) as bearer", "a bearer that is not one: %v", err)
+	}
+	if _, err := contract.VerifyToken(tok, []string{g.secret}, time.Now()); err != nil || claims.GatewayID != g.gatewayID {
+		s.Failf("HTTP-009", "an unexpired upgrade token for "+g.gatewayID+" signed with its secret", "%s: %v", describeToken(tok), err)
+	}
+	for _, v := range contract.ValidateBody(contract.BodyPolicyRequest, r.Body) {
+		s.Failf("HTTP-004", "a well-formed policy body", "%s: %s (%s) in %s", v.Field, v.Message, v.Requirement, r.Body)
+	}
+	var p contract.PolicyRequest
+	_ = json.Unmarshal(r.Body, &p)
+	s.Check(p.Platform == g.ids[0].Platform && p.AllowOtherBots, "HTTP-004", fmt.Sprintf("platform %q with allowOtherBots true", g.ids[0].Platform), "%s", r.Body)
+	g.handshaked(1)
+})
+
+// redactedAuth shows a request's Authorization with the identity token
+// masked.
+func redactedAuth(r gwHTTP, idTok string) string {
+	a := r.Header.Get("Authorization")
+	if a == "" {
+		return "(none)"
+	}
+	if tok := r.bearer(); tok != "" {
+		if tok == idTok {
+			return "Bearer <the identity token>"
+		}
+		return "Bearer " + describeToken(tok)
+	}
+	return "<a non-bearer value>"
+}
