@@ -83,6 +83,18 @@ const (
 	// DevPolicySecretBearer sends the raw gateway secret as the bearer of
 	// /relay/policy instead of an upgrade token (HTTP-009).
 	DevPolicySecretBearer Deviation = "policy-secret-bearer"
+
+	// DevBearerOnAnyDownload attaches the upgrade token to every media
+	// download, whatever its origin or path (HTTP-022).
+	DevBearerOnAnyDownload Deviation = "bearer-on-any-download"
+
+	// DevUploadWithoutFilename uploads media without the X-Media-Filename
+	// header (HTTP-019).
+	DevUploadWithoutFilename Deviation = "upload-without-filename"
+
+	// DevAcceptEmptyDownload returns an empty media download as an
+	// attachment of zero bytes instead of refusing it (HTTP-023).
+	DevAcceptEmptyDownload Deviation = "accept-empty-download"
 )
 
 // requirements maps each deviation to the requirement it breaks.
@@ -104,6 +116,9 @@ var requirements = map[Deviation]string{
 	DevBearerOnRedirect:          "HTTP-008",
 	DevAcceptSecretlessProvision: "HTTP-011",
 	DevPolicySecretBearer:        "HTTP-009",
+	DevBearerOnAnyDownload:       "HTTP-022",
+	DevUploadWithoutFilename:     "HTTP-019",
+	DevAcceptEmptyDownload:       "HTTP-023",
 }
 
 // Requirement returns the ID of the contract requirement d breaks, "" for
@@ -118,6 +133,7 @@ func AllDeviations() []Deviation {
 		DevAckBeforeHandler, DevNoNewline, DevStaleToken, DevNoHelloPerIdentity,
 		DevRequestIDReuse, DevNoBackoff, DevNoGoingIdleWait, DevUnsupportedOpSent,
 		DevReasonOmitted, DevBearerOnRedirect, DevAcceptSecretlessProvision, DevPolicySecretBearer,
+		DevBearerOnAnyDownload, DevUploadWithoutFilename, DevAcceptEmptyDownload,
 	}
 }
 

@@ -70,7 +70,7 @@ func (c *Client) UploadMedia(ctx context.Context, name, contentType string, data
 	}
 	req.Header.Set("User-Agent", contract.MediaUserAgent)
 	req.Header.Set("Content-Type", contentType)
-	if name = mediaFilename(name); name != "" {
+	if name = mediaFilename(name); name != "" && !c.dev.has(DevUploadWithoutFilename) {
 		req.Header.Set(contract.HeaderMediaFilename, name)
 	}
 	if tok := c.token(); tok != "" {
@@ -135,7 +135,7 @@ func (c *Client) DownloadMedia(ctx context.Context, rawURL string) (*DownloadedM
 	if err != nil {
 		return nil, fmt.Errorf("failed to build the media download: %w", err)
 	}
-	if c.isRehost(u) {
+	if c.isRehost(u) || c.dev.has(DevBearerOnAnyDownload) {
 		if tok := c.token(); tok != "" {
 			req.Header.Set("Authorization", "Bearer "+tok)
 		}
@@ -158,7 +158,7 @@ func (c *Client) DownloadMedia(ctx context.Context, rawURL string) (*DownloadedM
 	if len(data) > contract.MediaMaxBytes {
 		return nil, fmt.Errorf("failed to download media: %w", ErrMediaTooLarge)
 	}
-	if len(data) == 0 {
+	if len(data) == 0 && !c.dev.has(DevAcceptEmptyDownload) {
 		return nil, fmt.Errorf("failed to download media: %w", ErrMediaEmpty)
 	}
 	m := &DownloadedMedia{Data: data, ContentType: resp.Header.Get("Content-Type")}

@@ -172,3 +172,58 @@ func TestDownloadMediaSendsTheBearerOnlyToTheRehost(t *testing.T) {
 }
 
 var publicURL string
+
+// devMediaClient is mediaClient running with deviation d.
+func devMediaClient(t *testing.T, tc *connector, d client.Deviation) *client.Client {
+	t.Helper()
+	o := testOpts(tc, clock.NewManual(epoch), nil)
+	o.Deviations = []client.Deviation{d}
+	c, err := client.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeClient(t, c) })
+	return c
+}
+
+func TestDevUploadWithoutFilename(t *testing.T) {
+	tc := newConnector(t)
+	var up httpRec
+	tc.mux.HandleFunc("POST /relay/media", func(w http.ResponseWriter, r *http.Request) {
+		up.add(r)
+		writeJSON(w, 200, contract.MediaUploadResponse{ID: "0123456789abcdef0123456789abcdef", Size: 3})
+	})
+	c := devMediaClient(t, tc, client.DevUploadWithoutFilename)
+	if _, err := c.UploadMedia(context.Background(), "cat.png", "", []byte("png")); err != nil {
+		t.Fatal(err)
+	}
+	if h := up.all()[0].header; h.Get(contract.HeaderMediaFilename) != "" || h.Get("Content-Type") != "image/png" {
+		t.Fatalf("with upload-without-filename: headers %v", h)
+	}
+}
+
+func TestDevBearerOnAnyDownload(t *testing.T) {
+	var pubAuth atomic.Value
+	pub := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pubAuth.Store(r.Header.Get("Authorization"))
+		_, _ = w.Write([]byte("png"))
+	}))
+	defer pub.Close()
+	c := devMediaClient(t, newConnector(t), client.DevBearerOnAnyDownload)
+	if _, err := c.DownloadMedia(context.Background(), pub.URL+"/pic.png"); err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := pubAuth.Load().(string); !strings.HasPrefix(a, "Bearer ") {
+		t.Fatalf("with bearer-on-any-download another origin should get the bearer, got %q", a)
+	}
+}
+
+func TestDevAcceptEmptyDownload(t *testing.T) {
+	tc := newConnector(t)
+	tc.mux.HandleFunc("GET /relay/media/{id}", func(w http.ResponseWriter, r *http.Request) {})
+	c := devMediaClient(t, tc, client.DevAcceptEmptyDownload)
+	m, err := c.DownloadMedia(context.Background(), tc.URL()+"/relay/media/empty")
+	if err != nil || len(m.Data) != 0 {
+		t.Fatalf("with accept-empty-download an empty body is an attachment: %+v, %v", m, err)
+	}
+}

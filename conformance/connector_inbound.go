@@ -21,6 +21,7 @@ type userMessage struct {
 	IsBot     bool
 	Addressed bool
 	ScopeID   string
+	MediaURLs []string // attachments, as the event's media_urls
 }
 
 // newMessage returns a DM from a test user on the case gateway's primary

@@ -61,6 +61,9 @@ var clientDeviationBreaks = map[client.Deviation]string{
 	client.DevBearerOnRedirect:          "HTTP-008",
 	client.DevAcceptSecretlessProvision: "HTTP-011",
 	client.DevPolicySecretBearer:        "HTTP-009",
+	client.DevBearerOnAnyDownload:       "HTTP-022",
+	client.DevUploadWithoutFilename:     "HTTP-019",
+	client.DevAcceptEmptyDownload:       "HTTP-023",
 }
 
 // adapterDeviationBreaks names the requirement each adapter deviation
@@ -72,6 +75,7 @@ var adapterDeviationBreaks = map[adapter.Deviation]string{
 	adapter.DevNoMetadataStamp:      "OUT-027",
 	adapter.DevAnswerForeignPrompts: "IN-014",
 	adapter.DevLongPromptIDs:        "OUT-024",
+	adapter.DevMediaKindFile:        "OUT-023",
 }
 
 // DeviationMatrix lists every deviation mode of the simulator, the client
@@ -147,6 +151,9 @@ var DeviationMatrix = []DeviationRow{
 	{Gateway, "bearer-on-redirect", []string{"HTTP-"}, []string{"HTTP-008/redirect-drops-bearer"}},
 	{Gateway, "accept-secretless-provision", []string{"HTTP-"}, []string{"HTTP-011/secretless-answer-is-failure"}},
 	{Gateway, "policy-secret-bearer", []string{"HTTP-"}, []string{"HTTP-009/policy-token"}},
+	{Gateway, "bearer-on-any-download", []string{"HTTP-"}, []string{"HTTP-022/download-bearer"}},
+	{Gateway, "upload-without-filename", []string{"HTTP-", "OUT-023/"}, []string{"HTTP-019/media-upload"}},
+	{Gateway, "accept-empty-download", []string{"HTTP-"}, []string{"HTTP-023/empty-download-refused"}},
 
 	// Adapter deviations, caught by the gateway suite against the echo
 	// gateway (built on client/adapter).
@@ -156,6 +163,7 @@ var DeviationMatrix = []DeviationRow{
 	{Gateway, "no-metadata-stamp", []string{"OUT-027/", "OUT-002/"}, []string{"OUT-027/metadata-stamp"}},
 	{Gateway, "answer-foreign-prompts", []string{"IN-014/", "IN-004/"}, []string{"IN-014/foreign-prompt-press"}},
 	{Gateway, "long-prompt-ids", []string{"OUT-024/"}, []string{"OUT-024/prompt-shape"}},
+	{Gateway, "media-kind-file", []string{"OUT-023/"}, []string{"OUT-023/send-media"}},
 }
 
 // deviationMatrixMarkdown renders the matrix for docs/conformance.md.

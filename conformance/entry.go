@@ -46,6 +46,10 @@ func RunConnector(opts ConnectorOptions) (*Result, error) {
 	if err != nil {
 		return nil, &UsageError{err}
 	}
+	if opts.Features, err = resolveFeatures(opts.Features); err != nil {
+		return nil, &UsageError{err}
+	}
+	t.opts.Features = opts.Features
 	rs := &runState{side: Connector, opts: opts.Options, conn: t}
 	for name, v := range opts.Features {
 		rs.setFeature(name, v, "forced")
@@ -76,6 +80,10 @@ func RunGateway(opts GatewayOptions) (*Result, error) {
 	if err != nil {
 		return nil, &UsageError{err}
 	}
+	if opts.Features, err = resolveFeatures(opts.Features); err != nil {
+		return nil, &UsageError{err}
+	}
+	t.opts.Features = opts.Features
 	rs := &runState{side: Gateway, opts: opts.Options, gw: t}
 	for name, v := range opts.Features {
 		rs.setFeature(name, v, "declared")

@@ -123,6 +123,12 @@ func newFront(s *S, upstream, httpBase string) *front {
 	f := &front{s: s, upstream: upstream, wake: make(chan struct{})}
 	target, _ := url.Parse(httpBase)
 	f.rp = httputil.NewSingleHostReverseProxy(target)
+	// A request the gateway abandons (it is stopping) is no error of the
+	// suite: note it in the transcript instead of the process's stderr.
+	f.rp.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
+		s.tr.Event("http", "%s %s: relaying to the simulator failed: %v", r.Method, r.URL.Path, err)
+		w.WriteHeader(http.StatusBadGateway)
+	}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	return f
 }

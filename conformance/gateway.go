@@ -393,7 +393,11 @@ func eventJSON(m userMessage) json.RawMessage {
 	if m.IsBot {
 		src["is_bot"] = true
 	}
-	b, _ := json.Marshal(map[string]any{"text": m.Text, "message_type": "text", "message_id": m.MessageID, "source": src})
+	ev := map[string]any{"text": m.Text, "message_type": "text", "message_id": m.MessageID, "source": src}
+	if len(m.MediaURLs) > 0 {
+		ev["media_urls"] = m.MediaURLs
+	}
+	b, _ := json.Marshal(ev)
 	return b
 }
 

@@ -258,6 +258,9 @@ func (c *Chat) SendMedia(ctx context.Context, m client.Media) (Sent, error) {
 			Op: contract.OpSendMedia, ChatID: c.id, MediaKind: m.Kind, SourceURL: m.SourceURL,
 			Content: m.Caption, Filename: m.Filename, Metadata: c.metadata(d, false),
 		}
+		if c.g.deviates(DevMediaKindFile) {
+			a.MediaKind = "file"
+		}
 		r := c.do(ctx, a)
 		if r.Success {
 			var s Sent

@@ -44,13 +44,17 @@ const (
 	// where OUT-024 allows 32, and skips the id and callback checks, so
 	// a connector could not fit the press into a 64-byte callback.
 	DevLongPromptIDs Deviation = "long-prompt-ids"
+
+	// DevMediaKindFile sends attachments with media_kind "file", a kind
+	// some platforms use but the contract does not know (OUT-023).
+	DevMediaKindFile Deviation = "media-kind-file"
 )
 
 // AllDeviations lists every deviation of the adapter, in a stable order.
 func AllDeviations() []Deviation {
 	return []Deviation{
 		DevCountCodePoints, DevIgnoreSupportedOps, DevEditWithoutSupport,
-		DevNoMetadataStamp, DevAnswerForeignPrompts, DevLongPromptIDs,
+		DevNoMetadataStamp, DevAnswerForeignPrompts, DevLongPromptIDs, DevMediaKindFile,
 	}
 }
 

@@ -134,6 +134,16 @@ func TestMediaRefusedFallsBackToText(t *testing.T) {
 	}
 }
 
+func TestDeviationMediaKindFile(t *testing.T) {
+	e := newEnv(t, envConfig{descs: []contract.CapabilityDescriptor{desc("dc", 2000, "chars", allOps...)},
+		opts: Options{TypingInterval: -1, NoReactions: true, Deviations: []Deviation{DevMediaKindFile}}})
+	_, _ = e.gw.Chat(e.c, "dc", "c1").SendMedia(e.ctx(), client.Media{Kind: "image", SourceURL: "https://example.com/x.png"})
+	sm := ofOps(e.actions(), contract.OpSendMedia)
+	if len(sm) != 1 || sm[0].MediaKind != "file" {
+		t.Fatalf("with media-kind-file the send_media should say media_kind file: %s", e.dump())
+	}
+}
+
 func TestEditOverflowStartsANewMessage(t *testing.T) {
 	e := newEnv(t, envConfig{descs: []contract.CapabilityDescriptor{editDesc("dc", 40)}, opts: quiet})
 	c := e.gw.Chat(e.c, "dc", "c1")

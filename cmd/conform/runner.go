@@ -36,7 +36,7 @@ func (c *commonFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.labelFilter, "label-filter", "", `Ginkgo label filter over case labels, e.g. "MUST && !slow"`)
 	fs.BoolVar(&c.strict, "strict", false, "fail on SHOULD violations instead of warning")
 	fs.BoolVar(&c.fast, "fast", false, "leave out the cases that wait on real backoff timers")
-	fs.Var(&c.features, "feature", "force an optional feature on (NAME) or off (NAME=false); repeatable")
+	fs.Var(&c.features, "feature", "force an optional feature on (NAME) or off (NAME=false), or every one (all); repeatable")
 	fs.StringVar(&c.junit, "junit", "", "write a JUnit XML report to FILE")
 	fs.StringVar(&c.jsonReport, "json", "", "write the conformance report as JSON to FILE")
 	fs.StringVar(&c.ginkgoJSON, "ginkgo-json", "", "write Ginkgo's raw JSON report to FILE")

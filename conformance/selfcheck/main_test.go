@@ -92,7 +92,7 @@ func runChild(raw string) int {
 		})
 	case conformance.Gateway:
 		common.Implementation = "examples/echogateway"
-		common.Features = map[string]bool{"passthrough": true, "prompt": true, "provision": true, "policy": true}
+		common.Features = map[string]bool{conformance.FeatureAll: true}
 		res, err = conformance.RunGateway(conformance.GatewayOptions{
 			Options: common, Command: []string{spec.Exec}, Env: spec.Env, Echo: true, Timers: true,
 		})

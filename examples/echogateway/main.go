@@ -4,7 +4,7 @@
 // descriptor, and on SIGTERM or SIGINT goes idle (going_idle, awaiting
 // going_idle_ack) before it closes. It is the reference testee of the
 // gateway conformance suite: the echo profile (/stream, /react, /prompt,
-// /interrupt, /slow, /reject) and the RELAYKIT_* timer knobs of
+// /media, /attachments, /interrupt, /slow, /reject) and the RELAYKIT_* timer knobs of
 // docs/conformance-guide.md. Configuration is the reference gateway's
 // (GATEWAY_RELAY_* and config.yaml, see client.LoadConfig); README.md lists
 // the example's own knobs (ECHOGATEWAY_PREFIX, ECHOGATEWAY_DELAY,
@@ -232,6 +232,10 @@ func (e *echo) turn(ctx context.Context, t *adapter.Turn) error {
 		if err := t.React(ctx, "👍"); err != nil && !errors.Is(err, adapter.ErrSkipped) {
 			log.Warn("react failed", "err", err)
 		}
+	case text == "/media":
+		return e.media(ctx, log, t)
+	case text == "/attachments":
+		reply = e.prefix + e.attachments(ctx, log, t)
 	case text == "/prompt":
 		a, err := t.Prompt(ctx, adapter.PromptRequest{Text: "Pick a fruit", Options: []contract.PromptOption{
 			{ID: "apple", Label: "Apple"}, {ID: "banana", Label: "Banana"},
@@ -243,6 +247,50 @@ func (e *echo) turn(ctx context.Context, t *adapter.Turn) error {
 	}
 	sent, err := t.Reply(ctx, reply)
 	return e.settle(ctx, log, sent, err)
+}
+
+// mediaName and mediaKind describe the file /media uploads.
+const (
+	mediaName = "echo.txt"
+	mediaKind = "document"
+)
+
+// media answers /media: it uploads a small text file to the connector's
+// media re-host and sends it to the chat (send_media where advertised,
+// else a text with the link).
+func (e *echo) media(ctx context.Context, log *slog.Logger, t *adapter.Turn) error {
+	c, ok := t.Transport().(*client.Client)
+	if !ok {
+		return errors.New("the transport cannot upload media")
+	}
+	body := "echo media for " + t.Event.MessageID + "\n"
+	link, err := c.UploadMedia(ctx, mediaName, "text/plain; charset=utf-8", []byte(body))
+	if err != nil {
+		return e.settle(ctx, log, adapter.Sent{}, err)
+	}
+	sent, err := t.SendMedia(ctx, client.Media{Kind: mediaKind, SourceURL: link, Caption: e.prefix + "media", Filename: mediaName})
+	return e.settle(ctx, log, sent, err)
+}
+
+// attachments answers /attachments: it downloads each of the event's
+// media_urls, in order, and reports "<n> bytes" or "failed" for each. The
+// client attaches its bearer only to the connector's own re-host.
+func (e *echo) attachments(ctx context.Context, log *slog.Logger, t *adapter.Turn) string {
+	c, ok := t.Transport().(*client.Client)
+	if !ok {
+		return "/attachments: the transport cannot download media"
+	}
+	var parts []string
+	for _, u := range t.Event.MediaURLs {
+		m, err := c.DownloadMedia(ctx, u)
+		if err != nil {
+			log.Info("attachment download failed", "err", err)
+			parts = append(parts, "failed")
+			continue
+		}
+		parts = append(parts, strconv.Itoa(len(m.Data))+" bytes")
+	}
+	return "/attachments: " + strings.Join(parts, ", ")
 }
 
 // settle logs how a reply ended and decides the turn's outcome.

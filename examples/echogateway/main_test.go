@@ -6,6 +6,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -448,4 +450,65 @@ func TestDeviationsEnv(t *testing.T) {
 			t.Errorf("%s: %v, want exit 2\n%s", env, err, out)
 		}
 	}
+}
+
+func TestMediaAndAttachments(t *testing.T) {
+	s := newSim(t, "telegram") // the preset advertises send_media
+	g := startGateway(t, s, "gw-echo")
+	g.waitLog(t, "echo gateway ready")
+	tok, err := s.Token("gw-echo", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(url string) (int, string) {
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+
+	// /media: an upload, then a send_media of the re-host link.
+	if _, err := s.Inject("gw-echo", event("telegram", "c1", "m1", "/media")); err != nil {
+		t.Fatal(err)
+	}
+	sm := actionOf(t, awaitOps(t, s, 1, contract.OpSendMedia)[0])
+	src, _ := sm["source_url"].(string)
+	if !strings.HasPrefix(src, s.URL()+"/relay/media/") || sm["media_kind"] != "document" || sm["filename"] != "echo.txt" {
+		t.Fatalf("send_media %v", sm)
+	}
+	if code, body := get(src); code != http.StatusOK || body != "echo media for m1\n" {
+		t.Fatalf("GET %s = %d %q", src, code, body)
+	}
+
+	// /attachments: the re-hosted item is fetched, an unknown id fails.
+	req, _ := http.NewRequest(http.MethodPost, s.URL()+"/relay/media", strings.NewReader("twelve bytes"))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var up contract.MediaUploadResponse
+	_ = json.NewDecoder(resp.Body).Decode(&up)
+	resp.Body.Close()
+	ev, _ := json.Marshal(map[string]any{
+		"text": "/attachments", "message_id": "m2",
+		"media_urls": []string{s.URL() + "/relay/media/" + up.ID, s.URL() + "/relay/media/00000000000000000000000000000000"},
+		"source":     map[string]any{"platform": "telegram", "chat_id": "c2", "chat_type": "dm", "user_id": "u1"},
+	})
+	if _, err := s.Inject("gw-echo", ev); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the /attachments report", func() bool {
+		for _, r := range answered(s, contract.OpSend) {
+			if actionOf(t, r)["content"] == "echo: /attachments: 12 bytes, failed" {
+				return true
+			}
+		}
+		return false
+	})
 }
