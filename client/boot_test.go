@@ -234,13 +234,21 @@ func TestBootProvisionFailuresAreSoft(t *testing.T) {
 	}
 }
 
-func TestProvisionNeverForwardsTheBearerAcrossOrigins(t *testing.T) {
-	var other httpRec
-	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		other.add(r)
+// provisionElsewhere starts a server on another origin that records the
+// requests it gets and answers each as a successful provision.
+func provisionElsewhere(t *testing.T) (*httptest.Server, *httpRec) {
+	t.Helper()
+	var rec httpRec
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec.add(r)
 		writeJSON(w, 200, contract.ProvisionResponse{Secret: secret64, GatewayID: "gw-x"})
 	}))
-	defer elsewhere.Close()
+	t.Cleanup(srv.Close)
+	return srv, &rec
+}
+
+func TestProvisionNeverForwardsTheBearerAcrossOrigins(t *testing.T) {
+	elsewhere, other := provisionElsewhere(t)
 	tc := newConnector(t)
 	var same httpRec
 	tc.mux.HandleFunc("/relay/provision", func(w http.ResponseWriter, r *http.Request) {
@@ -378,12 +386,7 @@ func TestBootResolvesEnvironment(t *testing.T) {
 // suite's HTTP-008, HTTP-011 and HTTP-009 cases catch them.
 
 func TestDevBearerOnRedirect(t *testing.T) {
-	var other httpRec
-	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		other.add(r)
-		writeJSON(w, 200, contract.ProvisionResponse{Secret: secret64, GatewayID: "gw-x"})
-	}))
-	defer elsewhere.Close()
+	elsewhere, other := provisionElsewhere(t)
 	tc := newConnector(t)
 	tc.mux.HandleFunc("/relay/provision", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, elsewhere.URL+"/relay/provision", http.StatusTemporaryRedirect)

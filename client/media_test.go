@@ -17,9 +17,12 @@ import (
 	"github.com/relaykit/relaykit/contract"
 )
 
-func mediaClient(t *testing.T, tc *connector) *client.Client {
+// mediaClient is a client of tc, running with deviations devs.
+func mediaClient(t *testing.T, tc *connector, devs ...client.Deviation) *client.Client {
 	t.Helper()
-	c, err := client.New(testOpts(tc, clock.NewManual(epoch), nil))
+	o := testOpts(tc, clock.NewManual(epoch), nil)
+	o.Deviations = devs
+	c, err := client.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,19 +176,6 @@ func TestDownloadMediaSendsTheBearerOnlyToTheRehost(t *testing.T) {
 
 var publicURL string
 
-// devMediaClient is mediaClient running with deviation d.
-func devMediaClient(t *testing.T, tc *connector, d client.Deviation) *client.Client {
-	t.Helper()
-	o := testOpts(tc, clock.NewManual(epoch), nil)
-	o.Deviations = []client.Deviation{d}
-	c, err := client.New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { closeClient(t, c) })
-	return c
-}
-
 func TestDevUploadWithoutFilename(t *testing.T) {
 	tc := newConnector(t)
 	var up httpRec
@@ -193,7 +183,7 @@ func TestDevUploadWithoutFilename(t *testing.T) {
 		up.add(r)
 		writeJSON(w, 200, contract.MediaUploadResponse{ID: "0123456789abcdef0123456789abcdef", Size: 3})
 	})
-	c := devMediaClient(t, tc, client.DevUploadWithoutFilename)
+	c := mediaClient(t, tc, client.DevUploadWithoutFilename)
 	if _, err := c.UploadMedia(context.Background(), "cat.png", "", []byte("png")); err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +199,7 @@ func TestDevBearerOnAnyDownload(t *testing.T) {
 		_, _ = w.Write([]byte("png"))
 	}))
 	defer pub.Close()
-	c := devMediaClient(t, newConnector(t), client.DevBearerOnAnyDownload)
+	c := mediaClient(t, newConnector(t), client.DevBearerOnAnyDownload)
 	if _, err := c.DownloadMedia(context.Background(), pub.URL+"/pic.png"); err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +211,7 @@ func TestDevBearerOnAnyDownload(t *testing.T) {
 func TestDevAcceptEmptyDownload(t *testing.T) {
 	tc := newConnector(t)
 	tc.mux.HandleFunc("GET /relay/media/{id}", func(w http.ResponseWriter, r *http.Request) {})
-	c := devMediaClient(t, tc, client.DevAcceptEmptyDownload)
+	c := mediaClient(t, tc, client.DevAcceptEmptyDownload)
 	m, err := c.DownloadMedia(context.Background(), tc.URL()+"/relay/media/empty")
 	if err != nil || len(m.Data) != 0 {
 		t.Fatalf("with accept-empty-download an empty body is an attachment: %+v, %v", m, err)

@@ -29,6 +29,18 @@ func isReplyTo(m userMessage) func(gwFrame) bool {
 	}
 }
 
+// command sends an echo-profile command in a new chat and waits for the
+// gateway's first action of op there, failing the case under id when none
+// comes.
+func (g *gwCase) command(id, cmd, op string) (userMessage, gwFrame) {
+	m := g.newMessage(cmd)
+	g.inject(m)
+	f := g.f.expectFrame(id, fmt.Sprintf("a %s action in %s (echo profile: %s where %s is advertised)", op, m.ChatID, cmd, op), func(f gwFrame) bool {
+		return outboundFor(m.ChatID)(f) && actionOf(f)["op"] == op
+	})
+	return m, f
+}
+
 // outboundFor matches any outbound frame addressed to chat.
 func outboundFor(chat string) func(gwFrame) bool {
 	return func(g gwFrame) bool {

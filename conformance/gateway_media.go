@@ -100,11 +100,7 @@ var _ = gatewayCase(Case{
 }, func(s *S) {
 	g := s.gateway(gwConfig{})
 	g.handshaked(1)
-	ask := g.newMessage("/media")
-	g.inject(ask)
-	sm := g.f.expectFrame("OUT-023", "a send_media action in "+ask.ChatID+" (echo profile: /media where send_media is advertised)", func(f gwFrame) bool {
-		return outboundFor(ask.ChatID)(f) && actionOf(f)["op"] == contract.OpSendMedia
-	})
+	_, sm := g.command("OUT-023", "/media", contract.OpSendMedia)
 	a := actionOf(sm)
 	kind, _ := a["media_kind"].(string)
 	s.Check(slices.Contains(contract.MediaKinds, kind), "OUT-023", "media_kind image, voice, audio, video or document", "%q", kind)

@@ -283,11 +283,7 @@ var _ = gatewayCase(Case{
 }, func(s *S) {
 	g := s.gateway(gwConfig{})
 	g.handshaked(1)
-	ask := g.newMessage("/prompt")
-	g.inject(ask)
-	pf := g.f.expectFrame("OUT-024", "a prompt action in "+ask.ChatID+" (echo profile: /prompt where prompt is advertised)", func(f gwFrame) bool {
-		return outboundFor(ask.ChatID)(f) && actionOf(f)["op"] == contract.OpPrompt
-	})
+	_, pf := g.command("OUT-024", "/prompt", contract.OpPrompt)
 	// The frame's hygiene check reports the same rules when it flushes;
 	// checking here names the prompt's fields in this case's own verdict.
 	var broken []string
@@ -308,11 +304,7 @@ var _ = gatewayCase(Case{
 }, func(s *S) {
 	g := s.gateway(gwConfig{})
 	g.handshaked(1)
-	ask := g.newMessage("/prompt")
-	g.inject(ask)
-	pf := g.f.expectFrame("IN-014", "a prompt action in "+ask.ChatID+" (echo profile: /prompt where prompt is advertised)", func(f gwFrame) bool {
-		return outboundFor(ask.ChatID)(f) && actionOf(f)["op"] == contract.OpPrompt
-	})
+	ask, pf := g.command("IN-014", "/prompt", contract.OpPrompt)
 	a := actionOf(pf)
 	own, _ := a["prompt_id"].(string)
 	opts, _ := a["options"].([]any)
