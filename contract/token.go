@@ -80,6 +80,11 @@ func ParseToken(token string) (TokenClaims, string, error) {
 	if token == "" {
 		return c, "", fmt.Errorf("%w: empty", ErrTokenMalformed)
 	}
+	// Go's base64 decoders skip '\r' and '\n' even in strict mode; a
+	// canonical token has neither.
+	if strings.ContainsAny(token, "\r\n") {
+		return c, "", fmt.Errorf("%w: contains a line break", ErrTokenMalformed)
+	}
 	raw, err := base64.RawURLEncoding.Strict().DecodeString(token)
 	if err != nil {
 		return c, "", fmt.Errorf("%w: not unpadded base64url", ErrTokenMalformed)
