@@ -129,11 +129,6 @@ func (t *connectorTarget) prepare(ctx context.Context, rs *runState) error {
 		if err != nil {
 			return fmt.Errorf("control API at %s: %w", t.opts.Control, err)
 		}
-		if len(info.Features) == 0 && info.Name == "relaysim" {
-			// relaysim serves every optional feature; older builds did not
-			// list them in /health.
-			info.Features = []string{"wake", "passthrough", "policy", "media", "provision", "enroll"}
-		}
 		t.info = info
 	}
 	var plats []identity

@@ -109,6 +109,7 @@ func (s *Server) ctlHealth(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{
 		"ok": true, "name": "relaysim", "contractVersion": contract.Version,
 		"manualClock": s.ManualClock() != nil, "deviations": s.Deviations(), "platforms": s.Platforms(),
+		"features": s.Features(),
 	})
 }
 

@@ -2,6 +2,7 @@ package simulator_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -26,7 +27,8 @@ func TestControlAPI(t *testing.T) {
 	s := start(t, simulator.Options{Clock: m, PingInterval: -1, HandshakeTimeout: -1})
 
 	var health map[string]any
-	if ctl(t, s, "GET", "health", nil, &health) != 200 || health["contractVersion"] != float64(contract.Version) || health["manualClock"] != true {
+	if ctl(t, s, "GET", "health", nil, &health) != 200 || health["contractVersion"] != float64(contract.Version) || health["manualClock"] != true ||
+		fmt.Sprint(health["features"]) != "[wake passthrough policy media provision enroll]" {
 		t.Fatalf("health %v", health)
 	}
 

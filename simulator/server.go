@@ -481,6 +481,13 @@ func (s *Server) platformServed(platform string) bool {
 	return false
 }
 
+// Features lists the optional features of the contract the simulator
+// serves that no descriptor advertises (op features are read from
+// descriptors): all of them.
+func (s *Server) Features() []string {
+	return []string{"wake", "passthrough", "policy", "media", "provision", "enroll"}
+}
+
 // Platforms returns the platforms the simulator serves, in order.
 func (s *Server) Platforms() []string { return append([]string(nil), s.cfg.platforms...) }
 

@@ -32,6 +32,9 @@ func runToken(args []string, stdout, stderr io.Writer) int {
 		return runTokenMint(args[1:], stdout, stderr)
 	case "verify":
 		return runTokenVerify(args[1:], stdout, stderr)
+	case "-h", "--help", "help":
+		fmt.Fprintln(stdout, "usage: conform token mint|verify [flags]; conform token mint --help and conform token verify --help list the flags")
+		return 0
 	default:
 		fmt.Fprintf(stderr, "conform token: unknown subcommand %q (want mint or verify)\n", args[0])
 		return 2
@@ -51,7 +54,7 @@ func runTokenMint(args []string, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return usageExit(err)
 	}
 	ttlSet := false
 	fs.Visit(func(f *flag.Flag) { ttlSet = ttlSet || f.Name == "ttl" })
@@ -93,7 +96,7 @@ func runTokenVerify(args []string, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return usageExit(err)
 	}
 	if fs.NArg() != 1 || len(secrets) == 0 {
 		fs.Usage()
@@ -130,7 +133,7 @@ func runSessionKey(args []string, stdin io.Reader, stdout, stderr io.Writer) int
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return usageExit(err)
 	}
 	dec := json.NewDecoder(stdin)
 	dec.DisallowUnknownFields()
@@ -154,7 +157,7 @@ func runValidate(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return usageExit(err)
 	}
 	if fs.NArg() != 1 {
 		fs.Usage()

@@ -112,7 +112,7 @@ func runConnectorCmd(args []string, stdout, stderr io.Writer) int {
 	var platforms stringList
 	fs.StringVar(&o.URL, "url", "", "connector base URL or dial URL (required)")
 	fs.StringVar(&o.GatewayID, "gateway-id", "", "id of a gateway enrolled on the connector")
-	fs.StringVar(&o.Secret, "secret", "", "that gateway's secret")
+	fs.StringVar(&o.Secret, "secret", "", "that gateway's secret (or env CONFORM_GATEWAY_SECRET, which keeps it out of process listings)")
 	fs.Var(&platforms, "platform", "platform (or platform:botId) the connector fronts for that gateway; repeatable, in hello order")
 	fs.StringVar(&o.ChatID, "chat-id", "", "a chat the gateway may post to")
 	fs.StringVar(&o.Control, "control", "", "base URL of the connector's testee control API (relaysim: <url>/_relaysim)")
