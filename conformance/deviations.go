@@ -135,15 +135,15 @@ var DeviationMatrix = []DeviationRow{
 	// Client deviations, caught by the gateway suite against the echo gateway.
 	{Gateway, "second-4401-not-terminal", []string{"RC-011/", "RC-012/", "RC-014/"}, []string{"RC-012/second-strike-terminal", "RC-014/fresh-token-role-survives"}},
 	{Gateway, "expired-is-terminal", []string{"RC-010/", "RC-013/"}, []string{"RC-013/expired-not-terminal"}},
-	{Gateway, "no-ack-buffered", []string{"IDLE-01", "TRN-014/"}, []string{"IDLE-013/ack-buffered", "IDLE-014/no-ack-unadmitted", "IDLE-015/ack-buffered-passthrough"}},
-	{Gateway, "ack-live", []string{"IDLE-01"}, []string{"IDLE-016/no-ack-live"}},
+	{Gateway, "no-ack-buffered", []string{"IDLE-013/", "IDLE-014/", "IDLE-015/", "IDLE-016/", "TRN-014/"}, []string{"IDLE-013/ack-buffered", "IDLE-014/no-ack-unadmitted", "IDLE-015/ack-buffered-passthrough"}},
+	{Gateway, "ack-live", []string{"IDLE-013/", "IDLE-014/", "IDLE-015/", "IDLE-016/"}, []string{"IDLE-016/no-ack-live"}},
 	{Gateway, "ack-before-handler", []string{"IDLE-013/", "IDLE-014/"}, []string{"IDLE-014/no-ack-unadmitted"}},
 	{Gateway, "no-newline", []string{"TRN-013/", "HS-003/"}, []string{"HS-003/hello-per-identity", "TRN-013/frame-hygiene"}},
 	{Gateway, "stale-token", []string{"AUTH"}, []string{"AUTH-001/fresh-token"}},
 	{Gateway, "no-hello-per-identity", []string{"HS-003/", "TRN-014/"}, []string{"HS-003/hello-per-identity"}},
 	{Gateway, "requestid-reuse", []string{"OUT"}, []string{"OUT-001/request-ids"}},
 	{Gateway, "no-backoff", []string{"RC-004/", "RC-006/", "RC-007/", "RC-008/"}, []string{"RC-006/backoff-ladder", "RC-007/no-early-reset"}},
-	{Gateway, "no-going-idle-wait", []string{"IDLE-006/", "TRN-014/"}, []string{"IDLE-006/going-idle-awaits-ack"}},
+	{Gateway, "no-going-idle-wait", []string{"IDLE-006/", "IDLE-019/", "TRN-014/"}, []string{"IDLE-006/going-idle-awaits-ack", "IDLE-019/dormant-after-ack", "IDLE-019/no-ack-stays-connected"}},
 	// The echo gateway's typing hook goes through the client's gate alone,
 	// so the client's unsupported typing reaches the wire in both cases.
 	{Gateway, "unsupported-op-sent", []string{"HS-012/", "TRN-014/"}, []string{"HS-012/op-gating", "HS-012/optional-op-gating"}},

@@ -628,3 +628,55 @@ var _ = gatewayCase(Case{
 	s.Check(by == "gateway" && code == contract.CloseNormal, "RC-015", "the gateway closing 1000", "%s", closeNote(c))
 	g.noMoreDials(1, g.terminalWait(), "RC-015", "no reconnect after the gateway's own disconnect")
 })
+
+// knobGoIdleTimeout is the gateway's wait for going_idle_ack in the
+// dormant cases, under --timers.
+const knobGoIdleTimeout = 600 * time.Millisecond
+
+// goDormant starts the gateway with a short going_idle_ack wait, makes it
+// go dormant through the echo profile's /dormant while the suite holds the
+// ack, and returns the connection and the holder once going_idle is sent.
+func (s *S) goDormant() (*gwCase, *gwConn, *holder) {
+	g := s.gateway(gwConfig{Env: map[string]string{EnvGoIdleTimeout: knobGoIdleTimeout.String()}})
+	c := g.handshaked(1)
+	h := g.hold(contract.TypeGoingIdleAck)
+	g.inject(g.newMessage("/dormant"))
+	g.f.expectFrame("IDLE-019", "going_idle after /dormant (echo profile)", ofGwType(contract.TypeGoingIdle))
+	if !g.f.await(s.within(1), func() bool { return h.count() > 0 || c.isClosed() }) {
+		s.Harness("the simulator sent no going_idle_ack")
+	}
+	return g, c, h
+}
+
+var _ = gatewayCase(Case{
+	ID:    "IDLE-019/dormant-after-ack",
+	Reqs:  []string{"IDLE-019"},
+	Text:  "a gateway going dormant keeps its socket while going_idle_ack is held back, and suspends (closes) once it arrives",
+	Needs: NeedEcho | NeedTimers,
+}, func(s *S) {
+	g, c, h := s.goDormant()
+	s.Step("hold the ack for 300 ms")
+	if g.f.await(300*time.Millisecond, c.isClosed) {
+		s.Failf("IDLE-019", "the socket kept until going_idle_ack arrives", "%s before the ack", closeNote(c))
+	}
+	h.releaseAll()
+	if !g.f.await(s.within(1), c.isClosed) {
+		s.Failf("IDLE-019", "the gateway suspending (closing its socket) once the ack arrived", "still open %s after the ack", s.within(1))
+	}
+	code, _, by, _ := c.closeInfo()
+	s.Check(by == "gateway" && code == contract.CloseNormal, "IDLE-019", "the gateway closing 1000 to suspend", "%s", closeNote(c))
+})
+
+var _ = gatewayCase(Case{
+	ID:    "IDLE-019/no-ack-stays-connected",
+	Reqs:  []string{"IDLE-019"},
+	Text:  "a gateway whose going_idle_ack never comes stays connected after its wait runs out",
+	Needs: NeedEcho | NeedTimers,
+}, func(s *S) {
+	g, c, _ := s.goDormant()
+	wait := knobGoIdleTimeout + s.within(0.2)
+	s.Step("never send the ack; watch the socket for %s", wait)
+	if g.f.await(wait, c.isClosed) {
+		s.Failf("IDLE-019", "the socket kept when going_idle_ack never arrives", "%s", closeNote(c))
+	}
+})

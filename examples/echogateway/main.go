@@ -4,7 +4,7 @@
 // descriptor, and on SIGTERM or SIGINT goes idle (going_idle, awaiting
 // going_idle_ack) before it closes. It is the reference testee of the
 // gateway conformance suite: the echo profile (/stream, /react, /prompt,
-// /media, /attachments, /interrupt, /slow, /reject) and the RELAYKIT_* timer knobs of
+// /media, /attachments, /dormant, /interrupt, /slow, /reject) and the RELAYKIT_* timer knobs of
 // docs/conformance-guide.md. Configuration is the reference gateway's
 // (GATEWAY_RELAY_* and config.yaml, see client.LoadConfig); README.md lists
 // the example's own knobs (ECHOGATEWAY_PREFIX, ECHOGATEWAY_DELAY,
@@ -202,6 +202,16 @@ func (e *echo) turn(ctx context.Context, t *adapter.Turn) error {
 			return c.Interrupt(ctx, t.SessionKey, &reason)
 		}
 		return errors.New("the transport cannot interrupt")
+	case text == "/dormant":
+		// Scale to zero: going_idle, and the socket closes only once the
+		// ack came; without it the gateway stays connected.
+		c, ok := t.Transport().(*client.Client)
+		if !ok {
+			return errors.New("the transport cannot go dormant")
+		}
+		suspended, err := c.GoDormant(ctx)
+		log.Info("dormant", "suspended", suspended, "err", err)
+		return nil
 	case cmd == "/slow":
 		if ms, err := strconv.Atoi(strings.TrimSpace(arg)); err == nil && ms > 0 {
 			delay = time.Duration(ms) * time.Millisecond

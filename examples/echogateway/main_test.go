@@ -512,3 +512,26 @@ func TestMediaAndAttachments(t *testing.T) {
 		return false
 	})
 }
+
+func TestDormantSuspendsAfterTheAckAndComesBack(t *testing.T) {
+	s := newSim(t, "telegram")
+	g := startGateway(t, s, "gw-echo")
+	g.waitLog(t, "echo gateway ready")
+	if _, err := s.Inject("gw-echo", event("telegram", "c1", "m1", "/dormant")); err != nil {
+		t.Fatal(err)
+	}
+	g.waitLog(t, "suspended=true")
+	// Sent while it sleeps or after it came back: either way it is
+	// answered once the client re-dials (after a second) and drains.
+	if _, err := s.Inject("gw-echo", event("telegram", "c2", "m2", "after the nap")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the echo after the re-dial", func() bool {
+		for _, r := range answered(s, contract.OpSend) {
+			if actionOf(t, r)["content"] == "echo: after the nap" {
+				return true
+			}
+		}
+		return false
+	})
+}
