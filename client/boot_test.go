@@ -448,3 +448,21 @@ func TestDevPolicySecretBearer(t *testing.T) {
 		t.Fatalf("with policy-secret-bearer the policy bearer should be the raw secret: %d requests", len(reqs))
 	}
 }
+
+func TestDevEnrollTokenInHeader(t *testing.T) {
+	tc := newConnector(t)
+	var enr httpRec
+	tc.mux.HandleFunc("/relay/enroll", func(w http.ResponseWriter, r *http.Request) {
+		enr.add(r)
+		writeJSON(w, 200, contract.EnrollResponse{Secret: secret64, GatewayID: "gw-me"})
+	})
+	o := bootOpts(tc)
+	o.Config.GatewayID = "gw-me"
+	o.Config.EnrollToken = "enroll-1"
+	o.Deviations = []client.Deviation{client.DevEnrollTokenInHeader}
+	boot(t, o)
+	r := enr.all()[0]
+	if r.header.Get("Authorization") != "Bearer enroll-1" || r.body["enrollmentToken"] != nil {
+		t.Fatalf("with enroll-token-in-header: Authorization %q, body %v", r.header.Get("Authorization"), r.body)
+	}
+}

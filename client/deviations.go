@@ -95,6 +95,10 @@ const (
 	// DevAcceptEmptyDownload returns an empty media download as an
 	// attachment of zero bytes instead of refusing it (HTTP-023).
 	DevAcceptEmptyDownload Deviation = "accept-empty-download"
+
+	// DevEnrollTokenInHeader sends the enrollment token as the bearer of
+	// /relay/enroll and leaves enrollmentToken out of the body (HTTP-003).
+	DevEnrollTokenInHeader Deviation = "enroll-token-in-header"
 )
 
 // requirements maps each deviation to the requirement it breaks.
@@ -119,6 +123,7 @@ var requirements = map[Deviation]string{
 	DevBearerOnAnyDownload:       "HTTP-022",
 	DevUploadWithoutFilename:     "HTTP-019",
 	DevAcceptEmptyDownload:       "HTTP-023",
+	DevEnrollTokenInHeader:       "HTTP-003",
 }
 
 // Requirement returns the ID of the contract requirement d breaks, "" for
@@ -133,7 +138,7 @@ func AllDeviations() []Deviation {
 		DevAckBeforeHandler, DevNoNewline, DevStaleToken, DevNoHelloPerIdentity,
 		DevRequestIDReuse, DevNoBackoff, DevNoGoingIdleWait, DevUnsupportedOpSent,
 		DevReasonOmitted, DevBearerOnRedirect, DevAcceptSecretlessProvision, DevPolicySecretBearer,
-		DevBearerOnAnyDownload, DevUploadWithoutFilename, DevAcceptEmptyDownload,
+		DevBearerOnAnyDownload, DevUploadWithoutFilename, DevAcceptEmptyDownload, DevEnrollTokenInHeader,
 	}
 }
 

@@ -29,7 +29,7 @@ func TestParseDeviations(t *testing.T) {
 	if _, err := client.ParseDeviations("no-newline,bogus"); err == nil {
 		t.Fatal("unknown deviation accepted")
 	}
-	if n := len(client.AllDeviations()); n != 19 {
+	if n := len(client.AllDeviations()); n != 20 {
 		t.Fatalf("%d deviations", n)
 	}
 }

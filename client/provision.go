@@ -245,8 +245,12 @@ func (c *Client) provision(ctx context.Context) []BootStep {
 func (c *Client) enroll(ctx context.Context) BootStep {
 	bearer, _ := c.identityBearer(ctx) // enroll may run without an identity
 	body := contract.EnrollRequest{EnrollmentToken: c.cfg.EnrollToken, GatewayID: c.provisionGatewayID()}
+	var payload any = body
+	if c.dev.has(DevEnrollTokenInHeader) {
+		bearer, payload = body.EnrollmentToken, map[string]string{"gatewayId": body.GatewayID}
+	}
 	var resp contract.EnrollResponse
-	err := c.postJSON(ctx, contract.EnrollURL(c.cfg.URL), bearer, body, &resp, 0)
+	err := c.postJSON(ctx, contract.EnrollURL(c.cfg.URL), bearer, payload, &resp, 0)
 	if err == nil && strings.TrimSpace(resp.Secret) == "" {
 		err = errors.New("enroll answer has no secret")
 	}

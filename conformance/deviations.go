@@ -64,6 +64,7 @@ var clientDeviationBreaks = map[client.Deviation]string{
 	client.DevBearerOnAnyDownload:       "HTTP-022",
 	client.DevUploadWithoutFilename:     "HTTP-019",
 	client.DevAcceptEmptyDownload:       "HTTP-023",
+	client.DevEnrollTokenInHeader:       "HTTP-003",
 }
 
 // adapterDeviationBreaks names the requirement each adapter deviation
@@ -154,6 +155,7 @@ var DeviationMatrix = []DeviationRow{
 	{Gateway, "bearer-on-any-download", []string{"HTTP-"}, []string{"HTTP-022/download-bearer"}},
 	{Gateway, "upload-without-filename", []string{"HTTP-", "OUT-023/"}, []string{"HTTP-019/media-upload"}},
 	{Gateway, "accept-empty-download", []string{"HTTP-"}, []string{"HTTP-023/empty-download-refused"}},
+	{Gateway, "enroll-token-in-header", []string{"HTTP-"}, []string{"HTTP-003/enroll"}},
 
 	// Adapter deviations, caught by the gateway suite against the echo
 	// gateway (built on client/adapter).

@@ -207,3 +207,34 @@ func redactedAuth(r gwHTTP, idTok string) string {
 	}
 	return "<a non-bearer value>"
 }
+
+var _ = gatewayCase(Case{
+	ID:   "HTTP-003/enroll",
+	Reqs: []string{"HTTP-003"},
+	Text: "without a secret and with an enrollment token the gateway enrolls with a body of the token and its gateway id, then dials with the secret it got",
+}, func(s *S) {
+	enrollToken := "conform-enroll-" + randHex(8)
+	isEnroll := route("front", http.MethodPost, "/relay/enroll")
+	g := s.gateway(gwConfig{
+		Env: map[string]string{"GATEWAY_RELAY_SECRET": "", "GATEWAY_RELAY_ENROLL_TOKEN": enrollToken},
+		Before: func(g *gwCase) {
+			g.f.setOnHTTP(func(req gwHTTP) (httpAnswer, bool) {
+				if !isEnroll(req) {
+					return httpAnswer{}, false
+				}
+				b, _ := json.Marshal(contract.EnrollResponse{Secret: g.secret, DeliveryKey: "conform-delivery", Tenant: "conform-tenant", GatewayID: g.gatewayID})
+				return httpAnswer{Status: http.StatusOK, Body: string(b)}, true
+			})
+		},
+	})
+	r := g.f.awaitRequests(1, g.startTimeout(), "HTTP-003", "a POST /relay/enroll (GATEWAY_RELAY_ENROLL_TOKEN set, no secret)", isEnroll)[0]
+	for _, v := range contract.ValidateBody(contract.BodyEnrollRequest, r.Body) {
+		s.Failf("HTTP-003", "a well-formed enroll body", "%s: %s (%s) in %s", v.Field, v.Message, v.Requirement, r.Body)
+	}
+	var body contract.EnrollRequest
+	_ = json.Unmarshal(r.Body, &body)
+	s.Check(body.EnrollmentToken == enrollToken && body.GatewayID == g.gatewayID, "HTTP-003",
+		fmt.Sprintf("enrollmentToken %q (GATEWAY_RELAY_ENROLL_TOKEN) and gatewayId %q (GATEWAY_RELAY_ID)", enrollToken, g.gatewayID), "%s", r.Body)
+	g.handshaked(1)
+	s.checkToken(g, g.f.dial(1))
+})
