@@ -195,3 +195,41 @@ var _ = connectorCase(Case{
 		}
 	}
 })
+
+var _ = connectorCase(Case{
+	ID:    "IN-013/prompt-press",
+	Reqs:  []string{"IN-013"},
+	Text:  "a press on a prompt option arrives as an inbound event whose prompt_response names the prompt and the option, with the label and the prompt's message id when given",
+	Needs: NeedControl,
+}, func(s *S) {
+	plat := s.usePlatformFor(contract.OpPrompt)
+	p, _ := s.connect()
+	promptID := "c0nf02." + randHex(4)
+	a := baseAction(contract.OpPrompt, s.chat())
+	a["content"], a["prompt_kind"], a["prompt_id"], a["reply_to"] = "conformance: pick one", "choice", promptID, nil
+	a["options"] = []any{map[string]any{"id": "left", "label": "Left"}, map[string]any{"id": "right", "label": "Right"}}
+	res, _ := s.outboundRaw(p, "OUT-006", a, plat)
+	if !res.Success || res.MessageID == "" {
+		s.Harness("the connector did not render the prompt (result %+v), so nothing can be pressed", res)
+	}
+	s.Step("press option right of prompt %s (message %s)", promptID, res.MessageID)
+	if err := s.run.conn.ctl.press(s.ctx, s.creds().GatewayID, res.MessageID, "right"); err != nil {
+		s.Untestable("the control API cannot press prompt options (POST /press): %v", err)
+	}
+	f := p.expect("IN-013", "an inbound event for the press", ofType(contract.TypeInbound))
+	ev, _ := f.Obj["event"].(map[string]any)
+	pr, ok := ev["prompt_response"].(map[string]any)
+	if !ok {
+		s.Failf("IN-013", "an event with an object prompt_response", "%s", f)
+	}
+	s.Check(pr["prompt_id"] == promptID && pr["option_id"] == "right", "IN-013",
+		fmt.Sprintf("prompt_response.prompt_id %q and option_id \"right\"", promptID), "%v", pr)
+	if l, given := pr["label"]; given {
+		s.Check(l == "Right", "IN-013", "label \"Right\", the pressed option's", "%v", l)
+	}
+	if m, given := pr["prompt_message_id"]; given {
+		s.Check(m == res.MessageID, "IN-013", "prompt_message_id "+res.MessageID+", the prompt's message", "%v", m)
+	}
+	src, _ := ev["source"].(map[string]any)
+	s.Check(src["chat_id"] == s.chat(), "IN-013", "the press in the prompt's chat "+s.chat(), "source %v", src)
+})

@@ -231,6 +231,12 @@ func (c *controlClient) injectPassthrough(ctx context.Context, gatewayID, platfo
 	}, nil)
 }
 
+// press makes a platform user press option optionID of the prompt the
+// connector rendered as messageID.
+func (c *controlClient) press(ctx context.Context, gatewayID, messageID, optionID string) error {
+	return c.do(ctx, http.MethodPost, "/press", map[string]any{"gatewayId": gatewayID, "messageId": messageID, "optionId": optionID}, nil)
+}
+
 // refuseConnections makes the connector refuse new sockets temporarily
 // (RC-003), or stop doing so.
 func (c *controlClient) refuseConnections(ctx context.Context, on bool) error {

@@ -132,6 +132,7 @@ var DeviationMatrix = []DeviationRow{
 			"TRN-008/malformed-json", "TRN-008/not-an-object", "TRN-016/catalogue-binary-invalid-utf8", "TRN-016/invalid-utf8"}},
 	{Connector, "oversize-no-close", []string{"TRN"}, []string{"TRN-009/catalogue-frame-oversize",
 		"TRN-009/catalogue-frame-oversize-unterminated", "TRN-009/oversized-frame"}},
+	{Connector, "press-raw-callback", []string{"IN-013/"}, []string{"IN-013/prompt-press"}},
 
 	// Client deviations, caught by the gateway suite against the echo gateway.
 	{Gateway, "second-4401-not-terminal", []string{"RC-011/", "RC-012/", "RC-014/"}, []string{"RC-012/second-strike-terminal", "RC-014/fresh-token-role-survives"}},

@@ -58,6 +58,7 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 	h("inbound", s.ctlInbound, http.MethodPost)
 	h("interrupt", s.ctlInterrupt, http.MethodPost)
 	h("passthrough", s.ctlPassthrough, http.MethodPost)
+	h("press", s.ctlPress, http.MethodPost)
 	h("outbound", s.ctlOutbound, http.MethodGet)
 	h("interrupts", s.ctlInterrupts, http.MethodGet)
 	h("sessions", s.ctlSessions, http.MethodGet)

@@ -34,6 +34,7 @@ const (
 	DevCrossTenantMedia          Deviation = "cross-tenant-media"
 	DevMalformedNoClose          Deviation = "malformed-no-close"
 	DevOversizeNoClose           Deviation = "oversize-no-close"
+	DevPressRawCallback          Deviation = "press-raw-callback"
 )
 
 // DeviationInfo describes one deviation.
@@ -65,6 +66,7 @@ var deviationInfos = []DeviationInfo{
 	{DevCrossTenantMedia, "HTTP-020", "serves media to a bearer of another tenant"},
 	{DevMalformedNoClose, "TRN-008", "skips malformed and non-object lines instead of closing 1007"},
 	{DevOversizeNoClose, "TRN-009", "skips oversized frames instead of closing 1009"},
+	{DevPressRawCallback, "IN-013", "delivers a prompt press as a text event holding the raw hp1: callback token instead of a prompt_response"},
 }
 
 // DeviationInfos lists every deviation with the requirement it breaks.

@@ -2,6 +2,7 @@ package simulator_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -228,6 +229,18 @@ func TestDeviations(t *testing.T) {
 		defer cancel()
 		g.conn.Write(ctx, websocket.MessageText, []byte(padFrame(contract.MaxFrameSize+1)+"\n"))
 		g.hello("discord")
+	})
+	run(simulator.DevPressRawCallback, func(t *testing.T) {
+		s, g, msgID := pressSim(t, simulator.DevPressRawCallback)
+		if _, err := s.PressPrompt(simulator.PressRequest{GatewayID: "gw-a", MessageID: msgID, OptionID: "apple"}); err != nil {
+			t.Fatal(err)
+		}
+		in := g.expect(contract.TypeInbound).f.(contract.Inbound)
+		var ev contract.MessageEvent
+		_ = json.Unmarshal(in.Event, &ev)
+		if ev.PromptResponse != nil || ev.Text != "hp1:abc123.0000beef:apple" {
+			t.Fatalf("text %q, prompt_response %+v", ev.Text, ev.PromptResponse)
+		}
 	})
 	for _, info := range simulator.DeviationInfos() {
 		if !seen[info.Deviation] {
