@@ -67,7 +67,7 @@ func (f *front) serveHTTP(server string, w http.ResponseWriter, r *http.Request,
 	f.https = append(f.https, req)
 	req.N = len(f.https)
 	f.https[req.N-1].N = req.N
-	answer := f.onHTTP
+	answer, idTok := f.onHTTP, f.identityToken
 	f.notifyLocked()
 	f.mu.Unlock()
 
@@ -77,9 +77,9 @@ func (f *front) serveHTTP(server string, w http.ResponseWriter, r *http.Request,
 	}
 	f.s.tr.Event("http", "%s %s on %s (%s): %s", r.Method, r.URL.RequestURI(), server, auth, truncate(string(body), 300))
 
-	if r.URL.Path == idpTokenPath && f.identityToken != "" {
+	if r.URL.Path == idpTokenPath && idTok != "" {
 		f.s.tr.Event("http", "suite issues the identity token")
-		writeJSONAnswer(w, http.StatusOK, fmt.Sprintf(`{"access_token":%q,"token_type":"bearer","expires_in":3600}`, f.identityToken))
+		writeJSONAnswer(w, http.StatusOK, fmt.Sprintf(`{"access_token":%q,"token_type":"bearer","expires_in":3600}`, idTok))
 		return
 	}
 	if answer != nil {
@@ -106,6 +106,13 @@ func writeJSONAnswer(w http.ResponseWriter, status int, body string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = io.WriteString(w, body)
+}
+
+// setIdentityToken makes the front's identity provider issue tok.
+func (f *front) setIdentityToken(tok string) {
+	f.mu.Lock()
+	f.identityToken = tok
+	f.mu.Unlock()
 }
 
 // setOnHTTP lets fn answer the gateway's HTTP requests; a false second

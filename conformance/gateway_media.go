@@ -21,22 +21,6 @@ import (
 
 var isMediaUpload = route("front", http.MethodPost, "/relay/media")
 
-// checkUpgradeBearer fails the case under id unless req carries an
-// unexpired upgrade token of the case's gateway, signed with its secret.
-func (s *S) checkUpgradeBearer(g *gwCase, req gwHTTP, id string) {
-	tok := req.bearer()
-	if tok == "" {
-		s.Failf(id, "Authorization: Bearer <upgrade token> on "+req.String(), "no bearer")
-	}
-	claims, _, err := contract.ParseToken(tok)
-	if err != nil {
-		s.Failf(id, "an upgrade token (section 3.2) as the bearer of "+req.String(), "a bearer that is not one: %v", err)
-	}
-	if _, err := contract.VerifyToken(tok, []string{g.secret}, time.Now()); err != nil || claims.GatewayID != g.gatewayID {
-		s.Failf(id, "an unexpired upgrade token for "+g.gatewayID+" signed with its secret on "+req.String(), "%s: %v", describeToken(tok), err)
-	}
-}
-
 // mediaAs uploads data to the case's connector as the case's gateway and
 // returns the item's id.
 func (g *gwCase) mediaAs(data []byte) string {
