@@ -46,6 +46,17 @@ func (h *httpRec) all() []recorded {
 	return append([]recorded(nil), h.reqs...)
 }
 
+// record serves path on tc: every request is recorded and answered 200
+// with answer.
+func record(tc *connector, path string, answer any) *httpRec {
+	var rec httpRec
+	tc.mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+		rec.add(r)
+		writeJSON(w, 200, answer)
+	})
+	return &rec
+}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
@@ -163,11 +174,7 @@ func TestBootProvisionsEachPlatformToleratingFailure(t *testing.T) {
 
 func TestBootProvisionSendsOptionalFieldsWhenSet(t *testing.T) {
 	tc := newConnector(t)
-	var prov httpRec
-	tc.mux.HandleFunc("/relay/provision", func(w http.ResponseWriter, r *http.Request) {
-		prov.add(r)
-		writeJSON(w, 200, contract.ProvisionResponse{Secret: secret64, GatewayID: "gw-x"})
-	})
+	prov := record(tc, "/relay/provision", contract.ProvisionResponse{Secret: secret64, GatewayID: "gw-x"})
 	o := bootOpts(tc)
 	o.Config.IdentityToken = "id"
 	o.Config.InstanceID = "inst-1"
@@ -346,11 +353,7 @@ func TestBootIdPClientCredentials(t *testing.T) {
 	}))
 	defer idp.Close()
 	tc := newConnector(t)
-	var prov httpRec
-	tc.mux.HandleFunc("/relay/provision", func(w http.ResponseWriter, r *http.Request) {
-		prov.add(r)
-		writeJSON(w, 200, contract.ProvisionResponse{Secret: secret64, GatewayID: "gw-x"})
-	})
+	prov := record(tc, "/relay/provision", contract.ProvisionResponse{Secret: secret64, GatewayID: "gw-x"})
 	o := bootOpts(tc)
 	o.Config.IdP = client.IdP{TokenURL: idp.URL, ClientID: "cid", ClientSecret: "csec", Scope: "relay"}
 	boot(t, o)
@@ -434,11 +437,7 @@ func TestDevAcceptSecretlessProvision(t *testing.T) {
 
 func TestDevPolicySecretBearer(t *testing.T) {
 	tc := newConnector(t)
-	var pol httpRec
-	tc.mux.HandleFunc("/relay/policy", func(w http.ResponseWriter, r *http.Request) {
-		pol.add(r)
-		writeJSON(w, 200, contract.PolicyResponse{OK: true})
-	})
+	pol := record(tc, "/relay/policy", contract.PolicyResponse{OK: true})
 	o := testOpts(tc, clock.NewManual(epoch), nil)
 	o.Config.Platforms = []client.Identity{{Platform: "discord"}}
 	o.Deviations = []client.Deviation{client.DevPolicySecretBearer}
@@ -451,11 +450,7 @@ func TestDevPolicySecretBearer(t *testing.T) {
 
 func TestDevEnrollTokenInHeader(t *testing.T) {
 	tc := newConnector(t)
-	var enr httpRec
-	tc.mux.HandleFunc("/relay/enroll", func(w http.ResponseWriter, r *http.Request) {
-		enr.add(r)
-		writeJSON(w, 200, contract.EnrollResponse{Secret: secret64, GatewayID: "gw-me"})
-	})
+	enr := record(tc, "/relay/enroll", contract.EnrollResponse{Secret: secret64, GatewayID: "gw-me"})
 	o := bootOpts(tc)
 	o.Config.GatewayID = "gw-me"
 	o.Config.EnrollToken = "enroll-1"
