@@ -104,3 +104,33 @@ func ExampleServer_Buffer() {
 	// Output:
 	// buffered 1 waiting
 }
+
+// A test presses a button of a prompt the gateway sent; the gateway gets
+// the press as a prompt_response.
+func ExampleServer_PressPrompt() {
+	s, _ := simulator.New(simulator.Options{})
+	defer s.Close()
+	gw, _ := s.EnrollGateway(simulator.GatewaySpec{GatewayID: "gw-example", Platforms: []string{"discord"}})
+	conn, err := dialExample(s, gw)
+	if err != nil {
+		panic(err)
+	}
+	defer conn.CloseNow()
+	ctx := context.Background()
+	conn.Write(ctx, websocket.MessageText, []byte(`{"type":"hello","platform":"discord","botId":""}`+"\n"))
+	conn.Read(ctx) // the descriptor
+	conn.Write(ctx, websocket.MessageText, []byte(`{"type":"outbound","requestId":"r1","action":{"op":"prompt","chat_id":"c1","content":"Tea?",`+
+		`"prompt_kind":"approval","prompt_id":"ab12cd.0000beef","options":[{"id":"yes","label":"Yes"},{"id":"no","label":"No"}],"reply_to":null,"metadata":{}}}`+"\n"))
+	_, msg, _ := conn.Read(ctx)
+	f, _ := contract.DecodeFrame(msg)
+	shown := f.(contract.OutboundResult).Result.MessageID
+
+	s.PressPrompt(simulator.PressRequest{GatewayID: "gw-example", MessageID: shown, OptionID: "yes"})
+	_, msg, _ = conn.Read(ctx)
+	f, _ = contract.DecodeFrame(msg)
+	var ev contract.MessageEvent
+	json.Unmarshal(f.(contract.Inbound).Event, &ev)
+	fmt.Println(ev.PromptResponse.PromptID, ev.PromptResponse.OptionID, ev.PromptResponse.Label, ev.PromptResponse.PromptMessageID == shown)
+	// Output:
+	// ab12cd.0000beef yes Yes true
+}
