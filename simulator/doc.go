@@ -4,9 +4,9 @@
 //
 // New starts one on a loopback port, shaped like httptest: URL and RelayURL
 // say where it is, Close stops it, and Go methods both drive it (EnrollGateway,
-// Inject, Interrupt, Passthrough, Script, AddFault, CloseSession, Reset) and
-// inspect it (Sessions, Outbound, Buffer, Flipped, Acks, Policy, Journal,
-// Wakes). The same operations exist over HTTP under /_relaysim/, for tests
+// Inject, Interrupt, Passthrough, PressPrompt, Script, AddFault, CloseSession,
+// Reset) and inspect it (Sessions, Outbound, Buffer, Flipped, Acks, Policy,
+// Journal, Wakes). The same operations exist over HTTP under /_relaysim/, for tests
 // written in any language; docs/relaysim.md lists every route. The examples
 // are the best way to start.
 //
