@@ -157,11 +157,11 @@ func tokenHash(token string) string {
 
 // refuseHTTP answers a request to a token-authenticated HTTP route (policy,
 // media) whose token was refused: 401 with the reason, or, once the remote
-// address or the claimed gateway has spent its burst of failures, 429 with
-// Retry-After, so a flood of bad tokens costs the same on every route as it
-// does on the upgrade (the same buckets count both).
+// address or the claimed gateway has spent its burst of failures on these
+// routes, 429 with Retry-After, so a flood of bad tokens costs the same
+// here as on the upgrade (which has a budget of its own).
 func (s *Server) refuseHTTP(w http.ResponseWriter, r *http.Request, auth authResult) {
-	if why := s.failedAuth(r.RemoteAddr, auth.claimed, auth.known); why != "" {
+	if why := s.failedAuth(routeHTTP, r.RemoteAddr, auth.claimed, auth.known); why != "" {
 		s.noteHTTP(r, http.StatusTooManyRequests, auth.claimed, why+"; token refused: "+auth.detail)
 		w.Header().Set("Retry-After", strconv.Itoa(s.throttleRetryAfter()))
 		writeJSON(w, http.StatusTooManyRequests, contract.ErrorBody{Error: contract.ReasonThrottled})

@@ -191,14 +191,14 @@ type Options struct {
 	// are open (RC-003). Default 0: no limit.
 	MaxSessions int
 
-	// AuthFailBurst is how many failed token authentications (upgrades,
-	// policy and media requests together) one remote address, or one
-	// enrolled gateway id named by refused tokens, may make in a burst;
-	// beyond it refused upgrades close 1013 "throttled" (retryable, RC-003)
-	// instead of 4401, and refused HTTP requests get 429 instead of 401
-	// (HTTP-024), until the burst refills, so a flood of bad tokens costs
-	// little. A good token is never throttled. Default DefaultAuthFailBurst
-	// (32); negative disables throttling.
+	// AuthFailBurst is how many failed token authentications one remote
+	// address, or one enrolled gateway id named by refused tokens, may make
+	// in a burst, counted apart for upgrades and for policy and media
+	// requests. Beyond it refused upgrades close 1013 "throttled"
+	// (retryable, RC-003) instead of 4401, and refused HTTP requests get
+	// 429 instead of 401 (HTTP-024), until the burst refills, so a flood of
+	// bad tokens costs little. A good token is never throttled. Default
+	// DefaultAuthFailBurst (32); negative disables throttling.
 	AuthFailBurst int
 
 	// AuthFailRefill is how long it takes to forgive one failed

@@ -83,7 +83,7 @@ func (s *Server) serveRelay(w http.ResponseWriter, r *http.Request) {
 
 	if auth.reason != "" {
 		// A flood of refusals is shed with a retryable 1013 (RC-003).
-		if why := s.failedAuth(r.RemoteAddr, auth.claimed, auth.known); why != "" {
+		if why := s.failedAuth(routeUpgrade, r.RemoteAddr, auth.claimed, auth.known); why != "" {
 			s.note(JournalEntry{Kind: JournalAuth, GatewayID: auth.claimed, SessionID: sess.id, Code: contract.CloseTryAgainLater, Reason: contract.ReasonThrottled, Detail: why + "; token refused: " + auth.detail})
 			sess.closeNow(contract.CloseTryAgainLater, contract.ReasonThrottled)
 			return

@@ -97,11 +97,22 @@ func (t *authThrottle) bucketLocked(m map[string]*tokenBucket, key string, now t
 	return b
 }
 
-// failedAuth records one refused upgrade from remote (host:port) whose
-// token named gatewayID ("" when it named none, or a gateway that is not
-// enrolled) and says why the refusal must be a 1013 instead of a 4401, or
-// "" when it may be answered normally.
-func (s *Server) failedAuth(remote, gatewayID string, known bool) string {
+// authRoute says which budget a refused token spends: upgrades and the
+// token-authenticated HTTP routes (policy, media) each have their own, so a
+// gateway whose HTTP calls fail cannot lock its reconnects out, and a
+// client testing both sides of a connector gets the full burst on each.
+type authRoute string
+
+const (
+	routeUpgrade authRoute = "upgrade"
+	routeHTTP    authRoute = "http"
+)
+
+// failedAuth records one refused token on route from remote (host:port)
+// that named gatewayID ("" when it named none, or a gateway that is not
+// enrolled) and says why the refusal must be throttled (a 1013 instead of
+// a 4401, a 429 instead of a 401), or "" when it may be answered normally.
+func (s *Server) failedAuth(route authRoute, remote, gatewayID string, known bool) string {
 	t := &s.throttle
 	t.init(s)
 	if t.off {
@@ -114,11 +125,11 @@ func (s *Server) failedAuth(remote, gatewayID string, known bool) string {
 	now := s.clk.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	ip := t.bucketLocked(t.byIP, host, now)
+	ip := t.bucketLocked(t.byIP, string(route)+" "+host, now)
 	var gw *tokenBucket
 	if known && gatewayID != "" {
 		// Only enrolled ids get a bucket: made-up ids would grow the table.
-		gw = t.bucketLocked(t.byGW, gatewayID, now)
+		gw = t.bucketLocked(t.byGW, string(route)+" "+gatewayID, now)
 	}
 	switch {
 	case ip.tokens < 1:

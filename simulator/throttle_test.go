@@ -176,10 +176,10 @@ func TestThrottleReset(t *testing.T) {
 	}
 }
 
-// Refused tokens on the policy and media routes spend the same burst as
-// refused upgrades: past it they get 429 with Retry-After and a JSON
-// "throttled", upgrades from that address close 1013, and a good token is
-// still served on every route.
+// Refused tokens on the policy and media routes spend a burst of their
+// own: past it they get 429 with Retry-After and a JSON "throttled", while
+// upgrades from that address still get their own burst, and a good token
+// is served on every route.
 func TestThrottleHTTPRoutes(t *testing.T) {
 	clk := clock.NewManual(time.Unix(1_800_000_000, 0))
 	s := throttleSim(t, clk, 3)
@@ -220,8 +220,8 @@ func TestThrottleHTTPRoutes(t *testing.T) {
 			t.Fatalf("%s %s past the burst: %d %q Retry-After %q, want 429 throttled Retry-After 1", tc.method, tc.url, code, msg, retry)
 		}
 	}
-	if code, reason := dialFrom(t, s, "127.0.0.1", "garbage"); code != contract.CloseTryAgainLater || reason != contract.ReasonThrottled {
-		t.Fatalf("upgrade after the HTTP flood: close %d %q, want 1013 throttled", code, reason)
+	if code, reason := dialFrom(t, s, "127.0.0.1", "garbage"); code != contract.CloseUnauthorized {
+		t.Fatalf("a bad upgrade after the HTTP flood: close %d %q, want 4401 (upgrades have their own burst)", code, reason)
 	}
 	good, _ := s.Token("gw-a", time.Minute)
 	if code := httpDo(t, "POST", policy, bearerHeader(good), body, nil); code != http.StatusOK {
