@@ -162,11 +162,27 @@ func tokenHash(token string) string {
 // here as on the upgrade (which has a budget of its own).
 func (s *Server) refuseHTTP(w http.ResponseWriter, r *http.Request, auth authResult) {
 	if why := s.failedAuth(routeHTTP, r.RemoteAddr, auth.claimed, auth.known); why != "" {
-		s.noteHTTP(r, http.StatusTooManyRequests, auth.claimed, why+"; token refused: "+auth.detail)
-		w.Header().Set("Retry-After", strconv.Itoa(s.throttleRetryAfter()))
-		writeJSON(w, http.StatusTooManyRequests, contract.ErrorBody{Error: contract.ReasonThrottled})
+		s.throttledHTTP(w, r, auth.claimed, why+"; token refused: "+auth.detail)
 		return
 	}
 	s.noteHTTP(r, http.StatusUnauthorized, auth.claimed, auth.detail)
 	writeJSON(w, http.StatusUnauthorized, contract.ErrorBody{Error: firstNonEmpty(auth.reason, contract.ReasonUnauthorized)})
+}
+
+// refuseIdentity answers a provision or enroll request whose identity
+// bearer was refused: 401, or 429 once the remote address has spent its
+// burst of such refusals (HTTP-024).
+func (s *Server) refuseIdentity(w http.ResponseWriter, r *http.Request) {
+	if why := s.failedAuth(routeIdentity, r.RemoteAddr, "", false); why != "" {
+		s.throttledHTTP(w, r, "", why+"; identity bearer refused")
+		return
+	}
+	s.httpError(w, r, http.StatusUnauthorized, "identity bearer missing or not accepted")
+}
+
+// throttledHTTP answers 429 with Retry-After and {"error": "throttled"}.
+func (s *Server) throttledHTTP(w http.ResponseWriter, r *http.Request, gatewayID, detail string) {
+	s.noteHTTP(r, http.StatusTooManyRequests, gatewayID, detail)
+	w.Header().Set("Retry-After", strconv.Itoa(s.throttleRetryAfter()))
+	writeJSON(w, http.StatusTooManyRequests, contract.ErrorBody{Error: contract.ReasonThrottled})
 }

@@ -331,7 +331,7 @@ func (s *Server) CreateEnrollmentToken(spec EnrollmentTokenSpec) (EnrollmentToke
 func (s *Server) serveProvision(w http.ResponseWriter, r *http.Request) {
 	tenant, ok := s.identityTenant(r)
 	if !ok {
-		s.httpError(w, r, http.StatusUnauthorized, "identity bearer missing or not accepted")
+		s.refuseIdentity(w, r)
 		return
 	}
 	var req contract.ProvisionRequest
@@ -407,7 +407,7 @@ func (s *Server) provisionLocked(req contract.ProvisionRequest, tenant string) (
 func (s *Server) serveEnroll(w http.ResponseWriter, r *http.Request) {
 	tenant, ok := s.identityTenant(r)
 	if !ok {
-		s.httpError(w, r, http.StatusUnauthorized, "identity bearer missing or not accepted")
+		s.refuseIdentity(w, r)
 		return
 	}
 	var req contract.EnrollRequest

@@ -193,8 +193,8 @@ type Options struct {
 
 	// AuthFailBurst is how many failed token authentications one remote
 	// address, or one enrolled gateway id named by refused tokens, may make
-	// in a burst, counted apart for upgrades and for policy and media
-	// requests. Beyond it refused upgrades close 1013 "throttled"
+	// in a burst, counted apart for upgrades, for policy and media
+	// requests, and for identity bearers on provision and enroll. Beyond it refused upgrades close 1013 "throttled"
 	// (retryable, RC-003) instead of 4401, and refused HTTP requests get
 	// 429 instead of 401 (HTTP-024), until the burst refills, so a flood of
 	// bad tokens costs little. A good token is never throttled. Default

@@ -97,15 +97,17 @@ func (t *authThrottle) bucketLocked(m map[string]*tokenBucket, key string, now t
 	return b
 }
 
-// authRoute says which budget a refused token spends: upgrades and the
-// token-authenticated HTTP routes (policy, media) each have their own, so a
-// gateway whose HTTP calls fail cannot lock its reconnects out, and a
-// client testing both sides of a connector gets the full burst on each.
+// authRoute says which budget a refused token spends: upgrades, the
+// token-authenticated HTTP routes (policy, media) and the identity-bearer
+// routes (provision, enroll) each have their own, so a gateway whose HTTP
+// calls fail cannot lock its reconnects out, and a client testing every
+// side of a connector gets the full burst on each.
 type authRoute string
 
 const (
-	routeUpgrade authRoute = "upgrade"
-	routeHTTP    authRoute = "http"
+	routeUpgrade  authRoute = "upgrade"
+	routeHTTP     authRoute = "http"
+	routeIdentity authRoute = "identity" // provision and enroll
 )
 
 // failedAuth records one refused token on route from remote (host:port)

@@ -237,3 +237,42 @@ func TestThrottleHTTPRoutes(t *testing.T) {
 		}
 	}
 }
+
+// Refused identity bearers on provision and enroll are throttled per
+// address with a budget of their own; an accepted identity bearer is
+// never held back, and upgrades keep their own burst.
+func TestThrottleIdentityRoutes(t *testing.T) {
+	clk := clock.NewManual(time.Unix(1_800_000_000, 0))
+	s, err := simulator.New(simulator.Options{Clock: clk, PingInterval: -1, AuthFailBurst: 2, AuthFailRefill: time.Second,
+		Platforms: []string{"telegram"}, IdentityTokens: map[string]string{"good-identity": "t1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	provision := s.URL() + contract.PathProvision
+	enrollURL := s.URL() + contract.PathEnroll
+	body := jsonBody(contract.ProvisionRequest{GatewayID: "gw-id", Platform: "telegram", RouteKeys: []string{}})
+	bad := bearerHeader("not-an-identity")
+	var e contract.ErrorBody
+	for i, url := range []string{provision, enrollURL} {
+		if code := httpDo(t, "POST", url, bad, body, &e); code != http.StatusUnauthorized {
+			t.Fatalf("refusal %d: %d %q, want 401", i, code, e.Error)
+		}
+	}
+	for _, url := range []string{provision, enrollURL} {
+		if code := httpDo(t, "POST", url, bad, body, &e); code != http.StatusTooManyRequests || e.Error != contract.ReasonThrottled {
+			t.Fatalf("%s past the burst: %d %q, want 429 throttled", url, code, e.Error)
+		}
+	}
+	var ok contract.ProvisionResponse
+	if code := httpDo(t, "POST", provision, bearerHeader("good-identity"), body, &ok); code != http.StatusOK || ok.Secret == "" {
+		t.Fatalf("a good identity bearer during the flood: %d", code)
+	}
+	if code, _ := dialFrom(t, s, "127.0.0.1", "garbage"); code != contract.CloseUnauthorized {
+		t.Fatalf("a bad upgrade after the identity flood: close %d, want 4401 (its own burst)", code)
+	}
+	clk.Advance(time.Second)
+	if code := httpDo(t, "POST", provision, bad, body, &e); code != http.StatusUnauthorized {
+		t.Fatalf("after one refill period: %d, want 401", code)
+	}
+}
