@@ -125,12 +125,15 @@ func usage(fs *flag.FlagSet, w io.Writer) {
 	fmt.Fprint(w, `relaysim runs a Hermes relay connector simulator with a control API.
 
 Usage: relaysim [flags]
+       relaysim soak [--duration D] [--seed N] [--gateways N] [--dir PATH] [-v]
 
 With no flags it listens on loopback, keeps state in memory, enrolls the
 development gateway gw-dev and prints the env block a gateway needs on
 stdout. Logs go to stderr. SIGINT or SIGTERM close every socket with 1001
 and flush the store. The control API under /_relaysim/ has no
 authentication unless --control-token is set: keep relaysim on loopback.
+"relaysim soak" runs the chaos soak (docs/soak.md) instead and prints its
+figures; "relaysim soak --help" lists its flags.
 
 Flags (each also read from the environment variable shown):
 `)
@@ -151,6 +154,9 @@ Flags (each also read from the environment variable shown):
 // run is main without the process: it returns the exit code, and stops
 // gracefully when ctx ends.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	if len(args) > 0 && args[0] == "soak" {
+		return runSoak(ctx, args[1:], stdout, stderr)
+	}
 	var c config
 	fs := newFlagSet(&c, stderr)
 	if err := fs.Parse(args); err != nil {

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/relaykit/relaykit/soak"
+)
+
+// runSoak is "relaysim soak": the chaos soak of package soak (many
+// client/ gateways against relaysim with a file store while a seeded
+// fault driver breaks things), run from the binary instead of go test.
+// It prints the figures and exits 1 on any violation.
+func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("relaysim soak", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	duration := fs.Duration("duration", time.Minute, "how long faults and traffic run (warm-up and the final settling come on top)")
+	seed := fs.Int64("seed", 1, "seed of the schedule of events and faults; a run with the same seed injects the same ones")
+	gateways := fs.Int("gateways", 8, "how many gateways, each its own tenant and instance (at least 2)")
+	dir := fs.String("dir", "", "directory for relaysim's file store (default: a temporary one, removed afterwards)")
+	verbose := fs.Bool("v", false, "print progress every 30 s and each violation as it happens, on stderr")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: relaysim soak [--duration D] [--seed N] [--gateways N] [--dir PATH] [-v]")
+		fmt.Fprintln(stderr, "\nRuns the chaos soak (docs/soak.md) and prints its figures; exit 1 on any violation.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "relaysim soak: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	if *dir == "" {
+		tmp, err := os.MkdirTemp("", "relaysim-soak-")
+		if err != nil {
+			fmt.Fprintf(stderr, "relaysim soak: %v\n", err)
+			return 1
+		}
+		defer os.RemoveAll(tmp)
+		*dir = tmp
+	}
+	cfg := soak.Config{Duration: *duration, Seed: *seed, Gateways: *gateways, Dir: *dir}
+	if *verbose {
+		cfg.Logf = func(format string, args ...any) { fmt.Fprintf(stderr, format+"\n", args...) }
+	}
+	rep, err := soak.Run(ctx, cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "relaysim soak: %v\n", err)
+		return 1
+	}
+	fmt.Fprint(stdout, rep.String())
+	if !rep.OK() {
+		return 1
+	}
+	return 0
+}
