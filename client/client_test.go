@@ -78,12 +78,7 @@ func TestDefaultIdentityIsRelay(t *testing.T) {
 }
 
 func TestFreshTokenEveryDial(t *testing.T) {
-	tc := newConnector(t)
-	clk := clock.NewManual(epoch)
-	st := newStates()
-	c, conn := start(t, tc, testOpts(tc, clk, st))
-	conn.handshake(t, 1)
-	st.wait(t, client.StateHandshaked)
+	tc, clk, st, c, conn := handshaked(t)
 	clk.Advance(7 * time.Second)
 	conn.closeWith(contract.CloseTryAgainLater, "throttled")
 	ev := st.wait(t, client.StateReconnecting)

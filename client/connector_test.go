@@ -410,6 +410,20 @@ func start(t *testing.T, tc *connector, o client.Options) (*client.Client, *tcon
 	return c, conn
 }
 
+// handshaked starts a client with its state recorder against a new test
+// connector on a manual clock, and returns them once the first connection
+// has handshaked.
+func handshaked(t *testing.T) (*connector, *clock.Manual, *states, *client.Client, *tconn) {
+	t.Helper()
+	tc := newConnector(t)
+	clk := clock.NewManual(epoch)
+	st := newStates()
+	c, conn := start(t, tc, testOpts(tc, clk, st))
+	conn.handshake(t, 1)
+	st.wait(t, client.StateHandshaked)
+	return tc, clk, st, c, conn
+}
+
 // connectInBackground makes a client and starts its first Connect without
 // waiting for it, for tests that drive the handshake (or its failure) by
 // hand; the client is closed when the test ends.

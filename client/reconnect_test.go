@@ -114,12 +114,7 @@ func Test4401BeforeAnyHandshakeIsRetryable(t *testing.T) {
 }
 
 func Test4401AfterHandshakeRepeatedIsRevocation(t *testing.T) {
-	tc := newConnector(t)
-	clk := clock.NewManual(epoch)
-	st := newStates()
-	c, conn := start(t, tc, testOpts(tc, clk, st))
-	conn.handshake(t, 1)
-	st.wait(t, client.StateHandshaked)
+	tc, clk, st, c, conn := handshaked(t)
 	tc.autoDescriptor.Store(false)
 	tc.onConn = func(c *tconn) { c.closeWith(contract.CloseUnauthorized, contract.ReasonUnauthorized) }
 	clk.Advance(time.Minute) // the connection lived a while: the retry's exp differs
@@ -160,12 +155,7 @@ func Test4401AfterHandshakeRepeatedIsRevocation(t *testing.T) {
 }
 
 func TestSingle4401ReDialsOnceAndRecovers(t *testing.T) {
-	tc := newConnector(t)
-	clk := clock.NewManual(epoch)
-	st := newStates()
-	c, conn := start(t, tc, testOpts(tc, clk, st))
-	conn.handshake(t, 1)
-	st.wait(t, client.StateHandshaked)
+	tc, clk, st, c, conn := handshaked(t)
 	conn.closeWith(contract.CloseUnauthorized, contract.ReasonUnauthorized)
 	ev := st.wait(t, client.StateReconnecting)
 	if ev.Wait != 0 || ev.Attempt != 0 {
@@ -222,12 +212,7 @@ func Test4401ExpiredIsNeverTerminal(t *testing.T) {
 }
 
 func TestFreshTokenMarkerSurvivesDialFailure(t *testing.T) {
-	tc := newConnector(t)
-	clk := clock.NewManual(epoch)
-	st := newStates()
-	c, conn := start(t, tc, testOpts(tc, clk, st))
-	conn.handshake(t, 1)
-	st.wait(t, client.StateHandshaked)
+	tc, clk, st, c, conn := handshaked(t)
 	tc.mu.Lock()
 	tc.refuse = func(n int) int {
 		if n == 2 {
@@ -263,12 +248,7 @@ func TestFreshTokenMarkerSurvivesDialFailure(t *testing.T) {
 }
 
 func TestHTTPRefusalIsAnOrdinaryDialError(t *testing.T) {
-	tc := newConnector(t)
-	clk := clock.NewManual(epoch)
-	st := newStates()
-	c, conn := start(t, tc, testOpts(tc, clk, st))
-	conn.handshake(t, 1)
-	st.wait(t, client.StateHandshaked)
+	tc, clk, st, c, conn := handshaked(t)
 	tc.mu.Lock()
 	tc.refuse = func(n int) int {
 		switch n {
@@ -354,12 +334,7 @@ func TestReconnectDisabledFirstDialFails(t *testing.T) {
 }
 
 func TestHoldRedial(t *testing.T) {
-	tc := newConnector(t)
-	clk := clock.NewManual(epoch)
-	st := newStates()
-	c, conn := start(t, tc, testOpts(tc, clk, st))
-	conn.handshake(t, 1)
-	st.wait(t, client.StateHandshaked)
+	tc, clk, st, c, conn := handshaked(t)
 	c.HoldRedial()
 	conn.closeWith(contract.CloseInternalError, "overloaded")
 	ev := st.wait(t, client.StateReconnecting)
