@@ -497,13 +497,16 @@ func (f *front) await(d time.Duration, cond func() bool) bool {
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		f.s.flush()
 		f.mu.Lock()
 		wake := f.wake
 		f.mu.Unlock()
 		if cond() {
 			return true
 		}
+		// Raised only when nothing the case waits for has come, so that
+		// a case judges its own requirement before a frame that also
+		// breaks another one blocks it.
+		f.s.flush()
 		select {
 		case <-wake:
 		case <-tick.C:

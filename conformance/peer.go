@@ -292,7 +292,6 @@ func (p *peer) waitFor(d time.Duration, match func(rxFrame) bool) (rxFrame, wait
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		p.s.flush()
 		p.mu.Lock()
 		for i, f := range p.frames {
 			if !p.taken[i] && match(f) {
@@ -301,6 +300,12 @@ func (p *peer) waitFor(d time.Duration, match func(rxFrame) bool) (rxFrame, wait
 				return f, gotFrame
 			}
 		}
+		p.mu.Unlock()
+		// Raised only when nothing matched, so that a case judges its own
+		// requirement before a frame that also breaks another one blocks
+		// it.
+		p.s.flush()
+		p.mu.Lock()
 		if p.closed {
 			p.mu.Unlock()
 			return rxFrame{}, gotClose
