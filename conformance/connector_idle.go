@@ -43,7 +43,7 @@ func (p *peer) ack(f rxFrame) {
 // expectReplay waits for the buffered replay of m, which must carry a
 // bufferId (IDLE-009).
 func (p *peer) expectReplay(id string, m userMessage) rxFrame {
-	f := p.expect(id, fmt.Sprintf("the buffered message %s replayed", m.MessageID), isInbound(m.MessageID))
+	f := p.expect(id, fmt.Sprintf("the buffered message %s replayed", m.MessageID), p.s.isMsg(m))
 	if bufferID(f) == "" {
 		p.s.Failf("IDLE-009", fmt.Sprintf("the replay of %s to carry a bufferId", m.MessageID), "%s", f)
 	}
@@ -75,7 +75,7 @@ func (s *S) expectLive(p *peer, id string) {
 // noRedelivery checks that message m does not arrive within the short
 // wait.
 func (p *peer) noRedelivery(id string, m userMessage, why string) {
-	p.expectNone(p.s.quiet(), id, why, isInbound(m.MessageID))
+	p.expectNone(p.s.quiet(), id, why, p.s.isMsg(m))
 }
 
 var _ = connectorCase(Case{
@@ -98,7 +98,7 @@ var _ = connectorCase(Case{
 	s.goIdle(p)
 	m := s.newMessage("after the flip")
 	s.inject(m)
-	f, r := p.waitFor(s.quiet(), isInbound(m.MessageID))
+	f, r := p.waitFor(s.quiet(), s.isMsg(m))
 	if r == gotFrame {
 		s.Failf("IDLE-003", "no live delivery after going_idle_ack (the flip is durable before the ack)", "delivered: %s", f)
 	}
@@ -150,7 +150,7 @@ var _ = connectorCase(Case{
 				order = append(order, "descriptors")
 			}
 		case contract.TypeInbound:
-			order = append(order, eventMessageID(f))
+			order = append(order, s.msgOf(f))
 		}
 	}
 	want := []string{"descriptors"}
@@ -206,7 +206,7 @@ var _ = connectorCase(Case{
 	s.inject(late)
 	// The late event may only come as a buffered entry queued behind the
 	// backlog (the connector may pipeline replays), never live.
-	early, r := p.waitFor(s.quiet(), isInbound(late.MessageID))
+	early, r := p.waitFor(s.quiet(), s.isMsg(late))
 	if r == gotFrame && bufferID(early) == "" {
 		s.Failf("IDLE-012", "no live delivery of "+late.MessageID+" while the drain awaits acks", "delivered live: %s", early)
 	}
@@ -221,7 +221,7 @@ var _ = connectorCase(Case{
 	var order []string
 	for _, f := range p.all() {
 		if f.Type == contract.TypeInbound {
-			order = append(order, eventMessageID(f))
+			order = append(order, s.msgOf(f))
 		}
 	}
 	want := fmt.Sprint([]string{ms[0].MessageID, ms[1].MessageID, late.MessageID})

@@ -194,6 +194,11 @@ type delivery struct {
 	Delivery string `json:"delivery"`
 	// BufferID names the buffer entry of a buffered delivery.
 	BufferID string `json:"bufferId"`
+	// MessageID and ChatID are the event.message_id and
+	// event.source.chat_id the gateway will see, when the connector
+	// assigns its own.
+	MessageID string `json:"messageId"`
+	ChatID    string `json:"chatId"`
 }
 
 // injectDelivery is inject, with the buffer id of a buffered delivery.
