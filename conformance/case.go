@@ -110,10 +110,14 @@ type Case struct {
 	refuses bool
 	// last: the case leaves the connector throttling the suite's address
 	// (a flood); it runs after every other case.
-	last  bool
-	body  func(s *S)
-	level string
-	feat  string
+	last bool
+	// routeFeature is the optional feature whose HTTP route the case
+	// calls although its requirement is core (a catalogue entry that
+	// sends a bad token to /relay/media): not applicable without it.
+	routeFeature string
+	body         func(s *S)
+	level        string
+	feat         string
 }
 
 // Side returns the side the case tests.

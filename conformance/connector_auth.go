@@ -150,3 +150,22 @@ var _ = connectorCase(Case{
 	}
 	s.expectRefusal(s.dial(tok), contract.ReasonUnauthorized)
 })
+
+var _ = connectorCase(Case{
+	ID:    "AUTH-012/revoked-live-socket",
+	Reqs:  []string{"AUTH-012"},
+	Text:  "revoking a gateway closes its live socket with 4401 unauthorized, the close a gateway reads as revocation",
+	Needs: NeedControl,
+}, func(s *S) {
+	p, _ := s.connect()
+	s.Step("revoke the gateway through the control API")
+	if err := s.run.conn.ctl.revoke(s.ctx, s.creds().GatewayID); err != nil {
+		if routeMissing(err) {
+			s.Untestable("the control API cannot revoke a gateway: %v", err)
+		}
+		s.Harness("revoke %s: %v", s.creds().GatewayID, err)
+	}
+	code, reason := p.expectClose("AUTH-012", `a close 4401 "unauthorized" of the revoked gateway's socket`, s.within(1))
+	s.Check(code == contract.CloseUnauthorized && reason == contract.ReasonUnauthorized, "AUTH-012",
+		`close 4401 "unauthorized"`, "%s", p.closeDesc())
+})

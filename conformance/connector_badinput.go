@@ -82,6 +82,9 @@ func catalogueCase(e badinput.Entry) Case {
 		c.Timeout = time.Minute
 		c.last = true
 	}
+	if e.Where == badinput.WhereHTTP {
+		c.routeFeature = routeFeature(e.Input.Path)
+	}
 	if t := e.Input.Token; (t != nil && t.Kind != "valid") || e.Input.Authorization != "" {
 		c.refuses = true
 	}

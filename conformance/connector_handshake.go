@@ -175,7 +175,6 @@ var _ = connectorCase(Case{
 	movesClock: true,
 	Reqs:       []string{"HS-017"},
 	Text:       "a socket that sends no hello within 30 s is closed 1008 \"no hello\"",
-	Needs:      NeedClock,
 	Timeout:    45 * time.Second,
 }, func(s *S) {
 	p := s.mustDial("AUTH-005", s.validToken())

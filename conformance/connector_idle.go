@@ -261,3 +261,27 @@ var _ = connectorCase(Case{
 	p.stayOpen(s.quiet(), "IDLE-017", "the connection to stay open after a duplicate ack")
 	s.expectLive(p, "IDLE-012")
 })
+
+var _ = connectorCase(Case{
+	ID:    "IDLE-020/one-replay-per-connection",
+	Reqs:  []string{"IDLE-020"},
+	Text:  "a later hello on a draining connection starts no second replay: no buffered entry is sent twice on one connection",
+	Needs: NeedControl,
+}, func(s *S) {
+	ms := s.bufferedBacklog(2)
+	p, _ := s.connect()
+	first := p.expectReplay("IDLE-009", ms[0])
+	s.Step("a second hello on the same connection, before any ack")
+	id := s.primary()
+	p.hello(id.Platform, id.BotID)
+	sameEntry := func(buf string) func(rxFrame) bool {
+		return func(f rxFrame) bool { return f.Type == contract.TypeInbound && bufferID(f) == buf }
+	}
+	p.expectNone(s.quiet(), "IDLE-020", "no second copy of entry "+bufferID(first)+" on this connection", sameEntry(bufferID(first)))
+	p.ack(first)
+	second := p.expectReplay("IDLE-009", ms[1])
+	p.ack(second)
+	p.expectNone(s.quiet(), "IDLE-020", "no entry of the backlog sent twice on this connection", func(f rxFrame) bool {
+		return sameEntry(bufferID(first))(f) || sameEntry(bufferID(second))(f)
+	})
+})

@@ -68,28 +68,28 @@ func needMessageID(s *S, r contract.Result, f rxFrame) {
 }
 
 var opCases = []opCase{
-	{op: contract.OpSend, reqs: []string{"OUT-010", "OUT-007"},
+	{op: contract.OpSend, reqs: []string{"OUT-010", "OUT-007", "OUT-009"},
 		action: func(s *S, p *peer) map[string]any {
 			a := baseAction("send", s.chat())
 			a["content"], a["reply_to"] = "conformance: send", nil
 			return a
 		}, check: needMessageID},
-	{op: contract.OpEdit, reqs: []string{"OUT-010", "OUT-007"},
+	{op: contract.OpEdit, reqs: []string{"OUT-010", "OUT-007", "OUT-009"},
 		action: func(s *S, p *peer) map[string]any {
 			a := baseAction("edit", s.chat())
 			a["message_id"], a["content"] = s.sentMessage(p), "conformance: edited"
 			return a
 		}, check: needMessageID},
-	{op: contract.OpTyping, reqs: []string{"OUT-007"},
+	{op: contract.OpTyping, reqs: []string{"OUT-007", "OUT-009"},
 		action: func(s *S, p *peer) map[string]any { return baseAction("typing", s.chat()) }},
-	{op: contract.OpFollowUp, reqs: []string{"OUT-010", "OUT-007"},
+	{op: contract.OpFollowUp, reqs: []string{"OUT-010", "OUT-007", "OUT-009"},
 		action: func(s *S, p *peer) map[string]any {
 			id := s.primary()
 			key := contract.SessionKey(contract.SessionSource{Platform: id.Platform, ChatID: s.chat(), ChatType: "dm"}, contract.DefaultSessionKeyOptions())
 			return map[string]any{"op": "follow_up", "session_key": key, "kind": id.Platform + ".message",
 				"content": "conformance: follow-up", "metadata": map[string]any{}}
 		}, check: needMessageID},
-	{op: contract.OpGetChatInfo, reqs: []string{"OUT-019"},
+	{op: contract.OpGetChatInfo, reqs: []string{"OUT-019", "OUT-009"},
 		action: func(s *S, p *peer) map[string]any {
 			return map[string]any{"op": "get_chat_info", "chat_id": s.chat()}
 		}, check: func(s *S, r contract.Result, f rxFrame) {
@@ -101,50 +101,50 @@ var opCases = []opCase{
 			_, t := ci["type"].(string)
 			s.Check(n && t, "OUT-019", "chat_info with string name and type", "%s", f)
 		}},
-	{op: contract.OpDraft, reqs: []string{"OUT-010", "OUT-007"},
+	{op: contract.OpDraft, reqs: []string{"OUT-010", "OUT-007", "OUT-009"},
 		action: func(s *S, p *peer) map[string]any {
 			a := baseAction("draft", s.chat())
 			a["draft_id"], a["content"], a["final"] = 1, "conformance: draft", true
 			return a
 		}, check: needMessageID},
-	{op: contract.OpTaskCard, reqs: []string{"OUT-007"},
+	{op: contract.OpTaskCard, reqs: []string{"OUT-007", "OUT-009"},
 		action: func(s *S, p *peer) map[string]any {
 			a := baseAction("task_card", s.chat())
 			a["card_id"], a["chunks"] = "turn:conformance", []any{map[string]any{"text": "step"}}
 			return a
 		}},
-	{op: contract.OpTaskCardStop, reqs: []string{"OUT-007"},
+	{op: contract.OpTaskCardStop, reqs: []string{"OUT-007", "OUT-009"},
 		action: func(s *S, p *peer) map[string]any {
 			a := baseAction("task_card_stop", s.chat())
 			a["card_id"] = "turn:conformance"
 			return a
 		}},
-	{op: contract.OpDelete, reqs: []string{"OUT-007"},
+	{op: contract.OpDelete, reqs: []string{"OUT-007", "OUT-009"},
 		action: func(s *S, p *peer) map[string]any {
 			a := baseAction("delete", s.chat())
 			a["message_id"] = s.sentMessage(p)
 			return a
 		}},
-	{op: contract.OpSendMedia, reqs: []string{"OUT-010", "OUT-007"},
+	{op: contract.OpSendMedia, reqs: []string{"OUT-010", "OUT-007", "OUT-009"},
 		action: func(s *S, p *peer) map[string]any {
 			a := baseAction("send_media", s.chat())
 			a["media_kind"], a["source_url"], a["content"], a["reply_to"] = "image", "https://example.com/conformance.png", "", nil
 			return a
 		}, check: needMessageID},
-	{op: contract.OpPrompt, reqs: []string{"OUT-010", "OUT-007"},
+	{op: contract.OpPrompt, reqs: []string{"OUT-010", "OUT-007", "OUT-009"},
 		action: func(s *S, p *peer) map[string]any {
 			a := baseAction("prompt", s.chat())
 			a["content"], a["prompt_kind"], a["prompt_id"], a["reply_to"] = "conformance: choose", "choice", "c0nf01.0000aaaa", nil
 			a["options"] = []any{map[string]any{"id": "yes", "label": "Yes", "style": "primary"}, map[string]any{"id": "no", "label": "No"}}
 			return a
 		}, check: needMessageID},
-	{op: contract.OpReact, reqs: []string{"OUT-007"},
+	{op: contract.OpReact, reqs: []string{"OUT-007", "OUT-009"},
 		action: func(s *S, p *peer) map[string]any {
 			a := baseAction("react", s.chat())
 			a["message_id"], a["emoji"], a["remove"] = s.sentMessage(p), "👍", false
 			return a
 		}},
-	{op: contract.OpThreadCreate, reqs: []string{"OUT-025"},
+	{op: contract.OpThreadCreate, reqs: []string{"OUT-025", "OUT-009"},
 		action: func(s *S, p *peer) map[string]any {
 			a := baseAction("thread_create", s.chat())
 			a["thread_name"] = "conformance"
@@ -154,7 +154,7 @@ var opCases = []opCase{
 				s.Failf("OUT-025", "a successful thread_create result with a string thread_id", "%s", f)
 			}
 		}},
-	{op: contract.OpThreadRename, reqs: []string{"OUT-007"},
+	{op: contract.OpThreadRename, reqs: []string{"OUT-007", "OUT-009"},
 		action: func(s *S, p *peer) map[string]any {
 			a := baseAction("thread_rename", s.chat())
 			a["message_id"], a["thread_name"] = "conformance-thread", "conformance renamed"
@@ -168,7 +168,7 @@ func init() {
 		connectorCase(Case{
 			ID:   oc.reqs[0] + "/op-" + strings.ReplaceAll(oc.op, "_", "-"),
 			Reqs: oc.reqs,
-			Text: fmt.Sprintf("an advertised %s action gets exactly one well-formed outbound_result", oc.op),
+			Text: fmt.Sprintf("an advertised %s action gets exactly one well-formed outbound_result, never unsupported_op", oc.op),
 			Op:   oc.op,
 		}, func(s *S) {
 			plat := s.usePlatformFor(oc.op)
@@ -181,6 +181,9 @@ func init() {
 			}
 			p.sendJSON(fr)
 			r, f := s.awaitResult(p, rid)
+			// The op is advertised: unsupported_op is reserved for ops
+			// that are not (OUT-009).
+			s.checkAdvertisedOp(oc.op, plat, r, f)
 			s.expectOneResult(p, rid, s.quiet())
 			if !r.Success {
 				if oc.check != nil {

@@ -22,6 +22,16 @@ type DeviationRow struct {
 	Fail      []string
 }
 
+// Also names requirements the deviation breaks besides the one it is for
+// (an ack of a live frame also has an empty bufferId): cases may be
+// blocked by them, and frames may show them as findings.
+func (d DeviationRow) Also() []string { return deviationAlso[string(d.Side)+"/"+d.Deviation] }
+
+var deviationAlso = map[string][]string{
+	// Acking a live frame means acking without a bufferId.
+	"gateway/ack-live": {"IDLE-002"},
+}
+
 // Breaks returns the requirement the implementation says the deviation
 // breaks.
 func (d DeviationRow) Breaks() string {

@@ -164,6 +164,11 @@ func (rs *runState) preVerdict(c *Case, selectable bool) (Verdict, string) {
 			return NotApplicable, "feature " + c.feat + " is not in force (" + rs.featureSource(c.feat) + ")"
 		}
 	}
+	if f := c.routeFeature; f != "" && f != c.feat {
+		if st, ok := rs.features[f]; !ok || !st.InForce {
+			return NotApplicable, "feature " + f + " is not in force (" + rs.featureSource(f) + ")"
+		}
+	}
 	if c.Op != "" && rs.side == Connector && !rs.conn.advertises(c.Op) {
 		return NotApplicable, "op " + c.Op + " is not in the descriptor's supported_ops"
 	}
@@ -249,6 +254,10 @@ func (rs *runState) runOne(c *Case) *caseRecord {
 	timeout := c.Timeout
 	if timeout == 0 {
 		timeout = 6 * rs.opts.wait()
+		if rs.side == Gateway {
+			// A case's first wait may be the gateway's start.
+			timeout = max(timeout, rs.gw.startTimeout()+4*rs.opts.wait())
+		}
 	}
 	ctx, cancel := context.WithTimeout(background(), timeout)
 	defer cancel()

@@ -93,7 +93,10 @@ type gwConn struct {
 
 	mu          sync.Mutex
 	descriptors int
-	closed      bool
+	// unterminated is set when the gateway sent a message without its
+	// trailing newline: the connector behind the front never processes it.
+	unterminated bool
+	closed       bool
 	closeCode   int
 	closeReason string
 	closedBy    string // "gateway", "suite" or "connector"
@@ -312,6 +315,9 @@ func (f *front) checkGatewayMessage(c *gwConn, msg []byte, binary bool) []gwFram
 	body := msg
 	if len(body) == 0 || body[len(body)-1] != '\n' {
 		s.hygiene(c.who, msg, []contract.Violation{{Requirement: "TRN-002", Message: "message does not end with a newline"}})
+		c.mu.Lock()
+		c.unterminated = true
+		c.mu.Unlock()
 	} else {
 		body = body[:len(body)-1]
 	}
@@ -353,6 +359,14 @@ func (f *front) checkGatewayMessage(c *gwConn, msg []byte, binary bool) []gwFram
 	f.notifyLocked()
 	f.mu.Unlock()
 	return out
+}
+
+// sentUnterminated reports whether the gateway sent a message without its
+// trailing newline on this connection.
+func (c *gwConn) sentUnterminated() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.unterminated
 }
 
 // pumpDown relays simulator → gateway.

@@ -100,9 +100,10 @@ func (r *Result) Markdown() []byte {
 	section("Warnings (SHOULD)", func(c CaseResult) bool { return c.Verdict == Warn || (c.Verdict == Pass && len(c.Warnings) > 0) })
 	section("Untestable", func(c CaseResult) bool { return c.Verdict == Untestable })
 	if len(r.Findings) > 0 {
-		fmt.Fprintf(&b, "\n## Warnings outside their cases (%d)\n\n", len(r.Findings))
+		fmt.Fprintf(&b, "\n## Findings outside their cases (%d)\n\n", len(r.Findings))
+		b.WriteString("Violations seen in frames by cases that do not prove the requirement; a `fail` finding makes the run non-conformant.\n\n")
 		for _, f := range r.Findings {
-			fmt.Fprintf(&b, "- %s (%s), seen by `%s`: %s\n", f.Requirement, f.Level, f.Case, mdCell(firstLine(strings.TrimPrefix(f.Message, f.Requirement))))
+			fmt.Fprintf(&b, "- %s %s (%s), seen by `%s`: %s\n", f.Kind, f.Requirement, f.Level, f.Case, mdCell(findingDetail(f.Message)))
 		}
 	}
 	if len(r.SuiteErrors)+len(r.Notes) > 0 {
@@ -119,6 +120,16 @@ func (r *Result) Markdown() []byte {
 		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", c.ID, c.Level, strings.Join(c.Requirements, ", "), c.Verdict)
 	}
 	return []byte(b.String())
+}
+
+// findingDetail is the "actual" line of a finding's message.
+func findingDetail(msg string) string {
+	for _, line := range strings.Split(msg, "\n") {
+		if a, ok := strings.CutPrefix(strings.TrimSpace(line), "actual:"); ok {
+			return strings.TrimSpace(a)
+		}
+	}
+	return firstLine(msg)
 }
 
 func modeOf(r *Result) string {

@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -103,14 +104,17 @@ func (c RootCause) String() string {
 	return b.String()
 }
 
-// Finding is a warning under a requirement that the case which saw it
-// does not prove; it is kept on the run, so that no case's verdict is
-// coloured by another requirement.
+// Finding is a violation seen by a case that does not prove its
+// requirement: a frame that breaks a rule of its own (checked on every
+// frame) or a SHOULD the case met on its way. It is kept on the run, so
+// that no case's verdict is coloured by another requirement; a finding of
+// kind fail makes the run non-conformant like a failed case.
 type Finding struct {
-	Requirement string `json:"requirement"`
-	Level       string `json:"level"`
-	Case        string `json:"case"`
-	Message     string `json:"message"`
+	Requirement string    `json:"requirement"`
+	Level       string    `json:"level"`
+	Kind        CauseKind `json:"kind"`
+	Case        string    `json:"case"`
+	Message     string    `json:"message"`
 }
 
 // CaseResult is the outcome of one case.
@@ -232,6 +236,11 @@ func (r *Result) ExitCode() int {
 			harness = true
 		}
 	}
+	for _, f := range r.Findings {
+		if f.Kind == CauseFail && !r.expectedCause(RootCause{Requirement: f.Requirement}) {
+			return ExitNonConformant
+		}
+	}
 	if harness {
 		return ExitHarness
 	}
@@ -267,6 +276,9 @@ type RootCauseGroup struct {
 	Message string    `json:"message"`
 	Failed  []string  `json:"failed,omitempty"`
 	Blocked []string  `json:"blocked,omitempty"`
+	// Seen lists the cases that saw the violation in a frame without
+	// proving its requirement (findings).
+	Seen []string `json:"seen,omitempty"`
 }
 
 // RootCauses groups the failed and blocked cases by root cause: each
@@ -297,12 +309,21 @@ func (r *Result) RootCauses() []RootCauseGroup {
 			g.Blocked = append(g.Blocked, c.ID)
 		}
 	}
+	for _, f := range r.Findings {
+		if f.Kind != CauseFail {
+			continue
+		}
+		g := get(f.Requirement, CauseFail, firstLine(strings.TrimSpace(f.Message)))
+		if !slices.Contains(g.Seen, f.Case) {
+			g.Seen = append(g.Seen, f.Case)
+		}
+	}
 	out := make([]RootCauseGroup, 0, len(groups))
 	for _, g := range groups {
 		out = append(out, *g)
 	}
 	sort.Slice(out, func(i, j int) bool {
-		ni, nj := len(out[i].Failed)+len(out[i].Blocked), len(out[j].Failed)+len(out[j].Blocked)
+		ni, nj := len(out[i].Failed)+len(out[i].Blocked)+len(out[i].Seen), len(out[j].Failed)+len(out[j].Blocked)+len(out[j].Seen)
 		if ni != nj {
 			return ni > nj
 		}
@@ -399,6 +420,9 @@ func (r *Result) Summary() string {
 			}
 			if n := len(g.Blocked); n > 0 {
 				parts = append(parts, fmt.Sprintf("%d blocked", n))
+			}
+			if n := len(g.Seen); n > 0 {
+				parts = append(parts, fmt.Sprintf("seen in %d case%s", n, plural(n)))
 			}
 			kind := ""
 			if g.Kind != CauseFail {

@@ -262,15 +262,29 @@ func (s *S) addWarning(msg string) {
 }
 
 // addOutside keeps a warning under a requirement the case does not prove.
-func (s *S) addOutside(id, msg string) {
+func (s *S) addOutside(id, msg string) { s.addFinding(id, msg, false) }
+
+// addFinding keeps a violation of a requirement the case does not prove
+// as a finding of the run: a failure when binding, else a warning.
+func (s *S) addFinding(id, msg string, binding bool) {
 	level := ""
 	if r, ok := lookupReq(id); ok {
 		level = r.Level
 	}
+	kind := CauseWarning
+	if binding {
+		kind = CauseFail
+	}
 	s.mu.Lock()
-	s.outside = append(s.outside, Finding{Requirement: id, Level: level, Case: s.c.ID, Message: msg})
+	for _, f := range s.outside {
+		if f.Requirement == id && f.Kind == kind {
+			s.mu.Unlock()
+			return // once per case and requirement is enough
+		}
+	}
+	s.outside = append(s.outside, Finding{Requirement: id, Level: level, Kind: kind, Case: s.c.ID, Message: msg})
 	s.mu.Unlock()
-	s.tr.Event("", "warning outside the case: %s", firstLine(msg))
+	s.tr.Event("", "%s outside the case: %s", kind, firstLine(msg))
 }
 
 // describe renders a requirement failure the h2spec way.
@@ -313,15 +327,25 @@ func (s *S) hygiene(who string, frame []byte, vs []contract.Violation) {
 
 // flush raises queued hygiene violations: a MUST violation fails the case,
 // others become warnings (failures when strict).
+//
+// A violation of a requirement the case proves is judged like any other
+// check (Softf). One of a requirement the case does not prove is kept as
+// a finding of the run and the case goes on: a frame that breaks an
+// unrelated rule says nothing about what the case checks, and must not
+// block it.
 func (s *S) flush() {
 	for _, is := range s.takePending() {
 		field := is.v.Field
 		if field == "" {
 			field = "(frame)"
 		}
-		s.Softf(is.v.Requirement,
-			"every frame received to satisfy "+is.v.Requirement,
-			"%s: %s: %s in frame %q", is.who, field, is.v.Message, is.raw)
+		expected := "every frame received to satisfy " + is.v.Requirement
+		if s.proves(is.v.Requirement) {
+			s.Softf(is.v.Requirement, expected, "%s: %s: %s in frame %q", is.who, field, is.v.Message, is.raw)
+			continue
+		}
+		msg := s.describe(is.v.Requirement, expected, fmt.Sprintf("%s: %s: %s in frame %q", is.who, field, is.v.Message, is.raw))
+		s.addFinding(is.v.Requirement, msg, !s.isWarning(is.v.Requirement))
 	}
 }
 

@@ -27,6 +27,9 @@ func requireFullPass(t *testing.T, res *conformance.Result) {
 			t.Errorf("%s %s: %s\n%s", c.Verdict, c.ID, c.Message, c.Transcript)
 		}
 	}
+	for _, f := range res.Findings {
+		t.Errorf("finding %s %s in %s: %s", f.Kind, f.Requirement, f.Case, f.Message)
+	}
 }
 
 func TestConnectorSuiteAgainstRelaysim(t *testing.T) {
@@ -74,6 +77,9 @@ func TestDeviationMatrix(t *testing.T) {
 			res := runSuite(t, spec)
 			var failed []string
 			related := map[string]bool{row.Breaks(): true}
+			for _, r := range row.Also() {
+				related[r] = true
+			}
 			for _, c := range res.Cases {
 				switch c.Verdict {
 				case conformance.Fail, conformance.Warn:
@@ -93,6 +99,11 @@ func TestDeviationMatrix(t *testing.T) {
 				}
 				if c.Cause == nil || !related[c.Cause.Requirement] {
 					t.Errorf("deviation %s: %s blocked by an unrelated cause: %s", row.Deviation, c.ID, c.Message)
+				}
+			}
+			for _, f := range res.Findings {
+				if f.Kind == conformance.CauseFail && !related[f.Requirement] {
+					t.Errorf("deviation %s: %s saw an unrelated violation: %s", row.Deviation, f.Case, firstLine(f.Message))
 				}
 			}
 			sort.Strings(failed)

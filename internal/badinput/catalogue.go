@@ -125,8 +125,11 @@ type Reaction struct {
 	// (HTTP-006). The message itself is free text and never checked.
 	HTTP *HTTPReaction `json:"http,omitempty"`
 	// Ignored: nothing comes back and the socket stays usable, which a
-	// follow-up round trip proves.
-	Ignored bool `json:"ignored,omitempty"`
+	// follow-up round trip proves. With MustNotSend, "nothing" is only
+	// frames of those types: the requirement forbids them and leaves
+	// others (an error frame, say) to the connector.
+	Ignored     bool     `json:"ignored,omitempty"`
+	MustNotSend []string `json:"must_not_send,omitempty"`
 	// Reply: a frame comes back matching it, and the socket stays usable.
 	Reply *Reply `json:"reply,omitempty"`
 	// Deferred: nothing comes back until CompleteWith is sent; then Reply.

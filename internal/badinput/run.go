@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -724,7 +725,13 @@ func (r *runner) runSocket(ctx context.Context, e Entry, vars map[string]string)
 		if code, reason, closed := s.awaitClose(ctx, r.t.Quiet); closed {
 			return fmt.Errorf("closed %d %q; the input must be ignored", code, reason)
 		}
-		if f, bad := s.any(func(rxFrame) bool { return true }); bad {
+		forbidden := func(f rxFrame) bool {
+			if len(re.MustNotSend) == 0 {
+				return true
+			}
+			return slices.Contains(re.MustNotSend, f.str("type"))
+		}
+		if f, bad := s.any(forbidden); bad {
 			return fmt.Errorf("the input was answered, not ignored: %s", f.line)
 		}
 		if err := r.usable(ctx, s, handshaked); err != nil {
