@@ -97,12 +97,12 @@ type gwConn struct {
 	// trailing newline: the connector behind the front never processes it.
 	unterminated bool
 	closed       bool
-	closeCode   int
-	closeReason string
-	closedBy    string // "gateway", "suite" or "connector"
-	closedAt    time.Time
-	pings       int
-	done        chan struct{}
+	closeCode    int
+	closeReason  string
+	closedBy     string // "gateway", "suite" or "connector"
+	closedAt     time.Time
+	pings        int
+	done         chan struct{}
 }
 
 // gwFrame is one frame the gateway sent.
