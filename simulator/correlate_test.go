@@ -1,6 +1,10 @@
 package simulator
 
-import "testing"
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+)
 
 func TestTopLevelValue(t *testing.T) {
 	for _, tc := range []struct {
@@ -31,4 +35,30 @@ func TestTopLevelValue(t *testing.T) {
 			t.Errorf("%s: got %s %v, want %s %v", tc.obj, got, found, tc.want, tc.found)
 		}
 	}
+}
+
+// FuzzTopLevelValue holds the single-pass lookup to encoding/json: on any
+// compact object, it finds the member a map decode keeps.
+func FuzzTopLevelValue(f *testing.F) {
+	for _, s := range []string{
+		`{"message_id":"m1"}`, `{"a":{"message_id":"x"},"message_id":[1,"]"]}`, `{"message\u005fid":"e","message_id":"l"}`,
+		`{"t":"\\\"message_id\\\":","message_id":null}`, `{"message_id":{"message_id":"in"}}`, `{}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		ev, err := compactJSON(raw)
+		if err != nil || len(ev) == 0 || ev[0] != '{' {
+			return
+		}
+		var m map[string]json.RawMessage
+		if json.Unmarshal(ev, &m) != nil {
+			return
+		}
+		want, wantFound := m["message_id"]
+		got, found := topLevelValue(ev, "message_id")
+		if found != wantFound || (found && !bytes.Equal(got, want)) {
+			t.Fatalf("%s: got %s %v, want %s %v", ev, got, found, want, wantFound)
+		}
+	})
 }
