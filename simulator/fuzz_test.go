@@ -291,7 +291,7 @@ func FuzzControlBody(f *testing.F) {
 				return
 			}
 		}
-		a := serve(s, http.MethodPost, simulator.ControlPrefix+route, "", body, nil)
+		a := serve(s, http.MethodPost, simulator.ControlPrefix+route, "", body, map[string]string{"Content-Type": "application/json"})
 		if a.status == 200 {
 			if !json.Valid(a.body) {
 				t.Fatalf("POST %s answered 200 with a non-JSON body %q", route, a.body)

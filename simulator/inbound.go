@@ -35,6 +35,11 @@ type Delivery struct {
 	SessionID uint64       `json:"sessionId,omitempty"`
 	// Reason explains a filtered or dropped delivery.
 	Reason string `json:"reason,omitempty"`
+	// MessageID and ChatID are the event.message_id and
+	// event.source.chat_id the gateway sees for an injected event (the
+	// testee contract's correlation fields; see correlate.go).
+	MessageID string `json:"messageId,omitempty"`
+	ChatID    string `json:"chatId,omitempty"`
 }
 
 // InjectRequest is an event to deliver to a gateway as if a user had sent
@@ -121,6 +126,7 @@ func (s *Server) InjectEvent(req InjectRequest) (Delivery, error) {
 			return Delivery{}, err
 		}
 	}
+	ev, msgID := s.stampMessageID(ev, src, req.Unchecked)
 	if err := checkFrameSize("event", ev); err != nil {
 		return Delivery{}, err
 	}
@@ -137,7 +143,11 @@ func (s *Server) InjectEvent(req InjectRequest) (Delivery, error) {
 			return Delivery{Mode: DeliveryFiltered, Reason: why}, nil
 		}
 	}
-	return s.deliverLocked(in, &gw, contract.TypeInbound, src.Platform, ev)
+	d, err := s.deliverLocked(in, &gw, contract.TypeInbound, src.Platform, ev)
+	if err == nil {
+		d.MessageID, d.ChatID = msgID, src.ChatID
+	}
+	return d, err
 }
 
 // policyBlocks applies the relevance gate (HTTP-016) and says why an event
