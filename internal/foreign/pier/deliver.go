@@ -27,6 +27,9 @@ var (
 	chatTypes = map[string]bool{"dm": true, "group": true, "channel": true, "thread": true}
 )
 
+// frameOverhead bounds what an inbound frame adds around its event.
+const frameOverhead = 128
+
 // delivery is the answer of POST /inbound.
 type delivery struct {
 	Delivery  string `json:"delivery"`
@@ -124,8 +127,11 @@ func (s *Server) inject(gid string, in map[string]any) (delivery, error) {
 	if err != nil {
 		return delivery{}, badField("event: %v", err)
 	}
-	// The inbound frame around the event adds at most this much.
-	if len(body)+64 > maxFrame {
+	// The inbound frame around the event, {"bufferId":"q<seq>@<tag>",
+	// "event":...,"type":"inbound"}, adds at most 38 bytes plus a bufferId
+	// of at most 27 (two base-36 uint64s): 128 keeps every frame pier
+	// writes within 1 MiB (TRN-018).
+	if len(body)+frameOverhead > maxFrame {
 		return delivery{}, &controlError{status: 413, msg: "event: its inbound frame would exceed 1 MiB"}
 	}
 	t := g.tenant
