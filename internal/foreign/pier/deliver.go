@@ -128,8 +128,8 @@ func (s *Server) inject(gid string, in map[string]any) (delivery, error) {
 		return delivery{}, badField("event: %v", err)
 	}
 	// The inbound frame around the event, {"bufferId":"q<seq>@<tag>",
-	// "event":...,"type":"inbound"}, adds at most 38 bytes plus a bufferId
-	// of at most 27 (two base-36 uint64s): 128 keeps every frame pier
+	// "event":...,"type":"inbound"}, adds 41 bytes plus a bufferId of at most
+	// 28 (two base-36 uint64s and two marks): 128 keeps every frame pier
 	// writes within 1 MiB (TRN-018).
 	if len(body)+frameOverhead > maxFrame {
 		return delivery{}, &controlError{status: 413, msg: "event: its inbound frame would exceed 1 MiB"}
