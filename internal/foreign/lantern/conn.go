@@ -440,10 +440,29 @@ type outboundFrame struct {
 // written fails at once without ambiguous; one written but unanswered in
 // time is ambiguous (OUT-012).
 func (c *conn) call(ctx context.Context, platform string, action any) result {
+	rid, cl, r, ok := c.send(platform, action)
+	if !ok {
+		return r
+	}
+	return c.await(ctx, rid, cl)
+}
+
+// fire writes an action whose result nobody reads (typing); its pending
+// entry is settled in the background.
+func (c *conn) fire(platform string, action any) {
+	rid, cl, _, ok := c.send(platform, action)
+	if ok {
+		go c.await(context.Background(), rid, cl)
+	}
+}
+
+// send registers and writes one outbound frame. ok is false when the frame
+// was not written; r then says why.
+func (c *conn) send(platform string, action any) (rid string, cl *call, r result, ok bool) {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		return result{Error: "relay not connected"}
+		return "", nil, result{Error: "relay not connected"}, false
 	}
 	n := 0
 	for _, l := range c.pending {
@@ -451,18 +470,18 @@ func (c *conn) call(ctx context.Context, platform string, action any) result {
 	}
 	if n >= maxPending {
 		c.mu.Unlock()
-		return result{Error: "too many calls in flight"}
+		return "", nil, result{Error: "too many calls in flight"}, false
 	}
 	tag, bot := "", ""
 	if _, ok := c.descs[platform]; ok && platform != "" {
 		tag = platform
 		bot = c.g.botID(platform)
 	}
-	rid := newRequestID(time.Now())
+	rid = newRequestID(time.Now())
 	if c.g.dev == devContentAddressedIDs {
 		rid = contentRequestID(tag, action)
 	}
-	cl := &call{ch: make(chan result, 1)}
+	cl = &call{ch: make(chan result, 1)}
 	c.pending[rid] = append(c.pending[rid], cl)
 	c.mu.Unlock()
 
@@ -475,10 +494,15 @@ func (c *conn) call(ctx context.Context, platform string, action any) result {
 	}
 	if err != nil {
 		if c.drop(rid, cl) {
-			return result{Error: "relay send failed: " + err.Error()}
+			return "", nil, result{Error: "relay send failed: " + err.Error()}, false
 		}
-		return <-cl.ch
+		return "", nil, <-cl.ch, false
 	}
+	return rid, cl, result{}, true
+}
+
+// await waits for a written call's result, the result timeout or ctx.
+func (c *conn) await(ctx context.Context, rid string, cl *call) result {
 	t := time.NewTimer(c.g.cfg.resultTimeout)
 	defer t.Stop()
 	select {

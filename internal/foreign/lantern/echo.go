@@ -224,15 +224,17 @@ func (g *gateway) sendOf(d dest, content string, replyTo *string) any {
 	return sendAction{Op: "send", ChatID: d.chat, Content: content, ReplyTo: replyTo, Metadata: g.stamp(d)}
 }
 
-// typing shows a typing indicator where the descriptor allows, without
-// waiting for its result.
+// typing shows a typing indicator where the descriptor allows: the frame
+// is written before typing returns, its result is not waited for.
 func (g *gateway) typing(d dest) {
-	desc, ok := g.desc(d)
-	if !ok || !desc.supports("typing") {
+	c := g.current()
+	if c == nil {
 		return
 	}
-	a := typingAction{Op: "typing", ChatID: d.chat, Metadata: g.stamp(d)}
-	go g.act(context.Background(), d, a)
+	if !c.descFor(d.platform).supports("typing") {
+		return
+	}
+	c.fire(d.platform, typingAction{Op: "typing", ChatID: d.chat, Metadata: g.stamp(d)})
 }
 
 // sendInterrupt asks the connector to stop the session's turn (IN-004).

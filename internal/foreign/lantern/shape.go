@@ -159,11 +159,9 @@ func runeUnits(r rune, unit string) int {
 	return 1
 }
 
-// fenceClose and fenceOpen balance a code block cut by a split.
-const (
-	fenceClose = "\n```"
-	fenceOpen  = "```\n"
-)
+// fenceClose is the room a part cut inside a ``` block reserves for its
+// closing fence.
+const fenceClose = "\n```"
 
 // splitText cuts text into parts of at most limit units, preferring to
 // cut after a line break, then after a run of spaces (word boundaries),
@@ -171,8 +169,9 @@ const (
 // variation selector while another cut fits. Parts concatenate back to the
 // text exactly, whitespace included, unless fences is set and a cut falls
 // inside a ``` block: then the part gets a closing fence and the next part
-// reopens the block, the room for both being reserved (unless unbudgeted,
-// the deviation fence-reopen-unbudgeted).
+// reopens the block with its opening line, the room for the closing fence
+// being reserved in every part (unless unbudgeted, the deviation
+// fence-reopen-unbudgeted).
 func splitText(text string, limit int, unit string, fences, unbudgeted bool) []string {
 	if limit <= 0 {
 		limit = 4096
@@ -184,25 +183,33 @@ func splitText(text string, limit int, unit string, fences, unbudgeted bool) []s
 	fences = fences && limit >= 16
 	var parts []string
 	rest := text
-	inFence := false
+	open := "" // the opening line of the block the text is inside
 	for rest != "" {
-		budget := limit
-		if fences && !unbudgeted {
-			budget -= len(fenceClose)
-		}
 		if measure(rest, unit) <= limit {
 			parts = append(parts, rest)
 			break
+		}
+		budget := limit
+		if fences && !unbudgeted {
+			budget -= len(fenceClose)
 		}
 		cut := cutPoint(rest, budget, unit)
 		part := rest[:cut]
 		rest = rest[cut:]
 		if fences {
-			inFence = fenceState(part, inFence)
-			if inFence && rest != "" {
-				part += fenceClose
-				rest = fenceOpen + rest
-				inFence = false
+			open = fenceState(part, open)
+			if open != "" && rest != "" {
+				if strings.HasSuffix(part, "\n") {
+					part += "```"
+				} else {
+					part += fenceClose
+				}
+				reopen := open
+				if measure(reopen, unit) > limit/4 {
+					reopen = "```\n" // a long language tag would crowd out the code
+				}
+				rest = reopen + rest
+				open = ""
 			}
 		}
 		parts = append(parts, part)
@@ -262,13 +269,18 @@ func attaches(r rune) bool {
 		(r >= 0xFE00 && r <= 0xFE0F) || (r >= 0x1F3FB && r <= 0x1F3FF)
 }
 
-// fenceState returns whether the text ends inside a ``` block, given
-// whether it started inside one.
-func fenceState(s string, in bool) bool {
+// fenceState returns the opening line (newline included) of the ``` block
+// the text ends inside, "" when it ends outside one, given the block it
+// started inside.
+func fenceState(s, open string) string {
 	for _, line := range strings.SplitAfter(s, "\n") {
 		if strings.HasPrefix(strings.TrimSpace(line), "```") && strings.HasSuffix(line, "\n") {
-			in = !in
+			if open == "" {
+				open = strings.TrimLeft(line, " \t")
+			} else {
+				open = ""
+			}
 		}
 	}
-	return in
+	return open
 }
