@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -92,9 +93,9 @@ func (g *gateway) dial(ctx context.Context, n int) (*conn, error) {
 		}
 		return nil, err
 	}
-	// A connector may batch frames in one message; a single frame is
-	// still capped at 1 MiB by lines.feed.
-	ws.SetReadLimit(16 << 20)
+	// Messages are streamed through lines.feed, which caps each frame
+	// at 1 MiB whatever the size of the message that batches them.
+	ws.SetReadLimit(-1)
 	c := &conn{g: g, ws: ws, n: n, log: g.log.With("conn", n), descs: map[string]descriptor{},
 		pending: map[string][]*call{}, handshaked: make(chan struct{}), done: make(chan struct{})}
 	return c, nil
@@ -253,24 +254,37 @@ func (c *conn) closeWith(code websocket.StatusCode, reason, why string) {
 	go func() { _ = c.ws.Close(code, reason) }()
 }
 
-// readLoop reads messages until the connection ends. Text and binary
-// messages are read alike (TRN-016); lines are reassembled across
-// messages (TRN-005).
+// readLoop reads messages until the connection ends, streaming each in
+// chunks. Text and binary messages are read alike (TRN-016); lines are
+// reassembled across chunks and messages (TRN-005); a frame over 1 MiB
+// closes 1009 "frame too large".
 func (c *conn) readLoop() error {
 	var ls lines
+	chunk := make([]byte, 32<<10)
 	for {
-		_, msg, err := c.ws.Read(context.Background())
+		_, r, err := c.ws.Reader(context.Background())
 		if err != nil {
 			return err
 		}
-		if err := ls.feed(msg, c.handleLine); err != nil {
-			c.mu.Lock()
-			if c.why == whyNone {
-				c.why = whyFrameLimit
+		for {
+			n, err := r.Read(chunk)
+			if n > 0 {
+				if ferr := ls.feed(chunk[:n], c.handleLine); ferr != nil {
+					c.mu.Lock()
+					if c.why == whyNone {
+						c.why = whyFrameLimit
+					}
+					c.mu.Unlock()
+					_ = c.ws.Close(websocket.StatusMessageTooBig, "frame too large")
+					return ferr
+				}
 			}
-			c.mu.Unlock()
-			_ = c.ws.Close(websocket.StatusMessageTooBig, "frame too large")
-			return err
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return err
+			}
 		}
 	}
 }

@@ -10,9 +10,9 @@ import (
 // (RC-006 is a SHOULD; every other one a MUST). The table in doc.go is the
 // same list; a test keeps the two identical.
 type deviation struct {
-	Name        string
-	Requirement string
-	Description string
+	name        string
+	requirement string
+	description string
 }
 
 // Names of the deviations, used where the code branches on one.
@@ -64,7 +64,7 @@ func parseDeviation(v string) (string, error) {
 		return "", fmt.Errorf("LANTERN_DEVIATION names one deviation at a time, got %q", v)
 	}
 	for _, d := range deviations {
-		if d.Name == v {
+		if d.name == v {
 			return v, nil
 		}
 	}

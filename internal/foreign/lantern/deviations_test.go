@@ -32,9 +32,9 @@ func TestDeviationTableInDoc(t *testing.T) {
 	}
 	var want [][2]string
 	for _, d := range deviations {
-		want = append(want, [2]string{d.Name, d.Requirement})
-		if _, err := parseDeviation(d.Name); err != nil {
-			t.Errorf("%s: %v", d.Name, err)
+		want = append(want, [2]string{d.name, d.requirement})
+		if _, err := parseDeviation(d.name); err != nil {
+			t.Errorf("%s: %v", d.name, err)
 		}
 	}
 	if !slices.Equal(got, want) {
@@ -71,16 +71,16 @@ var deviationTests = map[string]func(t *testing.T, dev string){
 
 func TestDeviations(t *testing.T) {
 	for _, d := range deviations {
-		fn, ok := deviationTests[d.Name]
+		fn, ok := deviationTests[d.name]
 		if !ok {
-			t.Errorf("deviation %s has no test", d.Name)
+			t.Errorf("deviation %s has no test", d.name)
 			continue
 		}
 		if fn == nil {
 			continue
 		}
-		t.Run(d.Name, func(t *testing.T) {
-			for _, dev := range []string{"", d.Name} {
+		t.Run(d.name, func(t *testing.T) {
+			for _, dev := range []string{"", d.name} {
 				t.Run("dev="+dev, func(t *testing.T) { fn(t, dev) })
 			}
 		})

@@ -75,29 +75,29 @@ func asciiJSON(b []byte) []byte {
 	return out
 }
 
-// lines is lantern's NDJSON reassembly: messages are appended, every
-// complete line is handed on, an unterminated tail waits for the next
-// message (TRN-005).
+// lines is lantern's NDJSON reassembly: bytes are appended as they are
+// read, every complete line is handed on, an unterminated tail waits for
+// more (TRN-005). Message boundaries do not matter, so a connector may
+// batch any number of frames in one message; a single frame is capped.
 type lines struct {
-	tail []byte
+	buf []byte
 }
 
 var errLineTooLong = errors.New("a frame over 1 MiB")
 
-// feed appends one message and calls fn for each complete line, newline
-// removed. A line (or an unterminated tail) longer than the frame cap ends
-// the stream with errLineTooLong.
-func (l *lines) feed(msg []byte, fn func(line []byte)) error {
-	data := msg
-	if len(l.tail) > 0 {
-		data = append(l.tail, msg...)
-	}
+// feed appends data and calls fn for each complete line, newline (and a
+// CR before it) removed; fn must not keep the slice. A line, or an
+// unterminated tail, longer than the frame cap ends the stream with
+// errLineTooLong.
+func (l *lines) feed(data []byte, fn func(line []byte)) error {
+	l.buf = append(l.buf, data...)
+	start := 0
 	for {
-		i := bytes.IndexByte(data, '\n')
+		i := bytes.IndexByte(l.buf[start:], '\n')
 		if i < 0 {
 			break
 		}
-		line := data[:i]
+		line := l.buf[start : start+i]
 		if n := len(line); n > 0 && line[n-1] == '\r' {
 			line = line[:n-1]
 		}
@@ -105,15 +105,15 @@ func (l *lines) feed(msg []byte, fn func(line []byte)) error {
 			return errLineTooLong
 		}
 		fn(line)
-		data = data[i+1:]
+		start += i + 1
 	}
-	if len(data) > maxFrame {
+	if len(l.buf)-start > maxFrame+1 {
 		return errLineTooLong
 	}
-	// Keep the tail in a buffer of our own: msg belongs to the reader.
-	l.tail = append(l.tail[:0:0], data...)
-	if len(l.tail) == 0 {
-		l.tail = nil
+	n := copy(l.buf, l.buf[start:])
+	l.buf = l.buf[:n]
+	if n == 0 && cap(l.buf) > 64<<10 {
+		l.buf = nil // do not keep a big frame's buffer between frames
 	}
 	return nil
 }

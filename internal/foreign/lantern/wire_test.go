@@ -96,7 +96,19 @@ func TestLinesReassembly(t *testing.T) {
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("lines %q, want %q", got, want)
 	}
-	if err := l.feed([]byte(strings.Repeat("x", maxFrame+1)), add); err != errLineTooLong {
+	// A frame of exactly 1 MiB passes, in small pieces; one byte more does
+	// not.
+	frame := strings.Repeat("y", maxFrame)
+	got = nil
+	for i := 0; i < len(frame); i += 1000 {
+		if err := l.feed([]byte(frame[i:min(i+1000, len(frame))]), add); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.feed([]byte("\n"), add); err != nil || len(got) != 1 || len(got[0]) != maxFrame {
+		t.Errorf("a 1 MiB frame: %v, %d lines", err, len(got))
+	}
+	if err := l.feed([]byte(strings.Repeat("x", maxFrame+2)), add); err != errLineTooLong {
 		t.Errorf("an endless line: %v", err)
 	}
 }
