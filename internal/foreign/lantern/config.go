@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -57,7 +58,8 @@ type config struct {
 	tokenTTL         time.Duration // 300 s; zero or less mints exp 0
 	resultTimeout    time.Duration // 30 s
 
-	journalPath string // "" means a temporary file removed at exit
+	styles      map[string]bool // LANTERN_STYLE: conformant alternatives, see styles
+	journalPath string          // "" means a temporary file removed at exit
 	deviation   string
 	caseID      string
 	logLevel    string
@@ -76,6 +78,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		stableWindow:     60 * time.Second,
 		tokenTTL:         300 * time.Second,
 		resultTimeout:    30 * time.Second,
+		styles:           map[string]bool{},
 	}
 	raw := strings.TrimSpace(getenv("GATEWAY_RELAY_URL"))
 	if raw == "" {
@@ -103,6 +106,12 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	c.journalPath = strings.TrimSpace(getenv("LANTERN_JOURNAL"))
 	c.logLevel = strings.TrimSpace(getenv("LANTERN_LOG_LEVEL"))
 
+	for _, st := range commaList(getenv("LANTERN_STYLE")) {
+		if !slices.Contains(styles, st) {
+			return nil, fmt.Errorf("LANTERN_STYLE: unknown style %q (known: %s)", st, strings.Join(styles, ", "))
+		}
+		c.styles[st] = true
+	}
 	var err error
 	if c.deviation, err = parseDeviation(getenv("LANTERN_DEVIATION")); err != nil {
 		return nil, err

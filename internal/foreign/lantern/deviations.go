@@ -53,6 +53,25 @@ var deviations = []deviation{
 	{devNullReplyToOmitted, "OUT-004", "send and send_media leave reply_to out when it is null (an omitempty tag) instead of sending null"},
 }
 
+// Styles are conformant alternatives LANTERN_STYLE can switch on (a comma
+// list): choices the contract and the gateway testee contract leave open,
+// taken differently again, to probe the suite's precision. Unlike a
+// deviation, a style breaks no requirement.
+const (
+	// styleStreamWordSends streams /stream, where neither drafts nor edits
+	// are allowed, as one plain send per word ("else plain sends").
+	styleStreamWordSends = "stream-word-sends"
+	// styleAttachmentLines answers /attachments with one "<n> bytes" or
+	// "failed" per line instead of a comma list.
+	styleAttachmentLines = "attachment-lines"
+	// styleSameOriginRedirects follows no redirect to another origin at
+	// all, for any request (HTTP-008 only forbids carrying the bearer
+	// there).
+	styleSameOriginRedirects = "same-origin-redirects-only"
+)
+
+var styles = []string{styleStreamWordSends, styleAttachmentLines, styleSameOriginRedirects}
+
 // parseDeviation checks the value of LANTERN_DEVIATION: empty, or the name
 // of exactly one deviation.
 func parseDeviation(v string) (string, error) {

@@ -342,3 +342,61 @@ func testNullReplyTo(t *testing.T, dev string) {
 		t.Errorf("action %s", sends[0].Action)
 	}
 }
+
+// TestStyles proves each conformant style changes what it names.
+func TestStyles(t *testing.T) {
+	t.Run(styleStreamWordSends, func(t *testing.T) {
+		for _, style := range []string{"", styleStreamWordSends} {
+			r := newRelay(t, []string{"telegram"}, withDescriptor("telegram", func(d *contract.CapabilityDescriptor) {
+				d.SupportedOps, d.SupportsDraftStreaming, d.SupportsEdit = []string{"send"}, false, false
+			}))
+			r.start(t, map[string]string{"LANTERN_STYLE": style})
+			m := dm("telegram", "/stream one two three")
+			r.inject(t, m)
+			sends := r.replied(t, m.chat, "one two three")
+			if want := map[string]int{"": 1, styleStreamWordSends: 3}[style]; len(sends) != want {
+				t.Errorf("style %q: %d sends %q, want %d", style, len(sends), contents(sends), want)
+			}
+		}
+	})
+	t.Run(styleAttachmentLines, func(t *testing.T) {
+		for _, style := range []string{"", styleAttachmentLines} {
+			r := newRelay(t, []string{"telegram"}, nil)
+			r.start(t, map[string]string{"LANTERN_STYLE": style})
+			m := dm("telegram", "/attachments")
+			m.mediaURLs = []string{"http://127.0.0.1:1/none", "ftp://example/x"}
+			r.inject(t, m)
+			want := map[string]string{"": "/attachments: failed, failed", styleAttachmentLines: "/attachments: \nfailed\nfailed"}[style]
+			r.replied(t, m.chat, want)
+		}
+	})
+	t.Run(styleSameOriginRedirects, func(t *testing.T) {
+		for _, style := range []string{"", styleSameOriginRedirects} {
+			var mu sync.Mutex
+			var atOther []string
+			other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				atOther = append(atOther, r.Header.Get("Authorization"))
+				mu.Unlock()
+				w.WriteHeader(http.StatusServiceUnavailable)
+			}))
+			t.Cleanup(other.Close)
+			front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				http.Redirect(w, r, other.URL+r.URL.Path, http.StatusTemporaryRedirect)
+			}))
+			t.Cleanup(front.Close)
+			p := startLantern(t, map[string]string{"GATEWAY_RELAY_URL": front.URL, "GATEWAY_RELAY_ID": "gw-redirect",
+				"GATEWAY_RELAY_PLATFORMS": "telegram", "GATEWAY_RELAY_IDENTITY_TOKEN": "idtok", "LANTERN_STYLE": style})
+			eventually(t, "lantern to give up provisioning", p.exited)
+			mu.Lock()
+			got := slices.Clone(atOther)
+			mu.Unlock()
+			switch {
+			case style == "" && (len(got) != 1 || got[0] != ""):
+				t.Errorf("the redirected provision reached the other origin with Authorization %q", got)
+			case style != "" && len(got) != 0:
+				t.Errorf("style %s: the redirect was followed: %q", style, got)
+			}
+		}
+	})
+}

@@ -35,7 +35,9 @@
 //   - Replies are split at line breaks, then at spaces (word boundaries),
 //     never inside a character or before a combining mark, without part
 //     indicators; a cut inside a ``` block closes and reopens the fence.
-//   - Streams seal one draft per message-sized group of words; prompts use
+//   - Streams seal one draft per message-sized group of words, or edit one
+//     message per group, or, with neither, send plain segments of a few
+//     words; prompts use
 //     ids "lt<6 hex>-<base36 counter>" and reply to the triggering message.
 //   - Echo replies are "lantern: <text>"; turns run concurrently (64 at
 //     most; an event that finds every slot busy is not admitted, so a
@@ -53,10 +55,21 @@
 // RELAYKIT_GO_IDLE_TIMEOUT (10s), RELAYKIT_STABLE_WINDOW (60s) and
 // RELAYKIT_TOKEN_TTL (300s); and its own LANTERN_JOURNAL (the admission
 // journal's path, capped at 16 MiB), LANTERN_RESULT_TIMEOUT (30s),
+// LANTERN_STYLE (see below),
 // LANTERN_LOG_LEVEL (info) and LANTERN_DEVIATION. A malformed duration is a
 // usage error (exit 2). Logs go to stderr through log/slog and never carry
 // a secret or a token. Exit codes: 0 after a signal, 1 when boot fails, 2
 // on bad configuration, 3 when the relay revoked access.
+//
+// # Styles
+//
+// LANTERN_STYLE (a comma list) switches on conformant alternatives, choices
+// the contract and the testee contract leave open taken differently again,
+// to probe the suite's precision; none breaks a requirement:
+//
+//	stream-word-sends           /stream without drafts or edits: one plain send per word ("else plain sends")
+//	attachment-lines            /attachments: one "<n> bytes" or "failed" per line, not a comma list
+//	same-origin-redirects-only  no redirect to another origin is followed (HTTP-008 forbids only the bearer there)
 //
 // # Deviations
 //

@@ -267,7 +267,26 @@ func (g *gateway) stream(ctx context.Context, d dest, words []string) {
 	case gate.supports("edit"):
 		g.streamEdits(ctx, d, desc, words)
 	default:
-		g.reply(ctx, d, strings.Join(words, " "))
+		g.streamSends(ctx, d, words)
+	}
+}
+
+// streamSends streams by plain sends, a segment of 8 words at a time (one
+// word with the style stream-word-sends), each but the last ending in a
+// space so the segments re-join to the words.
+func (g *gateway) streamSends(ctx context.Context, d dest, words []string) {
+	n := 8
+	if g.cfg.styles[styleStreamWordSends] {
+		n = 1
+	}
+	for i := 0; i < len(words); i += n {
+		seg := strings.Join(words[i:min(i+n, len(words))], " ")
+		if i+n < len(words) {
+			seg += " "
+		}
+		if len(g.reply(ctx, d, seg)) == 0 {
+			return
+		}
 	}
 }
 
@@ -453,6 +472,9 @@ func (g *gateway) attachments(ctx context.Context, urls []string) string {
 	}
 	if len(parts) == 0 {
 		return "none"
+	}
+	if g.cfg.styles[styleAttachmentLines] {
+		return "\n" + strings.Join(parts, "\n")
 	}
 	return strings.Join(parts, ", ")
 }

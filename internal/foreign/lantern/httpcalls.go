@@ -20,13 +20,18 @@ const mediaMax = 26214400
 // newHTTPClient returns lantern's HTTP client. On every redirect it drops
 // Authorization unless the new URL keeps the origin of the first request
 // (scheme, host and port: HTTP-008), and keepBearer may drop it further.
-func newHTTPClient(keepBearer func(first, next *url.URL) bool) *http.Client {
+// With sameOriginOnly (the style same-origin-redirects-only) a redirect to
+// another origin is not followed at all.
+func newHTTPClient(sameOriginOnly bool, keepBearer func(first, next *url.URL) bool) *http.Client {
 	return &http.Client{
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if len(via) >= 5 {
 				return errors.New("stopped after 5 redirects")
 			}
 			first := via[0].URL
+			if sameOriginOnly && !sameOrigin(first, req.URL) {
+				return fmt.Errorf("not following a redirect to another origin (%s)", req.URL.Host)
+			}
 			if !sameOrigin(first, req.URL) || (keepBearer != nil && !keepBearer(first, req.URL)) {
 				req.Header.Del("Authorization")
 			}
@@ -311,7 +316,7 @@ func (g *gateway) downloadMedia(ctx context.Context, raw string) ([]byte, error)
 // mediaHTTP is the download client: a redirect keeps the bearer only when
 // the new URL would get it too.
 func (g *gateway) mediaHTTP() *http.Client {
-	c := newHTTPClient(func(_, next *url.URL) bool { return g.bearerFor(next) })
+	c := newHTTPClient(g.cfg.styles[styleSameOriginRedirects], func(_, next *url.URL) bool { return g.bearerFor(next) })
 	c.Transport = g.http.Transport
 	return c
 }

@@ -57,8 +57,8 @@ func run(ctx context.Context, stop func(), getenv func(string) string, stderr io
 	tr := transport()
 	g := &gateway{
 		cfg: cfg, log: log, dev: cfg.deviation,
-		http:    newHTTPClient(nil),
-		wsHTTP:  newHTTPClient(nil),
+		http:    newHTTPClient(cfg.styles[styleSameOriginRedirects], nil),
+		wsHTTP:  newHTTPClient(cfg.styles[styleSameOriginRedirects], nil),
 		journal: j, seen: newRecent(1024), fwdSeen: newRecent(1024), meta: newChatMeta(4096),
 		prompts: newPromptBook(), turns: newTurnTable(64), turnCtx: turnCtx,
 		id: cfg.gatewayID, secret: cfg.secret,
