@@ -62,6 +62,23 @@ var _ = connectorCase(Case{
 })
 
 var _ = connectorCase(Case{
+	ID:   "AUTH-006/no-skew-allowance",
+	Reqs: []string{"AUTH-006"},
+	Text: "a token that expired ten seconds ago is refused: the connector adds no clock-skew allowance",
+}, func(s *S) {
+	// Ten seconds, not one: without a controllable clock the suite reads
+	// its own, and two hosts' clocks may differ by a little. A connector
+	// that forgives a late token forgives it by far more.
+	c := s.creds()
+	r := s.dial(contract.MintToken(c.GatewayID, c.Secret, s.now().Add(-10*time.Second).Unix()))
+	if r.p == nil {
+		s.Failf("AUTH-010", "the upgrade to complete, then close 4401", "HTTP %d", r.status)
+	}
+	code, _ := r.p.expectClose("AUTH-006", "a close 4401 of a token whose exp passed ten seconds ago", s.within(1))
+	s.Check(code == contract.CloseUnauthorized, "AUTH-006", "a close 4401 of a token whose exp passed ten seconds ago (no skew allowance)", "%s", r.p.closeDesc())
+})
+
+var _ = connectorCase(Case{
 	ID:    "AUTH-006/exp-boundary",
 	Reqs:  []string{"AUTH-006"},
 	Text:  "a token is valid in the very second named by exp and expired one second later, with no skew allowance",

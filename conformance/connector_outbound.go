@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/relaykit/relaykit/contract"
@@ -337,3 +338,68 @@ var _ = connectorCase(Case{
 	r2, f2 := s.outboundRaw(p, "OUT-006", a, plat)
 	s.Check(r2.Success && r2.MessageID == r1.MessageID, "OUT-021", "the same message_id "+r1.MessageID, "first %s, then %s", f1, f2)
 })
+
+var _ = connectorCase(Case{
+	ID:   "OUT-006/unknown-chat-result",
+	Reqs: []string{"OUT-006", "OUT-007"},
+	Text: "a send to a chat the connector does not know still gets exactly one outbound_result (a failure is fine)",
+}, func(s *S) {
+	p, _ := s.connect()
+	chat := "conform-no-such-chat-" + randHex(4)
+	rid := newRequestID()
+	p.send(contract.Outbound{RequestID: rid, Action: sendAction(chat, "conformance: to nowhere")})
+	s.awaitResult(p, rid)
+	s.expectOneResult(p, rid, s.quiet())
+})
+
+var _ = connectorCase(Case{
+	ID:   "OUT-009/advertised-ops",
+	Reqs: []string{"OUT-009"},
+	Text: "on every fronted platform, each op its descriptor advertises (the legacy send, edit, typing and follow_up when supported_ops is empty) is carried out or fails with a code other than unsupported_op",
+}, func(s *S) {
+	t := s.run.conn
+	tried := 0
+	for _, d := range t.probe {
+		ids := s.creds().Identities
+		i := slices.IndexFunc(ids, func(id identity) bool { return id.Platform == d.Platform })
+		if i < 0 {
+			continue
+		}
+		// The platform under test leads, so the actions' set-up (a message
+		// to edit, react to or delete) happens there too.
+		ids[0], ids[i] = ids[i], ids[0]
+		s.Step("every op advertised on %s", d.Platform)
+		p, _ := s.connect()
+		for _, op := range d.Ops() {
+			oc, ok := opCaseFor(op)
+			if !ok {
+				continue
+			}
+			if op == contract.OpDraft && !d.SupportsDraftStreaming {
+				continue // gated on the flag as well (HS-022)
+			}
+			rid := newRequestID()
+			p.sendJSON(map[string]any{"type": contract.TypeOutbound, "requestId": rid, "action": oc.action(s, p), "platform": d.Platform})
+			r, f := s.awaitResult(p, rid)
+			if !r.Success && r.Code == contract.CodeUnsupportedOp {
+				s.Failf("OUT-009", fmt.Sprintf("op %q, which the %s descriptor advertises, carried out or failed with another code", op, d.Platform),
+					"unsupported_op: %s", f)
+			}
+			tried++
+		}
+		p.closeNormal()
+	}
+	if tried == 0 {
+		s.Untestable("the case's gateway fronts none of the probed platforms")
+	}
+})
+
+// opCaseFor returns how to exercise op with a valid action.
+func opCaseFor(op string) (opCase, bool) {
+	for _, oc := range opCases {
+		if oc.op == op {
+			return oc, true
+		}
+	}
+	return opCase{}, false
+}

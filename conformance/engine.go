@@ -91,6 +91,12 @@ func (rs *runState) runAll() {
 	work := make(chan *Case)
 	refusalWork := make(chan *Case)
 	n := rs.opts.parallel()
+	if rs.side == Connector && rs.conn.ctl == nil {
+		// Without the testee control API every case uses the one
+		// configured gateway, and a connector may refuse a second socket
+		// of it (RC-002): cases run one at a time.
+		n = 1
+	}
 	for i := 0; i < n; i++ {
 		wg.Add(1)
 		go func() {

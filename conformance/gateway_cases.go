@@ -410,7 +410,8 @@ var _ = gatewayCase(Case{
 // [0, 1], so n positions within jitterBand of each other (every wait at d,
 // every wait at d/2, or every wait at the same fraction) mean there is no
 // jitter. For five uniform draws that happens by chance with probability
-// about 5·0.05⁴ = 3·10⁻⁵.
+// about 5·0.05⁴ = 3·10⁻⁵. Positions are clamped to [0, 1]: a wait measured
+// a little past d, by the latency of the dial itself, sits at the top.
 func (s *S) checkLadder(g *gwCase, id string, n int) {
 	gaps := g.gaps()
 	var pos []float64
@@ -421,8 +422,11 @@ func (s *S) checkLadder(g *gwCase, id string, n int) {
 			s.Failf(id, fmt.Sprintf("wait %d in [%s, %s] (base %s, cap %s)", i+1, d/2, d, knobBackoffBase, knobBackoffCap),
 				"waits %v", roundAll(gaps))
 		}
-		pos = append(pos, float64(gaps[i]-d/2)/float64(d/2))
+		// A wait measured past d (the dial's own latency) sits at the
+		// top of its range.
+		pos = append(pos, min(max(float64(gaps[i]-d/2)/float64(d/2), 0), 1))
 	}
+	s.Observe("waits %v; positions in [d/2, d]: %.2f", roundAll(gaps), pos)
 	if len(pos) < 5 {
 		return
 	}

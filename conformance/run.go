@@ -66,7 +66,9 @@ type Options struct {
 	// runs them one after another. Cases that move the connector's clock,
 	// inject faults or flood it with refused tokens always run alone after
 	// the others, and cases that present refused tokens run one at a time,
-	// so a connector's own throttling never leaks into other cases.
+	// so a connector's own throttling never leaks into other cases. A
+	// connector suite without the testee control API runs one case at a
+	// time: every case then shares the one configured gateway.
 	Parallel int
 	// FailFast stops starting new cases once one has failed (or been
 	// blocked by a failure); the cases not run are reported skipped.

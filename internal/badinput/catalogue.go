@@ -96,6 +96,12 @@ type Input struct {
 // bytes (newline excluded) of an unknown type, padded with "a".
 type Generate struct {
 	Size int `json:"size"`
+	// Kind is what the padded frame is: "" for a frame of a type no
+	// connector knows, "send" for an outbound send of {request_id} to the
+	// target's chat whose metadata carries the padding (a connector
+	// ignores unknown metadata keys, OUT-016), so that accepting it shows
+	// as a result rather than as silence.
+	Kind string `json:"kind,omitempty"`
 	// Newline ends the frame with "\n"; without it the frame never ends.
 	Newline bool `json:"newline"`
 	// Chunk splits the bytes over messages of at most this many bytes;

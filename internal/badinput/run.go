@@ -680,6 +680,9 @@ func (r *runner) runSocket(ctx context.Context, e Entry, vars map[string]string)
 	case e.Input.Generate != nil:
 		g := e.Input.Generate
 		frame := generated(g.Size)
+		if g.Kind == "send" {
+			frame = generatedSend(g.Size, vars["{request_id}"], r.t.Chat)
+		}
 		if g.Newline {
 			frame = append(frame, '\n')
 		}
@@ -806,6 +809,19 @@ func (r *runner) until(ctx context.Context, cond func() (bool, error)) error {
 	}
 }
 
+// generatedSend is an outbound send of requestID to chat, exactly size
+// bytes, padded in a metadata key.
+func generatedSend(size int, requestID, chat string) []byte {
+	c, _ := json.Marshal(chat)
+	head := fmt.Sprintf(`{"type":"outbound","requestId":%q,"action":{"op":"send","chat_id":%s,"content":"badinput: the largest frame","reply_to":null,"metadata":{"badinput_pad":"`, requestID, c)
+	const tail = `"}}}`
+	n := max(size-len(head)-len(tail), 0)
+	b := make([]byte, 0, size+1)
+	b = append(b, head...)
+	b = append(b, bytes.Repeat([]byte("a"), n)...)
+	return append(b, tail...)
+}
+
 // generated is a JSON object of an unknown type, exactly size bytes.
 func generated(size int) []byte {
 	const head, tail = `{"type":"badinput_padding","pad":"`, `"}`
@@ -849,7 +865,7 @@ func (r *runner) runUpgrade(ctx context.Context, e Entry, vars map[string]string
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("the upgrade was refused (%v, %s); a token problem must complete the upgrade and close (AUTH-010)", err, status(resp))
+			return breach(StageInput, "AUTH-010", "the upgrade was refused (%v, %s); a token problem must complete the upgrade and then close", err, status(resp))
 		}
 		code, reason, ok := s.awaitClose(ctx, r.t.Timeout)
 		s.c.CloseNow()

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -13,6 +14,14 @@ import (
 )
 
 func main() {
+	if len(os.Args) == 2 && os.Args[1] == "deviations" {
+		// For the conformance self-check, which plants each one: one
+		// line per deviation, "<name> <requirement>".
+		for _, d := range deviations {
+			fmt.Println(d.name, d.requirement)
+		}
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	os.Exit(run(ctx, stop, os.Getenv, os.Stderr))

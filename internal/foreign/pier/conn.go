@@ -15,8 +15,9 @@ import (
 	"github.com/relaykit/relaykit/clock"
 )
 
-// maxFrame is the contract's frame cap, newline excluded (TRN-007).
-const maxFrame = 1 << 20
+// maxFrame is the contract's frame cap, newline excluded (TRN-007): one
+// byte under 1 MiB, so a frame and its newline fit one 1 MiB message.
+const maxFrame = 1<<20 - 1
 
 // Batching: pier coalesces frames queued together into one WebSocket
 // message (the contract lets a connector put several frames in one

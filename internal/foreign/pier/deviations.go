@@ -36,11 +36,11 @@ const (
 
 // Deviations lists every planted deviation.
 var Deviations = []Deviation{
-	{DevBacklogEveryHello, "IDLE-009",
+	{DevBacklogEveryHello, "IDLE-020",
 		"every descriptor, not only a connection's first, restarts the replay from the oldest entry, so a gateway fronting two platforms gets its unacknowledged backlog twice on one connection"},
 	{DevLegacyOpUnsupported, "OUT-009",
 		"typing toward pier-ops, whose descriptor has no supported_ops and so advertises the legacy set, is answered unsupported_op"},
-	{DevRevokedLive4403, "AUTH-010",
+	{DevRevokedLive4403, "AUTH-012",
 		"revoking a gateway closes its live socket with 4403 \"revoked\" instead of 4401 \"unauthorized\""},
 	{DevHelloNoPlatformAnswer, "HS-014",
 		"a hello without a string platform is answered with the descriptor of the gateway's first platform"},

@@ -61,9 +61,10 @@ func TestFramingIsLenient(t *testing.T) {
 			t.Fatalf("result %v, want a success for %s", f, rid)
 		}
 	}
-	// A frame of exactly 1 MiB, of a type pier does not know: ignored.
-	pad := `{"type":"pier_test_pad","p":"` + strings.Repeat("a", 1<<20-len(`{"type":"pier_test_pad","p":""}`)) + `"}`
-	if len(pad) != 1<<20 {
+	// A frame of the largest size, 1 MiB less one byte, of a type pier
+	// does not know: ignored.
+	pad := `{"type":"pier_test_pad","p":"` + strings.Repeat("a", maxFrame-len(`{"type":"pier_test_pad","p":""}`)) + `"}`
+	if len(pad) != maxFrame {
 		t.Fatalf("pad is %d bytes", len(pad))
 	}
 	c.sendRaw(pad + "\n")
