@@ -305,6 +305,7 @@ func (c *conn) keepalive() {
 // on each complete line. A line is acted on only when its newline arrived;
 // an unterminated tail waits for the next message (TRN-005).
 func (c *conn) reader() {
+	defer c.s.wg.Done()
 	defer func() {
 		c.s.mu.Lock()
 		c.gone = true
