@@ -38,6 +38,9 @@ func (s *Server) startDrainLocked(in *instance, c *conn) {
 	}
 	in.drain = c
 	in.inflight = nil
+	if s.dev == DevLiveDuringDrain {
+		in.flipped = false // the bug: the flip is cleared when the drain starts
+	}
 	s.log.Info("drain start", "instance", in.id, "entries", len(in.buffer))
 	s.pumpDrainLocked(in)
 }
@@ -145,8 +148,10 @@ func (s *Server) maybeWakeLocked(in *instance) {
 	in.wokeSinceFlip = true
 	url := in.wakeURL
 	s.wg.Add(1)
+	s.wakes.Add(1)
 	go func() {
 		defer s.wg.Done()
+		defer s.wakes.Done()
 		// WAKE-002: a bare GET; nothing from the event, no credentials.
 		req, err := http.NewRequestWithContext(s.ctx, http.MethodGet, url, nil)
 		if err != nil {

@@ -49,7 +49,7 @@ var Deviations = []Deviation{
 	{DevBotDMFiltered, "HTTP-016", "a DM from a bot is held back unless allowOtherBots is true, although DMs always pass"},
 	{DevEnrollReusable, "HTTP-013", "an enrollment token can be redeemed any number of times"},
 	{DevNewBufferIDs, "IDLE-009", "a buffer entry redelivered on a later connection gets a fresh bufferId instead of the same one"},
-	{DevLiveDuringDrain, "IDLE-012", "an event arriving while a drain waits for acks is delivered live instead of queued behind the backlog"},
+	{DevLiveDuringDrain, "IDLE-012", "the flip is cleared when a drain starts, so an event arriving while the drain waits for acks is delivered live instead of queued behind the backlog"},
 	{DevLatestDefault, "OUT-013", "an untagged outbound goes to the platform of the latest descriptor sent on the connection instead of the first"},
 }
 

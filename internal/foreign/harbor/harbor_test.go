@@ -79,7 +79,7 @@ func TestHandshakeAndRefusals(t *testing.T) {
 	refused := func(tok, reason string) {
 		t.Helper()
 		q := dialToken(t, s, tok)
-		q.send(map[string]any{"type": "hello", "platform": PlatformMail, "botId": ""})
+		q.sendLoose(map[string]any{"type": "hello", "platform": PlatformMail, "botId": ""})
 		if code, r := q.closed(); code != 4401 || r != reason || len(q.seen) > 0 {
 			t.Errorf("token refusal: close %d %q after %d frames, want 4401 %q", code, r, len(q.seen), reason)
 		}
@@ -90,10 +90,12 @@ func TestHandshakeAndRefusals(t *testing.T) {
 	// AUTH-006: a token at exactly exp is still valid.
 	connect(t, s, clk, g).close()
 	exact := mintToken(g.ID, g.Secret, clk.Now().Unix())
-	dialToken(t, s, exact).send(map[string]any{"type": "hello", "platform": PlatformMail})
+	q := dialToken(t, s, exact)
+	q.send(map[string]any{"type": "hello", "platform": PlatformMail})
+	q.next("descriptor at exactly exp", ofType("descriptor"))
 
 	// HS-014: only unfronted hellos: 1008 "platform not fronted" after the grace.
-	q := dialToken(t, s, g.token(clk))
+	q = dialToken(t, s, g.token(clk))
 	q.send(map[string]any{"type": "hello", "platform": "discord", "botId": ""})
 	q.tryNext(func(map[string]any) bool { return false })
 	clk.Advance(6 * time.Second)
@@ -491,7 +493,7 @@ func TestWake(t *testing.T) {
 	clk.Advance(2 * time.Second)
 	inject(t, s, g.ID, dmEvent(PlatformSMS, "c", "w4", "x"), false)
 	<-hits
-	s.Close() // waits for every wake request
+	s.wakes.Wait() // every wake request harbor started has been answered
 	if n := len(hits); n != 0 {
 		t.Fatalf("%d extra wake requests", n)
 	}
@@ -504,7 +506,7 @@ func TestDuplicatePolicies(t *testing.T) {
 			g := enrollGW(t, s, GatewaySpec{ID: "gw-dup"})
 			a := connect(t, s, clk, g)
 			b := dialToken(t, s, g.token(clk))
-			b.send(map[string]any{"type": "hello", "platform": PlatformSMS})
+			b.sendLoose(map[string]any{"type": "hello", "platform": PlatformSMS})
 			switch pol {
 			case "reject":
 				if code, r := b.closed(); code != 4409 || r != "duplicate" {

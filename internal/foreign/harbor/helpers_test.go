@@ -160,6 +160,15 @@ func (p *peer) send(v any) {
 	p.raw(append(b, '\n'))
 }
 
+// sendLoose sends v and ignores a failed write: a socket harbor already
+// closed (a refused token) is an answer too.
+func (p *peer) sendLoose(v any) {
+	b, _ := json.Marshal(v)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = p.ws.Write(ctx, websocket.MessageText, append(b, '\n'))
+}
+
 func (p *peer) raw(b []byte) {
 	p.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -27,6 +27,7 @@ type Server struct {
 	wakeClient       *http.Client
 
 	wg     sync.WaitGroup // sockets, wake requests
+	wakes  sync.WaitGroup // wake requests only (tests wait for them)
 	ctx    context.Context
 	cancel context.CancelFunc
 
