@@ -279,6 +279,11 @@ func runCatalogueEntry(s *S, e badinput.Entry) {
 	if hasNeed(e, "identity") && t.opts.IdentityToken == "" {
 		s.Untestable("needs an identity bearer the connector accepts (--identity-token)")
 	}
+	if op := s.c.Op; op != "" {
+		// The entry's op must be advertised where it is sent: front that
+		// platform first.
+		s.usePlatformFor(op)
+	}
 	// Every send goes to the configured chat, the follow-ups included:
 	// a connector may answer sends to chats it does not know with an
 	// error, which would otherwise be filed under every entry.

@@ -209,8 +209,10 @@ var _ = connectorCase(Case{
 	p2, _ := s.connect()
 	g2 := p2.expectReplay("IDLE-010", ms[1])
 	s.Check(bufferID(g2) == bufferID(f2), "IDLE-009", "the same bufferId on redelivery "+bufferID(f2), "%q", bufferID(g2))
-	g3 := p2.expectReplay("IDLE-010", ms[2])
+	// Ack before waiting for the next entry: a drain window of one is
+	// conformant (IDLE-011 is a MAY).
 	p2.ack(g2)
+	g3 := p2.expectReplay("IDLE-010", ms[2])
 	p2.ack(g3)
 	p2.noRedelivery("IDLE-010", ms[0], "no redelivery of the acked entry "+ms[0].MessageID)
 	s.expectLive(p2, "IDLE-012")

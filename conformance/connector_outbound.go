@@ -188,8 +188,8 @@ func init() {
 			s.expectOneResult(p, rid, s.quiet())
 			if !r.Success {
 				if oc.check != nil {
-					s.Untestable("the %s action to chat %q failed (code %q, error %q), so its success shape cannot be checked; give a chat the gateway may post to",
-						oc.op, s.chat(), r.Code, r.Error)
+					s.Untestable("the %s action failed (code %q, error %q), so its success shape cannot be checked (a connector may refuse chats, messages or sessions it has not seen; name a chat it accepts with --chat-id)",
+						oc.op, r.Code, r.Error)
 				}
 				return
 			}

@@ -36,6 +36,18 @@ var _ = connectorCase(Case{
 	Basic: basicSend,
 }, func(s *S) {
 	p, _ := s.connect()
+	t := s.run.conn
+	if t.opts.ChatID == "" && t.ctl != nil {
+		// Some connectors post only to chats a user wrote in first. With
+		// the control API and no --chat-id, a user writes in the default
+		// chat on every platform before the send.
+		for _, id := range s.creds().Identities {
+			m := s.newMessage("conformance: a user writes first")
+			m.Platform, m.ChatID = id.Platform, s.chat()
+			s.inject(m)
+			p.expectInbound("IN-001", m)
+		}
+	}
 	r, f := s.outbound(p, sendAction(s.chat(), "conformance preflight"), "")
 	if !r.Success {
 		s.Untestable("a send to chat %q did not succeed (%s); the cases that send need a chat the gateway may post to: name one with --chat-id", s.chat(), f)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/relaykit/relaykit/conformance"
+	"github.com/relaykit/relaykit/internal/foreign/harbor"
 	"github.com/relaykit/relaykit/internal/foreign/pier"
 )
 
@@ -44,6 +45,27 @@ func runForeign(spec childSpec, common conformance.Options) (*conformance.Result
 		o := conformance.ConnectorOptions{Options: common, URL: srv.URL(), ChatID: srv.KnownChat()}
 		if spec.Credentials {
 			o.GatewayID, o.Secret, o.Platforms = foreignGatewayID, foreignSecret, pier.Platforms
+		} else {
+			o.Control = srv.ControlURL()
+		}
+		return conformance.RunConnector(o)
+	case "harbor":
+		srv, err := harbor.New(harbor.Options{
+			Deviation:      spec.ForeignDeviation,
+			NoControl:      spec.Credentials,
+			Gateway:        &harbor.GatewaySpec{ID: foreignGatewayID, Secret: foreignSecret},
+			IdentityTokens: map[string]string{identityToken: "selfcheck-tenant"},
+		})
+		if err != nil {
+			return nil, err
+		}
+		defer srv.Close()
+		common.Implementation = "harbor (foreign double)"
+		o := conformance.ConnectorOptions{Options: common, URL: srv.URL(), ChatID: "harbor-lobby",
+			IdentityToken: identityToken, IdentityTenant: "selfcheck-tenant"}
+		if spec.Credentials {
+			o.GatewayID, o.Secret = foreignGatewayID, foreignSecret
+			o.Platforms = []string{harbor.PlatformSMS, harbor.PlatformMail}
 		} else {
 			o.Control = srv.ControlURL()
 		}
@@ -102,6 +124,8 @@ func TestForeignConnectorsConformant(t *testing.T) {
 	for _, run := range []childSpec{
 		{Side: conformance.Connector, Foreign: "pier"},
 		{Side: conformance.Connector, Foreign: "pier", Credentials: true},
+		{Side: conformance.Connector, Foreign: "harbor"},
+		{Side: conformance.Connector, Foreign: "harbor", Credentials: true},
 	} {
 		name := run.Foreign
 		if run.Credentials {
@@ -133,6 +157,14 @@ func TestForeignDeviations(t *testing.T) {
 		t.Run("pier/"+d.Name, func(t *testing.T) {
 			t.Parallel()
 			res := runSuite(t, childSpec{Side: conformance.Connector, Foreign: "pier", ForeignDeviation: d.Name,
+				Focus: focus(d.Requirement), Strict: true, Wait: 2 * time.Second})
+			checkOnlyRequirement(t, res, d.Requirement)
+		})
+	}
+	for _, d := range harbor.Deviations {
+		t.Run("harbor/"+d.Name, func(t *testing.T) {
+			t.Parallel()
+			res := runSuite(t, childSpec{Side: conformance.Connector, Foreign: "harbor", ForeignDeviation: d.Name,
 				Focus: focus(d.Requirement), Strict: true, Wait: 2 * time.Second})
 			checkOnlyRequirement(t, res, d.Requirement)
 		})

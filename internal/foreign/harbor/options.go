@@ -81,7 +81,7 @@ type GatewaySpec struct {
 // Limits every retained structure is bounded by. A limit hit is answered as
 // documented next to each.
 const (
-	maxFrameBytes     = 1 << 20          // TRN-007/TRN-009: larger frames close 1009
+	maxFrameBytes     = 1<<20 - 1        // TRN-007/TRN-009: larger frames close 1009 (a frame and its newline fit 1 MiB)
 	maxQueuedFrames   = 2048             // per socket; past it the socket closes 1013
 	maxBufferEntries  = 10000            // per instance; /inbound answers 507
 	maxBufferBytes    = 64 << 20         // per instance; /inbound answers 507
