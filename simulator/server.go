@@ -57,8 +57,9 @@ type Server struct {
 	faults  faultSet
 	media   mediaStore
 
-	refuse   atomic.Bool  // fault: close new sockets 1013
-	throttle authThrottle // failed authentications (throttle.go)
+	refuse    atomic.Bool      // fault: close new sockets 1013
+	throttle  authThrottle     // failed authentications (throttle.go)
+	provLimit provisionLimiter // provision and enroll calls (provision_limits.go)
 
 	lifeMu  sync.Mutex
 	closing bool
@@ -397,6 +398,7 @@ func (s *Server) Reset() error {
 	s.faults.reset()
 	s.refuse.Store(false)
 	s.throttle.reset()
+	s.provLimit.reset()
 	s.dropMedia(s.media.reset())
 	s.jr.reset()
 	s.note(JournalEntry{Kind: JournalControl, Detail: "reset"})
