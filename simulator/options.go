@@ -218,6 +218,42 @@ type Options struct {
 	MaxGateways          int
 	MaxGatewaysPerTenant int
 
+	// ReadHeaderTimeout bounds reading a request's headers (a slowloris
+	// is closed when it runs out). Default 10 s.
+	ReadHeaderTimeout time.Duration
+
+	// ReadTimeout bounds reading a whole request, body included, and
+	// WriteTimeout writing its answer; a trickled body is cut off with the
+	// connection. Media uploads and downloads get MediaTimeout instead,
+	// a long-polling GET /_relaysim/journal its wait on top, and a
+	// /relay upgrade neither once it is a WebSocket (keepalive and the
+	// handshake timeout govern sockets). Defaults 30 s each.
+	ReadTimeout  time.Duration
+	WriteTimeout time.Duration
+
+	// MediaTimeout bounds reading one media upload and writing one media
+	// download. Default 5 min: 25 MiB at 85 KB/s.
+	MediaTimeout time.Duration
+
+	// IdleTimeout closes a keep-alive connection that sends no next
+	// request for this long. Default 60 s.
+	IdleTimeout time.Duration
+
+	// MaxHeaderBytes caps a request's header block; a larger one gets 431
+	// from net/http and the connection is closed. Default 32 KiB.
+	MaxHeaderBytes int
+
+	// MaxConns caps the TCP connections open at once, WebSocket sockets
+	// included. A connection beyond it is accepted, answered at once
+	// "HTTP/1.1 503 Service Unavailable" with Retry-After: 1 and
+	// {"error": "too many connections"}, and closed, so the process never
+	// runs out of file descriptors and a legitimate request works again
+	// as soon as one closes. Default DefaultMaxConns(): 4096, or three
+	// quarters of the process's open-file limit when that is lower.
+	// Negative means no cap. It applies only when the server listens
+	// itself (New, Start), not to a Handler mounted elsewhere.
+	MaxConns int
+
 	// AuthFailBurst is how many failed token authentications one remote
 	// address, or one enrolled gateway id named by refused tokens, may make
 	// in a burst, counted apart for upgrades, for policy and media
@@ -337,6 +373,7 @@ func (o Options) withDefaults() (*config, error) {
 		c.HistorySize = DefaultHistorySize
 	}
 	c.provisionDefaults()
+	c.serverLimitDefaults()
 	if c.AuthFailBurst == 0 {
 		c.AuthFailBurst = DefaultAuthFailBurst
 	}
