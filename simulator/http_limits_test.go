@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -278,5 +279,53 @@ func TestStalledMediaDownloadsHoldNoCopies(t *testing.T) {
 	}
 	if _, err := os.Stat(st.MediaDir()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// firstRead signals when the handler first reads the body.
+type firstRead struct {
+	io.Reader
+	once sync.Once
+	ch   chan struct{}
+}
+
+func (f *firstRead) Read(p []byte) (int, error) {
+	f.once.Do(func() { close(f.ch) })
+	return f.Reader.Read(p)
+}
+
+// An upload reserves its announced size in MediaMaxTotal before its body
+// is read, so uploads in flight (trickled ones included) never hold more
+// than the cap in memory.
+func TestMediaUploadReservesBeforeReading(t *testing.T) {
+	s := start(t, simulator.Options{MediaMaxTotal: 1 << 20})
+	enroll(t, s, simulator.GatewaySpec{GatewayID: "gw"})
+	pr, pw := io.Pipe()
+	reading := make(chan struct{})
+	req := httptest.NewRequest(http.MethodPost, contract.PathMedia, &firstRead{Reader: pr, ch: reading})
+	req.ContentLength = 800 << 10
+	req.Header.Set("Authorization", "Bearer "+mustToken(t, s, "gw"))
+	done := make(chan int, 1)
+	go func() {
+		rec := httptest.NewRecorder()
+		s.Handler().ServeHTTP(rec, req)
+		done <- rec.Code
+	}()
+	select {
+	case <-reading:
+	case <-time.After(waitFor):
+		t.Fatal("the handler never read the body")
+	}
+	var e contract.ErrorBody
+	if code := httpDo(t, "POST", s.URL()+contract.PathMedia, bearerHeader(mustToken(t, s, "gw")), bytes.Repeat([]byte{'x'}, 300<<10), &e); code != 507 {
+		t.Fatalf("a second upload while 800 KiB are on their way: %d %+v", code, e)
+	}
+	pw.Write(bytes.Repeat([]byte{'y'}, 800<<10))
+	pw.Close()
+	if code := <-done; code != 200 {
+		t.Fatalf("the first upload: %d", code)
+	}
+	if code := httpDo(t, "POST", s.URL()+contract.PathMedia, bearerHeader(mustToken(t, s, "gw")), bytes.Repeat([]byte{'x'}, 200<<10), nil); code != 200 {
+		t.Fatalf("an upload that fits: %d", code)
 	}
 }
