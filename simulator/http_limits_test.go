@@ -3,12 +3,14 @@ package simulator_test
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -327,5 +329,57 @@ func TestMediaUploadReservesBeforeReading(t *testing.T) {
 	}
 	if code := httpDo(t, "POST", s.URL()+contract.PathMedia, bearerHeader(mustToken(t, s, "gw")), bytes.Repeat([]byte{'x'}, 200<<10), nil); code != 200 {
 		t.Fatalf("an upload that fits: %d", code)
+	}
+}
+
+// A journal long poll outlives WriteTimeout: its answer gets the wait on
+// top. (net/http clears the read deadline while a handler runs.)
+func TestJournalLongPollOutlivesRequestTimeouts(t *testing.T) {
+	s := start(t, simulator.Options{ReadTimeout: 300 * time.Millisecond, WriteTimeout: 300 * time.Millisecond})
+	since := s.JournalSeq()
+	type answer struct {
+		Entries []simulator.JournalEntry `json:"entries"`
+	}
+	got := make(chan answer, 1)
+	wrote := make(chan struct{})
+	go func() {
+		var a answer
+		// Only control entries end the poll, so the attack below, which
+		// the journal may record, does not.
+		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s%sjournal?since=%d&kind=control&wait=%s", s.URL(), simulator.ControlPrefix, since, waitFor), nil)
+		req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+			WroteRequest: func(httptrace.WroteRequestInfo) { close(wrote) },
+		}))
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			json.NewDecoder(resp.Body).Decode(&a)
+			resp.Body.Close()
+		}
+		got <- a
+	}()
+	<-wrote
+	// A trickled body is cut off by ReadTimeout; when the second one
+	// opened after the poll is, the poll is older than both timeouts.
+	for i := 0; i < 2; i++ {
+		c := rawConn(t, s)
+		stop := trickle(c, "POST /_relaysim/inbound HTTP/1.1\r\nHost: relaysim\r\nContent-Length: 100000\r\n\r\n")
+		awaitServerClose(t, c)
+		stop()
+	}
+	select {
+	case a := <-got:
+		t.Fatalf("the long poll ended before any entry, with %d entries", len(a.Entries))
+	default:
+	}
+	if err := s.SetDeviations(); err != nil { // journals a control entry
+		t.Fatal(err)
+	}
+	select {
+	case a := <-got:
+		if len(a.Entries) == 0 {
+			t.Fatal("the long poll ended without the entry")
+		}
+	case <-time.After(waitFor):
+		t.Fatal("the long poll never answered")
 	}
 }

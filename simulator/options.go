@@ -223,11 +223,12 @@ type Options struct {
 	ReadHeaderTimeout time.Duration
 
 	// ReadTimeout bounds reading a whole request, body included, and
-	// WriteTimeout writing its answer; a trickled body is cut off with the
-	// connection. Media uploads and downloads get MediaTimeout instead,
-	// a long-polling GET /_relaysim/journal its wait on top, and a
-	// /relay upgrade neither once it is a WebSocket (keepalive and the
-	// handshake timeout govern sockets). Defaults 30 s each.
+	// WriteTimeout writing its answer; a trickled body gets 408 and the
+	// connection closes. Media uploads and downloads get MediaTimeout
+	// instead, the answer of a GET /_relaysim/journal long poll its wait
+	// on top of WriteTimeout, and a /relay upgrade neither once it is a
+	// WebSocket (keepalive and the handshake timeout govern sockets).
+	// Defaults 30 s each.
 	ReadTimeout  time.Duration
 	WriteTimeout time.Duration
 
