@@ -59,6 +59,18 @@ func awaitServerClose(t *testing.T, c net.Conn) string {
 	return got.String()
 }
 
+// head starts a raw request: the request line and a Host header naming
+// the server, as a loopback client would send.
+func head(s *simulator.Server, method, path string) string {
+	return fmt.Sprintf("%s %s HTTP/1.1\r\nHost: %s\r\n", method, path, strings.TrimPrefix(s.URL(), "http://"))
+}
+
+// trickledInbound is the start of a control API request whose 100,000-byte
+// JSON body a trickle never finishes.
+func trickledInbound(s *simulator.Server) string {
+	return head(s, "POST", simulator.ControlPrefix+"inbound") + "Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
+}
+
 // trickle writes prefix, then one byte of filler every 10 ms until the
 // returned stop is called or a write fails.
 func trickle(c net.Conn, prefix string) (stop func()) {
@@ -92,7 +104,7 @@ func trickle(c net.Conn, prefix string) (stop func()) {
 func TestSlowlorisHeadersCutOff(t *testing.T) {
 	s := start(t, simulator.Options{ReadHeaderTimeout: 200 * time.Millisecond})
 	c := rawConn(t, s)
-	stop := trickle(c, "GET /_relaysim/health HTTP/1.1\r\nHost: relaysim\r\nX-Slow: ")
+	stop := trickle(c, head(s, "GET", simulator.ControlPrefix+"health")+"X-Slow: ")
 	defer stop()
 	began := time.Now()
 	if got := awaitServerClose(t, c); strings.Contains(got, "200 OK") {
@@ -105,7 +117,7 @@ func TestSlowlorisHeadersCutOff(t *testing.T) {
 func TestTrickledBodyCutOff(t *testing.T) {
 	s := start(t, simulator.Options{ReadTimeout: 300 * time.Millisecond})
 	c := rawConn(t, s)
-	stop := trickle(c, "POST /_relaysim/inbound HTTP/1.1\r\nHost: relaysim\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n")
+	stop := trickle(c, trickledInbound(s))
 	defer stop()
 	if got := awaitServerClose(t, c); !strings.HasPrefix(got, "HTTP/1.1 408 ") || !strings.Contains(got, "read timeout") {
 		t.Fatalf("a body that never ended got %q, want 408 and the close", got)
@@ -117,7 +129,7 @@ func TestTrickledBodyCutOff(t *testing.T) {
 func TestIdleKeepAliveClosed(t *testing.T) {
 	s := start(t, simulator.Options{IdleTimeout: 200 * time.Millisecond})
 	c := rawConn(t, s)
-	io.WriteString(c, "GET /_relaysim/health HTTP/1.1\r\nHost: relaysim\r\n\r\n")
+	io.WriteString(c, head(s, "GET", simulator.ControlPrefix+"health")+"\r\n")
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -138,7 +150,7 @@ func TestOversizedHeaders431(t *testing.T) {
 	s := start(t, simulator.Options{})
 	ask := func(headerBytes int) int {
 		c := rawConn(t, s)
-		fmt.Fprintf(c, "GET /_relaysim/health HTTP/1.1\r\nHost: relaysim\r\nX-Big: %s\r\n\r\n", strings.Repeat("h", headerBytes))
+		fmt.Fprintf(c, "%sX-Big: %s\r\n\r\n", head(s, "GET", simulator.ControlPrefix+"health"), strings.Repeat("h", headerBytes))
 		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 		if err != nil {
 			t.Fatalf("%d-byte header: %v", headerBytes, err)
@@ -165,7 +177,7 @@ func TestConnectionCap(t *testing.T) {
 	var holders []net.Conn
 	for i := 0; i < 2; i++ {
 		c := rawConn(t, s)
-		io.WriteString(c, "GET /_relaysim/health HTTP/1.1\r\nHost: relaysim\r\n\r\n")
+		io.WriteString(c, head(s, "GET", simulator.ControlPrefix+"health")+"\r\n")
 		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 		if err != nil || resp.StatusCode != 200 {
 			t.Fatalf("holder %d: %v %v", i, resp, err)
@@ -217,7 +229,7 @@ func TestWebSocketOutlivesRequestTimeouts(t *testing.T) {
 	// A trickled body opened after the socket is cut off by ReadTimeout:
 	// when it is, the socket is older than both timeouts.
 	c := rawConn(t, s)
-	stop := trickle(c, "POST /_relaysim/inbound HTTP/1.1\r\nHost: relaysim\r\nContent-Length: 100000\r\n\r\n")
+	stop := trickle(c, trickledInbound(s))
 	awaitServerClose(t, c)
 	stop()
 	if _, err := s.Inject("gw", []byte(`{"text":"still here","source":{"platform":"discord","chat_id":"c","chat_type":"dm","user_id":"u"}}`)); err != nil {
@@ -257,7 +269,7 @@ func TestStalledMediaDownloadsHoldNoCopies(t *testing.T) {
 	const readers = 8
 	for i := 0; i < readers; i++ {
 		c := rawConn(t, s)
-		fmt.Fprintf(c, "GET %s/%s HTTP/1.1\r\nHost: relaysim\r\nAuthorization: Bearer %s\r\n\r\n", contract.PathMedia, item.ID, mustToken(t, s, "gw"))
+		fmt.Fprintf(c, "%sAuthorization: Bearer %s\r\n\r\n", head(s, "GET", contract.PathMedia+"/"+item.ID), mustToken(t, s, "gw"))
 		// Read the status line, then stop reading: the server is now
 		// writing the body into a socket nobody drains.
 		line, err := bufio.NewReaderSize(c, 16).ReadString('\n')
@@ -362,7 +374,7 @@ func TestJournalLongPollOutlivesRequestTimeouts(t *testing.T) {
 	// opened after the poll is, the poll is older than both timeouts.
 	for i := 0; i < 2; i++ {
 		c := rawConn(t, s)
-		stop := trickle(c, "POST /_relaysim/inbound HTTP/1.1\r\nHost: relaysim\r\nContent-Length: 100000\r\n\r\n")
+		stop := trickle(c, trickledInbound(s))
 		awaitServerClose(t, c)
 		stop()
 	}
