@@ -58,7 +58,8 @@ func (l *listFlag) Set(v string) error {
 type config struct {
 	addr            string
 	store           string
-	dev             bool
+	dev             devFlag
+	devOn           bool // dev mode as validate settled it
 	identityTokens  listFlag
 	platforms       string
 	gatewayID       string
@@ -81,6 +82,7 @@ type config struct {
 	manualClock     bool
 	controlToken    string
 	oneFrame        bool
+	limits          limitFlags
 }
 
 // envName is the environment twin of a flag: --ping-interval reads
@@ -94,7 +96,7 @@ func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.addr, "addr", "", "`HOST:PORT` to listen on; port 0 picks a free port (default "+defaultAddr+", or a free loopback port when that is taken)")
 	fs.StringVar(&c.store, "store", "mem", "where state lives, `mem|file:PATH`: mem is lost on exit; with file:PATH buffers, flips, enrollments, policies, enrollment tokens and uploaded media (in PATH.media) survive restarts")
-	fs.BoolVar(&c.dev, "dev", true, "accept any non-empty identity bearer at /relay/provision and /relay/enroll (tenant \"default\")")
+	fs.Var(&c.dev, "dev", "accept any non-empty identity bearer at /relay/provision and /relay/enroll (tenant \"default\"); auto: on when no --identity-token is given and --addr is loopback; --dev with --identity-token, or on a non-loopback --addr, is refused")
 	fs.Var(&c.identityTokens, "identity-token", "identity bearer accepted by provision and enroll, as `TOKEN` or TOKEN=TENANT; repeatable, or comma-separated in the env twin")
 	fs.StringVar(&c.platforms, "platforms", "", "comma-separated `platforms` served (default every preset: discord,telegram,slack,whatsapp); a platform without a preset gets a generic descriptor")
 	fs.StringVar(&c.gatewayID, "gateway-id", "gw-dev", "`id` of the development gateway enrolled at start; empty enrolls none")
@@ -117,6 +119,7 @@ func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&c.manualClock, "manual-clock", false, "run on a clock that moves only through POST /_relaysim/clock")
 	fs.StringVar(&c.controlToken, "control-token", "", "require this `token` on /_relaysim/ requests (Authorization: Bearer or X-Relaysim-Token)")
 	fs.BoolVar(&c.oneFrame, "one-frame-per-message", false, "write every frame as its own WebSocket message instead of letting frames queued together share one (TRN-005)")
+	addLimitFlags(fs, &c.limits)
 	fs.Usage = func() { usage(fs, stderr) }
 	return fs
 }
@@ -131,7 +134,10 @@ With no flags it listens on loopback, keeps state in memory, enrolls the
 development gateway gw-dev and prints the env block a gateway needs on
 stdout. Logs go to stderr. SIGINT or SIGTERM close every socket with 1001
 and flush the store. The control API under /_relaysim/ has no
-authentication unless --control-token is set: keep relaysim on loopback.
+authentication unless --control-token is set: keep relaysim on loopback
+(it warns when it is not). Dev mode (--dev: any bearer may provision) is
+on only on loopback without --identity-token. Every value is checked at
+start; a bad one is a usage error (exit 2) naming the flag.
 "relaysim soak" runs the chaos soak (docs/soak.md) instead and prints its
 figures; "relaysim soak --help" lists its flags.
 
@@ -185,11 +191,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return 2
 	}
 
+	if err := c.validate(); err != nil {
+		fmt.Fprintf(stderr, "relaysim: %v\n", err)
+		return 2
+	}
 	logger, err := newLogger(c.logFormat, c.logLevel, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "relaysim: %v\n", err)
 		return 2
 	}
+	c.warnExposure(logger)
 	opts, err := c.options(logger)
 	if err != nil {
 		fmt.Fprintf(stderr, "relaysim: %v\n", err)
@@ -232,7 +243,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 
 func (c *config) options(logger *slog.Logger) (simulator.Options, error) {
 	opts := simulator.Options{
-		Addr: c.addr, Logger: logger, DevMode: c.dev,
+		Addr: c.addr, Logger: logger, DevMode: c.devOn,
 		PingInterval: c.pingInterval, PingTimeout: c.pingTimeout, HandshakeTimeout: c.handshake,
 		WakeCooldown: c.wakeCooldown, DrainWindow: c.drainWindow, MediaTTL: c.mediaTTL,
 		AuthFailBurst: c.authFailBurst, AuthFailRefill: c.authFailRefill,
@@ -241,6 +252,7 @@ func (c *config) options(logger *slog.Logger) (simulator.Options, error) {
 	if opts.Addr == "" {
 		opts.Addr = defaultAddr
 	}
+	c.limits.apply(&opts)
 	p, err := simulator.ParseDuplicatePolicy(c.duplicatePolicy)
 	if err != nil {
 		return opts, err
