@@ -58,6 +58,7 @@ func (l *listFlag) Set(v string) error {
 type config struct {
 	addr            string
 	store           string
+	storeRepair     bool
 	dev             bool
 	identityTokens  listFlag
 	platforms       string
@@ -94,6 +95,7 @@ func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.addr, "addr", "", "`HOST:PORT` to listen on; port 0 picks a free port (default "+defaultAddr+", or a free loopback port when that is taken)")
 	fs.StringVar(&c.store, "store", "mem", "where state lives, `mem|file:PATH`: mem is lost on exit; with file:PATH buffers, flips, enrollments, policies, enrollment tokens and uploaded media (in PATH.media) survive restarts")
+	fs.BoolVar(&c.storeRepair, "store-repair", false, "open a damaged --store file: keep the damaged log aside as PATH.damaged-<time> (damaged media items as <id>.damaged-<time>), load every intact record, log each damaged spot, and write a fresh log; without it relaysim refuses to start on damage a crash does not explain")
 	fs.BoolVar(&c.dev, "dev", true, "accept any non-empty identity bearer at /relay/provision and /relay/enroll (tenant \"default\")")
 	fs.Var(&c.identityTokens, "identity-token", "identity bearer accepted by provision and enroll, as `TOKEN` or TOKEN=TENANT; repeatable, or comma-separated in the env twin")
 	fs.StringVar(&c.platforms, "platforms", "", "comma-separated `platforms` served (default every preset: discord,telegram,slack,whatsapp); a platform without a preset gets a generic descriptor")
@@ -193,6 +195,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	opts, err := c.options(logger)
 	if err != nil {
 		fmt.Fprintf(stderr, "relaysim: %v\n", err)
+		if errors.As(err, new(*simulator.StoreDamageError)) {
+			return 1 // not a usage error: the store needs the operator
+		}
 		return 2
 	}
 	s, err := simulator.New(opts)
@@ -267,13 +272,19 @@ func (c *config) options(logger *slog.Logger) (simulator.Options, error) {
 	switch {
 	case c.store == "mem" || c.store == "":
 	case strings.HasPrefix(c.store, "file:") && len(c.store) > len("file:"):
-		st, err := simulator.OpenFileStore(strings.TrimPrefix(c.store, "file:"), simulator.FileStoreOptions{})
+		if c.storeRepair {
+			logger.Warn("relaysim: --store-repair is set: damage in the store is repaired instead of refused; drop the flag once the store opened")
+		}
+		st, err := simulator.OpenFileStore(strings.TrimPrefix(c.store, "file:"), simulator.FileStoreOptions{Repair: c.storeRepair, Logger: logger})
 		if err != nil {
 			return opts, err
 		}
 		opts.Store = st
 	default:
 		return opts, fmt.Errorf("--store %q: want mem or file:PATH", c.store)
+	}
+	if c.storeRepair && opts.Store == nil {
+		return opts, errors.New("--store-repair needs --store file:PATH")
 	}
 	if c.gatewayID != "" {
 		opts.Gateways = []simulator.GatewaySpec{{GatewayID: c.gatewayID, Secret: c.gatewaySecret, WakeURL: c.wakeURL}}
