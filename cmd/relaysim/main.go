@@ -127,7 +127,7 @@ func usage(fs *flag.FlagSet, w io.Writer) {
 	fmt.Fprint(w, `relaysim runs a Hermes relay connector simulator with a control API.
 
 Usage: relaysim [flags]
-       relaysim soak [--duration D] [--seed N] [--gateways N] [--dir PATH] [-v]
+       relaysim soak [--duration D] [--seed N] [--gateways N] [--dir PATH] [--kill-every D] [-v]
 
 With no flags it listens on loopback, keeps state in memory, enrolls the
 development gateway gw-dev and prints the env block a gateway needs on

@@ -336,10 +336,11 @@ func TestSoakSubcommand(t *testing.T) {
 	noEnv := func(string) string { return "" }
 	var out, errb bytes.Buffer
 	dir := t.TempDir()
-	if code := run(context.Background(), []string{"soak", "--duration", "1s", "--seed", "7", "--gateways", "3", "--dir", dir}, &out, &errb, noEnv); code != 0 {
+	// In process: this test binary cannot be the relaysim child.
+	if code := run(context.Background(), []string{"soak", "--duration", "1s", "--seed", "7", "--gateways", "3", "--dir", dir, "--kill-every", "0"}, &out, &errb, noEnv); code != 0 {
 		t.Fatalf("soak exit %d\n%s%s", code, out.String(), errb.String())
 	}
-	for _, want := range []string{"soak: seed 7, 3 gateways", "lost 0, duplicated-after-ack 0, cross-tenant 0", "violations 0"} {
+	for _, want := range []string{"soak: seed 7, 3 gateways", "lost 0, duplicated-after-ack 0, out-of-order 0, cross-tenant 0", "violations 0"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("soak output lacks %q:\n%s", want, out.String())
 		}
@@ -350,7 +351,7 @@ func TestSoakSubcommand(t *testing.T) {
 	if code := run(context.Background(), []string{"soak", "--help"}, &out, &errb, noEnv); code != 0 {
 		t.Errorf("soak --help exit %d", code)
 	}
-	for _, args := range [][]string{{"soak", "--duration", "soon"}, {"soak", "extra"}} {
+	for _, args := range [][]string{{"soak", "--duration", "soon"}, {"soak", "extra"}, {"soak", "--kill-every", "-1s"}} {
 		if code := run(context.Background(), args, &out, &errb, noEnv); code != 2 {
 			t.Errorf("%v: exit %d, want 2", args, code)
 		}
