@@ -309,7 +309,8 @@ func (w *gwLedger) settle() []evKey {
 	return lost
 }
 
-// figures returns what the report shows of the gateway ledger.
+// describe renders what the gateway ledger knows of one event, for a
+// violation.
 func (w *gwLedger) describe(k evKey) string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
