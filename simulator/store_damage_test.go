@@ -251,6 +251,12 @@ func TestFileStoreTornTailDroppedAndLogged(t *testing.T) {
 	if err := fs.Apply(simulator.Mutation{Kind: simulator.MutRemove, Instance: "i1", BufferID: "b1"}); err != nil {
 		t.Fatal(err)
 	}
+	// An event whose payload looks like a record's fields.
+	sneaky := bufEntry("b3")
+	sneaky.Payload = json.RawMessage(`{"gatewayId":"from-the-payload","bufferId":"fake","text":"` + damageSecret + `"}`)
+	if err := fs.Apply(simulator.Mutation{Kind: simulator.MutAppend, Instance: "i1", Entry: sneaky}); err != nil {
+		t.Fatal(err)
+	}
 	g := simulator.GatewayRecord{GatewayID: "gw-torn", Tenant: "t", Secrets: []string{damageSecret}, InstanceID: "i1"}
 	if err := fs.Apply(simulator.Mutation{Kind: simulator.MutGateway, Gateway: &g}); err != nil {
 		t.Fatal(err)
@@ -263,9 +269,9 @@ func TestFileStoreTornTailDroppedAndLogged(t *testing.T) {
 	}{
 		// The gateway record, cut right after its secret.
 		{"gateway", func(last string) int { return strings.Index(last, damageSecret) + len(damageSecret) + 2 },
-			"b2", []string{"kind=gateway", "gatewayId=gw-torn", "seq=4"}},
+			"b2,b3", []string{"kind=gateway", "gatewayId=gw-torn", "seq=5"}},
 		// Everything but the newline.
-		{"no newline", func(last string) int { return len(last) - 1 }, "b2", []string{"kind=gateway", "seq=4"}},
+		{"no newline", func(last string) int { return len(last) - 1 }, "b2,b3", []string{"kind=gateway", "seq=5"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			img := crashImage(t, fs)
@@ -289,7 +295,7 @@ func TestFileStoreTornTailDroppedAndLogged(t *testing.T) {
 				t.Fatalf("the torn gateway record was loaded: %v", snap.Gateways)
 			}
 			out := logs.String()
-			want := append([]string{"dropped a torn final record", "path=" + img, "line=5",
+			want := append([]string{"dropped a torn final record", "path=" + img, "line=6",
 				fmt.Sprintf("offset=%d", len(strings.Join(lines[:len(lines)-2], ""))),
 				fmt.Sprintf("bytes=%d", tc.keep(last))}, tc.attrs...)
 			for _, w := range want {
@@ -301,6 +307,23 @@ func TestFileStoreTornTailDroppedAndLogged(t *testing.T) {
 				t.Errorf("log leaks the secret:\n%s", out)
 			}
 		})
+	}
+
+	// A torn append: the fields come from the record, never its payload.
+	img := crashImage(t, fs)
+	lines := storeLines(t, img)
+	head := len(strings.Join(lines[:4], "")) // header, b1, b2, remove
+	os.Truncate(img, int64(head+len(lines[4])-3))
+	var logs logBuffer
+	fs2, err := simulator.OpenFileStore(img, simulator.FileStoreOptions{Logger: logs.logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs2.Close()
+	out := logs.String()
+	if !strings.Contains(out, "kind=append") || !strings.Contains(out, "bufferId=b3") ||
+		strings.Contains(out, "from-the-payload") || strings.Contains(out, "fake") || strings.Contains(out, damageSecret) {
+		t.Fatalf("torn append logged as:\n%s", out)
 	}
 }
 

@@ -187,6 +187,13 @@ func describeTorn(line []byte) []any {
 			attrs = append(attrs, "seq", seq)
 		}
 	}
+	// Look only before the payload and the secrets, so nothing an event
+	// carries can pass for a field of the record.
+	for _, stop := range []string{`"payload":`, `"secrets":`} {
+		if i := bytes.Index(line, []byte(stop)); i >= 0 {
+			line = line[:i]
+		}
+	}
 	for _, f := range tornFields {
 		if m := f.re.FindSubmatch(line); m != nil {
 			attrs = append(attrs, f.key, string(m[1]))
