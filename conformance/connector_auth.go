@@ -79,6 +79,41 @@ var _ = connectorCase(Case{
 })
 
 var _ = connectorCase(Case{
+	ID:   "AUTH-006/valid-at-exp",
+	Reqs: []string{"AUTH-006"},
+	Text: "a token is still valid in the very second its exp names",
+}, func(s *S) {
+	if t := s.run.conn; t.ctl != nil && t.info.Clock {
+		s.NotApplicable("the connector's clock is controllable: AUTH-006/exp-boundary checks the boundary exactly")
+	}
+	// Without control of the connector's clock the suite reads its own:
+	// it dials just after a second begins, with exp naming that second,
+	// so the token is checked within it unless the two clocks are almost
+	// a second apart. A refusal is tried once more before it counts.
+	c := s.creds()
+	refused := ""
+	for try := 0; try < 2; try++ {
+		now := time.Now()
+		time.Sleep(now.Truncate(time.Second).Add(time.Second + 20*time.Millisecond).Sub(now))
+		exp := time.Now().Unix()
+		r := s.dial(contract.MintToken(c.GatewayID, c.Secret, exp))
+		if r.p == nil {
+			s.Failf("AUTH-010", "the upgrade to complete", "HTTP %d", r.status)
+		}
+		id := s.primary()
+		r.p.hello(id.Platform, id.BotID)
+		if _, res := r.p.waitFor(s.within(1), ofType(contract.TypeDescriptor)); res != gotClose {
+			r.p.closeNormal()
+			return
+		}
+		refused = r.p.closeDesc()
+		r.p.closeNow()
+	}
+	s.Failf("AUTH-006", "a token whose exp is the current second accepted (valid up to and including exp)",
+		"refused twice, dialled within 100 ms after exp's second began: %s (unless the connector's clock runs a second ahead)", refused)
+})
+
+var _ = connectorCase(Case{
 	ID:    "AUTH-006/exp-boundary",
 	Reqs:  []string{"AUTH-006"},
 	Text:  "a token is valid in the very second named by exp and expired one second later, with no skew allowance",

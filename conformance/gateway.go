@@ -157,6 +157,10 @@ var defaultIdentity = identity{Platform: "telegram", BotID: "conform-bot-1"}
 // gateway starts a simulator, the front and the gateway under test.
 func (s *S) gateway(cfg gwConfig) *gwCase {
 	s.rely(basicStart)
+	if s.c.Needs&NeedEcho != 0 {
+		// Every echo case relies on the echo round trip.
+		s.rely(basicEcho)
+	}
 	g := s.gc
 	g.s = s
 	if g.sim != nil {

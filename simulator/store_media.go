@@ -442,8 +442,8 @@ func (md *mediaDir) read(id string) ([]byte, error) {
 }
 
 // open returns the item's file positioned at its start, after checking its
-// size and SHA-256 in one pass of bounded memory; a damaged item is removed
-// and reported as not existing. The store's lock is held only while the
+// size and SHA-256 in one pass of bounded memory; a damaged item is moved
+// aside and reported as not existing. The store's lock is held only while the
 // file is opened and checked, so a stalled download never holds up Close,
 // and a file deleted meanwhile stays readable through the open handle.
 func (md *mediaDir) open(id string) (*os.File, error) {
@@ -477,11 +477,16 @@ func (md *mediaDir) open(id string) (*os.File, error) {
 	if n != sc.Size || hex.EncodeToString(h.Sum(nil)) != sc.SHA256 {
 		f.Close()
 		md.mu.Lock()
+		_, still := md.items[id]
 		delete(md.items, id)
 		delete(md.unsynced, id)
 		md.mu.Unlock()
-		md.remove(id)
-		return nil, fmt.Errorf("failed to open media %s: damaged, removed: %w", id, os.ErrNotExist)
+		if still {
+			// Kept for the operator, never served (as read does).
+			cause := fmt.Sprintf("%d bytes whose SHA-256 does not match its metadata", n)
+			md.moveAside(id, time.Now(), &StoreDamageError{Path: filepath.Join(md.dir, id), Cause: cause})
+		}
+		return nil, fmt.Errorf("failed to open media %s: damaged, moved aside: %w", id, os.ErrNotExist)
 	}
 	return f, nil
 }

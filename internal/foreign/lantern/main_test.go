@@ -270,7 +270,9 @@ func dm(platform, text string) msg {
 
 func (r *relay) inject(t *testing.T, m msg) simulator.Delivery {
 	t.Helper()
-	d, err := r.sim.InjectEvent(simulator.InjectRequest{GatewayID: r.gw, Event: m.event()})
+	// An event without an id is sent unchecked: relaysim would give it one,
+	// as a platform does.
+	d, err := r.sim.InjectEvent(simulator.InjectRequest{GatewayID: r.gw, Event: m.event(), Unchecked: m.id == ""})
 	if err != nil {
 		t.Fatalf("inject %q: %v", m.text, err)
 	}
