@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	_ "embed"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -212,6 +213,13 @@ func (c *Case) matches(p string) bool {
 	return false
 }
 
+// precisionMarkdown is the measured precision and recall of the suites
+// against the foreign doubles, kept by hand beside the generated tables
+// (the figures come from self-check runs, not from the definition).
+//
+//go:embed precision.md
+var precisionMarkdown string
+
 // CoverageMarkdown renders docs/conformance.md: every requirement of the
 // registry with the cases that check it, why it is not covered, or why it
 // is not observable on the wire; then the deviation matrix.
@@ -284,6 +292,8 @@ func CoverageMarkdown() []byte {
 	}
 	b.WriteString(catalogueMarkdown())
 	b.WriteString(deviationMatrixMarkdown())
+	b.WriteString("\n")
+	b.WriteString(precisionMarkdown)
 	return []byte(b.String())
 }
 

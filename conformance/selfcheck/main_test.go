@@ -39,6 +39,9 @@ type childSpec struct {
 	Foreign          string `json:"foreign,omitempty"`
 	ForeignDeviation string `json:"foreignDeviation,omitempty"`
 	Credentials      bool   `json:"credentials,omitempty"`
+	// RealClock runs relaysim on the wall clock, as a stranger's connector
+	// without clock control.
+	RealClock bool `json:"realClock,omitempty"`
 }
 
 // identityToken is the identity bearer the child's relaysim accepts.
@@ -83,8 +86,12 @@ func runChild(raw string) int {
 		for _, d := range spec.SimDeviations {
 			devs = append(devs, simulator.Deviation(d))
 		}
+		var clk clock.Clock = clock.NewManual(time.Now())
+		if spec.RealClock {
+			clk = nil
+		}
 		sim, serr := simulator.New(simulator.Options{
-			Clock:          clock.NewManual(time.Now()),
+			Clock:          clk,
 			Deviations:     devs,
 			IdentityTokens: map[string]string{identityToken: ""},
 		})
