@@ -16,7 +16,13 @@ type DeliveryMode string
 
 // Delivery modes.
 const (
-	// DeliveryLive: written to a socket of the gateway now.
+	// DeliveryLive: queued on a live socket of the gateway, behind nothing
+	// but other frames of that socket. The socket's writer hands it to the
+	// connection in order; if the socket closes before that, the event is
+	// moved to the instance's buffer (ahead of anything buffered since) and
+	// replayed with a bufferId on the next connection. Like every frame
+	// without a bufferId, an event the connection took but the peer never
+	// read is not redelivered.
 	DeliveryLive DeliveryMode = "live"
 	// DeliveryBuffered: appended to the instance's durable buffer; it is
 	// replayed with a bufferId on the next handshake.
@@ -33,7 +39,9 @@ type Delivery struct {
 	Mode      DeliveryMode `json:"delivery"`
 	BufferID  string       `json:"bufferId,omitempty"`
 	SessionID uint64       `json:"sessionId,omitempty"`
-	// Reason explains a filtered or dropped delivery.
+	// Reason explains a filtered or dropped delivery, and why an event
+	// that could have gone live was buffered (its socket's write queue was
+	// full, or the socket was closing).
 	Reason string `json:"reason,omitempty"`
 }
 
@@ -129,15 +137,16 @@ func (s *Server) InjectEvent(req InjectRequest) (Delivery, error) {
 	}
 	s.learn(&gw, src)
 	in := s.instance(gw.InstanceID)
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	if !s.deviations().has(DevPolicyIgnored) {
+	return s.deliver(in, &gw, contract.TypeInbound, src.Platform, ev, func() (Delivery, bool) {
+		if s.deviations().has(DevPolicyIgnored) {
+			return Delivery{}, false
+		}
 		if why := policyBlocks(in.policies[src.Platform], src, req.Addressed); why != "" {
 			s.note(JournalEntry{Kind: JournalFiltered, GatewayID: gw.GatewayID, Instance: in.id, FrameType: contract.TypeInbound, Detail: why})
-			return Delivery{Mode: DeliveryFiltered, Reason: why}, nil
+			return Delivery{Mode: DeliveryFiltered, Reason: why}, true
 		}
-	}
-	return s.deliverLocked(in, &gw, contract.TypeInbound, src.Platform, ev)
+		return Delivery{}, false
+	})
 }
 
 // policyBlocks applies the relevance gate (HTTP-016) and says why an event
@@ -313,8 +322,10 @@ func (s *Server) pushInterrupt(in *instance, platform, sessionKey, chatID string
 	if sess == nil {
 		return Delivery{Mode: DeliveryDropped, Reason: "no live socket"}
 	}
-	if err := sess.send(contract.InterruptInbound{SessionKey: sessionKey, ChatID: chatID}); err != nil {
-		return Delivery{Mode: DeliveryDropped, Reason: "write failed: " + err.Error()}
+	// Never wait on the socket here: the caller may be another gateway's
+	// reader, or a control request.
+	if err := sess.send(contract.InterruptInbound{SessionKey: sessionKey, ChatID: chatID}, enqueueTry); err != nil {
+		return Delivery{Mode: DeliveryDropped, Reason: "not queued: " + err.Error() + "; interrupts are not buffered"}
 	}
 	return Delivery{Mode: DeliveryLive, SessionID: sess.id}
 }
@@ -386,8 +397,5 @@ func (s *Server) passthroughRaw(gatewayID string, raw json.RawMessage) (Delivery
 	if !gw.fronts(platform) {
 		return Delivery{}, badRequest("forward.platform", "platform %q is not fronted by gateway %q", platform, gw.GatewayID)
 	}
-	in := s.instance(gw.InstanceID)
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	return s.deliverLocked(in, &gw, contract.TypePassthroughForward, platform, fw)
+	return s.deliver(s.instance(gw.InstanceID), &gw, contract.TypePassthroughForward, platform, fw, nil)
 }

@@ -429,7 +429,10 @@ func (s *Server) deliverAnswer(sess *session, rec *OutboundRecord, ans answer) {
 		s.hist.mu.Unlock()
 		bp := getBuf()
 		*bp = appendResult((*bp)[:0], rec.RequestID, ans.result)
-		if err := sess.write(bp, frameMeta{typ: contract.TypeOutboundResult, requestID: rec.RequestID}); err != nil {
+		// Results come from the socket's own reader or a timer goroutine,
+		// never under a lock: waiting for room pushes back on this peer
+		// alone.
+		if err := sess.write(bp, frameMeta{typ: contract.TypeOutboundResult, requestID: rec.RequestID}, enqueueWait); err != nil {
 			s.hist.mu.Lock()
 			rec.Answered, rec.AnsweredAt = false, time.Time{}
 			s.hist.mu.Unlock()

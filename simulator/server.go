@@ -36,6 +36,14 @@ type Server struct {
 	msgSeq  atomic.Uint64
 	sessSeq atomic.Uint64
 
+	// Bounded memory (limits.go): bytes in every socket's write queue, in
+	// every buffer, and what hit a cap.
+	queued     atomic.Int64
+	buffered   atomic.Int64
+	bufRefused atomic.Uint64 // events refused 507 by a full buffer
+	rebuffered atomic.Uint64 // live deliveries re-buffered at a close
+	resetGen   atomic.Uint64 // bumped by Reset
+
 	mu        sync.RWMutex
 	gateways  map[string]*GatewayRecord // values are never mutated; changes replace them
 	instances map[string]*instance
@@ -160,8 +168,8 @@ func (s *Server) restore() error {
 			inst.policies[p] = pol
 		}
 		for _, e := range in.Buffer {
-			inst.buffer = append(inst.buffer, &entry{BufferedEntry: e})
-			inst.pending[e.Platform]++
+			// What the store held stays, whatever the caps say now.
+			s.addEntryLocked(inst, &entry{BufferedEntry: e}, false)
 		}
 	}
 	for i := range snap.EnrollmentTokens {
@@ -377,8 +385,10 @@ func (s *Server) Reset() error {
 	if err := s.store.Apply(Mutation{Kind: MutReset}); err != nil {
 		return err
 	}
+	s.resetGen.Add(1)
 	s.gateways = map[string]*GatewayRecord{}
 	s.instances = map[string]*instance{}
+	s.buffered.Store(0)
 	s.tokens = map[string]*EnrollmentTokenRecord{}
 	s.learnMu.Lock()
 	s.owners = map[string]sessionOwner{}
