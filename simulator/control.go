@@ -73,6 +73,7 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 	h("reset", s.ctlReset, http.MethodPost)
 	h("deviations", s.ctlDeviations, http.MethodGet, http.MethodPost)
 	h("descriptors", s.ctlDescriptors, http.MethodGet)
+	h("usage", s.ctlUsage, http.MethodGet)
 }
 
 func (s *Server) controlGuard(fn http.HandlerFunc) http.HandlerFunc {
@@ -531,4 +532,9 @@ func (s *Server) ctlDescriptors(w http.ResponseWriter, r *http.Request) {
 		out[p] = s.cfg.presets[p].desc
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"platforms": s.cfg.platforms, "descriptors": out})
+}
+
+// ctlUsage reports what the bounded structures hold (limits.go).
+func (s *Server) ctlUsage(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.Usage())
 }

@@ -246,20 +246,39 @@ func (s *Server) learn(gw *GatewayRecord, src contract.SessionSource) {
 	if name == "" {
 		name = src.ChatID
 	}
+	ck := chatKey(gw.GatewayID, src.Platform, src.ChatID)
+	// Keys and values, roughly: a source's strings are held twice.
+	size := int64(len(key)+len(ck)+len(name)+len(src.ChatType)+2*learnedSourceBytes(src)) + 3*mapEntryOverhead
 	s.learnMu.Lock()
 	defer s.learnMu.Unlock()
-	if len(s.owners) >= maxLearned {
+	if len(s.owners) >= maxLearned || len(s.chats) >= maxLearned || len(s.lastLearned) >= maxLearned ||
+		s.learnedBytes+size > maxLearnedBytes {
+		// Forgetting everything at once is crude but bounded and cheap;
+		// a forgotten conversation only loses interrupt routing and chat
+		// names until its next event.
+		s.learnedDropped += uint64(len(s.owners) + len(s.chats) + len(s.lastLearned))
 		clear(s.owners)
-	}
-	if len(s.chats) >= maxLearned {
 		clear(s.chats)
-	}
-	if len(s.lastLearned) >= maxLearned {
 		clear(s.lastLearned)
+		s.learnedBytes = 0
 	}
 	s.owners[key] = sessionOwner{gatewayID: gw.GatewayID, tenant: gw.Tenant, instance: gw.InstanceID, platform: src.Platform, chatID: src.ChatID}
-	s.chats[chatKey(gw.GatewayID, src.Platform, src.ChatID)] = chatInfo{name: name, typ: src.ChatType}
+	s.chats[ck] = chatInfo{name: name, typ: src.ChatType}
 	s.lastLearned[gw.GatewayID] = src
+	s.learnedBytes += size
+}
+
+// maxLearnedBytes bounds the bytes of learned conversations and chats.
+const maxLearnedBytes = 16 << 20
+
+func learnedSourceBytes(src contract.SessionSource) int {
+	n := 0
+	for _, f := range []string{src.Platform, src.ChatID, src.ChatType, src.ChatName, src.UserID, src.UserDisplayName,
+		src.UserName, src.UserHandle, src.ThreadID, src.ChatTopic, src.UserIDAlt, src.ChatIDAlt, src.ScopeID,
+		src.ParentChatID, src.MessageID, src.Profile, src.AutoThreadInitialName, src.ProspectiveThreadID} {
+		n += len(f)
+	}
+	return n + 200 // the struct itself
 }
 
 func chatKey(gw, platform, chat string) string { return gw + "\x00" + platform + "\x00" + chat }

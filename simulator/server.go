@@ -59,6 +59,10 @@ type Server struct {
 	// lastLearned is each gateway's last learned source, so a run of
 	// events in one conversation is learned once.
 	lastLearned map[string]contract.SessionSource
+	// learnedBytes counts the three maps' keys and values; past
+	// maxLearnedBytes (or maxLearned entries) they are forgotten at once.
+	learnedBytes   int64
+	learnedDropped uint64
 
 	hist    history
 	scripts scriptSet
@@ -111,7 +115,7 @@ func NewUnstarted(opts Options) (*Server, error) {
 		clk:       cfg.Clock,
 		log:       cfg.Logger,
 		store:     cfg.Store,
-		jr:        newJournal(cfg.JournalSize, cfg.JournalFrameBytes),
+		jr:        newJournal(cfg.JournalSize, cfg.JournalFrameBytes, cfg.JournalMaxBytes),
 		epoch:     randomHex(4),
 		gateways:  map[string]*GatewayRecord{},
 		instances: map[string]*instance{},
@@ -122,7 +126,7 @@ func NewUnstarted(opts Options) (*Server, error) {
 
 		lastLearned: map[string]contract.SessionSource{},
 	}
-	s.hist.init(cfg.HistorySize)
+	s.hist.init(cfg)
 	s.media.init()
 	set, _ := normalizeDeviations(cfg.Deviations)
 	s.devs.Store(uint32(set))
@@ -394,6 +398,7 @@ func (s *Server) Reset() error {
 	s.owners = map[string]sessionOwner{}
 	s.chats = map[string]chatInfo{}
 	s.lastLearned = map[string]contract.SessionSource{}
+	s.learnedBytes = 0
 	s.learnMu.Unlock()
 	for _, g := range s.initial {
 		g := g.clone()
