@@ -81,6 +81,20 @@ type config struct {
 	manualClock     bool
 	controlToken    string
 	oneFrame        bool
+
+	// Memory bounds (docs/security.md, "Limits").
+	queueMaxFrames       int
+	queueMaxBytes        int64
+	queueMaxTotalBytes   int64
+	queueWait            time.Duration
+	writeTimeout         time.Duration
+	bufferMaxEntries     int
+	bufferMaxBytes       int64
+	bufferMaxTotalBytes  int64
+	historySize          int
+	historyMaxBytes      int64
+	historyMaxTotalBytes int64
+	journalMaxBytes      int64
 }
 
 // envName is the environment twin of a flag: --ping-interval reads
@@ -117,6 +131,18 @@ func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&c.manualClock, "manual-clock", false, "run on a clock that moves only through POST /_relaysim/clock")
 	fs.StringVar(&c.controlToken, "control-token", "", "require this `token` on /_relaysim/ requests (Authorization: Bearer or X-Relaysim-Token)")
 	fs.BoolVar(&c.oneFrame, "one-frame-per-message", false, "write every frame as its own WebSocket message instead of letting frames queued together share one (TRN-005)")
+	fs.IntVar(&c.queueMaxFrames, "queue-max-frames", simulator.DefaultQueueMaxFrames, "frames (`n`) one socket's write queue holds; a live event that does not fit is buffered instead")
+	fs.Int64Var(&c.queueMaxBytes, "queue-max-bytes", simulator.DefaultQueueMaxBytes, "`bytes` one socket's write queue holds; a live event that does not fit is buffered instead")
+	fs.Int64Var(&c.queueMaxTotalBytes, "queue-max-total-bytes", simulator.DefaultQueueMaxTotalBytes, "`bytes` queued for live delivery across all sockets; past it live events are buffered")
+	fs.DurationVar(&c.queueWait, "queue-wait", simulator.DefaultQueueWait, "how long (a `duration`) an inject waits for room in a full socket queue, holding no lock, before buffering; negative never waits")
+	fs.DurationVar(&c.writeTimeout, "write-timeout", 0, "close 1011 a socket whose writer made no progress for this wall-clock `duration` (a peer that stopped reading); 0 means the ping timeout, negative disables")
+	fs.IntVar(&c.bufferMaxEntries, "buffer-max-entries", simulator.DefaultBufferMaxEntries, "entries (`n`) one instance's buffer holds; beyond it inject answers 507")
+	fs.Int64Var(&c.bufferMaxBytes, "buffer-max-bytes", simulator.DefaultBufferMaxBytes, "`bytes` one instance's buffer holds; beyond it inject answers 507")
+	fs.Int64Var(&c.bufferMaxTotalBytes, "buffer-max-total-bytes", simulator.DefaultBufferMaxTotalBytes, "`bytes` buffered across all instances; beyond it inject answers 507")
+	fs.IntVar(&c.historySize, "history-size", simulator.DefaultHistorySize, "outbound records, interrupts and draft and thread ids (`n` each) kept per gateway, and wakes per instance; the oldest go first")
+	fs.Int64Var(&c.historyMaxBytes, "history-max-bytes", simulator.DefaultHistoryMaxBytes, "`bytes` of each of those kept per gateway; the oldest go first")
+	fs.Int64Var(&c.historyMaxTotalBytes, "history-max-total-bytes", simulator.DefaultHistoryMaxTotalBytes, "`bytes` of each of those kept across gateways; the largest gateway's oldest go first")
+	fs.Int64Var(&c.journalMaxBytes, "journal-max-bytes", simulator.DefaultJournalMaxBytes, "`bytes` the journal holds; the oldest entries go first")
 	fs.Usage = func() { usage(fs, stderr) }
 	return fs
 }
@@ -237,6 +263,12 @@ func (c *config) options(logger *slog.Logger) (simulator.Options, error) {
 		WakeCooldown: c.wakeCooldown, DrainWindow: c.drainWindow, MediaTTL: c.mediaTTL,
 		AuthFailBurst: c.authFailBurst, AuthFailRefill: c.authFailRefill,
 		ControlToken: c.controlToken, OneFramePerMessage: c.oneFrame,
+
+		QueueMaxFrames: c.queueMaxFrames, QueueMaxBytes: c.queueMaxBytes, QueueMaxTotalBytes: c.queueMaxTotalBytes,
+		QueueWait: c.queueWait, WriteTimeout: c.writeTimeout,
+		BufferMaxEntries: c.bufferMaxEntries, BufferMaxBytes: c.bufferMaxBytes, BufferMaxTotalBytes: c.bufferMaxTotalBytes,
+		HistorySize: c.historySize, HistoryMaxBytes: c.historyMaxBytes, HistoryMaxTotalBytes: c.historyMaxTotalBytes,
+		JournalMaxBytes: c.journalMaxBytes,
 	}
 	if opts.Addr == "" {
 		opts.Addr = defaultAddr
