@@ -164,7 +164,7 @@ func (in *instance) stopDrainLocked() {
 // wait for room outside the lock and try again; otherwise the event is
 // buffered, so an event answered "live" is always on a socket's queue.
 // in.mu must be held.
-func (s *Server) deliverLocked(in *instance, gw *GatewayRecord, frameType, platform string, payload []byte, mayWait bool) (Delivery, *session, error) {
+func (s *Server) deliverLocked(in *instance, gw *GatewayRecord, frameType, platform string, payload []byte, mayWait bool) (Delivery, *session, int64, error) {
 	devs := s.deviations()
 	noDrain := devs.has(DevNoDrain)
 	why := ""
@@ -172,10 +172,11 @@ func (s *Server) deliverLocked(in *instance, gw *GatewayRecord, frameType, platf
 		if sess := in.liveSessionLocked(platform); sess != nil {
 			err := sess.writeDelivery(frameType, payload, "", platform, enqueueTry)
 			if err == nil {
-				return Delivery{Mode: DeliveryLive, SessionID: sess.id}, nil, nil
+				return Delivery{Mode: DeliveryLive, SessionID: sess.id}, nil, 0, nil
 			}
-			if errors.Is(err, errQueueFull) && mayWait {
-				return Delivery{}, sess, nil
+			var full *queueFullError
+			if errors.As(err, &full) && mayWait {
+				return Delivery{}, sess, full.need, nil
 			}
 			// Full, or the socket died under us: buffering keeps the
 			// event.
@@ -186,16 +187,18 @@ func (s *Server) deliverLocked(in *instance, gw *GatewayRecord, frameType, platf
 	if err == nil && why != "" {
 		d.Reason = why
 	}
-	return d, nil, err
+	return d, nil, 0, err
 }
 
 // deliver runs deliverLocked under the instance's lock, after check (which
 // may refuse or filter the delivery, and is run again after a wait). When
-// the live socket's queue is full it waits up to Options.QueueWait for room,
-// holding no lock, and decides again; a socket still full then sends the
-// event to the buffer.
+// the live socket's queue is full it waits for room, holding no lock, for
+// as long as the socket's writer keeps freeing some within
+// Options.QueueWait, and decides again; once a wait runs out the event goes
+// to the buffer.
 func (s *Server) deliver(in *instance, gw *GatewayRecord, frameType, platform string, payload []byte, check func() (Delivery, bool)) (Delivery, error) {
-	for mayWait := s.cfg.QueueWait > 0; ; mayWait = false {
+	mayWait := s.cfg.QueueWait > 0
+	for {
 		in.mu.Lock()
 		if check != nil {
 			if d, stop := check(); stop {
@@ -203,12 +206,12 @@ func (s *Server) deliver(in *instance, gw *GatewayRecord, frameType, platform st
 				return d, nil
 			}
 		}
-		d, full, err := s.deliverLocked(in, gw, frameType, platform, payload, mayWait)
+		d, full, need, err := s.deliverLocked(in, gw, frameType, platform, payload, mayWait)
 		in.mu.Unlock()
 		if full == nil {
 			return d, err
 		}
-		full.waitRoom(s.cfg.QueueWait)
+		mayWait = full.waitRoom(need, s.cfg.QueueWait)
 	}
 }
 

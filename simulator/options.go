@@ -53,10 +53,10 @@ const (
 	DefaultTenant             = "default"
 
 	// Memory bounds; docs/security.md lists the attack each one answers.
-	DefaultQueueMaxFrames       = 256
+	DefaultQueueMaxFrames       = 1024
 	DefaultQueueMaxBytes        = 4 << 20
 	DefaultQueueMaxTotalBytes   = 256 << 20
-	DefaultQueueWait            = 100 * time.Millisecond
+	DefaultQueueWait            = time.Second
 	DefaultBufferMaxEntries     = 10000
 	DefaultBufferMaxBytes       = 16 << 20
 	DefaultBufferMaxTotalBytes  = 256 << 20
@@ -210,7 +210,7 @@ type Options struct {
 	// does not fit is dropped (interrupts are never buffered), and a socket
 	// whose own answers do not fit stops being read until they do, which
 	// pushes back on that peer alone. An empty queue takes any frame.
-	// Defaults 256 frames and 4 MiB.
+	// Defaults 1024 frames and 4 MiB.
 	QueueMaxFrames int
 	QueueMaxBytes  int64
 
@@ -218,11 +218,13 @@ type Options struct {
 	// every socket; past it live events are buffered. Default 256 MiB.
 	QueueMaxTotalBytes int64
 
-	// QueueWait is how long an Inject (or passthrough) whose socket's queue
-	// is full waits for room, on the wall clock and holding no lock, before
-	// it buffers the event: a gateway that reads more slowly than events
-	// arrive slows the injector down instead of pushing everything through
-	// the buffer. Default 100 ms; negative never waits.
+	// QueueWait bounds how long an Inject (or passthrough) whose socket's
+	// queue is full waits for room, holding no lock, while the socket's
+	// writer frees none, on the wall clock; then the event is buffered. A
+	// gateway that reads more slowly than events arrive, but reads, thus
+	// slows the injector down instead of pushing everything through the
+	// buffer, and one that stopped reading costs an inject at most
+	// QueueWait. Default 1 s; negative never waits.
 	QueueWait time.Duration
 
 	// WriteTimeout closes a socket 1011 "write timeout" when its writer

@@ -264,7 +264,7 @@ func (sess *session) feed(split *contract.LineSplitter, skipping *bool, chunk []
 		// A peer that sends faster than it reads waits here, outside every
 		// lock, so what its frames ask us to answer stays within the write
 		// queue's caps.
-		sess.waitRoom(0)
+		sess.waitRoom(0, 0)
 		if sess.handleLine(line) {
 			stop = true
 			return errStop

@@ -182,6 +182,13 @@ var (
 	errQueueFull  = errors.New("socket write queue full")
 )
 
+// queueFullError is errQueueFull with the room the refused frame needed,
+// so its producer can wait for exactly that much.
+type queueFullError struct{ need int64 }
+
+func (e *queueFullError) Error() string        { return errQueueFull.Error() }
+func (e *queueFullError) Is(target error) bool { return target == errQueueFull }
+
 // send encodes and queues a contract frame.
 func (sess *session) send(f contract.Frame, mode enqueueMode) error {
 	bp := getBuf()
@@ -303,7 +310,7 @@ func (sess *session) enqueue(bp *[]byte, meta frameMeta, mode enqueueMode) error
 		if mode == enqueueTry {
 			sess.qmu.Unlock()
 			putBuf(bp)
-			return errQueueFull
+			return &queueFullError{need: size}
 		}
 		ch := sess.roomLocked()
 		sess.qmu.Unlock()
@@ -338,32 +345,47 @@ func (sess *session) signalRoomLocked() {
 	}
 }
 
-// waitRoom waits, outside every lock, until the queue has room for one more
-// frame (of any size up to the cap), for at most wait on the wall clock
-// when wait is positive. It reports false when the socket is gone or the
-// wait ran out.
-func (sess *session) waitRoom(wait time.Duration) bool {
-	var timeout <-chan time.Time
+// waitRoom waits, outside every lock, until a frame of need bytes fits
+// the queue, or with need 0 until the queue is below its caps. With wait
+// positive it gives up once the writer has freed nothing for that long, on
+// the wall clock: a writer that keeps making progress, however slowly, is
+// waited for; one stuck on a peer that stopped reading is not. It reports
+// false when the socket is gone, the wait ran out, or the frame would fit
+// the socket's queue but not the total across sockets (which this socket's
+// writer cannot help).
+func (sess *session) waitRoom(need int64, wait time.Duration) bool {
+	cfg := sess.srv.cfg
+	var timer *time.Timer
 	for {
 		sess.qmu.Lock()
 		if sess.werr != nil || sess.qclosed {
 			sess.qmu.Unlock()
 			return false
 		}
-		if sess.qframes < sess.srv.cfg.QueueMaxFrames && sess.qbytes < sess.srv.cfg.QueueMaxBytes {
+		if need <= 0 && sess.qframes < cfg.QueueMaxFrames && sess.qbytes < cfg.QueueMaxBytes {
 			sess.qmu.Unlock()
 			return true
 		}
+		if need > 0 && sess.fitsLocked(need, false) {
+			ok := sess.fitsLocked(need, true)
+			sess.qmu.Unlock()
+			return ok
+		}
 		ch := sess.roomLocked()
 		sess.qmu.Unlock()
-		if wait > 0 && timeout == nil {
-			t := time.NewTimer(wait)
-			defer t.Stop()
-			timeout = t.C
+		if wait <= 0 {
+			<-ch
+			continue
+		}
+		if timer == nil {
+			timer = time.NewTimer(wait)
+			defer timer.Stop()
+		} else {
+			timer.Reset(wait) // the writer freed something: progress
 		}
 		select {
 		case <-ch:
-		case <-timeout:
+		case <-timer.C:
 			return false
 		}
 	}
@@ -420,46 +442,53 @@ func (sess *session) writeLoop() {
 			sess.qmu.Unlock()
 			return
 		}
-		// The batch stays counted against the caps until it is written,
-		// so the queue and the writer's hands together hold at most
-		// QueueMaxBytes.
+		// The batch stays counted against the caps until each of its
+		// messages is written, so the queue and the writer's hands
+		// together hold at most QueueMaxBytes; room frees message by
+		// message, so producers refill the queue while the writer writes.
 		batch, sess.queue = sess.queue, batch[:0]
 		werr := sess.werr
 		sess.qmu.Unlock()
-		done := len(batch) // frames written, or dropped for good
+		done := 0 // frames written and released
 		if werr == nil {
 			sess.armWatchdog()
 			if done, werr = sess.writeBatch(batch); werr != nil {
 				sess.qmu.Lock()
 				sess.werr = werr
-				sess.signalRoomLocked()
 				sess.qmu.Unlock()
 			}
 			sess.disarmWatchdog()
-		} else {
-			done = 0
 		}
-		var freed int64
-		sess.qmu.Lock()
-		for i := range batch {
-			freed += batch[i].size()
-			if i >= done && batch[i].meta.live() {
-				// Never written: the close re-buffers it.
-				sess.unwritten = append(sess.unwritten, batch[i])
-			} else {
-				putBuf(batch[i].buf)
-			}
-			batch[i] = outFrame{}
-		}
-		sess.qframes -= len(batch)
-		sess.qbytes -= freed
-		sess.signalRoomLocked()
-		sess.qmu.Unlock()
-		sess.srv.queued.Add(-freed)
+		sess.release(batch[done:], true)
+		clear(batch)
 	}
 }
 
-// writeBatch writes queued frames and returns how many it wrote. Unless
+// release returns written (or abandoned) frames' room to the queue. With
+// unwritten set, live deliveries among them are kept for re-buffering.
+func (sess *session) release(frames []outFrame, unwritten bool) {
+	if len(frames) == 0 {
+		return
+	}
+	var freed int64
+	sess.qmu.Lock()
+	for _, f := range frames {
+		freed += f.size()
+		if unwritten && f.meta.live() {
+			sess.unwritten = append(sess.unwritten, f)
+		} else {
+			putBuf(f.buf)
+		}
+	}
+	sess.qframes -= len(frames)
+	sess.qbytes -= freed
+	sess.signalRoomLocked()
+	sess.qmu.Unlock()
+	sess.srv.queued.Add(-freed)
+}
+
+// writeBatch writes queued frames, releasing each message's frames once
+// written, and returns how many it wrote. Unless
 // Options.OneFramePerMessage is set, frames that were queued together share
 // one WebSocket message, up to coalesceLimit: receivers must accept several
 // frames per message (TRN-005), and one write instead of many is what lets
@@ -497,6 +526,7 @@ func (sess *session) writeBatch(batch []outFrame) (int, error) {
 			s.note(JournalEntry{Kind: JournalFrameOut, GatewayID: sess.gw.GatewayID, SessionID: sess.id, FrameType: f.meta.typ,
 				Frame: s.jr.frameText(*f.buf), Size: len(*f.buf), BufferID: f.meta.bufferID, RequestID: f.meta.requestID})
 		}
+		sess.release(batch[i:j], false)
 		i = j
 	}
 	return len(batch), nil
