@@ -51,7 +51,12 @@ func TestStalledGatewayCannotWedgeRelaysim(t *testing.T) {
 	stalled.hello("discord")
 	ok := dialGW(t, s, "gw-ok")
 	ok.hello("discord")
+	// The stalled gateway stops reading once the frame its reader waits
+	// for arrives: a result, before any big event could make its kernel
+	// grow the receive buffer.
 	stalled.stall()
+	stalled.sendOutbound("discord", contract.Action{Op: contract.OpTyping, ChatID: "last-read"})
+	stalled.expect(contract.TypeOutboundResult)
 
 	// Events big enough to fill the TCP buffers and the write queue, then
 	// many small ones, more than the old 256-frame queue held.
@@ -75,7 +80,7 @@ func TestStalledGatewayCannotWedgeRelaysim(t *testing.T) {
 		}
 		all = append(all, sent{text, r.d})
 	}
-	for i := 0; i < 10; i++ {
+	for i := 0; i < 14; i++ {
 		inject(bigText(i))
 	}
 	for i := 0; i < 300; i++ {
