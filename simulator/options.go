@@ -227,14 +227,14 @@ type Options struct {
 	// QueueWait. Default 1 s; negative never waits.
 	QueueWait time.Duration
 
-	// WriteTimeout closes a socket 1011 "write timeout" when its writer
+	// SocketWriteTimeout closes a socket 1011 "write timeout" when its writer
 	// completed no message for this long, on the wall clock (the kernel
 	// does not follow a manual clock): a peer that stopped reading. Unwritten
 	// live deliveries are re-buffered. With keepalive on, such a peer also
 	// misses its pong, since the stuck write keeps the ping from going
 	// out, and is closed 1011 "keepalive timeout" PingTimeout after the
 	// ping, on Clock. Default PingTimeout; negative disables.
-	WriteTimeout time.Duration
+	SocketWriteTimeout time.Duration
 
 	// BufferMaxEntries and BufferMaxBytes cap one instance's buffer; an
 	// event or forward that would pass them is refused: Inject returns a
@@ -395,8 +395,8 @@ func (o Options) withDefaults() (*config, error) {
 	if c.QueueWait == 0 {
 		c.QueueWait = DefaultQueueWait
 	}
-	if c.WriteTimeout == 0 {
-		c.WriteTimeout = c.PingTimeout
+	if c.SocketWriteTimeout == 0 {
+		c.SocketWriteTimeout = c.PingTimeout
 	}
 	if c.BufferMaxEntries <= 0 {
 		c.BufferMaxEntries = DefaultBufferMaxEntries

@@ -55,7 +55,7 @@ type session struct {
 	unwritten []outFrame // live deliveries never written, for re-buffering
 	wdone     chan struct{}
 
-	// The write watchdog (Options.WriteTimeout).
+	// The write watchdog (Options.SocketWriteTimeout).
 	writing   atomic.Bool   // a message write is in progress
 	wprogress atomic.Uint64 // messages written (or failed)
 	wmark     atomic.Uint64 // wprogress when the watchdog was armed
@@ -548,11 +548,11 @@ func (sess *session) writeMessage(b []byte) error {
 }
 
 // armWatchdog starts the write deadline of a batch: a socket whose writer
-// completes no message for Options.WriteTimeout, on the wall clock, is
+// completes no message for Options.SocketWriteTimeout, on the wall clock, is
 // closed 1011. The kernel does not follow a manual clock, and a wall-clock
 // timer never shows up among a manual clock's timers.
 func (sess *session) armWatchdog() {
-	wt := sess.srv.cfg.WriteTimeout
+	wt := sess.srv.cfg.SocketWriteTimeout
 	if wt <= 0 {
 		return
 	}
@@ -577,7 +577,7 @@ func (sess *session) disarmWatchdog() {
 func (sess *session) stopWatchdog() { sess.disarmWatchdog() }
 
 // checkWrite runs when a batch has been in the writer's hands for
-// WriteTimeout: without progress since, the peer stopped reading.
+// SocketWriteTimeout: without progress since, the peer stopped reading.
 func (sess *session) checkWrite() {
 	s := sess.srv
 	if !sess.writing.Load() {
@@ -588,7 +588,7 @@ func (sess *session) checkWrite() {
 		// stretch.
 		sess.wmark.Store(p)
 		sess.wdmu.Lock()
-		sess.wdog.Reset(s.cfg.WriteTimeout)
+		sess.wdog.Reset(s.cfg.SocketWriteTimeout)
 		sess.wdmu.Unlock()
 		return
 	}
@@ -597,12 +597,12 @@ func (sess *session) checkWrite() {
 	}
 	defer s.untrack()
 	s.note(JournalEntry{Kind: JournalKeepalive, GatewayID: sess.gw.GatewayID, SessionID: sess.id,
-		Detail: "write made no progress for " + s.cfg.WriteTimeout.String() + " (wall clock)"})
+		Detail: "write made no progress for " + s.cfg.SocketWriteTimeout.String() + " (wall clock)"})
 	sess.closeStalled(contract.CloseInternalError, ReasonWriteTimeout)
 }
 
 // ReasonWriteTimeout is the close reason of a socket whose peer stopped
-// reading: a write made no progress for Options.WriteTimeout.
+// reading: a write made no progress for Options.SocketWriteTimeout.
 const ReasonWriteTimeout = "write timeout"
 
 // closeNow closes the socket with code and reason and waits for the close

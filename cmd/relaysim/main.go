@@ -87,7 +87,7 @@ type config struct {
 	queueMaxBytes        int64
 	queueMaxTotalBytes   int64
 	queueWait            time.Duration
-	writeTimeout         time.Duration
+	socketWriteTimeout   time.Duration
 	bufferMaxEntries     int
 	bufferMaxBytes       int64
 	bufferMaxTotalBytes  int64
@@ -135,7 +135,7 @@ func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 	fs.Int64Var(&c.queueMaxBytes, "queue-max-bytes", simulator.DefaultQueueMaxBytes, "`bytes` one socket's write queue holds; a live event that does not fit is buffered instead")
 	fs.Int64Var(&c.queueMaxTotalBytes, "queue-max-total-bytes", simulator.DefaultQueueMaxTotalBytes, "`bytes` queued for live delivery across all sockets; past it live events are buffered")
 	fs.DurationVar(&c.queueWait, "queue-wait", simulator.DefaultQueueWait, "how long (a `duration`) an inject waits for room in a full socket queue whose writer frees none, holding no lock, before buffering; negative never waits")
-	fs.DurationVar(&c.writeTimeout, "write-timeout", 0, "close 1011 a socket whose writer made no progress for this wall-clock `duration` (a peer that stopped reading); 0 means the ping timeout, negative disables")
+	fs.DurationVar(&c.socketWriteTimeout, "socket-write-timeout", 0, "close 1011 a socket whose writer made no progress for this wall-clock `duration` (a peer that stopped reading); 0 means the ping timeout, negative disables")
 	fs.IntVar(&c.bufferMaxEntries, "buffer-max-entries", simulator.DefaultBufferMaxEntries, "entries (`n`) one instance's buffer holds; beyond it inject answers 507")
 	fs.Int64Var(&c.bufferMaxBytes, "buffer-max-bytes", simulator.DefaultBufferMaxBytes, "`bytes` one instance's buffer holds; beyond it inject answers 507")
 	fs.Int64Var(&c.bufferMaxTotalBytes, "buffer-max-total-bytes", simulator.DefaultBufferMaxTotalBytes, "`bytes` buffered across all instances; beyond it inject answers 507")
@@ -265,7 +265,7 @@ func (c *config) options(logger *slog.Logger) (simulator.Options, error) {
 		ControlToken: c.controlToken, OneFramePerMessage: c.oneFrame,
 
 		QueueMaxFrames: c.queueMaxFrames, QueueMaxBytes: c.queueMaxBytes, QueueMaxTotalBytes: c.queueMaxTotalBytes,
-		QueueWait: c.queueWait, WriteTimeout: c.writeTimeout,
+		QueueWait: c.queueWait, SocketWriteTimeout: c.socketWriteTimeout,
 		BufferMaxEntries: c.bufferMaxEntries, BufferMaxBytes: c.bufferMaxBytes, BufferMaxTotalBytes: c.bufferMaxTotalBytes,
 		HistorySize: c.historySize, HistoryMaxBytes: c.historyMaxBytes, HistoryMaxTotalBytes: c.historyMaxTotalBytes,
 		JournalMaxBytes: c.journalMaxBytes,
