@@ -73,6 +73,35 @@ func ParseBaseline(data []byte) (*Baseline, error) {
 	return &b, nil
 }
 
+// checkSide refuses a baseline written for the other suite: a side that
+// differs from the run's, or an entry naming a case of the other side.
+func (b *Baseline) checkSide(side Side) error {
+	if b.Side != "" && b.Side != side {
+		return fmt.Errorf("baseline: the file is for the %s suite, this run is the %s suite", b.Side, side)
+	}
+	mine := map[string]bool{}
+	for _, c := range casesOf(side) {
+		mine[c.ID] = true
+	}
+	for _, e := range b.ExpectedFailures {
+		if !mine[e.Case] {
+			return fmt.Errorf("baseline: case %q belongs to the other suite, not the %s suite", e.Case, side)
+		}
+	}
+	return nil
+}
+
+// Stale returns the IDs of the listed cases that no longer fail.
+func (r *Result) Stale() []string {
+	var ids []string
+	for _, c := range r.Cases {
+		if c.Baseline == "stale" {
+			ids = append(ids, c.ID)
+		}
+	}
+	return ids
+}
+
 // ReadBaseline reads and parses a baseline file.
 func ReadBaseline(path string) (*Baseline, error) {
 	data, err := os.ReadFile(path)

@@ -92,11 +92,32 @@ type Case struct {
 	// Op, when set, is an op the connector must advertise for the case to
 	// apply; otherwise the case is not applicable.
 	Op string
+	// Basic, when set, makes the case a preflight check of a basic other
+	// cases rely on (see S.rely): it runs before every other case, whatever
+	// the selection, and when it does not pass, the cases relying on the
+	// basic are blocked by it instead of failing on their own.
+	Basic string
 
-	side  Side
-	body  func(s *S)
-	level string
-	feat  string
+	side Side
+	// movesClock: the case may move a controllable connector clock, which
+	// would age every other case's tokens and timers; it runs alone.
+	movesClock bool
+	// global: the case changes what the connector does for every
+	// connection (faults); it runs alone.
+	global bool
+	// refuses: the case presents refused tokens or bearers; such cases run
+	// one at a time.
+	refuses bool
+	// last: the case leaves the connector throttling the suite's address
+	// (a flood); it runs after every other case.
+	last bool
+	// routeFeature is the optional feature whose HTTP route the case
+	// calls although its requirement is core (a catalogue entry that
+	// sends a bad token to /relay/media): not applicable without it.
+	routeFeature string
+	body         func(s *S)
+	level        string
+	feat         string
 }
 
 // Side returns the side the case tests.

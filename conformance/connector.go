@@ -103,9 +103,16 @@ func newConnectorTarget(o ConnectorOptions) (*connectorTarget, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		_, err := newControlClient(guess, o.ControlToken).info(ctx)
 		cancel()
-		if err == nil {
+		var ce *controlError
+		switch {
+		case err == nil:
 			o.Control = guess
 			t.opts.Control = guess
+		case !errors.As(err, &ce):
+			// Not an HTTP answer at all: nothing listens there, or the
+			// name does not resolve. Say so rather than ask for
+			// credentials that would not help.
+			return nil, &unreachableError{url: t.base, err: err}
 		}
 	}
 	if o.Control != "" {
@@ -119,6 +126,30 @@ func newConnectorTarget(o ConnectorOptions) (*connectorTarget, error) {
 		}
 	}
 	return t, nil
+}
+
+// unreachableError is a connector that does not answer at all.
+type unreachableError struct {
+	url string
+	err error
+}
+
+func (e *unreachableError) Error() string {
+	return fmt.Sprintf("cannot reach the connector at %s: %v", e.url, rootCause(e.err))
+}
+
+func (e *unreachableError) Unwrap() error { return e.err }
+
+// rootCause strips the layers net/http and net put around an error, to
+// the one that says what happened ("connection refused").
+func rootCause(err error) error {
+	for {
+		u := errors.Unwrap(err)
+		if u == nil {
+			return err
+		}
+		err = u
+	}
 }
 
 // prepare checks the control API and probes the connector's descriptors,

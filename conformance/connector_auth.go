@@ -62,6 +62,23 @@ var _ = connectorCase(Case{
 })
 
 var _ = connectorCase(Case{
+	ID:   "AUTH-006/no-skew-allowance",
+	Reqs: []string{"AUTH-006"},
+	Text: "a token that expired ten seconds ago is refused: the connector adds no clock-skew allowance",
+}, func(s *S) {
+	// Ten seconds, not one: without a controllable clock the suite reads
+	// its own, and two hosts' clocks may differ by a little. A connector
+	// that forgives a late token forgives it by far more.
+	c := s.creds()
+	r := s.dial(contract.MintToken(c.GatewayID, c.Secret, s.now().Add(-10*time.Second).Unix()))
+	if r.p == nil {
+		s.Failf("AUTH-010", "the upgrade to complete, then close 4401", "HTTP %d", r.status)
+	}
+	code, _ := r.p.expectClose("AUTH-006", "a close 4401 of a token whose exp passed ten seconds ago", s.within(1))
+	s.Check(code == contract.CloseUnauthorized, "AUTH-006", "a close 4401 of a token whose exp passed ten seconds ago (no skew allowance)", "%s", r.p.closeDesc())
+})
+
+var _ = connectorCase(Case{
 	ID:    "AUTH-006/exp-boundary",
 	Reqs:  []string{"AUTH-006"},
 	Text:  "a token is valid in the very second named by exp and expired one second later, with no skew allowance",
@@ -149,4 +166,23 @@ var _ = connectorCase(Case{
 		s.Untestable("the control API cannot revoke gateways: %v", err)
 	}
 	s.expectRefusal(s.dial(tok), contract.ReasonUnauthorized)
+})
+
+var _ = connectorCase(Case{
+	ID:    "AUTH-012/revoked-live-socket",
+	Reqs:  []string{"AUTH-012"},
+	Text:  "revoking a gateway closes its live socket with 4401 unauthorized, the close a gateway reads as revocation",
+	Needs: NeedControl,
+}, func(s *S) {
+	p, _ := s.connect()
+	s.Step("revoke the gateway through the control API")
+	if err := s.run.conn.ctl.revoke(s.ctx, s.creds().GatewayID); err != nil {
+		if routeMissing(err) {
+			s.Untestable("the control API cannot revoke a gateway: %v", err)
+		}
+		s.Harness("revoke %s: %v", s.creds().GatewayID, err)
+	}
+	code, reason := p.expectClose("AUTH-012", `a close 4401 "unauthorized" of the revoked gateway's socket`, s.within(1))
+	s.Check(code == contract.CloseUnauthorized && reason == contract.ReasonUnauthorized, "AUTH-012",
+		`close 4401 "unauthorized"`, "%s", p.closeDesc())
 })

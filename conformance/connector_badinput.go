@@ -74,10 +74,19 @@ func catalogueCase(e badinput.Entry) Case {
 	}
 	switch re := e.Reaction; {
 	case re.Close != nil && re.Close.Code == contract.ClosePolicyViolation:
-		// Without a controllable clock the connector may wait its 30 s.
+		// Without a controllable clock the connector may wait its 30 s;
+		// with one, the case moves it.
 		c.Timeout = 45 * time.Second
+		c.movesClock = true
 	case re.Throttle != nil:
 		c.Timeout = time.Minute
+		c.last = true
+	}
+	if e.Where == badinput.WhereHTTP {
+		c.routeFeature = routeFeature(e.Input.Path)
+	}
+	if t := e.Input.Token; (t != nil && t.Kind != "valid") || e.Input.Authorization != "" {
+		c.refuses = true
 	}
 	return c
 }
@@ -172,18 +181,7 @@ func catalogueExpected(e badinput.Entry) string {
 		}
 		return fmt.Sprintf("close %d", re.Close.Code)
 	case re.HTTP != nil:
-		var ss []string
-		if re.HTTP.Status != 0 {
-			ss = append(ss, fmt.Sprint(re.HTTP.Status))
-		}
-		for _, st := range re.HTTP.Statuses {
-			ss = append(ss, fmt.Sprint(st))
-		}
-		want := "HTTP " + strings.Join(ss, " or ")
-		if re.HTTP.ErrorField != "" {
-			want += fmt.Sprintf(" with a JSON error body naming %q", re.HTTP.ErrorField)
-		}
-		return want
+		return badinput.StatusWords(re.HTTP) + " with a JSON error body when it is an error"
 	case re.Ignored:
 		want := "no answer and no close, and the socket still usable"
 		if re.ForeignUnaffected {
@@ -281,8 +279,20 @@ func runCatalogueEntry(s *S, e badinput.Entry) {
 	if hasNeed(e, "identity") && t.opts.IdentityToken == "" {
 		s.Untestable("needs an identity bearer the connector accepts (--identity-token)")
 	}
-	if chat := t.opts.ChatID; chat != "" {
-		e = withChat(e, chat)
+	if op := s.c.Op; op != "" {
+		// The entry's op must be advertised where it is sent: front that
+		// platform first.
+		s.usePlatformFor(op)
+	}
+	// Every send goes to the configured chat, the follow-ups included:
+	// a connector may answer sends to chats it does not know with an
+	// error, which would otherwise be filed under every entry.
+	e = withChat(e, s.chat())
+	if e.Where == badinput.WhereFrame || e.Where == badinput.WhereBinary {
+		s.rely(basicHandshake)
+		if e.Setup != badinput.SetupNone {
+			s.rely(basicSend)
+		}
 	}
 
 	cr := s.creds()
@@ -292,6 +302,7 @@ func runCatalogueEntry(s *S, e badinput.Entry) {
 		RelayURL:      t.dial,
 		BaseURL:       t.base,
 		Platform:      s.primary().Platform,
+		Chat:          s.chat(),
 		Gateway:       badinput.Creds{GatewayID: cr.GatewayID, Secret: cr.Secret},
 		IdentityToken: t.opts.IdentityToken,
 		Now:           func() time.Time { return time.Now().Add(offset) },
@@ -344,6 +355,15 @@ func runCatalogueEntry(s *S, e badinput.Entry) {
 		if o.Unshed {
 			s.Observe("the connector shed none of the flood's bad upgrades")
 			s.Untestable("the connector did not shed a flood of bad upgrades (every one closed 4401), so how it closes a shed connection cannot be observed: %s", o.Detail)
+		}
+		switch {
+		case o.Breaks != "":
+			// Another requirement broke on the way (a setup handshake
+			// without its descriptor, a frame before a close): filed
+			// under it, and the case is blocked unless it proves it.
+			s.Failf(o.Breaks, "the entry's "+o.Stage+" to work as the contract requires", "%s", o.Detail)
+		case o.Stage == badinput.StageSetup:
+			s.Harness("the entry's setup failed: %s", o.Detail)
 		}
 		s.Failf(s.c.Reqs[0], catalogueExpected(e), "%s", o.Detail)
 	}

@@ -11,10 +11,11 @@ import (
 // scripted answers, the outbound log and enrollment tokens.
 
 var _ = connectorCase(Case{
-	ID:    "RC-003/throttle-1013",
-	Reqs:  []string{"RC-003", "RC-001"},
-	Text:  "a connector that temporarily refuses a connection closes it 1013, never 4401",
-	Needs: NeedControl,
+	ID:     "RC-003/throttle-1013",
+	global: true,
+	Reqs:   []string{"RC-003", "RC-001"},
+	Text:   "a connector that temporarily refuses a connection closes it 1013, never 4401",
+	Needs:  NeedControl,
 }, func(s *S) {
 	ctl := s.run.conn.ctl
 	if err := ctl.refuseConnections(s.ctx, true); err != nil {

@@ -109,9 +109,10 @@ var _ = connectorCase(Case{
 })
 
 var _ = connectorCase(Case{
-	ID:   "HS-014/no-fronted-platform",
-	Reqs: []string{"HS-014", "RC-001"},
-	Text: "a connection whose hellos name no fronted platform gets no descriptor and is closed 1008 \"platform not fronted\" within 30 s",
+	ID:         "HS-014/no-fronted-platform",
+	movesClock: true,
+	Reqs:       []string{"HS-014", "RC-001"},
+	Text:       "a connection whose hellos name no fronted platform gets no descriptor and is closed 1008 \"platform not fronted\" within 30 s",
 	// A connector may legitimately wait the full 30 s.
 	Timeout: 45 * time.Second,
 }, func(s *S) {
@@ -170,11 +171,11 @@ var _ = connectorCase(Case{
 })
 
 var _ = connectorCase(Case{
-	ID:      "HS-017/no-hello",
-	Reqs:    []string{"HS-017"},
-	Text:    "a socket that sends no hello within 30 s is closed 1008 \"no hello\"",
-	Needs:   NeedClock,
-	Timeout: 45 * time.Second,
+	ID:         "HS-017/no-hello",
+	movesClock: true,
+	Reqs:       []string{"HS-017"},
+	Text:       "a socket that sends no hello within 30 s is closed 1008 \"no hello\"",
+	Timeout:    45 * time.Second,
 }, func(s *S) {
 	p := s.mustDial("AUTH-005", s.validToken())
 	s.closedWithin30s(p, "HS-017", contract.ReasonNoHello)

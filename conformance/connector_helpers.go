@@ -67,20 +67,28 @@ func (s *S) mustDial(id, token string) *peer {
 // for the descriptors. It returns the open peer and the descriptors in
 // arrival order.
 func (s *S) connect() (*peer, []contract.CapabilityDescriptor) {
+	s.rely(basicHandshake)
 	p := s.mustDial("AUTH-005", s.validToken())
 	return p, s.handshake(p, s.creds().Identities...)
 }
 
 // handshake sends a hello for each identity and expects one descriptor for
-// each (HS-004).
+// each (HS-004), of the hello's platform and in hello order (HS-013), on
+// every handshake of every case.
 func (s *S) handshake(p *peer, ids ...identity) []contract.CapabilityDescriptor {
+	s.rely(basicHandshake)
 	for _, id := range ids {
 		p.hello(id.Platform, id.BotID)
 	}
 	var out []contract.CapabilityDescriptor
-	for _, id := range ids {
+	for i, id := range ids {
 		f := p.expect("HS-004", fmt.Sprintf("a descriptor answering the hello for %q", id.Platform), ofType(contract.TypeDescriptor))
-		out = append(out, s.descriptorOf(f))
+		d := s.descriptorOf(f)
+		if d.Platform != id.Platform {
+			s.Failf("HS-013", fmt.Sprintf("descriptor %d of %d for platform %q, the platform of hello %d", i+1, len(ids), id.Platform, i+1),
+				"a descriptor for platform %q", d.Platform)
+		}
+		out = append(out, d)
 	}
 	return out
 }
@@ -132,7 +140,9 @@ func (s *S) expectRefusal(r dialResult, reason string) {
 func (s *S) outbound(p *peer, a contract.Action, platform string) (contract.Result, rxFrame) {
 	rid := newRequestID()
 	p.send(contract.Outbound{RequestID: rid, Action: a, Platform: platform})
-	return s.awaitResult(p, rid)
+	r, f := s.awaitResult(p, rid)
+	s.checkAdvertisedOp(a.Op, platform, r, f)
+	return r, f
 }
 
 // outboundRaw sends an outbound frame built from a raw action object and
@@ -144,7 +154,30 @@ func (s *S) outboundRaw(p *peer, id string, action map[string]any, platform stri
 		fr["platform"] = platform
 	}
 	p.sendJSON(fr)
-	return s.awaitResultAs(p, rid, id)
+	r, f := s.awaitResultAs(p, rid, id)
+	if op, ok := action["op"].(string); ok {
+		s.checkAdvertisedOp(op, platform, r, f)
+	}
+	return r, f
+}
+
+// checkAdvertisedOp fails under OUT-009 when an op the destination's
+// descriptor advertises (the legacy set when supported_ops is empty) is
+// answered unsupported_op: OUT-009 reserves that code for ops it does not
+// advertise.
+func (s *S) checkAdvertisedOp(op, platform string, r contract.Result, f rxFrame) {
+	if r.Success || r.Code != contract.CodeUnsupportedOp {
+		return
+	}
+	if platform == "" && len(s.creds().Identities) > 0 {
+		platform = s.primary().Platform
+	}
+	for _, d := range s.run.conn.probe {
+		if d.Platform == platform && d.SupportsOp(op) {
+			s.Failf("OUT-009", fmt.Sprintf("op %q, which the %s descriptor advertises, carried out or failed with another code", op, platform),
+				"unsupported_op: %s", f)
+		}
+	}
 }
 
 // awaitResult waits for the outbound_result of rid.
@@ -155,6 +188,7 @@ func (s *S) awaitResult(p *peer, rid string) (contract.Result, rxFrame) {
 // awaitResultAs waits for the outbound_result of rid, failing under id when
 // none arrives.
 func (s *S) awaitResultAs(p *peer, rid, id string) (contract.Result, rxFrame) {
+	s.rely(basicSend)
 	f := p.expect(id, "an outbound_result with requestId "+rid, func(f rxFrame) bool {
 		return f.Type == contract.TypeOutboundResult && f.str("requestId") == rid
 	})

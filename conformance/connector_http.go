@@ -15,9 +15,10 @@ import (
 func (s *S) route(path string) string { return s.run.conn.base + path }
 
 var _ = connectorCase(Case{
-	ID:   "HTTP-010/policy-bad-token",
-	Reqs: []string{"HTTP-010", "HTTP-006"},
-	Text: "a policy declaration with a bad upgrade token is answered 401 with a JSON error body",
+	ID:      "HTTP-010/policy-bad-token",
+	refuses: true,
+	Reqs:    []string{"HTTP-010", "HTTP-006"},
+	Text:    "a policy declaration with a bad upgrade token is answered 401 with a JSON error body",
 }, func(s *S) {
 	if !s.featureInForce("policy") {
 		s.NotApplicable("feature policy is not in force")
@@ -63,7 +64,7 @@ func (s *S) declarePolicy(p contract.PolicyRequest) {
 // delivered injects m and reports whether it arrived on p.
 func (s *S) delivered(p *peer, m userMessage) bool {
 	s.inject(m)
-	_, r := p.waitFor(s.quiet(), isInbound(m.MessageID))
+	_, r := p.waitFor(s.quiet(), s.isMsg(m))
 	return r == gotFrame
 }
 
@@ -188,9 +189,10 @@ var _ = connectorCase(Case{
 })
 
 var _ = connectorCase(Case{
-	ID:   "HTTP-012/provision-no-bearer",
-	Reqs: []string{"HTTP-012", "HTTP-006"},
-	Text: "a provision request without an identity bearer is answered 401 with a JSON error",
+	ID:      "HTTP-012/provision-no-bearer",
+	refuses: true,
+	Reqs:    []string{"HTTP-012", "HTTP-006"},
+	Text:    "a provision request without an identity bearer is answered 401 with a JSON error",
 }, func(s *S) {
 	if !s.featureInForce("provision") {
 		s.NotApplicable("feature provision is not in force")
@@ -200,9 +202,10 @@ var _ = connectorCase(Case{
 })
 
 var _ = connectorCase(Case{
-	ID:   "HTTP-013/enroll-no-bearer",
-	Reqs: []string{"HTTP-013", "HTTP-006"},
-	Text: "an enroll request without an identity bearer is answered 401 with a JSON error",
+	ID:      "HTTP-013/enroll-no-bearer",
+	refuses: true,
+	Reqs:    []string{"HTTP-013", "HTTP-006"},
+	Text:    "an enroll request without an identity bearer is answered 401 with a JSON error",
 }, func(s *S) {
 	if !s.featureInForce("enroll") {
 		s.NotApplicable("feature enroll is not in force")

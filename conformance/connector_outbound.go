@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/relaykit/relaykit/contract"
@@ -68,28 +69,28 @@ func needMessageID(s *S, r contract.Result, f rxFrame) {
 }
 
 var opCases = []opCase{
-	{op: contract.OpSend, reqs: []string{"OUT-010", "OUT-007"},
+	{op: contract.OpSend, reqs: []string{"OUT-010", "OUT-007", "OUT-009"},
 		action: func(s *S, p *peer) map[string]any {
 			a := baseAction("send", s.chat())
 			a["content"], a["reply_to"] = "conformance: send", nil
 			return a
 		}, check: needMessageID},
-	{op: contract.OpEdit, reqs: []string{"OUT-010", "OUT-007"},
+	{op: contract.OpEdit, reqs: []string{"OUT-010", "OUT-007", "OUT-009"},
 		action: func(s *S, p *peer) map[string]any {
 			a := baseAction("edit", s.chat())
 			a["message_id"], a["content"] = s.sentMessage(p), "conformance: edited"
 			return a
 		}, check: needMessageID},
-	{op: contract.OpTyping, reqs: []string{"OUT-007"},
+	{op: contract.OpTyping, reqs: []string{"OUT-007", "OUT-009"},
 		action: func(s *S, p *peer) map[string]any { return baseAction("typing", s.chat()) }},
-	{op: contract.OpFollowUp, reqs: []string{"OUT-010", "OUT-007"},
+	{op: contract.OpFollowUp, reqs: []string{"OUT-010", "OUT-007", "OUT-009"},
 		action: func(s *S, p *peer) map[string]any {
 			id := s.primary()
 			key := contract.SessionKey(contract.SessionSource{Platform: id.Platform, ChatID: s.chat(), ChatType: "dm"}, contract.DefaultSessionKeyOptions())
 			return map[string]any{"op": "follow_up", "session_key": key, "kind": id.Platform + ".message",
 				"content": "conformance: follow-up", "metadata": map[string]any{}}
 		}, check: needMessageID},
-	{op: contract.OpGetChatInfo, reqs: []string{"OUT-019"},
+	{op: contract.OpGetChatInfo, reqs: []string{"OUT-019", "OUT-009"},
 		action: func(s *S, p *peer) map[string]any {
 			return map[string]any{"op": "get_chat_info", "chat_id": s.chat()}
 		}, check: func(s *S, r contract.Result, f rxFrame) {
@@ -101,50 +102,50 @@ var opCases = []opCase{
 			_, t := ci["type"].(string)
 			s.Check(n && t, "OUT-019", "chat_info with string name and type", "%s", f)
 		}},
-	{op: contract.OpDraft, reqs: []string{"OUT-010", "OUT-007"},
+	{op: contract.OpDraft, reqs: []string{"OUT-010", "OUT-007", "OUT-009"},
 		action: func(s *S, p *peer) map[string]any {
 			a := baseAction("draft", s.chat())
 			a["draft_id"], a["content"], a["final"] = 1, "conformance: draft", true
 			return a
 		}, check: needMessageID},
-	{op: contract.OpTaskCard, reqs: []string{"OUT-007"},
+	{op: contract.OpTaskCard, reqs: []string{"OUT-007", "OUT-009"},
 		action: func(s *S, p *peer) map[string]any {
 			a := baseAction("task_card", s.chat())
 			a["card_id"], a["chunks"] = "turn:conformance", []any{map[string]any{"text": "step"}}
 			return a
 		}},
-	{op: contract.OpTaskCardStop, reqs: []string{"OUT-007"},
+	{op: contract.OpTaskCardStop, reqs: []string{"OUT-007", "OUT-009"},
 		action: func(s *S, p *peer) map[string]any {
 			a := baseAction("task_card_stop", s.chat())
 			a["card_id"] = "turn:conformance"
 			return a
 		}},
-	{op: contract.OpDelete, reqs: []string{"OUT-007"},
+	{op: contract.OpDelete, reqs: []string{"OUT-007", "OUT-009"},
 		action: func(s *S, p *peer) map[string]any {
 			a := baseAction("delete", s.chat())
 			a["message_id"] = s.sentMessage(p)
 			return a
 		}},
-	{op: contract.OpSendMedia, reqs: []string{"OUT-010", "OUT-007"},
+	{op: contract.OpSendMedia, reqs: []string{"OUT-010", "OUT-007", "OUT-009"},
 		action: func(s *S, p *peer) map[string]any {
 			a := baseAction("send_media", s.chat())
 			a["media_kind"], a["source_url"], a["content"], a["reply_to"] = "image", "https://example.com/conformance.png", "", nil
 			return a
 		}, check: needMessageID},
-	{op: contract.OpPrompt, reqs: []string{"OUT-010", "OUT-007"},
+	{op: contract.OpPrompt, reqs: []string{"OUT-010", "OUT-007", "OUT-009"},
 		action: func(s *S, p *peer) map[string]any {
 			a := baseAction("prompt", s.chat())
 			a["content"], a["prompt_kind"], a["prompt_id"], a["reply_to"] = "conformance: choose", "choice", "c0nf01.0000aaaa", nil
 			a["options"] = []any{map[string]any{"id": "yes", "label": "Yes", "style": "primary"}, map[string]any{"id": "no", "label": "No"}}
 			return a
 		}, check: needMessageID},
-	{op: contract.OpReact, reqs: []string{"OUT-007"},
+	{op: contract.OpReact, reqs: []string{"OUT-007", "OUT-009"},
 		action: func(s *S, p *peer) map[string]any {
 			a := baseAction("react", s.chat())
 			a["message_id"], a["emoji"], a["remove"] = s.sentMessage(p), "👍", false
 			return a
 		}},
-	{op: contract.OpThreadCreate, reqs: []string{"OUT-025"},
+	{op: contract.OpThreadCreate, reqs: []string{"OUT-025", "OUT-009"},
 		action: func(s *S, p *peer) map[string]any {
 			a := baseAction("thread_create", s.chat())
 			a["thread_name"] = "conformance"
@@ -154,7 +155,7 @@ var opCases = []opCase{
 				s.Failf("OUT-025", "a successful thread_create result with a string thread_id", "%s", f)
 			}
 		}},
-	{op: contract.OpThreadRename, reqs: []string{"OUT-007"},
+	{op: contract.OpThreadRename, reqs: []string{"OUT-007", "OUT-009"},
 		action: func(s *S, p *peer) map[string]any {
 			a := baseAction("thread_rename", s.chat())
 			a["message_id"], a["thread_name"] = "conformance-thread", "conformance renamed"
@@ -168,7 +169,7 @@ func init() {
 		connectorCase(Case{
 			ID:   oc.reqs[0] + "/op-" + strings.ReplaceAll(oc.op, "_", "-"),
 			Reqs: oc.reqs,
-			Text: fmt.Sprintf("an advertised %s action gets exactly one well-formed outbound_result", oc.op),
+			Text: fmt.Sprintf("an advertised %s action gets exactly one well-formed outbound_result, never unsupported_op", oc.op),
 			Op:   oc.op,
 		}, func(s *S) {
 			plat := s.usePlatformFor(oc.op)
@@ -181,11 +182,14 @@ func init() {
 			}
 			p.sendJSON(fr)
 			r, f := s.awaitResult(p, rid)
+			// The op is advertised: unsupported_op is reserved for ops
+			// that are not (OUT-009).
+			s.checkAdvertisedOp(oc.op, plat, r, f)
 			s.expectOneResult(p, rid, s.quiet())
 			if !r.Success {
 				if oc.check != nil {
-					s.Untestable("the %s action to chat %q failed (code %q, error %q), so its success shape cannot be checked; give a chat the gateway may post to",
-						oc.op, s.chat(), r.Code, r.Error)
+					s.Untestable("the %s action failed (code %q, error %q), so its success shape cannot be checked (a connector may refuse chats, messages or sessions it has not seen; name a chat it accepts with --chat-id)",
+						oc.op, r.Code, r.Error)
 				}
 				return
 			}
@@ -334,3 +338,68 @@ var _ = connectorCase(Case{
 	r2, f2 := s.outboundRaw(p, "OUT-006", a, plat)
 	s.Check(r2.Success && r2.MessageID == r1.MessageID, "OUT-021", "the same message_id "+r1.MessageID, "first %s, then %s", f1, f2)
 })
+
+var _ = connectorCase(Case{
+	ID:   "OUT-006/unknown-chat-result",
+	Reqs: []string{"OUT-006", "OUT-007"},
+	Text: "a send to a chat the connector does not know still gets exactly one outbound_result (a failure is fine)",
+}, func(s *S) {
+	p, _ := s.connect()
+	chat := "conform-no-such-chat-" + randHex(4)
+	rid := newRequestID()
+	p.send(contract.Outbound{RequestID: rid, Action: sendAction(chat, "conformance: to nowhere")})
+	s.awaitResult(p, rid)
+	s.expectOneResult(p, rid, s.quiet())
+})
+
+var _ = connectorCase(Case{
+	ID:   "OUT-009/advertised-ops",
+	Reqs: []string{"OUT-009"},
+	Text: "on every fronted platform, each op its descriptor advertises (the legacy send, edit, typing and follow_up when supported_ops is empty) is carried out or fails with a code other than unsupported_op",
+}, func(s *S) {
+	t := s.run.conn
+	tried := 0
+	for _, d := range t.probe {
+		ids := s.creds().Identities
+		i := slices.IndexFunc(ids, func(id identity) bool { return id.Platform == d.Platform })
+		if i < 0 {
+			continue
+		}
+		// The platform under test leads, so the actions' set-up (a message
+		// to edit, react to or delete) happens there too.
+		ids[0], ids[i] = ids[i], ids[0]
+		s.Step("every op advertised on %s", d.Platform)
+		p, _ := s.connect()
+		for _, op := range d.Ops() {
+			oc, ok := opCaseFor(op)
+			if !ok {
+				continue
+			}
+			if op == contract.OpDraft && !d.SupportsDraftStreaming {
+				continue // gated on the flag as well (HS-022)
+			}
+			rid := newRequestID()
+			p.sendJSON(map[string]any{"type": contract.TypeOutbound, "requestId": rid, "action": oc.action(s, p), "platform": d.Platform})
+			r, f := s.awaitResult(p, rid)
+			if !r.Success && r.Code == contract.CodeUnsupportedOp {
+				s.Failf("OUT-009", fmt.Sprintf("op %q, which the %s descriptor advertises, carried out or failed with another code", op, d.Platform),
+					"unsupported_op: %s", f)
+			}
+			tried++
+		}
+		p.closeNormal()
+	}
+	if tried == 0 {
+		s.Untestable("the case's gateway fronts none of the probed platforms")
+	}
+})
+
+// opCaseFor returns how to exercise op with a valid action.
+func opCaseFor(op string) (opCase, bool) {
+	for _, oc := range opCases {
+		if oc.op == op {
+			return oc, true
+		}
+	}
+	return opCase{}, false
+}

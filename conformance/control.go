@@ -1,100 +1,42 @@
 package conformance
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
-	"strings"
 	"time"
+
+	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/contract/testee"
 )
 
 // controlClient talks to a connector's testee control API: the small HTTP
 // hook a connector under test exposes so the suite can enroll gateways,
-// inject platform traffic and move time. relaysim's /_relaysim/ API is the
-// reference implementation; docs/conformance-guide.md specifies the subset
-// the suite uses.
+// inject platform traffic and move time. Its types and client live in
+// package testee; relaysim's /_relaysim/ API is the reference
+// implementation; docs/conformance-guide.md specifies it. The methods here
+// keep the suite's older call sites and add what the suite fills in
+// (fresh secrets, fallbacks for connectors that answer less).
 type controlClient struct {
-	base  string
-	token string
-	hc    *http.Client
+	c *testee.Client
 }
 
 func newControlClient(base, token string) *controlClient {
-	return &controlClient{base: strings.TrimRight(base, "/"), token: token, hc: &http.Client{Timeout: 10 * time.Second}}
+	return &controlClient{c: &testee.Client{BaseURL: base, Token: token, HTTPClient: &http.Client{Timeout: 10 * time.Second}}}
 }
 
 // controlError is a non-2xx answer of the control API.
-type controlError struct {
-	Status int
-	Body   string
-}
-
-func (e *controlError) Error() string {
-	return fmt.Sprintf("control API answered %d: %s", e.Status, truncate(e.Body, 200))
-}
-
-func (c *controlClient) do(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
-	if err != nil {
-		return err
-	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-	if resp.StatusCode/100 != 2 {
-		return &controlError{Status: resp.StatusCode, Body: string(b)}
-	}
-	if out != nil && len(b) > 0 {
-		if err := json.Unmarshal(b, out); err != nil {
-			return fmt.Errorf("decode %s %s answer: %w", method, path, err)
-		}
-	}
-	return nil
-}
+type controlError = testee.Error
 
 // controlInfo is what the control API says about the connector.
 type controlInfo struct {
-	// Platforms the connector serves, in order.
-	Platforms []string `json:"platforms"`
-	// Features are the optional non-op features the connector declares
-	// (wake, passthrough, policy, media, provision, enroll).
-	Features []string `json:"features"`
-	// Clock is true when the control API can move the connector's clock.
-	Clock bool `json:"manualClock"`
-	// Name identifies the implementation.
-	Name string `json:"name"`
+	testee.Health
+	// Clock is true when the control API can move the connector's clock
+	// (Health.ManualClock).
+	Clock bool
 }
 
-func (i controlInfo) hasFeature(f string) bool {
-	for _, x := range i.Features {
-		if x == f {
-			return true
-		}
-	}
-	return false
-}
+func (i controlInfo) hasFeature(f string) bool { return i.HasFeature(f) }
 
 // platforms returns up to n served platforms.
 func (i controlInfo) platforms(n int) []string {
@@ -105,36 +47,22 @@ func (i controlInfo) platforms(n int) []string {
 }
 
 // enrollSpec asks for a fresh gateway.
-type enrollSpec struct {
-	GatewayID  string   `json:"gatewayId"`
-	Secret     string   `json:"secret,omitempty"`
-	Platforms  []string `json:"platforms,omitempty"`
-	InstanceID string   `json:"instanceId,omitempty"`
-	WakeURL    string   `json:"wakeUrl,omitempty"`
-	Tenant     string   `json:"tenant,omitempty"`
-}
+type enrollSpec = testee.EnrollRequest
 
 // controlGateway is an enrolled gateway as the control API reports it.
-type controlGateway struct {
-	GatewayID  string   `json:"gatewayId"`
-	Secret     string   `json:"secret"`
-	Platforms  []string `json:"platforms"`
-	InstanceID string   `json:"instanceId"`
-	Tenant     string   `json:"tenant"`
-}
+type controlGateway = testee.Gateway
 
 func (c *controlClient) info(ctx context.Context) (controlInfo, error) {
-	var out controlInfo
-	err := c.do(ctx, http.MethodGet, "/health", nil, &out)
-	return out, err
+	h, err := c.c.Health(ctx)
+	return controlInfo{Health: h, Clock: h.ManualClock}, err
 }
 
 func (c *controlClient) enroll(ctx context.Context, s enrollSpec) (gwCreds, error) {
 	if s.Secret == "" {
 		s.Secret = randHex(32)
 	}
-	var out controlGateway
-	if err := c.do(ctx, http.MethodPost, "/gateways", s, &out); err != nil {
+	out, err := c.c.Enroll(ctx, s)
+	if err != nil {
 		return gwCreds{}, err
 	}
 	cr := gwCreds{GatewayID: out.GatewayID, Secret: out.Secret, InstanceID: out.InstanceID, Tenant: out.Tenant, Fresh: true}
@@ -158,8 +86,7 @@ func (c *controlClient) enroll(ctx context.Context, s enrollSpec) (gwCreds, erro
 // one stays valid during the rotation window.
 func (c *controlClient) rotate(ctx context.Context, gatewayID string) (string, error) {
 	secret := randHex(32)
-	var out controlGateway
-	err := c.do(ctx, http.MethodPost, "/gateways/"+url.PathEscape(gatewayID)+"/rotate", map[string]any{"secret": secret}, &out)
+	out, err := c.c.Rotate(ctx, gatewayID, testee.RotateRequest{Secret: secret})
 	if out.Secret != "" {
 		secret = out.Secret
 	}
@@ -167,19 +94,16 @@ func (c *controlClient) rotate(ctx context.Context, gatewayID string) (string, e
 }
 
 func (c *controlClient) revoke(ctx context.Context, gatewayID string) error {
-	return c.do(ctx, http.MethodPost, "/gateways/"+url.PathEscape(gatewayID)+"/revoke", map[string]any{}, nil)
+	return c.c.Revoke(ctx, gatewayID)
 }
 
 func (c *controlClient) now(ctx context.Context) (time.Time, error) {
-	var out struct {
-		UnixNano int64 `json:"unixNano"`
-	}
-	err := c.do(ctx, http.MethodGet, "/clock", nil, &out)
-	return time.Unix(0, out.UnixNano), err
+	out, err := c.c.Clock(ctx)
+	return out.Time(), err
 }
 
 func (c *controlClient) advance(ctx context.Context, d time.Duration) error {
-	return c.do(ctx, http.MethodPost, "/clock", map[string]any{"advance": d.String()}, nil)
+	return c.c.AdvanceClock(ctx, d)
 }
 
 // inject makes the connector receive m from its platform for gatewayID and
@@ -191,94 +115,76 @@ func (c *controlClient) inject(ctx context.Context, gatewayID string, m userMess
 
 // delivery is what the control API says happened to an injected event.
 type delivery struct {
-	Delivery string `json:"delivery"`
+	Delivery string
 	// BufferID names the buffer entry of a buffered delivery.
-	BufferID string `json:"bufferId"`
+	BufferID string
+	// MessageID and ChatID are the event.message_id and
+	// event.source.chat_id the gateway will see, when the connector says
+	// (one that mints its own ids); empty otherwise.
+	MessageID, ChatID string
 }
 
-// injectDelivery is inject, with the buffer id of a buffered delivery.
+// injectDelivery is inject, with the buffer id of a buffered delivery and
+// the ids the connector reports.
 func (c *controlClient) injectDelivery(ctx context.Context, gatewayID string, m userMessage) (delivery, error) {
-	var out delivery
-	err := c.do(ctx, http.MethodPost, "/inbound", map[string]any{
-		"gatewayId": gatewayID, "event": json.RawMessage(eventJSON(m)), "addressed": m.Addressed,
-	}, &out)
-	return out, err
+	d, err := c.c.Inbound(ctx, testee.InboundRequest{GatewayID: gatewayID, Event: eventJSON(m), Addressed: m.Addressed})
+	return delivery{Delivery: string(d.Mode), BufferID: d.BufferID, MessageID: d.MessageID, ChatID: d.ChatID}, err
 }
 
 // buffered lists the buffer ids pending for a gateway instance.
 func (c *controlClient) buffered(ctx context.Context, instanceID string) ([]string, error) {
-	var out struct {
-		Entries []struct {
-			BufferID string `json:"bufferId"`
-		} `json:"entries"`
-	}
-	if err := c.do(ctx, http.MethodGet, "/buffers/"+url.PathEscape(instanceID), nil, &out); err != nil {
+	b, err := c.c.Buffer(ctx, instanceID)
+	if err != nil {
 		return nil, err
 	}
-	ids := make([]string, 0, len(out.Entries))
-	for _, e := range out.Entries {
-		ids = append(ids, e.BufferID)
-	}
-	return ids, nil
+	return b.IDs(), nil
 }
 
 // injectPassthrough makes the connector forward a raw platform request.
 func (c *controlClient) injectPassthrough(ctx context.Context, gatewayID, platform string, body []byte) error {
-	return c.do(ctx, http.MethodPost, "/passthrough", map[string]any{
-		"gatewayId": gatewayID,
-		"forward": map[string]any{"platform": platform, "botId": "", "method": "POST", "path": "/interactions",
-			"headers": [][2]string{{"Content-Type", "application/json"}}, "bodyB64": base64.StdEncoding.EncodeToString(body)},
-	}, nil)
+	fw, err := testee.ForwardJSON(contract.Forward{Platform: platform, Method: http.MethodPost, Path: "/interactions",
+		Headers: [][2]string{{"Content-Type", "application/json"}}, Body: body})
+	if err != nil {
+		return err
+	}
+	_, err = c.c.Passthrough(ctx, testee.PassthroughRequest{GatewayID: gatewayID, Forward: fw})
+	return err
 }
 
 // press makes a platform user press option optionID of the prompt the
 // connector rendered as messageID.
 func (c *controlClient) press(ctx context.Context, gatewayID, messageID, optionID string) error {
-	return c.do(ctx, http.MethodPost, "/press", map[string]any{"gatewayId": gatewayID, "messageId": messageID, "optionId": optionID}, nil)
+	_, err := c.c.Press(ctx, testee.PressRequest{GatewayID: gatewayID, MessageID: messageID, OptionID: optionID})
+	return err
 }
 
 // refuseConnections makes the connector refuse new sockets temporarily
 // (RC-003), or stop doing so.
 func (c *controlClient) refuseConnections(ctx context.Context, on bool) error {
-	return c.do(ctx, http.MethodPost, "/faults", map[string]any{"refuseConnections": on}, nil)
+	return c.c.RefuseConnections(ctx, on)
 }
 
 // clearFaults removes every fault.
 func (c *controlClient) clearFaults(ctx context.Context) error {
-	return c.do(ctx, http.MethodDelete, "/faults", nil, nil)
+	return c.c.ClearFaults(ctx)
 }
 
 // outboundRecord is one action the connector performed on its platform.
-type outboundRecord struct {
-	RequestID        string          `json:"requestId"`
-	Platform         string          `json:"platform"`
-	ResolvedPlatform string          `json:"resolvedPlatform"`
-	Op               string          `json:"op"`
-	Action           json.RawMessage `json:"action"`
-}
+type outboundRecord = testee.OutboundRecord
 
 // outbound lists the actions the connector performed for gatewayID.
 func (c *controlClient) outbound(ctx context.Context, gatewayID string) ([]outboundRecord, error) {
-	var out struct {
-		Outbound []outboundRecord `json:"outbound"`
-	}
-	err := c.do(ctx, http.MethodGet, "/outbound?gatewayId="+url.QueryEscape(gatewayID), nil, &out)
-	return out.Outbound, err
+	return c.c.Outbound(ctx, gatewayID)
 }
 
 // declineNext makes the connector decline the next action of gatewayID to
 // chat as an egress decline (OUT-011).
 func (c *controlClient) declineNext(ctx context.Context, gatewayID, chat string) error {
-	return c.do(ctx, http.MethodPost, "/scripts", map[string]any{
-		"gatewayId": gatewayID, "chatId": chat, "egressDeclined": true, "times": 1,
-	}, nil)
+	return c.c.AddScript(ctx, testee.ScriptRequest{GatewayID: gatewayID, ChatID: chat, EgressDeclined: true, Times: 1})
 }
 
 // enrollmentToken issues a single-use enrollment token.
 func (c *controlClient) enrollmentToken(ctx context.Context, tenant string) (string, error) {
-	var out struct {
-		Token string `json:"token"`
-	}
-	err := c.do(ctx, http.MethodPost, "/enrollment-tokens", map[string]any{"tenant": tenant}, &out)
+	out, err := c.c.EnrollmentToken(ctx, testee.EnrollmentTokenRequest{Tenant: tenant})
 	return out.Token, err
 }

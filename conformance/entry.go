@@ -43,6 +43,10 @@ func (f *failRecorder) Fail() { f.failed = true }
 // error.
 func RunConnector(opts ConnectorOptions) (*Result, error) {
 	t, err := newConnectorTarget(opts)
+	var ue *unreachableError
+	if errors.As(err, &ue) {
+		return nil, &HarnessFailure{err}
+	}
 	if err != nil {
 		return nil, &UsageError{err}
 	}
@@ -51,6 +55,9 @@ func RunConnector(opts ConnectorOptions) (*Result, error) {
 	}
 	t.opts.Features = opts.Features
 	rs := &runState{side: Connector, opts: opts.Options, conn: t}
+	if err := rs.preRun(); err != nil {
+		return nil, err
+	}
 	for name, v := range opts.Features {
 		rs.setFeature(name, v, "forced")
 	}
@@ -73,6 +80,24 @@ func RunConnector(opts ConnectorOptions) (*Result, error) {
 	return res, nil
 }
 
+// preRun checks what can be checked before anything is dialled or
+// started: the selection parses and selects at least one case, and the
+// baseline belongs to this side.
+func (rs *runState) preRun() error {
+	if err := rs.prepareSelection(); err != nil {
+		return &UsageError{err}
+	}
+	if err := rs.checkSelection(); err != nil {
+		return &UsageError{err}
+	}
+	if b := rs.opts.Baseline; b != nil {
+		if err := b.checkSide(rs.side); err != nil {
+			return &UsageError{err}
+		}
+	}
+	return nil
+}
+
 // RunGateway runs the gateway suite in this process and returns its
 // result. Ginkgo allows one suite run per process.
 func RunGateway(opts GatewayOptions) (*Result, error) {
@@ -85,6 +110,9 @@ func RunGateway(opts GatewayOptions) (*Result, error) {
 	}
 	t.opts.Features = opts.Features
 	rs := &runState{side: Gateway, opts: opts.Options, gw: t}
+	if err := rs.preRun(); err != nil {
+		return nil, err
+	}
 	for name, v := range opts.Features {
 		rs.setFeature(name, v, "declared")
 	}

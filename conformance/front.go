@@ -93,13 +93,16 @@ type gwConn struct {
 
 	mu          sync.Mutex
 	descriptors int
-	closed      bool
-	closeCode   int
-	closeReason string
-	closedBy    string // "gateway", "suite" or "connector"
-	closedAt    time.Time
-	pings       int
-	done        chan struct{}
+	// unterminated is set when the gateway sent a message without its
+	// trailing newline: the connector behind the front never processes it.
+	unterminated bool
+	closed       bool
+	closeCode    int
+	closeReason  string
+	closedBy     string // "gateway", "suite" or "connector"
+	closedAt     time.Time
+	pings        int
+	done         chan struct{}
 }
 
 // gwFrame is one frame the gateway sent.
@@ -312,6 +315,9 @@ func (f *front) checkGatewayMessage(c *gwConn, msg []byte, binary bool) []gwFram
 	body := msg
 	if len(body) == 0 || body[len(body)-1] != '\n' {
 		s.hygiene(c.who, msg, []contract.Violation{{Requirement: "TRN-002", Message: "message does not end with a newline"}})
+		c.mu.Lock()
+		c.unterminated = true
+		c.mu.Unlock()
 	} else {
 		body = body[:len(body)-1]
 	}
@@ -353,6 +359,14 @@ func (f *front) checkGatewayMessage(c *gwConn, msg []byte, binary bool) []gwFram
 	f.notifyLocked()
 	f.mu.Unlock()
 	return out
+}
+
+// sentUnterminated reports whether the gateway sent a message without its
+// trailing newline on this connection.
+func (c *gwConn) sentUnterminated() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.unterminated
 }
 
 // pumpDown relays simulator → gateway.
@@ -497,13 +511,16 @@ func (f *front) await(d time.Duration, cond func() bool) bool {
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		f.s.flush()
 		f.mu.Lock()
 		wake := f.wake
 		f.mu.Unlock()
 		if cond() {
 			return true
 		}
+		// Raised only when nothing the case waits for has come, so that
+		// a case judges its own requirement before a frame that also
+		// breaks another one blocks it.
+		f.s.flush()
 		select {
 		case <-wake:
 		case <-tick.C:

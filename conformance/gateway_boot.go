@@ -151,8 +151,15 @@ var _ = gatewayCase(Case{
 	elsewhere := g.f.elsewhereURL()
 	first := g.f.awaitRequests(1, g.startTimeout(), "HTTP-011", "a provision request with the identity bearer", isProvision)[0]
 	s.Check(first.bearer() == idTok, "HTTP-011", "Authorization: Bearer <the identity token> on the front's origin", "%q", redactedAuth(first, idTok))
-	g.f.awaitRequests(1, s.within(1), "HTTP-008", "the redirected provision request at the other origin (307 keeps the method)",
-		route("elsewhere", http.MethodPost, "/relay/provision"))
+	// HTTP-008 binds a gateway that follows the redirect; one that does
+	// not follow cross-origin redirects at all keeps its bearer too.
+	followed := g.f.await(s.within(1), func() bool {
+		return len(g.f.requests(route("elsewhere", http.MethodPost, "/relay/provision"))) > 0
+	})
+	if !followed {
+		s.Observe("the gateway did not follow the redirect to %s: its bearer cannot reach another origin", elsewhere)
+		return
+	}
 	g.handshaked(1)
 	for _, r := range g.f.requests(func(h gwHTTP) bool { return h.Server == "elsewhere" }) {
 		s.Check(r.Header.Get("Authorization") == "", "HTTP-008", "no Authorization header at another origin ("+elsewhere+")",

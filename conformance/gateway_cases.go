@@ -404,9 +404,17 @@ var _ = gatewayCase(Case{
 	s.checkLadder(g, "RC-006", refusals)
 })
 
-// checkLadder checks the gaps before dials 2..n+1 against the ladder.
+// checkLadder checks the gaps before dials 2..n+1 against the ladder: each
+// in [d/2, d], and, taken together, drawn at random. A wait's position in
+// its range is (wait − d/2) / (d/2); waits drawn uniformly spread over
+// [0, 1], so n positions within jitterBand of each other (every wait at d,
+// every wait at d/2, or every wait at the same fraction) mean there is no
+// jitter. For five uniform draws that happens by chance with probability
+// about 5·0.05⁴ = 3·10⁻⁵. Positions are clamped to [0, 1]: a wait measured
+// a little past d, by the latency of the dial itself, sits at the top.
 func (s *S) checkLadder(g *gwCase, id string, n int) {
 	gaps := g.gaps()
+	var pos []float64
 	for i := 0; i < n && i < len(gaps); i++ {
 		d := backoffCeiling(knobBackoffBase, knobBackoffCap, i+1)
 		lo, hi := d/2-25*time.Millisecond, d+400*time.Millisecond
@@ -414,8 +422,27 @@ func (s *S) checkLadder(g *gwCase, id string, n int) {
 			s.Failf(id, fmt.Sprintf("wait %d in [%s, %s] (base %s, cap %s)", i+1, d/2, d, knobBackoffBase, knobBackoffCap),
 				"waits %v", roundAll(gaps))
 		}
+		// A wait measured past d (the dial's own latency) sits at the
+		// top of its range.
+		pos = append(pos, min(max(float64(gaps[i]-d/2)/float64(d/2), 0), 1))
+	}
+	s.Observe("waits %v; positions in [d/2, d]: %.2f", roundAll(gaps), pos)
+	if len(pos) < 5 {
+		return
+	}
+	lo, hi := pos[0], pos[0]
+	for _, p := range pos {
+		lo, hi = min(lo, p), max(hi, p)
+	}
+	if hi-lo < jitterBand {
+		s.Failf(id, "waits drawn at random from [d/2, d] (jitter)",
+			"every wait sits at the same point of its range (positions %.2f to %.2f of [d/2, d]): waits %v", lo, hi, roundAll(gaps))
 	}
 }
+
+// jitterBand is how close the positions of all waits in their ranges must
+// be to count as no jitter.
+const jitterBand = 0.05
 
 func roundAll(ds []time.Duration) []time.Duration {
 	out := make([]time.Duration, len(ds))

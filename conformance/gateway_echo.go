@@ -33,6 +33,7 @@ func isReplyTo(m userMessage) func(gwFrame) bool {
 // gateway's first action of op there, failing the case under id when none
 // comes.
 func (g *gwCase) command(id, cmd, op string) (userMessage, gwFrame) {
+	g.s.rely(basicEcho)
 	m := g.newMessage(cmd)
 	g.inject(m)
 	f := g.f.expectFrame(id, fmt.Sprintf("a %s action in %s (echo profile: %s where %s is advertised)", op, m.ChatID, cmd, op), func(f gwFrame) bool {
@@ -54,6 +55,7 @@ func outboundFor(chat string) func(gwFrame) bool {
 
 // expectReply waits for the echo reply to m.
 func (g *gwCase) expectReply(id string, m userMessage) gwFrame {
+	g.s.rely(basicEcho)
 	return g.f.expectFrame(id, fmt.Sprintf("the echo reply to %q in chat %s (echo profile)", m.Text, m.ChatID), isReplyTo(m))
 }
 

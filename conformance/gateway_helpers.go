@@ -120,21 +120,32 @@ func frameTypeOf(msg []byte) string {
 
 // rewriteDescriptors makes the front pass every descriptor frame through
 // fn before the gateway sees it.
+// A message may carry several frames (the connector batches them); each
+// descriptor among them is rewritten.
 func (g *gwCase) rewriteDescriptors(fn func(d map[string]any)) {
 	g.f.setDown(func(c *gwConn, msg []byte) []byte {
-		if frameTypeOf(msg) != contract.TypeDescriptor {
+		if !bytes.Contains(msg, []byte(contract.TypeDescriptor)) {
 			return msg
 		}
-		var fr map[string]any
-		if json.Unmarshal(msg, &fr) != nil {
-			return msg
+		var out []byte
+		for _, line := range bytes.SplitAfter(msg, []byte("\n")) {
+			if len(line) == 0 {
+				continue
+			}
+			var fr map[string]any
+			if frameTypeOf(line) != contract.TypeDescriptor || json.Unmarshal(line, &fr) != nil {
+				out = append(out, line...)
+				continue
+			}
+			d, _ := fr["descriptor"].(map[string]any)
+			if d == nil {
+				out = append(out, line...)
+				continue
+			}
+			fn(d)
+			out = append(out, jsonLine(fr)...)
 		}
-		d, _ := fr["descriptor"].(map[string]any)
-		if d == nil {
-			return msg
-		}
-		fn(d)
-		return jsonLine(fr)
+		return out
 	})
 }
 

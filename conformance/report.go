@@ -84,11 +84,28 @@ func (r *Result) Markdown() []byte {
 			}
 		}
 	}
+	if groups := r.RootCauses(); len(groups) > 0 {
+		b.WriteString("\n## Root causes\n\n")
+		b.WriteString("Each broken requirement (or preflight check) once, with the cases that judged it and the cases\n")
+		b.WriteString("it blocked. A blocked case could not judge its own requirements.\n\n")
+		b.WriteString("| root cause | kind | failed | blocked | first seen |\n| --- | --- | ---: | ---: | --- |\n")
+		for _, g := range groups {
+			fmt.Fprintf(&b, "| %s | %s | %d | %d | %s |\n", g.Key, g.Kind, len(g.Failed), len(g.Blocked), mdCell(truncate(g.Message, 160)))
+		}
+	}
 	section("Non-conformant", func(c CaseResult) bool { return c.Verdict == Fail })
-	section("Stale baseline entries", func(c CaseResult) bool { return c.Baseline == "stale" })
+	section("Blocked", func(c CaseResult) bool { return c.Verdict == Blocked })
+	section("Stale baseline entries (remove them from the baseline)", func(c CaseResult) bool { return c.Baseline == "stale" })
 	section("Harness errors", func(c CaseResult) bool { return c.Verdict == HarnessError })
 	section("Warnings (SHOULD)", func(c CaseResult) bool { return c.Verdict == Warn || (c.Verdict == Pass && len(c.Warnings) > 0) })
 	section("Untestable", func(c CaseResult) bool { return c.Verdict == Untestable })
+	if len(r.Findings) > 0 {
+		fmt.Fprintf(&b, "\n## Findings outside their cases (%d)\n\n", len(r.Findings))
+		b.WriteString("Violations seen in frames by cases that do not prove the requirement; a `fail` finding makes the run non-conformant.\n\n")
+		for _, f := range r.Findings {
+			fmt.Fprintf(&b, "- %s %s (%s), seen by `%s`: %s\n", f.Kind, f.Requirement, f.Level, f.Case, mdCell(findingDetail(f.Message)))
+		}
+	}
 	if len(r.SuiteErrors)+len(r.Notes) > 0 {
 		b.WriteString("\n## Notes\n\n")
 		for _, e := range r.SuiteErrors {
@@ -105,6 +122,16 @@ func (r *Result) Markdown() []byte {
 	return []byte(b.String())
 }
 
+// findingDetail is the "actual" line of a finding's message.
+func findingDetail(msg string) string {
+	for _, line := range strings.Split(msg, "\n") {
+		if a, ok := strings.CutPrefix(strings.TrimSpace(line), "actual:"); ok {
+			return strings.TrimSpace(a)
+		}
+	}
+	return firstLine(msg)
+}
+
 func modeOf(r *Result) string {
 	var m []string
 	if r.Strict {
@@ -112,6 +139,9 @@ func modeOf(r *Result) string {
 	}
 	if r.Fast {
 		m = append(m, "fast")
+	}
+	if r.Parallel > 1 {
+		m = append(m, fmt.Sprintf("%d cases at once", r.Parallel))
 	}
 	if len(m) == 0 {
 		return "default"

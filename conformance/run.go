@@ -1,10 +1,12 @@
 package conformance
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -18,7 +20,11 @@ import (
 )
 
 // SuiteVersion identifies this version of the suite in reports.
-const SuiteVersion = "relaykit-conform/1"
+const SuiteVersion = "relaykit-conform/2"
+
+// DefaultParallel is how many cases run at once unless Options.Parallel
+// says otherwise.
+const DefaultParallel = 4
 
 // Options are the settings both suites share.
 type Options struct {
@@ -33,14 +39,16 @@ type Options struct {
 
 	// Focus runs only cases whose case ID or any requirement ID starts with
 	// one of these prefixes (case-sensitive, e.g. "AUTH", "IDLE-01",
-	// "HS-004/"). Empty runs every case.
+	// "HS-004/"). Empty runs every case. A focus that selects no case is a
+	// usage error.
 	Focus []string
 	// Skip leaves out cases whose case ID or requirement IDs start with one
 	// of these prefixes. Skip wins over Focus.
 	Skip []string
 	// LabelFilter is a Ginkgo label filter over the case labels
 	// (requirement IDs, MUST/SHOULD/MAY, connector/gateway, the feature,
-	// "slow"), e.g. "MUST && !slow".
+	// "slow"), e.g. "MUST && !slow". A filter that does not parse is a
+	// usage error.
 	LabelFilter string
 
 	// Features forces optional features on (true) or off (false),
@@ -49,8 +57,22 @@ type Options struct {
 
 	// Wait bounds each wait for something the implementation should do
 	// (a frame, a close, a dial). Default 5 s. Waits for something that
-	// must not happen use a fraction of it.
+	// must not happen use a fraction of it. A wait also ends early, after
+	// a short grace, when the implementation answers with a frame of type
+	// "error" or closes the connection.
 	Wait time.Duration
+
+	// Parallel is how many cases run at once. Default DefaultParallel; 1
+	// runs them one after another. Cases that move the connector's clock,
+	// inject faults or flood it with refused tokens always run alone after
+	// the others, and cases that present refused tokens run one at a time,
+	// so a connector's own throttling never leaks into other cases. A
+	// connector suite without the testee control API runs one case at a
+	// time: every case then shares the one configured gateway.
+	Parallel int
+	// FailFast stops starting new cases once one has failed (or been
+	// blocked by a failure); the cases not run are reported skipped.
+	FailFast bool
 
 	// JUnitReport and GinkgoJSONReport, when set, are files Ginkgo writes
 	// its JUnit XML and JSON reports to.
@@ -76,6 +98,13 @@ func (o Options) wait() time.Duration {
 	return o.Wait
 }
 
+func (o Options) parallel() int {
+	if o.Parallel <= 0 {
+		return DefaultParallel
+	}
+	return o.Parallel
+}
+
 // TestingT is what the suites need from a test: *testing.T satisfies it.
 type TestingT interface {
 	Helper()
@@ -93,6 +122,33 @@ type runState struct {
 	cases    []*Case
 	dryRun   bool // build and report the tree without running bodies
 	specs    []types.SpecReport
+
+	// labelFilter and the Ginkgo focus/skip expressions select cases
+	// before they run.
+	labelFilter types.LabelFilter
+	focusRE     []*regexp.Regexp
+	skipRE      []*regexp.Regexp
+
+	mu      sync.Mutex
+	records map[string]*caseRecord
+	// broken holds the root cause of each basic whose preflight case did
+	// not pass; cases that rely on the basic are blocked by it.
+	broken   map[string]RootCause
+	failed   bool // a case failed or was blocked by a failure (FailFast)
+	finished int
+	total    int
+}
+
+// caseRecord is everything the run learned about one case.
+type caseRecord struct {
+	verdict    Verdict
+	msg        string
+	cause      *RootCause
+	warnings   []string
+	observed   []string
+	outside    []Finding
+	transcript string
+	duration   time.Duration
 }
 
 var (
@@ -104,7 +160,89 @@ var (
 // process: Ginkgo's RunSpecs may be called only once per process.
 var errAlreadyRan = errors.New("conformance: a suite already ran in this process; Ginkgo allows one RunSpecs per process (run each suite in its own test binary or subprocess)")
 
-// execute runs the cases of rs.side through Ginkgo and returns the result.
+// select prepares case selection: the label filter and Ginkgo's own focus
+// and skip expressions (from -ginkgo.* flags under go test). It returns a
+// usage error for a filter that does not parse.
+func (rs *runState) prepareSelection() error {
+	sc, _ := ginkgo.GinkgoConfiguration()
+	filter := rs.opts.LabelFilter
+	if sc.LabelFilter != "" {
+		if filter != "" {
+			filter = "(" + sc.LabelFilter + ") && (" + filter + ")"
+		} else {
+			filter = sc.LabelFilter
+		}
+	}
+	if filter != "" {
+		lf, err := types.ParseLabelFilter(filter)
+		if err != nil {
+			return fmt.Errorf("label filter %q does not parse: %s", filter, plainGinkgoError(err))
+		}
+		rs.labelFilter = lf
+	}
+	for _, f := range sc.FocusStrings {
+		re, err := regexp.Compile(f)
+		if err != nil {
+			return fmt.Errorf("focus %q: %v", f, err)
+		}
+		rs.focusRE = append(rs.focusRE, re)
+	}
+	for _, f := range sc.SkipStrings {
+		re, err := regexp.Compile(f)
+		if err != nil {
+			return fmt.Errorf("skip %q: %v", f, err)
+		}
+		rs.skipRE = append(rs.skipRE, re)
+	}
+	return nil
+}
+
+// plainGinkgoError renders a Ginkgo error as one plain line, without the
+// colour codes and layout Ginkgo uses on a terminal.
+func plainGinkgoError(err error) string {
+	var ge types.GinkgoError
+	msg := err.Error()
+	if errors.As(err, &ge) {
+		msg = ge.Heading
+		if ge.Message != "" {
+			msg += ": " + ge.Message
+		}
+	}
+	msg = ansiCodes.ReplaceAllString(msg, "")
+	msg = strings.Join(strings.Fields(msg), " ")
+	return msg
+}
+
+var ansiCodes = regexp.MustCompile(`\x1b\[[0-9;]*m|\{\{/?[a-z-]+\}\}`)
+
+// checkSelection returns a usage error when the selection (focus, skip,
+// label filter, --fast) leaves no case of the side to run.
+func (rs *runState) checkSelection() error {
+	for _, c := range casesOf(rs.side) {
+		if rs.deselected(c) == "" {
+			return nil
+		}
+	}
+	var parts []string
+	if len(rs.opts.Focus) > 0 {
+		parts = append(parts, "--focus "+strings.Join(rs.opts.Focus, ","))
+	}
+	if len(rs.opts.Skip) > 0 {
+		parts = append(parts, "--skip "+strings.Join(rs.opts.Skip, ","))
+	}
+	if rs.opts.LabelFilter != "" {
+		parts = append(parts, "--label-filter "+rs.opts.LabelFilter)
+	}
+	if rs.opts.Fast {
+		parts = append(parts, "--fast")
+	}
+	return fmt.Errorf("no %s case matches %s (see conform list)", rs.side, strings.Join(parts, " "))
+}
+
+// execute runs the cases of rs.side and returns the result. The cases run
+// first, concurrently (runAll); Ginkgo then replays each case's recorded
+// outcome as one spec, so its console output and its JUnit and JSON
+// reports carry the same verdicts as the Result.
 func execute(t ginkgo.GinkgoTestingT, rs *runState, target string) (*Result, error) {
 	runOnce.Lock()
 	defer runOnce.Unlock()
@@ -116,6 +254,11 @@ func execute(t ginkgo.GinkgoTestingT, rs *runState, target string) (*Result, err
 		return nil, fmt.Errorf("conformance: invalid suite definition: %w", errors.Join(errs...))
 	}
 	rs.cases = casesOf(rs.side)
+	if rs.labelFilter == nil && rs.focusRE == nil {
+		if err := rs.prepareSelection(); err != nil {
+			return nil, &UsageError{err}
+		}
+	}
 
 	res := &Result{
 		Side:            rs.side,
@@ -126,6 +269,7 @@ func execute(t ginkgo.GinkgoTestingT, rs *runState, target string) (*Result, err
 		Started:         time.Now().UTC(),
 		Strict:          rs.opts.Strict,
 		Fast:            rs.opts.Fast,
+		Parallel:        rs.opts.parallel(),
 	}
 	if res.Implementation == "" {
 		res.Implementation = target
@@ -135,32 +279,17 @@ func execute(t ginkgo.GinkgoTestingT, rs *runState, target string) (*Result, err
 	}
 	sort.Slice(res.Features, func(i, j int) bool { return res.Features[i].Name < res.Features[j].Name })
 
-	rs.define()
+	start := time.Now()
+	if !rs.dryRun {
+		rs.runAll()
+	}
+	res.Duration = time.Since(start)
 
+	rs.define()
 	var (
 		mu      sync.Mutex
 		reports []types.SpecReport
-		done    int
 	)
-	total := len(rs.cases)
-	ginkgo.ReportAfterEach(func(sr types.SpecReport) {
-		if sr.LeafNodeType != types.NodeTypeIt || rs.opts.Progress == nil {
-			return
-		}
-		mu.Lock()
-		done++
-		n := done
-		mu.Unlock()
-		v, msg := classify(sr)
-		line := fmt.Sprintf("[%d/%d] %-13s %s", n, total, strings.ToUpper(string(v)), caseIDOf(sr))
-		if v != Pass && v != Skipped {
-			line += "  " + firstLine(msg)
-		}
-		if sr.RunTime > 0 && v != Skipped {
-			line += fmt.Sprintf(" (%.1fs)", sr.RunTime.Seconds())
-		}
-		fmt.Fprintln(rs.opts.Progress, line)
-	})
 	ginkgo.ReportAfterSuite("conformance result", func(r types.Report) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -175,13 +304,9 @@ func execute(t ginkgo.GinkgoTestingT, rs *runState, target string) (*Result, err
 	sc.RandomizeAllSpecs = false
 	sc.DryRun = rs.dryRun
 	sc.FailOnEmpty = false
-	if rs.opts.LabelFilter != "" {
-		if sc.LabelFilter != "" {
-			sc.LabelFilter = "(" + sc.LabelFilter + ") && (" + rs.opts.LabelFilter + ")"
-		} else {
-			sc.LabelFilter = rs.opts.LabelFilter
-		}
-	}
+	// Selection already happened; Ginkgo replays every case, selected or
+	// not, so its reports list each one with its verdict.
+	sc.LabelFilter, sc.FocusStrings, sc.SkipStrings = "", nil, nil
 	if sc.Timeout < time.Hour {
 		sc.Timeout = time.Hour
 	}
@@ -202,9 +327,7 @@ func execute(t ginkgo.GinkgoTestingT, rs *runState, target string) (*Result, err
 			rc.NoColor = true
 		}
 	}
-	start := time.Now()
 	ginkgo.RunSpecs(t, fmt.Sprintf("relay %s conformance (contract v%d)", rs.side, contract.Version), sc, rc)
-	res.Duration = time.Since(start)
 
 	rs.specs = reports
 	byID := map[string]types.SpecReport{}
@@ -216,19 +339,20 @@ func execute(t ginkgo.GinkgoTestingT, rs *runState, target string) (*Result, err
 			ID: c.ID, Requirements: c.Reqs, Level: c.level, Side: c.side,
 			Feature: c.feat, Text: c.Text, SpecRef: c.SpecRef(),
 		}
-		sr, ok := byID[c.ID]
-		if !ok {
-			// Filtered out before it ran (label filter): Ginkgo still
-			// reports it as skipped, but be safe.
-			cr.Verdict, cr.Message = Skipped, "filtered out"
+		rec := rs.record(c.ID)
+		if rec == nil {
+			cr.Verdict, cr.Message = Skipped, "not run"
 		} else {
-			cr.Verdict, cr.Message = classify(sr)
-			cr.Warnings = entries(sr, entryWarning)
-			cr.Observed = entries(sr, entryObserved)
-			if tr := entries(sr, entryTranscript); len(tr) > 0 {
-				cr.Transcript = tr[0]
+			cr.Verdict, cr.Message, cr.Cause = rec.verdict, rec.msg, rec.cause
+			cr.Warnings, cr.Observed = rec.warnings, rec.observed
+			cr.Transcript, cr.Duration = rec.transcript, rec.duration
+			res.Findings = append(res.Findings, rec.outside...)
+		}
+		if sr, ok := byID[c.ID]; ok && !rs.dryRun {
+			// Ginkgo's reports must say what the Result says.
+			if v, _ := classify(sr); v != cr.Verdict && !(v == Skipped && cr.Verdict == Skipped) {
+				res.SuiteErrors = append(res.SuiteErrors, fmt.Sprintf("%s: Ginkgo reports %s, the suite %s", c.ID, v, cr.Verdict))
 			}
-			cr.Duration = sr.RunTime
 		}
 		res.Cases = append(res.Cases, cr)
 	}
@@ -238,6 +362,13 @@ func execute(t ginkgo.GinkgoTestingT, rs *runState, target string) (*Result, err
 	return res, nil
 }
 
+// record returns the record of case id, or nil.
+func (rs *runState) record(id string) *caseRecord {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return rs.records[id]
+}
+
 // caseIDOf reads the case ID back from a spec report.
 func caseIDOf(sr types.SpecReport) string {
 	for _, e := range sr.ReportEntries {
@@ -245,14 +376,14 @@ func caseIDOf(sr types.SpecReport) string {
 			return e.StringRepresentation()
 		}
 	}
-	// Skipped specs never ran their body; the ID leads the spec text.
+	// Specs that never ran their body: the ID leads the spec text.
 	id, _, _ := strings.Cut(sr.LeafNodeText, ": ")
 	return id
 }
 
-// define builds the Ginkgo tree: one container per area, one It per case.
-// Containers carry no labels at all, so a level label can only ever sit on
-// a leaf spec.
+// define builds the Ginkgo tree: one container per area, one It per case,
+// each replaying the case's recorded outcome. Containers carry no labels
+// at all, so a level label can only ever sit on a leaf spec.
 func (rs *runState) define() {
 	ginkgo.Describe(string(rs.side), func() {
 		for _, a := range areas {
@@ -267,22 +398,18 @@ func (rs *runState) define() {
 			}
 			ginkgo.Describe(a.Code+" "+a.Title, func() {
 				for _, c := range cs {
-					c := c
-					timeout := c.Timeout
-					if timeout == 0 {
-						timeout = 6 * rs.opts.wait()
-					}
-					ginkgo.It(c.ID+": "+c.Text, ginkgo.Label(c.Labels()...), ginkgo.SpecTimeout(timeout),
-						func(ctx ginkgo.SpecContext) { rs.runCase(ctx, c) })
+					ginkgo.It(c.ID+": "+c.Text, ginkgo.Label(c.Labels()...), func() { rs.replay(c) })
 				}
 			})
 		}
 	})
 }
 
-// runCase runs one case: selection, needs and features first, then the
-// side's per-case set-up, then the body.
-func (rs *runState) runCase(ctx ginkgo.SpecContext, c *Case) {
+// replay turns a case's recorded outcome into Ginkgo's vocabulary: report
+// entries for the case ID, spec-ref, warnings, observations and
+// transcript, and a failure or skip message whose prefix carries the
+// verdict (see classify).
+func (rs *runState) replay(c *Case) {
 	ginkgo.AddReportEntry(entryCaseID, c.ID, ginkgo.ReportEntryVisibilityNever)
 	ginkgo.AddReportEntry(entrySpecRef, c.SpecRef(), ginkgo.ReportEntryVisibilityFailureOrVerbose)
 	for _, ls := range ginkgo.CurrentSpecReport().ContainerHierarchyLabels {
@@ -292,35 +419,34 @@ func (rs *runState) runCase(ctx ginkgo.SpecContext, c *Case) {
 			}
 		}
 	}
-	s := &S{ctx: ctx, c: c, run: rs, tr: newTranscript()}
-	if why := rs.deselected(c); why != "" {
-		ginkgo.Skip(prefixNotSelected + why)
+	rec := rs.record(c.ID)
+	if rec == nil {
+		ginkgo.Skip(prefixNotSelected + "not run")
 	}
-	if c.feat != "core" {
-		if f, ok := rs.features[c.feat]; !ok || !f.InForce {
-			ginkgo.Skip(prefixNotApplicable + "feature " + c.feat + " is not in force (" + rs.featureSource(c.feat) + ")")
-		}
+	for _, w := range rec.warnings {
+		ginkgo.AddReportEntry(entryWarning, w, ginkgo.ReportEntryVisibilityFailureOrVerbose)
 	}
-	ginkgo.DeferCleanup(func() {
-		sr := ginkgo.CurrentSpecReport()
-		if sr.Failed() || len(s.warnings) > 0 {
-			ginkgo.AddReportEntry(entryTranscript, s.tr.String(), ginkgo.ReportEntryVisibilityFailureOrVerbose)
-		}
-	})
-	if c.Op != "" && rs.side == Connector && !rs.conn.advertises(c.Op) {
-		ginkgo.Skip(prefixNotApplicable + "op " + c.Op + " is not in the descriptor's supported_ops")
+	for _, o := range rec.observed {
+		ginkgo.AddReportEntry(entryObserved, o, ginkgo.ReportEntryVisibilityFailureOrVerbose)
 	}
-	if missing := rs.unmet(c.Needs); missing != "" {
-		s.Untestable("%s", missing)
+	if rec.transcript != "" {
+		ginkgo.AddReportEntry(entryTranscript, rec.transcript, ginkgo.ReportEntryVisibilityFailureOrVerbose)
 	}
-	switch rs.side {
-	case Connector:
-		rs.conn.setup(s)
-	case Gateway:
-		rs.gw.setup(s)
+	switch rec.verdict {
+	case Pass, Warn:
+	case Fail:
+		ginkgo.Fail(prefixNonConformant + rec.msg)
+	case HarnessError:
+		ginkgo.Fail(prefixHarness + rec.msg)
+	case Blocked:
+		ginkgo.Skip(prefixBlocked + rec.msg)
+	case Untestable:
+		ginkgo.Skip(prefixUntestable + rec.msg)
+	case NotApplicable:
+		ginkgo.Skip(prefixNotApplicable + rec.msg)
+	default:
+		ginkgo.Skip(prefixNotSelected + rec.msg)
 	}
-	c.body(s)
-	s.flush()
 }
 
 // deselected says why a case is left out of this run, or "".
@@ -347,7 +473,38 @@ func (rs *runState) deselected(c *Case) string {
 	if rs.opts.Fast && c.Slow {
 		return "waits on real backoff timers (--fast)"
 	}
+	if rs.labelFilter != nil && !rs.labelFilter(c.Labels()) {
+		return "filtered out by the label filter"
+	}
+	if len(rs.focusRE) > 0 || len(rs.skipRE) > 0 {
+		text := rs.fullText(c)
+		for _, re := range rs.skipRE {
+			if re.MatchString(text) {
+				return "matches -ginkgo.skip"
+			}
+		}
+		focused := len(rs.focusRE) == 0
+		for _, re := range rs.focusRE {
+			focused = focused || re.MatchString(text)
+		}
+		if !focused {
+			return "outside -ginkgo.focus"
+		}
+	}
 	return ""
+}
+
+// fullText is the text Ginkgo's focus and skip expressions match: the
+// container texts and the spec text.
+func (rs *runState) fullText(c *Case) string {
+	a := area(c.Reqs[0])
+	title := ""
+	for _, x := range areas {
+		if x.Code == a {
+			title = x.Title
+		}
+	}
+	return fmt.Sprintf("%s %s %s %s: %s", rs.side, a, title, c.ID, c.Text)
 }
 
 func (rs *runState) featureSource(name string) string {
@@ -392,3 +549,6 @@ func (rs *runState) setFeature(name string, inForce bool, source string) {
 	}
 	rs.features[name] = FeatureStatus{Name: name, InForce: inForce, Source: source}
 }
+
+// background is the context cases derive theirs from.
+var background = context.Background

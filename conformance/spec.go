@@ -2,13 +2,11 @@ package conformance
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/onsi/ginkgo/v2"
 
 	"github.com/relaykit/relaykit/contract"
 )
@@ -24,6 +22,7 @@ const (
 	prefixWarning       = "warning: "
 	prefixNotApplicable = "n/a: "
 	prefixNotSelected   = "not selected: "
+	prefixBlocked       = "blocked: "
 )
 
 // Report entry names the suite attaches to specs.
@@ -36,14 +35,15 @@ const (
 	entryObserved   = "observed"
 )
 
-// errAbort is what S.Failf and friends panic with when they run outside
-// Ginkgo (never in practice; kept for robustness).
-var errAbort = errors.New("conformance: case aborted")
-
 // S is the context of one running case. Case bodies use it to talk to the
 // implementation under test and to record verdicts. Its verdict methods
-// (Failf, Harness, Untestable) end the case, and must be called from the
-// case's own goroutine.
+// (Failf, Harness, Untestable, NotApplicable, Blocked) end the case: called
+// on the case's own goroutine they stop it at once (runtime.Goexit, so
+// deferred calls run); called on another goroutine they record the verdict
+// and end only that goroutine. The first verdict recorded wins.
+//
+// Cases run concurrently (see Options.Parallel), each with its own S, its
+// own gateway credentials or gateway process, and its own transcript.
 type S struct {
 	ctx  context.Context
 	c    *Case
@@ -54,10 +54,25 @@ type S struct {
 	mu       sync.Mutex
 	pending  []hygieneIssue // found by reader goroutines, raised by flush
 	warnings []string
+	observed []string
 	conns    int
+	out      *outcome
+	cleanups []func()
+	// outside are warnings under requirements the case does not prove,
+	// kept as findings of the run rather than verdicts of the case.
+	outside []Finding
+
+	msgs map[string]injected // connector suite: injected messages by the suite's id
 
 	cc *connCase // connector suite: the case's gateway credentials
 	gc *gwCase   // gateway suite: the case's simulator and testee process
+}
+
+// outcome is how a case ended.
+type outcome struct {
+	verdict Verdict
+	msg     string
+	cause   *RootCause
 }
 
 type hygieneIssue struct {
@@ -75,11 +90,14 @@ func (s *S) Transcript() *Transcript { return s.tr }
 // Case returns the running case.
 func (s *S) Case() *Case { return s.c }
 
-// Step names the next phase of the case, for the console and transcript.
+// Step names the next phase of the case, for the transcript and for
+// harness-error messages.
 func (s *S) Step(format string, args ...any) {
-	s.step = fmt.Sprintf(format, args...)
-	s.tr.Event("", "step: %s", s.step)
-	ginkgo.By(s.step)
+	step := fmt.Sprintf(format, args...)
+	s.mu.Lock()
+	s.step = step
+	s.mu.Unlock()
+	s.tr.Event("", "step: %s", step)
 }
 
 // Logf adds a note to the transcript.
@@ -93,34 +111,84 @@ func (s *S) nextConn() string {
 	return fmt.Sprintf("c%d", s.conns)
 }
 
+// end records the case's verdict (the first one recorded wins) and stops
+// the calling goroutine.
+func (s *S) end(v Verdict, msg string, cause *RootCause) {
+	s.setOutcome(v, msg, cause)
+	runtime.Goexit()
+}
+
+// setOutcome records the case's verdict unless one is recorded already.
+func (s *S) setOutcome(v Verdict, msg string, cause *RootCause) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.out == nil {
+		s.out = &outcome{verdict: v, msg: msg, cause: cause}
+	}
+}
+
+// ended reports whether a verdict has been recorded.
+func (s *S) ended() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.out != nil
+}
+
+// proves reports whether the case proves requirement id.
+func (s *S) proves(id string) bool {
+	for _, r := range s.c.Reqs {
+		if r == id {
+			return true
+		}
+	}
+	return false
+}
+
 // Failf records that the implementation broke requirement id and ends the
-// case. A MUST violation fails the case. A SHOULD or MAY violation is a
-// warning unless the run is strict; it ends the case either way.
+// case. When id is one of the case's own requirements, a MUST violation
+// fails the case, and a SHOULD or MAY violation is a warning unless the run
+// is strict. When id is a requirement the case does not prove (a frame
+// that breaks another rule, a step the case relies on), the case is
+// blocked by it: the violation is filed under id, never under the case's
+// own requirements.
 func (s *S) Failf(id, expected, actualFormat string, args ...any) {
-	s.flush()
 	actual := fmt.Sprintf(actualFormat, args...)
 	msg := s.describe(id, expected, actual)
-	if s.isWarning(id) {
-		s.addWarning(msg)
-		ginkgo.Skip(prefixWarning + msg)
-		panic(errAbort)
+	if s.proves(id) {
+		// Frame violations not raised yet are reported beside the
+		// case's own verdict, which they do not change.
+		for _, h := range s.takePending() {
+			msg += fmt.Sprintf("\n  also seen:   %s %s: %s", h.v.Requirement, h.who, h.v.Message)
+		}
 	}
-	ginkgo.Fail(prefixNonConformant+msg, 1)
-	panic(errAbort)
+	warning := s.isWarning(id)
+	switch {
+	case !s.proves(id) && warning:
+		s.addOutside(id, msg)
+		s.end(Blocked, msg, &RootCause{Requirement: id, Kind: CauseWarning, Message: firstLine(actual)})
+	case !s.proves(id):
+		s.end(Blocked, msg, &RootCause{Requirement: id, Kind: CauseFail, Message: firstLine(actual)})
+	case warning:
+		s.addWarning(msg)
+		s.end(Warn, msg, nil)
+	}
+	s.end(Fail, msg, nil)
 }
 
 // Softf is Failf for a secondary check: a SHOULD or MAY violation is
-// recorded as a warning and the case goes on; a MUST violation (or any, when
-// strict) ends it.
+// recorded as a warning and the case goes on; a MUST violation (or any,
+// when strict) ends it as Failf does. A warning under a requirement the
+// case does not prove is kept as a finding of the run, not of the case.
 func (s *S) Softf(id, expected, actualFormat string, args ...any) {
-	actual := fmt.Sprintf(actualFormat, args...)
-	msg := s.describe(id, expected, actual)
-	if s.isWarning(id) {
-		s.addWarning(msg)
-		return
+	if !s.isWarning(id) {
+		s.Failf(id, expected, actualFormat, args...)
 	}
-	ginkgo.Fail(prefixNonConformant+msg, 1)
-	panic(errAbort)
+	msg := s.describe(id, expected, fmt.Sprintf(actualFormat, args...))
+	if s.proves(id) {
+		s.addWarning(msg)
+	} else {
+		s.addOutside(id, msg)
+	}
 }
 
 // Check calls Failf when ok is false.
@@ -134,28 +202,31 @@ func (s *S) Check(ok bool, id, expected, actualFormat string, args ...any) {
 // failed, so nothing is known about conformance.
 func (s *S) Harness(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
-	if s.step != "" {
-		msg = fmt.Sprintf("%s (during: %s)", msg, s.step)
+	s.mu.Lock()
+	step := s.step
+	s.mu.Unlock()
+	if step != "" {
+		msg = fmt.Sprintf("%s (during: %s)", msg, step)
 	}
-	ginkgo.Fail(prefixHarness+msg, 1)
-	panic(errAbort)
+	s.end(HarnessError, msg, nil)
 }
 
 // Untestable ends the case as untestable: the implementation under test
 // does not offer what the case needs (a testee hook, a declared profile).
 // It is never counted as a pass.
 func (s *S) Untestable(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	ginkgo.AddReportEntry(entryUntestable, msg, ginkgo.ReportEntryVisibilityNever)
-	ginkgo.Skip(prefixUntestable + msg)
-	panic(errAbort)
+	s.end(Untestable, fmt.Sprintf(format, args...), nil)
 }
 
 // NotApplicable ends the case because the feature it checks is not in
 // force for the implementation under test.
 func (s *S) NotApplicable(format string, args ...any) {
-	ginkgo.Skip(prefixNotApplicable + fmt.Sprintf(format, args...))
-	panic(errAbort)
+	s.end(NotApplicable, fmt.Sprintf(format, args...), nil)
+}
+
+// Blocked ends the case because something it relies on is broken.
+func (s *S) Blocked(cause RootCause) {
+	s.end(Blocked, "blocked by "+cause.String(), &cause)
 }
 
 // Observe records an informational observation, such as which of the
@@ -163,7 +234,9 @@ func (s *S) NotApplicable(format string, args ...any) {
 func (s *S) Observe(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	s.tr.Event("", "observed: %s", msg)
-	ginkgo.AddReportEntry(entryObserved, msg, ginkgo.ReportEntryVisibilityFailureOrVerbose)
+	s.mu.Lock()
+	s.observed = append(s.observed, msg)
+	s.mu.Unlock()
 }
 
 func (s *S) isWarning(id string) bool {
@@ -186,7 +259,32 @@ func (s *S) addWarning(msg string) {
 	s.warnings = append(s.warnings, msg)
 	s.mu.Unlock()
 	s.tr.Event("", "warning: %s", firstLine(msg))
-	ginkgo.AddReportEntry(entryWarning, msg, ginkgo.ReportEntryVisibilityFailureOrVerbose)
+}
+
+// addOutside keeps a warning under a requirement the case does not prove.
+func (s *S) addOutside(id, msg string) { s.addFinding(id, msg, false) }
+
+// addFinding keeps a violation of a requirement the case does not prove
+// as a finding of the run: a failure when binding, else a warning.
+func (s *S) addFinding(id, msg string, binding bool) {
+	level := ""
+	if r, ok := lookupReq(id); ok {
+		level = r.Level
+	}
+	kind := CauseWarning
+	if binding {
+		kind = CauseFail
+	}
+	s.mu.Lock()
+	for _, f := range s.outside {
+		if f.Requirement == id && f.Kind == kind {
+			s.mu.Unlock()
+			return // once per case and requirement is enough
+		}
+	}
+	s.outside = append(s.outside, Finding{Requirement: id, Level: level, Kind: kind, Case: s.c.ID, Message: msg})
+	s.mu.Unlock()
+	s.tr.Event("", "%s outside the case: %s", kind, firstLine(msg))
 }
 
 // describe renders a requirement failure the h2spec way.
@@ -229,20 +327,35 @@ func (s *S) hygiene(who string, frame []byte, vs []contract.Violation) {
 
 // flush raises queued hygiene violations: a MUST violation fails the case,
 // others become warnings (failures when strict).
+//
+// A violation of a requirement the case proves is judged like any other
+// check (Softf). One of a requirement the case does not prove is kept as
+// a finding of the run and the case goes on: a frame that breaks an
+// unrelated rule says nothing about what the case checks, and must not
+// block it.
 func (s *S) flush() {
-	s.mu.Lock()
-	issues := s.pending
-	s.pending = nil
-	s.mu.Unlock()
-	for _, is := range issues {
+	for _, is := range s.takePending() {
 		field := is.v.Field
 		if field == "" {
 			field = "(frame)"
 		}
-		s.Softf(is.v.Requirement,
-			"every frame received to satisfy "+is.v.Requirement,
-			"%s: %s: %s in frame %q", is.who, field, is.v.Message, is.raw)
+		expected := "every frame received to satisfy " + is.v.Requirement
+		if s.proves(is.v.Requirement) {
+			s.Softf(is.v.Requirement, expected, "%s: %s: %s in frame %q", is.who, field, is.v.Message, is.raw)
+			continue
+		}
+		msg := s.describe(is.v.Requirement, expected, fmt.Sprintf("%s: %s: %s in frame %q", is.who, field, is.v.Message, is.raw))
+		s.addFinding(is.v.Requirement, msg, !s.isWarning(is.v.Requirement))
 	}
+}
+
+// takePending returns and clears the queued frame violations.
+func (s *S) takePending() []hygieneIssue {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	issues := s.pending
+	s.pending = nil
+	return issues
 }
 
 // quiet is how long the suite watches for something that must not happen.
@@ -253,8 +366,13 @@ func (s *S) within(n float64) time.Duration {
 	return time.Duration(float64(s.run.opts.wait()) * n)
 }
 
-// cleanup registers fn to run when the case ends, after the body.
-func (s *S) cleanup(fn func()) { ginkgo.DeferCleanup(fn) }
+// cleanup registers fn to run when the case ends, after the body; cleanups
+// run last registered first.
+func (s *S) cleanup(fn func()) {
+	s.mu.Lock()
+	s.cleanups = append(s.cleanups, fn)
+	s.mu.Unlock()
+}
 
 // timeAfter is time.After; a variable so waits read well at call sites.
 var timeAfter = time.After

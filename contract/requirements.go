@@ -161,6 +161,10 @@ var requirementSections = map[string]string{
 	"12.11": "Strictness of the token check",
 	"12.12": "Session-key flags and profile",
 	"12.13": "What the connector checks at hello",
+	"12.14": "Frame size",
+	"12.15": "Input the contract leaves to the connector",
+	"12.16": "Revoking a live gateway",
+	"12.17": "One replay per connection",
 
 	"13": "Differences from the reference gateway",
 	"14": "History",

@@ -9,8 +9,15 @@ const Version = 1
 
 const (
 	// MaxFrameSize is the largest frame, in bytes without its trailing
-	// newline, that both sides must accept (TRN-007).
-	MaxFrameSize = 1 << 20
+	// newline, that both sides must accept (TRN-007) and may send
+	// (TRN-018): one byte less than MaxMessageSize, so the frame and its
+	// newline fit the reference gateway's message cap.
+	MaxFrameSize = MaxMessageSize - 1
+
+	// MaxMessageSize is the largest WebSocket message a sender writes
+	// (TRN-018): the reference gateway's WebSocket library closes 1009 on
+	// a bigger one, newline included.
+	MaxMessageSize = 1 << 20
 
 	// MediaMaxBytes is the largest media upload a connector accepts.
 	MediaMaxBytes = 26_214_400

@@ -309,7 +309,8 @@ func BenchmarkIdleSessionMemory(b *testing.B) {
 	if testing.Short() {
 		n = 1000
 	}
-	s, err := simulator.New(simulator.Options{JournalSize: 1024})
+	// MaxConns -1: the sessions are the point, beyond the default cap.
+	s, err := simulator.New(simulator.Options{JournalSize: 1024, MaxConns: -1})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -10,80 +10,48 @@ import (
 	"time"
 
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/contract/testee"
 )
 
 // ControlPrefix is where the control API lives, apart from the contract's
 // routes, so a gateway can never reach it by accident.
 const ControlPrefix = "/_relaysim/"
 
-// Duration is a time.Duration that reads JSON as a Go duration string
-// ("1.5s", "30s") or a number of seconds, and writes the string form.
-type Duration time.Duration
-
-// UnmarshalJSON accepts "30s" or 30.
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if json.Unmarshal(b, &s) == nil {
-		v, err := time.ParseDuration(s)
-		if err != nil {
-			return fmt.Errorf("invalid duration %q: %w", s, err)
-		}
-		*d = Duration(v)
-		return nil
-	}
-	var n float64
-	if err := json.Unmarshal(b, &n); err != nil {
-		return fmt.Errorf("duration must be a string such as \"30s\" or a number of seconds")
-	}
-	*d = Duration(n * float64(time.Second))
-	return nil
-}
-
-// MarshalJSON writes the Go duration string.
-func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
-
-// controlRoutes mounts the control API. Every route needs the control
-// token when one is configured.
+// controlRoutes mounts the control API. Every route goes through
+// controlGuard (control_guard.go): loopback Host and Origin checks, the
+// control token, a JSON content type on bodies, and only the query
+// parameters the route reads.
 func (s *Server) controlRoutes(mux *http.ServeMux) {
-	h := func(pattern string, fn http.HandlerFunc, methods ...string) {
-		mux.HandleFunc(ControlPrefix+pattern, s.methods(s.controlGuard(fn), methods...))
+	h := func(pattern string, fn http.HandlerFunc, query []string, methods ...string) {
+		mux.HandleFunc(ControlPrefix+pattern, s.methods(s.controlGuard(fn, query), methods...))
 	}
-	h("health", s.ctlHealth, http.MethodGet)
-	h("gateways", s.ctlGateways, http.MethodGet, http.MethodPost)
-	h("gateways/{id}", s.ctlGateway, http.MethodGet)
-	h("gateways/{id}/revoke", s.ctlRevoke, http.MethodPost)
-	h("gateways/{id}/rotate", s.ctlRotate, http.MethodPost)
-	h("gateways/{id}/retire", s.ctlRetire, http.MethodPost)
-	h("enrollment-tokens", s.ctlEnrollmentToken, http.MethodPost)
-	h("inbound", s.ctlInbound, http.MethodPost)
-	h("interrupt", s.ctlInterrupt, http.MethodPost)
-	h("passthrough", s.ctlPassthrough, http.MethodPost)
-	h("press", s.ctlPress, http.MethodPost)
-	h("outbound", s.ctlOutbound, http.MethodGet)
-	h("interrupts", s.ctlInterrupts, http.MethodGet)
-	h("sessions", s.ctlSessions, http.MethodGet)
-	h("sessions/{gatewayId}/close", s.ctlCloseSession, http.MethodPost)
-	h("buffers/{instance}", s.ctlBuffer, http.MethodGet)
-	h("policies/{instance}", s.ctlPolicies, http.MethodGet)
-	h("journal", s.ctlJournal, http.MethodGet)
-	h("scripts", s.ctlScripts, http.MethodGet, http.MethodPost, http.MethodDelete)
-	h("faults", s.ctlFaults, http.MethodGet, http.MethodPost, http.MethodDelete)
-	h("wakes", s.ctlWakes, http.MethodGet)
-	h("clock", s.ctlClock, http.MethodGet, http.MethodPost)
-	h("reset", s.ctlReset, http.MethodPost)
-	h("deviations", s.ctlDeviations, http.MethodGet, http.MethodPost)
-	h("descriptors", s.ctlDescriptors, http.MethodGet)
-	h("usage", s.ctlUsage, http.MethodGet)
-}
-
-func (s *Server) controlGuard(fn http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if !s.controlAuthorized(r) {
-			writeJSON(w, http.StatusUnauthorized, contract.ErrorBody{Error: "control token missing or wrong"})
-			return
-		}
-		fn(w, r)
-	}
+	get, post, del := http.MethodGet, http.MethodPost, http.MethodDelete
+	h("health", s.ctlHealth, nil, get)
+	h("gateways", s.ctlGateways, nil, get, post)
+	h("gateways/{id}", s.ctlGateway, nil, get)
+	h("gateways/{id}/revoke", s.ctlRevoke, nil, post)
+	h("gateways/{id}/rotate", s.ctlRotate, nil, post)
+	h("gateways/{id}/retire", s.ctlRetire, nil, post)
+	h("enrollment-tokens", s.ctlEnrollmentToken, nil, post)
+	h("inbound", s.ctlInbound, nil, post)
+	h("interrupt", s.ctlInterrupt, nil, post)
+	h("passthrough", s.ctlPassthrough, nil, post)
+	h("press", s.ctlPress, nil, post)
+	h("outbound", s.ctlOutbound, []string{"gatewayId"}, get)
+	h("interrupts", s.ctlInterrupts, []string{"gatewayId"}, get)
+	h("sessions", s.ctlSessions, nil, get)
+	h("sessions/{gatewayId}/close", s.ctlCloseSession, nil, post)
+	h("buffers/{instance}", s.ctlBuffer, nil, get)
+	h("policies/{instance}", s.ctlPolicies, nil, get)
+	h("journal", s.ctlJournal, []string{"since", "kind", "wait"}, get)
+	h("scripts", s.ctlScripts, nil, get, post, del)
+	h("faults", s.ctlFaults, nil, get, post, del)
+	h("wakes", s.ctlWakes, nil, get)
+	h("clock", s.ctlClock, nil, get, post)
+	h("reset", s.ctlReset, nil, post)
+	h("deviations", s.ctlDeviations, nil, get, post)
+	h("descriptors", s.ctlDescriptors, nil, get)
+	h("usage", s.ctlUsage, nil, get)
 }
 
 // ctlFail answers a control error; control calls are not journaled as
@@ -93,31 +61,19 @@ func ctlFail(w http.ResponseWriter, err error) {
 	writeJSON(w, status, contract.ErrorBody{Error: msg})
 }
 
-func decodeControl(r *http.Request, dst any) error {
-	body, err := readBody(r, maxJSONBody)
-	if err != nil {
-		return err
-	}
-	if len(body) == 0 {
-		body = []byte("{}")
-	}
-	if err := json.Unmarshal(body, dst); err != nil {
-		return badRequest("", "body: %v", err)
-	}
-	return nil
-}
-
 func (s *Server) ctlHealth(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{
-		"ok": true, "name": "relaysim", "contractVersion": contract.Version,
-		"manualClock": s.ManualClock() != nil, "deviations": s.Deviations(), "platforms": s.Platforms(),
-		"features": s.Features(),
+	writeJSON(w, http.StatusOK, HealthInfo{
+		Health: testee.Health{
+			Name: "relaysim", ContractVersion: contract.Version, Platforms: s.Platforms(),
+			ManualClock: s.ManualClock() != nil, Features: s.Features(),
+		},
+		OK: true, Deviations: s.Deviations(),
 	})
 }
 
 func (s *Server) ctlGateways(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
-		writeJSON(w, http.StatusOK, map[string]any{"gateways": s.Gateways()})
+		writeJSON(w, http.StatusOK, GatewayList{Gateways: s.Gateways()})
 		return
 	}
 	var spec GatewaySpec
@@ -131,10 +87,7 @@ func (s *Server) ctlGateways(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	env, _ := s.Env(g.GatewayID)
-	writeJSON(w, http.StatusOK, struct {
-		Gateway
-		Env string `json:"env,omitempty"`
-	}{g, env})
+	writeJSON(w, http.StatusOK, EnrolledGateway{Gateway: g, Env: env})
 }
 
 func (s *Server) ctlGateway(w http.ResponseWriter, r *http.Request) {
@@ -147,6 +100,10 @@ func (s *Server) ctlGateway(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) ctlRevoke(w http.ResponseWriter, r *http.Request) {
+	if err := decodeControl(r, &struct{}{}); err != nil {
+		ctlFail(w, err)
+		return
+	}
 	if err := s.RevokeGateway(r.PathValue("id")); err != nil {
 		ctlFail(w, err)
 		return
@@ -156,9 +113,7 @@ func (s *Server) ctlRevoke(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) ctlRotate(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Secret string `json:"secret"`
-	}
+	var req testee.RotateRequest
 	if err := decodeControl(r, &req); err != nil {
 		ctlFail(w, err)
 		return
@@ -172,6 +127,10 @@ func (s *Server) ctlRotate(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) ctlRetire(w http.ResponseWriter, r *http.Request) {
+	if err := decodeControl(r, &struct{}{}); err != nil {
+		ctlFail(w, err)
+		return
+	}
 	if err := s.RetireSecrets(r.PathValue("id")); err != nil {
 		ctlFail(w, err)
 		return
@@ -181,16 +140,12 @@ func (s *Server) ctlRetire(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) ctlEnrollmentToken(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		EnrollmentTokenSpec
-		TTL Duration `json:"ttl"`
-	}
+	var req EnrollmentTokenRequest
 	if err := decodeControl(r, &req); err != nil {
 		ctlFail(w, err)
 		return
 	}
-	req.EnrollmentTokenSpec.TTL = time.Duration(req.TTL)
-	tok, err := s.CreateEnrollmentToken(req.EnrollmentTokenSpec)
+	tok, err := s.CreateEnrollmentToken(EnrollmentTokenSpec{Tenant: req.Tenant, TTL: time.Duration(req.TTL), Platforms: req.Platforms})
 	if err != nil {
 		ctlFail(w, err)
 		return
@@ -217,11 +172,7 @@ func (s *Server) ctlInbound(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) ctlInterrupt(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		GatewayID  string `json:"gatewayId"`
-		SessionKey string `json:"sessionKey"`
-		ChatID     string `json:"chatId"`
-	}
+	var req InterruptRequest
 	if err := decodeControl(r, &req); err != nil {
 		ctlFail(w, err)
 		return
@@ -235,10 +186,7 @@ func (s *Server) ctlInterrupt(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) ctlPassthrough(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		GatewayID string          `json:"gatewayId"`
-		Forward   json.RawMessage `json:"forward"`
-	}
+	var req testee.PassthroughRequest
 	if err := decodeControl(r, &req); err != nil {
 		ctlFail(w, err)
 		return
@@ -255,23 +203,34 @@ func (s *Server) ctlPassthrough(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, d)
 }
 
+func (s *Server) ctlPress(w http.ResponseWriter, r *http.Request) {
+	var req PressRequest
+	if err := decodeControl(r, &req); err != nil {
+		ctlFail(w, err)
+		return
+	}
+	d, err := s.PressPrompt(req)
+	if err != nil {
+		ctlFail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, d)
+}
+
 func (s *Server) ctlOutbound(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"outbound": s.Outbound(r.URL.Query().Get("gatewayId"))})
+	writeJSON(w, http.StatusOK, OutboundList{Outbound: s.Outbound(r.URL.Query().Get("gatewayId"))})
 }
 
 func (s *Server) ctlInterrupts(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"interrupts": s.Interrupts(r.URL.Query().Get("gatewayId"))})
+	writeJSON(w, http.StatusOK, InterruptList{Interrupts: s.Interrupts(r.URL.Query().Get("gatewayId"))})
 }
 
 func (s *Server) ctlSessions(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"sessions": s.Sessions()})
+	writeJSON(w, http.StatusOK, SessionList{Sessions: s.Sessions()})
 }
 
 func (s *Server) ctlCloseSession(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Code   int    `json:"code"`
-		Reason string `json:"reason"`
-	}
+	var req CloseSessionRequest
 	if err := decodeControl(r, &req); err != nil {
 		ctlFail(w, err)
 		return
@@ -284,20 +243,20 @@ func (s *Server) ctlCloseSession(w http.ResponseWriter, r *http.Request) {
 		ctlFail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"closed": n})
+	writeJSON(w, http.StatusOK, ClosedSessions{Closed: n})
 }
 
 func (s *Server) ctlBuffer(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("instance")
-	writeJSON(w, http.StatusOK, map[string]any{
-		"instance": id, "flipped": s.Flipped(id), "draining": s.Draining(id),
-		"entries": s.Buffer(id), "acks": s.Acks(id),
+	writeJSON(w, http.StatusOK, InstanceState{
+		Instance: id, Flipped: s.Flipped(id), Draining: s.Draining(id),
+		Entries: s.Buffer(id), Acks: s.Acks(id),
 	})
 }
 
 func (s *Server) ctlPolicies(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("instance")
-	writeJSON(w, http.StatusOK, map[string]any{"instance": id, "policies": s.Policies(id)})
+	writeJSON(w, http.StatusOK, PolicyList{Instance: id, Policies: s.Policies(id)})
 }
 
 // ctlJournal pages through the journal; with wait it long-polls until an
@@ -315,6 +274,10 @@ func (s *Server) ctlJournal(w http.ResponseWriter, r *http.Request) {
 		since = n
 	}
 	kind := q.Get("kind")
+	if kind != "" && !knownJournalKind(kind) {
+		ctlFail(w, badRequest("kind", "unknown journal kind %q (known: %s)", kind, journalKindList()))
+		return
+	}
 	if v := q.Get("wait"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 0 || d > 5*time.Minute {
@@ -338,130 +301,106 @@ func (s *Server) ctlJournal(w http.ResponseWriter, r *http.Request) {
 		}
 		entries = kept
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"entries": entries, "last": s.JournalSeq()})
-}
-
-// scriptWire is ResultScript as the control API reads and writes it.
-type scriptWire struct {
-	ResultScript
-	Delay Duration `json:"delay,omitempty"`
+	writeJSON(w, http.StatusOK, JournalPage{Entries: entries, Last: s.JournalSeq()})
 }
 
 func (s *Server) ctlScripts(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodDelete:
 		s.ClearScripts()
-		writeJSON(w, http.StatusOK, map[string]any{"ok": true})
+		writeJSON(w, http.StatusOK, Done{OK: true})
 		return
 	case http.MethodPost:
-		body, err := readBody(r, maxJSONBody)
-		if err != nil {
+		// One script or a list of them.
+		var list []ScriptRequest
+		if err := decodeControlOneOrMany(r, &list); err != nil {
 			ctlFail(w, err)
 			return
 		}
-		// One script or a list of them.
-		var list []scriptWire
-		if err := json.Unmarshal(body, &list); err != nil {
-			var one scriptWire
-			if err := json.Unmarshal(body, &one); err != nil {
-				ctlFail(w, badRequest("", "body: %v", err))
-				return
-			}
-			list = []scriptWire{one}
-		}
 		ids := []string{}
-		for _, sw := range list {
-			sc := sw.ResultScript
-			sc.Delay = time.Duration(sw.Delay)
-			id, err := s.Script(sc)
+		for _, sr := range list {
+			id, err := s.Script(sr.ResultScript())
 			if err != nil {
 				ctlFail(w, err)
 				return
 			}
 			ids = append(ids, id)
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"ids": ids})
+		writeJSON(w, http.StatusOK, ScriptsAdded{IDs: ids})
 		return
 	}
-	out := []scriptWire{}
+	out := []ScriptState{}
 	for _, sc := range s.Scripts() {
-		out = append(out, scriptWire{ResultScript: sc, Delay: Duration(sc.Delay)})
+		out = append(out, ScriptState{ResultScript: sc, Delay: Duration(sc.Delay)})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"scripts": out})
+	writeJSON(w, http.StatusOK, ScriptList{Scripts: out})
 }
 
 func (s *Server) ctlFaults(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodDelete:
 		s.ClearFaults()
-		writeJSON(w, http.StatusOK, map[string]any{"ok": true})
+		writeJSON(w, http.StatusOK, Done{OK: true})
 		return
 	case http.MethodPost:
-		var req struct {
-			Fault
-			Delay             Duration `json:"delay"`
-			StopPongs         *bool    `json:"stopPongs"`
-			RefuseConnections *bool    `json:"refuseConnections"`
-		}
+		var req FaultRequest
 		if err := decodeControl(r, &req); err != nil {
 			ctlFail(w, err)
 			return
 		}
-		resp := map[string]any{"ok": true}
+		frame := req.Drop || req.Delay != 0
+		if !frame && req.StopPongs == nil && req.RefuseConnections == nil {
+			ctlFail(w, badRequest("", "a fault needs drop, delay, stopPongs or refuseConnections"))
+			return
+		}
+		resp := FaultAdded{OK: true}
+		if frame {
+			// Validate the frame fault before flipping any switch, so a
+			// refused request changes nothing.
+			id, err := s.AddFault(req.Fault())
+			if err != nil {
+				ctlFail(w, err)
+				return
+			}
+			resp.ID = id
+		}
 		if req.StopPongs != nil {
 			s.StopPongs(req.GatewayID, *req.StopPongs)
 		}
 		if req.RefuseConnections != nil {
 			s.RefuseConnections(*req.RefuseConnections)
 		}
-		if req.Drop || req.Delay > 0 {
-			f := req.Fault
-			f.Delay = time.Duration(req.Delay)
-			id, err := s.AddFault(f)
-			if err != nil {
-				ctlFail(w, err)
-				return
-			}
-			resp["id"] = id
-		} else if req.StopPongs == nil && req.RefuseConnections == nil {
-			ctlFail(w, badRequest("", "a fault needs drop, delay, stopPongs or refuseConnections"))
-			return
-		}
 		writeJSON(w, http.StatusOK, resp)
 		return
 	}
-	type faultWire struct {
-		Fault
-		Delay Duration `json:"delay,omitempty"`
-	}
-	out := []faultWire{}
+	out := []FaultState{}
 	for _, f := range s.Faults() {
-		out = append(out, faultWire{Fault: f, Delay: Duration(f.Delay)})
+		out = append(out, FaultState{Fault: f, Delay: Duration(f.Delay)})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"faults": out, "refusingConnections": s.refuse.Load()})
+	writeJSON(w, http.StatusOK, FaultList{Faults: out, RefusingConnections: s.refuse.Load()})
 }
 
 func (s *Server) ctlWakes(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"wakes": s.Wakes()})
+	writeJSON(w, http.StatusOK, WakeList{Wakes: s.Wakes()})
 }
 
 // ctlClock reads the clock and, when it is manual, moves it.
 func (s *Server) ctlClock(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodPost {
+		var req ClockRequest
+		if err := decodeControl(r, &req); err != nil {
+			ctlFail(w, err)
+			return
+		}
 		m := s.ManualClock()
 		if m == nil {
 			ctlFail(w, &RequestError{Status: http.StatusConflict, Message: "the clock is not manual; start relaysim with --manual-clock"})
 			return
 		}
-		var req struct {
-			Advance *Duration        `json:"advance"`
-			Set     *json.RawMessage `json:"set"`
-		}
-		if err := decodeControl(r, &req); err != nil {
-			ctlFail(w, err)
-			return
-		}
 		switch {
+		case req.Advance != nil && req.Set != nil:
+			ctlFail(w, badRequest("", "give advance or set, not both"))
+			return
 		case req.Advance != nil:
 			if *req.Advance < 0 {
 				ctlFail(w, badRequest("advance", "must not be negative"))
@@ -469,7 +408,7 @@ func (s *Server) ctlClock(w http.ResponseWriter, r *http.Request) {
 			}
 			m.Advance(time.Duration(*req.Advance))
 		case req.Set != nil:
-			t, err := parseInstant(*req.Set)
+			t, err := parseInstant(req.Set)
 			if err != nil {
 				ctlFail(w, badRequest("set", "%v", err))
 				return
@@ -482,9 +421,9 @@ func (s *Server) ctlClock(w http.ResponseWriter, r *http.Request) {
 		s.note(JournalEntry{Kind: JournalControl, Detail: "clock moved to " + m.Now().UTC().Format(time.RFC3339Nano)})
 	}
 	now := s.clk.Now()
-	writeJSON(w, http.StatusOK, map[string]any{
-		"manual": s.ManualClock() != nil, "unix": now.Unix(), "unixNano": now.UnixNano(),
-		"time": now.UTC().Format(time.RFC3339Nano),
+	writeJSON(w, http.StatusOK, ClockState{
+		Clock:  testee.Clock{UnixNano: now.UnixNano()},
+		Manual: s.ManualClock() != nil, Unix: now.Unix(), Time: now.UTC(),
 	})
 }
 
@@ -502,18 +441,20 @@ func parseInstant(raw json.RawMessage) (time.Time, error) {
 }
 
 func (s *Server) ctlReset(w http.ResponseWriter, r *http.Request) {
+	if err := decodeControl(r, &struct{}{}); err != nil {
+		ctlFail(w, err)
+		return
+	}
 	if err := s.Reset(); err != nil {
 		ctlFail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"ok": true})
+	writeJSON(w, http.StatusOK, Done{OK: true})
 }
 
 func (s *Server) ctlDeviations(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodPost {
-		var req struct {
-			Deviations []Deviation `json:"deviations"`
-		}
+		var req DeviationsRequest
 		if err := decodeControl(r, &req); err != nil {
 			ctlFail(w, err)
 			return
@@ -523,7 +464,7 @@ func (s *Server) ctlDeviations(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"active": s.Deviations(), "known": DeviationInfos()})
+	writeJSON(w, http.StatusOK, DeviationsState{Active: s.Deviations(), Known: DeviationInfos()})
 }
 
 func (s *Server) ctlDescriptors(w http.ResponseWriter, r *http.Request) {
@@ -531,7 +472,7 @@ func (s *Server) ctlDescriptors(w http.ResponseWriter, r *http.Request) {
 	for _, p := range s.cfg.platforms {
 		out[p] = s.cfg.presets[p].desc
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"platforms": s.cfg.platforms, "descriptors": out})
+	writeJSON(w, http.StatusOK, DescriptorSet{Platforms: s.cfg.platforms, Descriptors: out})
 }
 
 // ctlUsage reports what the bounded structures hold (limits.go).

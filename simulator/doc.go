@@ -6,9 +6,13 @@
 // say where it is, Close stops it, and Go methods both drive it (EnrollGateway,
 // Inject, Interrupt, Passthrough, PressPrompt, Script, AddFault, CloseSession,
 // Reset) and inspect it (Sessions, Outbound, Buffer, Flipped, Acks, Policy,
-// Journal, Wakes). The same operations exist over HTTP under /_relaysim/, for tests
-// written in any language; docs/relaysim.md lists every route. The examples
-// are the best way to start.
+// Journal, Wakes). RunT starts one for a single go test test and closes it
+// in t.Cleanup. The same operations exist over HTTP under /_relaysim/, for
+// tests written in any language, with typed bodies and answers
+// (control_types.go) and a typed Go client, ControlClient; the routes of
+// the connector testee contract take and answer the types of package
+// contract/testee. docs/relaysim.md lists every route. The examples are
+// the best way to start.
 //
 // # What it implements
 //
@@ -44,7 +48,9 @@
 //
 // The simulator is a test tool. Its control API is unauthenticated unless
 // Options.ControlToken is set, and it listens on loopback by default for
-// that reason. Secrets and tokens never appear in its logs, journal or
+// that reason. On a loopback listener the control API answers only
+// loopback Host names and same-origin requests, and it takes only JSON
+// bodies declared as such, so web pages cannot drive it. Secrets and tokens never appear in its logs, journal or
 // errors; a FileStore holds gateway secrets in clear (mode 0600) because
 // verifying tokens needs them.
 package simulator // import "github.com/relaykit/relaykit/simulator"

@@ -44,13 +44,15 @@ func Example() {
 	fmt.Println("descriptor:", f.(contract.DescriptorFrame).Descriptor.Label)
 
 	d, _ := s.Inject("gw-example", json.RawMessage(`{"text": "hi", "source": {"platform": "telegram", "chat_id": "42", "chat_type": "dm", "user_id": "7"}}`))
-	fmt.Println("delivery:", d.Mode)
+	// The event had no message_id, so the simulator gave it one, as a
+	// platform would, and says which.
+	fmt.Println("delivery:", d.Mode, d.MessageID, d.ChatID)
 	_, msg, _ = conn.Read(ctx)
 	fmt.Print(string(msg))
 	// Output:
 	// descriptor: Telegram
-	// delivery: live
-	// {"type":"inbound","event":{"text":"hi","source":{"platform":"telegram","chat_id":"42","chat_type":"dm","user_id":"7"}}}
+	// delivery: live m-1 42
+	// {"type":"inbound","event":{"text":"hi","source":{"platform":"telegram","chat_id":"42","chat_type":"dm","user_id":"7"},"message_id":"m-1"}}
 }
 
 // A result script makes the simulator decline egress to one chat.

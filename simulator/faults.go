@@ -3,10 +3,14 @@ package simulator
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/relaykit/relaykit/contract"
 )
 
 // Direction is which way a frame travels.
@@ -127,6 +131,14 @@ func contains(list []string, v string) bool {
 	return false
 }
 
+// frameTypes are the frame types a fault may name: the contract's, both
+// directions.
+var frameTypes = []string{
+	contract.TypeHello, contract.TypeOutbound, contract.TypeInterrupt, contract.TypeGoingIdle, contract.TypeInboundAck,
+	contract.TypeDescriptor, contract.TypeInbound, contract.TypeOutboundResult, contract.TypeInterruptInbound,
+	contract.TypeGoingIdleAck, contract.TypePassthroughForward,
+}
+
 // AddFault activates a frame fault and returns its id.
 func (s *Server) AddFault(f Fault) (string, error) {
 	if f.Direction == "" {
@@ -137,8 +149,16 @@ func (s *Server) AddFault(f Fault) (string, error) {
 	default:
 		return "", badRequest("direction", "must be in, out or both, got %q", f.Direction)
 	}
-	if !f.Drop && f.Delay <= 0 {
+	if f.Delay < 0 {
+		return "", badRequest("delay", "must not be negative")
+	}
+	if !f.Drop && f.Delay == 0 {
 		return "", badRequest("drop", "a fault must drop or delay")
+	}
+	for _, t := range f.FrameTypes {
+		if !slices.Contains(frameTypes, t) {
+			return "", badRequest("frameTypes", "unknown frame type %q (known: %s)", t, strings.Join(frameTypes, ", "))
+		}
 	}
 	if f.Probability < 0 || f.Probability > 1 {
 		return "", badRequest("probability", "must be within 0 and 1")

@@ -1,8 +1,10 @@
 package simulator
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"os"
@@ -120,13 +122,44 @@ func (s *Server) serveMediaUpload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	limit := s.cfg.MediaMaxBytes
+	m := &s.media
+	// Room for the body is reserved in MediaMaxTotal before it is read
+	// (its announced size, else the per-upload cap), so uploads in flight,
+	// trickled ones included, never hold more memory than the cap allows.
+	reserved := limit
+	if r.ContentLength >= 0 && r.ContentLength <= limit {
+		reserved = r.ContentLength
+	}
+	if r.ContentLength <= limit {
+		m.mu.Lock()
+		expired := m.sweepLocked(s.clk.Now())
+		full := m.total+reserved > s.cfg.MediaMaxTotal
+		if !full {
+			m.total += reserved
+		}
+		m.mu.Unlock()
+		s.dropMedia(expired)
+		if full {
+			s.httpError(w, r, http.StatusInsufficientStorage, "media store full; retry after items expire")
+			return
+		}
+	} else {
+		reserved = 0 // readBody refuses it unread
+	}
+	unreserve := func() {
+		m.mu.Lock()
+		m.total -= reserved
+		m.mu.Unlock()
+	}
 	data, err := readBody(r, limit)
 	if err != nil {
+		unreserve()
 		status, msg := requestStatus(err)
 		s.httpError(w, r, status, msg)
 		return
 	}
 	if len(data) == 0 {
+		unreserve()
 		s.httpError(w, r, http.StatusBadRequest, "body: empty upload")
 		return
 	}
@@ -140,24 +173,16 @@ func (s *Server) serveMediaUpload(w http.ResponseWriter, r *http.Request) {
 		it.contentType = "application/octet-stream"
 	}
 	id := randomHex(16)
-	m := &s.media
 	m.mu.Lock()
-	expired := m.sweepLocked(s.clk.Now())
-	if m.total+it.size > s.cfg.MediaMaxTotal {
-		m.mu.Unlock()
-		s.dropMedia(expired)
-		s.httpError(w, r, http.StatusInsufficientStorage, "media store full; retry after items expire")
-		return
-	}
-	m.total += it.size
+	// The reservation becomes the item's actual size.
+	m.total += it.size - reserved
 	if m.disk == nil {
 		m.items[id] = it
 		m.mu.Unlock()
 	} else {
-		// The bytes are reserved in total while the store writes them,
+		// The bytes stay reserved in total while the store writes them,
 		// outside the lock; the item is listed only once they are durable.
 		m.mu.Unlock()
-		s.dropMedia(expired)
 		err := m.disk.PutMedia(MediaRecord{ID: id, Tenant: it.tenant, ContentType: it.contentType, Filename: it.filename,
 			Size: it.size, Expires: it.expires}, data)
 		m.mu.Lock()
@@ -205,9 +230,23 @@ func (s *Server) serveMediaDownload(w http.ResponseWriter, r *http.Request) {
 		s.httpError(w, r, http.StatusNotFound, "media not found")
 		return
 	}
-	data := it.data
+	// The bytes are streamed: from memory, the item's own slice (no copy);
+	// from a MediaOpener, its file. A client that stops reading then holds
+	// a file handle and a socket buffer, never a copy of the item, and only
+	// until MediaTimeout cuts it off.
+	var body io.Reader = bytes.NewReader(it.data)
 	if m.disk != nil && r.Method != http.MethodHead {
-		b, err := m.disk.ReadMedia(id)
+		var (
+			rc  io.ReadCloser
+			err error
+		)
+		if op, ok := m.disk.(MediaOpener); ok {
+			rc, err = op.OpenMedia(id)
+		} else {
+			var b []byte
+			b, err = m.disk.ReadMedia(id)
+			rc = io.NopCloser(bytes.NewReader(b))
+		}
 		if errors.Is(err, os.ErrNotExist) {
 			// Deleted meanwhile (expiry, reset) or found damaged: gone.
 			m.mu.Lock()
@@ -225,7 +264,8 @@ func (s *Server) serveMediaDownload(w http.ResponseWriter, r *http.Request) {
 			s.httpError(w, r, http.StatusInternalServerError, "failed to read media")
 			return
 		}
-		data = b
+		defer rc.Close()
+		body = rc
 	}
 	w.Header().Set("Content-Type", it.contentType)
 	w.Header().Set("Content-Length", strconv.FormatInt(it.size, 10))
@@ -234,7 +274,9 @@ func (s *Server) serveMediaDownload(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
-		w.Write(data)
+		if _, err := io.Copy(w, body); err != nil {
+			s.log.Debug("relaysim: media download cut off", "err", err)
+		}
 	}
 	s.noteHTTP(r, http.StatusOK, auth.gw.GatewayID, "served "+strconv.FormatInt(it.size, 10)+" bytes")
 }

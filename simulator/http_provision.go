@@ -3,6 +3,7 @@ package simulator
 import (
 	"fmt"
 	"net/http"
+	"reflect"
 	"strings"
 	"time"
 
@@ -339,8 +340,15 @@ func (s *Server) serveProvision(w http.ResponseWriter, r *http.Request) {
 	if err == nil && !s.platformServed(req.Platform) {
 		err = badRequest("platform", "%q is not a platform this connector serves (%s)", req.Platform, strings.Join(s.cfg.platforms, ", "))
 	}
+	if err == nil {
+		err = checkProvisionSizes(req)
+	}
 	if err != nil {
 		s.replyRequestError(w, r, err)
+		return
+	}
+	if after, why := s.takeProvisionCall(tenant); why != "" {
+		s.provisionThrottled(w, r, after, why)
 		return
 	}
 
@@ -368,11 +376,12 @@ func (s *Server) provisionLocked(req contract.ProvisionRequest, tenant string) (
 		if !g.fronts(req.Platform) {
 			g.Platforms = append(g.Platforms, req.Platform)
 		}
-		for _, k := range req.RouteKeys {
-			if !contains(g.RouteKeys, k) {
-				g.RouteKeys = append(g.RouteKeys, k)
-			}
-		}
+		// The route keys are the gateway's current configuration, like
+		// its instance id and wake URL: the latest call's list replaces
+		// the stored one. Merging them made a gateway that sent new keys
+		// on each call grow its record, and the store log with it,
+		// without bound.
+		g.RouteKeys = dedupe(req.RouteKeys)
 		if req.InstanceID != "" {
 			g.InstanceID = req.InstanceID
 		}
@@ -380,10 +389,13 @@ func (s *Server) provisionLocked(req contract.ProvisionRequest, tenant string) (
 			g.WakeURL = req.WakeURL
 		}
 	} else {
+		if err := s.gatewayRoomLocked(req.GatewayID, tenant); err != nil {
+			return g, err
+		}
 		g = GatewayRecord{
 			GatewayID: req.GatewayID, Tenant: tenant, Secrets: []string{mintSecret()}, DeliveryKey: mintSecret(),
 			InstanceID: req.InstanceID, WakeURL: req.WakeURL, Platforms: []string{req.Platform},
-			RouteKeys: append([]string{}, req.RouteKeys...), CreatedAt: s.clk.Now(),
+			RouteKeys: dedupe(req.RouteKeys), CreatedAt: s.clk.Now(),
 		}
 		if g.InstanceID == "" {
 			g.InstanceID = g.GatewayID
@@ -396,10 +408,26 @@ func (s *Server) provisionLocked(req contract.ProvisionRequest, tenant string) (
 	if err := s.instanceFreeLocked(g.InstanceID, g.Tenant, g.GatewayID); err != nil {
 		return GatewayRecord{}, err
 	}
+	if old := s.gateways[g.GatewayID]; old != nil && reflect.DeepEqual(*old, g) {
+		// A gateway re-provisioning at boot with nothing changed costs no
+		// store write.
+		return g, nil
+	}
 	if err := s.putGatewayLocked(g); err != nil {
 		return GatewayRecord{}, err
 	}
 	return g, nil
+}
+
+// dedupe returns list without repeats, in first-seen order, never nil.
+func dedupe(list []string) []string {
+	out := make([]string, 0, len(list))
+	for _, v := range list {
+		if !contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // serveEnroll is POST /relay/enroll (HTTP-013): a single-use enrollment
@@ -412,8 +440,15 @@ func (s *Server) serveEnroll(w http.ResponseWriter, r *http.Request) {
 	}
 	var req contract.EnrollRequest
 	err := decodeContractBody(r, contract.BodyEnrollRequest, &req)
+	if err == nil && len(req.GatewayID) > maxProvisionIDBytes {
+		err = badRequest("gatewayId", "is %d bytes, over this connector's limit of %d", len(req.GatewayID), maxProvisionIDBytes)
+	}
 	if err != nil {
 		s.replyRequestError(w, r, err)
+		return
+	}
+	if after, why := s.takeProvisionCall(tenant); why != "" {
+		s.provisionThrottled(w, r, after, why)
 		return
 	}
 	s.mu.Lock()
@@ -449,6 +484,9 @@ func (s *Server) redeemLocked(req contract.EnrollRequest, tenant string) (Gatewa
 		}
 		g = old.clone()
 	} else {
+		if err := s.gatewayRoomLocked(req.GatewayID, tenant); err != nil {
+			return g, err
+		}
 		g = GatewayRecord{
 			GatewayID: req.GatewayID, Tenant: tenant, Secrets: []string{mintSecret()}, DeliveryKey: mintSecret(),
 			InstanceID: req.GatewayID, Platforms: append([]string(nil), tok.Platforms...), CreatedAt: s.clk.Now(),

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 
@@ -51,6 +52,12 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 		return nil, &RequestError{Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("body is %d bytes, over the %d-byte limit", r.ContentLength, limit)}
 	}
 	b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		// The read deadline (Options.ReadTimeout, MediaTimeout) ran out:
+		// a trickled body. The connection closes after this answer.
+		return nil, &RequestError{Status: http.StatusRequestTimeout, Message: "body did not arrive within the server's read timeout"}
+	}
 	if err != nil {
 		return nil, &RequestError{Status: http.StatusBadRequest, Message: "failed to read body: " + err.Error()}
 	}

@@ -43,6 +43,11 @@ type Delivery struct {
 	// that could have gone live was buffered (its socket's write queue was
 	// full, or the socket was closing).
 	Reason string `json:"reason,omitempty"`
+	// MessageID and ChatID are the event.message_id and
+	// event.source.chat_id the gateway sees for an injected event (the
+	// testee contract's correlation fields; see correlate.go).
+	MessageID string `json:"messageId,omitempty"`
+	ChatID    string `json:"chatId,omitempty"`
 }
 
 // InjectRequest is an event to deliver to a gateway as if a user had sent
@@ -129,6 +134,7 @@ func (s *Server) InjectEvent(req InjectRequest) (Delivery, error) {
 			return Delivery{}, err
 		}
 	}
+	ev, msgID := s.stampMessageID(ev, src, req.Unchecked)
 	if err := checkFrameSize("event", ev); err != nil {
 		return Delivery{}, err
 	}
@@ -137,7 +143,7 @@ func (s *Server) InjectEvent(req InjectRequest) (Delivery, error) {
 	}
 	s.learn(&gw, src)
 	in := s.instance(gw.InstanceID)
-	return s.deliver(in, &gw, contract.TypeInbound, src.Platform, ev, func() (Delivery, bool) {
+	d, err := s.deliver(in, &gw, contract.TypeInbound, src.Platform, ev, func() (Delivery, bool) {
 		if s.deviations().has(DevPolicyIgnored) {
 			return Delivery{}, false
 		}
@@ -147,6 +153,10 @@ func (s *Server) InjectEvent(req InjectRequest) (Delivery, error) {
 		}
 		return Delivery{}, false
 	})
+	if err == nil && d.Mode != DeliveryFiltered {
+		d.MessageID, d.ChatID = msgID, src.ChatID
+	}
+	return d, err
 }
 
 // policyBlocks applies the relevance gate (HTTP-016) and says why an event

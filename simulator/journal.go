@@ -2,6 +2,8 @@ package simulator
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -27,6 +29,17 @@ const (
 	JournalKeepalive = "keepalive" // a ping was answered, or not in time
 	JournalControl   = "control"   // a control operation changed state
 )
+
+// journalKinds lists the kinds, for GET /journal?kind= to refuse others.
+var journalKinds = []string{
+	JournalFrameIn, JournalFrameOut, JournalOpen, JournalAuth, JournalClose, JournalHTTP, JournalWake,
+	JournalBuffer, JournalAck, JournalNoopAck, JournalFlip, JournalDrain, JournalFiltered, JournalIgnored,
+	JournalFault, JournalKeepalive, JournalControl,
+}
+
+func knownJournalKind(k string) bool { return slices.Contains(journalKinds, k) }
+
+func journalKindList() string { return strings.Join(journalKinds, ", ") }
 
 // JournalEntry is one thing that happened, in order. Secrets and tokens
 // never appear in it.

@@ -111,7 +111,10 @@ type Options struct {
 	IdentityTokens map[string]string
 
 	// DevMode accepts any non-empty identity bearer at /relay/provision and
-	// /relay/enroll, as tenant DefaultTenant. Default false.
+	// /relay/enroll, as tenant DefaultTenant: anyone who can reach the
+	// server gets the secret of every gateway of that tenant. Default
+	// false. Start logs a warning when it is set and the server listens
+	// beyond loopback; cmd/relaysim refuses that combination.
 	DevMode bool
 
 	// AnonymousGateway, when set, authenticates a /relay upgrade that has no
@@ -266,6 +269,67 @@ type Options struct {
 	// are open (RC-003). Default 0: no limit.
 	MaxSessions int
 
+	// ProvisionBurst is how many provision and enroll calls one tenant
+	// may make in a burst, and ProvisionRefill how long it takes to earn
+	// one back, on Clock; ProvisionTotalBurst and ProvisionTotalRefill do
+	// the same for all tenants together. Only calls with an accepted
+	// identity bearer and a valid body count. Past a burst the call gets
+	// 429 with Retry-After (whole seconds until the bucket holds a call
+	// again, at least 1) and {"error": "throttled: ..."}, and changes
+	// nothing. Defaults 32 per 1 s per tenant and 256 per 100 ms in all;
+	// a negative burst disables that bucket.
+	ProvisionBurst       int
+	ProvisionRefill      time.Duration
+	ProvisionTotalBurst  int
+	ProvisionTotalRefill time.Duration
+
+	// MaxGateways and MaxGatewaysPerTenant cap the gateway records that
+	// /relay/provision and /relay/enroll may create, in total and per
+	// tenant; revoked records count, since they are kept. A call that
+	// would create one more gets 507 and creates nothing; calls for an
+	// existing gateway still work. Enrollment through the Go API, the
+	// control API and Options.Gateways is the operator's and is not
+	// capped. Defaults 4096 and 256; negative means no cap.
+	MaxGateways          int
+	MaxGatewaysPerTenant int
+
+	// ReadHeaderTimeout bounds reading a request's headers (a slowloris
+	// is closed when it runs out). Default 10 s.
+	ReadHeaderTimeout time.Duration
+
+	// ReadTimeout bounds reading a whole request, body included, and
+	// WriteTimeout writing its answer; a trickled body gets 408 and the
+	// connection closes. Media uploads and downloads get MediaTimeout
+	// instead, the answer of a GET /_relaysim/journal long poll its wait
+	// on top of WriteTimeout, and a /relay upgrade neither once it is a
+	// WebSocket (keepalive and the handshake timeout govern sockets).
+	// Defaults 30 s each.
+	ReadTimeout  time.Duration
+	WriteTimeout time.Duration
+
+	// MediaTimeout bounds reading one media upload and writing one media
+	// download. Default 5 min: 25 MiB at 85 KB/s.
+	MediaTimeout time.Duration
+
+	// IdleTimeout closes a keep-alive connection that sends no next
+	// request for this long. Default 60 s.
+	IdleTimeout time.Duration
+
+	// MaxHeaderBytes caps a request's header block; a larger one gets 431
+	// from net/http and the connection is closed. Default 32 KiB.
+	MaxHeaderBytes int
+
+	// MaxConns caps the TCP connections open at once, WebSocket sockets
+	// included. A connection beyond it is accepted, answered at once
+	// "HTTP/1.1 503 Service Unavailable" with Retry-After: 1 and
+	// {"error": "too many connections"}, and closed, so the process never
+	// runs out of file descriptors and a legitimate request works again
+	// as soon as one closes. Default DefaultMaxConns(): 4096, or three
+	// quarters of the process's open-file limit when that is lower.
+	// Negative means no cap. It applies only when the server listens
+	// itself (New, Start), not to a Handler mounted elsewhere.
+	MaxConns int
+
 	// AuthFailBurst is how many failed token authentications one remote
 	// address, or one enrolled gateway id named by refused tokens, may make
 	// in a burst, counted apart for upgrades, for policy and media
@@ -403,6 +467,8 @@ func (o Options) withDefaults() (*config, error) {
 	}
 	defInt64(&c.BufferMaxBytes, DefaultBufferMaxBytes)
 	defInt64(&c.BufferMaxTotalBytes, DefaultBufferMaxTotalBytes)
+	c.provisionDefaults()
+	c.serverLimitDefaults()
 	if c.AuthFailBurst == 0 {
 		c.AuthFailBurst = DefaultAuthFailBurst
 	}

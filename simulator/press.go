@@ -92,17 +92,3 @@ func (s *Server) PressPrompt(req PressRequest) (Delivery, error) {
 	}
 	return s.InjectEvent(InjectRequest{GatewayID: req.GatewayID, Event: b})
 }
-
-func (s *Server) ctlPress(w http.ResponseWriter, r *http.Request) {
-	var req PressRequest
-	if err := decodeControl(r, &req); err != nil {
-		ctlFail(w, err)
-		return
-	}
-	d, err := s.PressPrompt(req)
-	if err != nil {
-		ctlFail(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, d)
-}

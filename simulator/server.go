@@ -69,8 +69,9 @@ type Server struct {
 	faults  faultSet
 	media   mediaStore
 
-	refuse   atomic.Bool  // fault: close new sockets 1013
-	throttle authThrottle // failed authentications (throttle.go)
+	refuse    atomic.Bool      // fault: close new sockets 1013
+	throttle  authThrottle     // failed authentications (throttle.go)
+	provLimit provisionLimiter // provision and enroll calls (provision_limits.go)
 
 	lifeMu  sync.Mutex
 	closing bool
@@ -150,7 +151,7 @@ func NewUnstarted(opts Options) (*Server, error) {
 		}
 		s.initial = append(s.initial, g)
 	}
-	s.handler = s.routes()
+	s.handler = s.withDeadlines(s.routes())
 	return s, nil
 }
 
@@ -198,13 +199,15 @@ func (s *Server) Start() error {
 	if err != nil {
 		return fmt.Errorf("failed to listen on %s: %w", s.cfg.Addr, err)
 	}
+	if s.cfg.DevMode && !isLoopbackListener(ln.Addr()) {
+		s.log.Warn("relaysim: dev mode on a non-loopback address: anyone who can reach it can provision with any bearer and get the secrets of tenant "+DefaultTenant, "addr", ln.Addr().String())
+	}
+	if s.cfg.MaxConns > 0 {
+		ln = newConnLimiter(ln, s, s.cfg.MaxConns)
+	}
 	s.ln = ln
 	s.url = "http://" + ln.Addr().String()
-	s.hs = &http.Server{
-		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
-	}
+	s.hs = s.httpServer()
 	s.started = true
 	s.wg.Add(1)
 	go func() {
@@ -412,6 +415,7 @@ func (s *Server) Reset() error {
 	s.faults.reset()
 	s.refuse.Store(false)
 	s.throttle.reset()
+	s.provLimit.reset()
 	s.dropMedia(s.media.reset())
 	s.jr.reset()
 	s.note(JournalEntry{Kind: JournalControl, Detail: "reset"})

@@ -43,6 +43,16 @@ type MediaStore interface {
 	ReadMedia(id string) ([]byte, error)
 }
 
+// MediaOpener is implemented by a MediaStore that can hand an item's bytes
+// out as a stream. The server prefers it for downloads, so a download
+// holds a file, not the item's bytes, however slowly its client reads.
+// The reader must yield exactly the stored bytes (size and content
+// checked before the first byte, as ReadMedia); unknown or damaged items
+// are errors wrapping os.ErrNotExist. FileStore implements it.
+type MediaOpener interface {
+	OpenMedia(id string) (io.ReadCloser, error)
+}
+
 // MediaRecord is the metadata of one stored media item.
 type MediaRecord struct {
 	ID          string
@@ -343,6 +353,51 @@ func (md *mediaDir) read(id string) ([]byte, error) {
 	return b, nil
 }
 
+// open returns the item's file positioned at its start, after checking its
+// size and SHA-256 in one pass of bounded memory; a damaged item is removed
+// and reported as not existing. The store's lock is held only while the
+// file is opened and checked, so a stalled download never holds up Close,
+// and a file deleted meanwhile stays readable through the open handle.
+func (md *mediaDir) open(id string) (*os.File, error) {
+	if !validMediaID(id) {
+		return nil, fmt.Errorf("failed to open media: invalid id %q", id)
+	}
+	md.rw.RLock()
+	defer md.rw.RUnlock()
+	if md.closed {
+		return nil, errors.New("failed to open media: store closed")
+	}
+	md.mu.Lock()
+	sc, ok := md.items[id]
+	md.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("failed to open media %s: %w", id, os.ErrNotExist)
+	}
+	f, err := os.Open(filepath.Join(md.dir, id))
+	if err != nil {
+		return nil, fmt.Errorf("failed to open media %s: %w", id, err)
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, io.LimitReader(f, sc.Size+1))
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("failed to open media %s: %w", id, err)
+	}
+	if n != sc.Size || hex.EncodeToString(h.Sum(nil)) != sc.SHA256 {
+		f.Close()
+		md.mu.Lock()
+		delete(md.items, id)
+		delete(md.unsynced, id)
+		md.mu.Unlock()
+		md.remove(id)
+		return nil, fmt.Errorf("failed to open media %s: damaged, removed: %w", id, os.ErrNotExist)
+	}
+	return f, nil
+}
+
 // flush syncs every item written since the last flush, and the directory.
 func (md *mediaDir) flush() error {
 	md.rw.RLock()
@@ -404,6 +459,11 @@ func (fs *FileStore) LoadMedia() ([]MediaRecord, error) { return fs.media.load()
 // ReadMedia returns the item's bytes, checked against the size and SHA-256
 // recorded at upload.
 func (fs *FileStore) ReadMedia(id string) ([]byte, error) { return fs.media.read(id) }
+
+// OpenMedia returns the item's bytes as a file, checked against the size
+// and SHA-256 recorded at upload before it is returned; the caller closes
+// it.
+func (fs *FileStore) OpenMedia(id string) (io.ReadCloser, error) { return fs.media.open(id) }
 
 // MediaDir returns the directory that holds the store's media: the store's
 // path with ".media" appended.

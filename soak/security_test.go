@@ -120,6 +120,9 @@ func TestSecretsStayOutOfLogsJournalAndAnswers(t *testing.T) {
 		t.Helper()
 		req, _ := http.NewRequestWithContext(ctx, method, s.URL()+simulator.ControlPrefix+path, strings.NewReader(body))
 		req.Header.Set("X-Relaysim-Token", control)
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -511,6 +514,9 @@ func TestRequestBodiesAreBounded(t *testing.T) {
 			}
 			if tc.bearer != "" {
 				req.Header.Set("Authorization", "Bearer "+tc.bearer)
+			}
+			if strings.HasPrefix(tc.path, simulator.ControlPrefix) {
+				req.Header.Set("Content-Type", "application/json")
 			}
 			rec := httptest.NewRecorder()
 			s.Handler().ServeHTTP(rec, req)

@@ -147,13 +147,16 @@ func runSessionKey(args []string, stdin io.Reader, stdout, stderr io.Writer) int
 }
 
 // runValidate implements "conform validate FILE|-": every line of an NDJSON
-// capture is checked as a frame; violations are printed with their line.
+// capture is checked as a frame; violations are printed with their line
+// and the level of the requirement they break. MUST violations fail the
+// run (exit 1); SHOULD and MAY violations are warnings unless --strict.
 func runValidate(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("conform validate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	asJSON := fs.Bool("json", false, "print violations as JSON lines")
+	strict := fs.Bool("strict", false, "fail on SHOULD and MAY violations too")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: conform validate [--json] FILE|-   (an NDJSON capture of frames, one per line)")
+		fmt.Fprintln(stderr, "usage: conform validate [--json] [--strict] FILE|-   (an NDJSON capture of frames, one per line)")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -174,7 +177,9 @@ func runValidate(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		in = f
 	}
 	r := bufio.NewReaderSize(in, 64<<10)
-	lines, bad := 0, 0
+	lines := 0
+	counts := map[string]int{}
+	failing := 0
 	for {
 		frame, err := r.ReadBytes('\n')
 		if len(frame) > 0 {
@@ -183,15 +188,23 @@ func runValidate(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 				continue
 			}
 			for _, v := range contract.ValidateFrame(frame) {
-				bad++
+				level := "MUST"
+				if req, ok := contract.LookupRequirement(v.Requirement); ok {
+					level = string(req.Level)
+				}
+				counts[level]++
+				if level == "MUST" || *strict {
+					failing++
+				}
 				if *asJSON {
 					out, _ := json.Marshal(struct {
-						Line int `json:"line"`
+						Line  int    `json:"line"`
+						Level string `json:"level"`
 						contract.Violation
-					}{lines, v})
+					}{lines, level, v})
 					fmt.Fprintln(stdout, string(out))
 				} else {
-					fmt.Fprintf(stdout, "line %d: %s\n", lines, v.Error())
+					fmt.Fprintf(stdout, "line %d: %s %s\n", lines, level, v.Error())
 				}
 			}
 		}
@@ -203,10 +216,13 @@ func runValidate(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
-	if bad > 0 {
-		fmt.Fprintf(stderr, "%d violation(s) in %d frame(s)\n", bad, lines)
+	if n := counts["MUST"] + counts["SHOULD"] + counts["MAY"]; n > 0 {
+		fmt.Fprintf(stderr, "%d violation(s) in %d frame(s): %d MUST, %d SHOULD, %d MAY\n", n, lines, counts["MUST"], counts["SHOULD"], counts["MAY"])
+	} else {
+		fmt.Fprintf(stderr, "%d frame(s), no violations\n", lines)
+	}
+	if failing > 0 {
 		return 1
 	}
-	fmt.Fprintf(stderr, "%d frame(s), no violations\n", lines)
 	return 0
 }

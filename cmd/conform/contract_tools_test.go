@@ -79,13 +79,22 @@ func TestValidateCommand(t *testing.T) {
 	if code := runValidate([]string{"-"}, strings.NewReader(capture), &out, &errb); code != 1 {
 		t.Fatalf("bad capture: exit %d", code)
 	}
-	want := "line 2: [HS-001] platform: missing\nline 3: [TRN-002] frame does not end with a newline\nline 3: [IDLE-002] bufferId: missing\n"
+	want := "line 2: MUST [HS-001] platform: missing\nline 3: MUST [TRN-002] frame does not end with a newline\nline 3: MUST [IDLE-002] bufferId: missing\n"
 	if out.String() != want {
 		t.Fatalf("output:\n%s\nwant:\n%s", out.String(), want)
 	}
 	out.Reset()
 	runValidate([]string{"--json", "-"}, strings.NewReader("{\"type\":\"inbound_ack\"}\n"), &out, &errb)
-	if strings.TrimSpace(out.String()) != `{"line":1,"field":"bufferId","requirement":"IDLE-002","message":"missing"}` {
+	if strings.TrimSpace(out.String()) != `{"line":1,"level":"MUST","field":"bufferId","requirement":"IDLE-002","message":"missing"}` {
 		t.Fatalf("json output %q", out.String())
+	}
+	// A SHOULD violation warns; --strict makes it fail the run.
+	should := "{\"type\":\"outbound\",\"requestId\":\"NOT-HEX\",\"action\":{\"op\":\"send\",\"chat_id\":\"c\",\"content\":\"x\",\"reply_to\":null,\"metadata\":{}}}\n"
+	out.Reset()
+	if code := runValidate([]string{"-"}, strings.NewReader(should), &out, &errb); code != 0 || !strings.HasPrefix(out.String(), "line 1: SHOULD [OUT-002]") {
+		t.Fatalf("SHOULD violation: exit %d, output %q; want exit 0 and the level", code, out.String())
+	}
+	if code := runValidate([]string{"--strict", "-"}, strings.NewReader(should), &out, &errb); code != 1 {
+		t.Fatalf("SHOULD violation with --strict: exit %d, want 1", code)
 	}
 }

@@ -26,6 +26,8 @@ type commonFlags struct {
 	writeBaseline     string
 	implementation    string
 	wait              time.Duration
+	parallel          int
+	failFast          bool
 	verbose           bool
 	quiet             bool
 }
@@ -45,6 +47,8 @@ func (c *commonFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.writeBaseline, "write-baseline", "", "write a baseline listing this run's failures to FILE")
 	fs.StringVar(&c.implementation, "implementation", "", "name and version of the implementation under test, for reports")
 	fs.DurationVar(&c.wait, "wait", 0, "bound for each wait on the implementation (default 5s)")
+	fs.IntVar(&c.parallel, "parallel", conformance.DefaultParallel, "how many cases run at once (1: one after another)")
+	fs.BoolVar(&c.failFast, "fail-fast", false, "stop starting cases after the first failure")
 	fs.BoolVar(&c.verbose, "v", false, "verbose: show Ginkgo's full output")
 	fs.BoolVar(&c.quiet, "q", false, "quiet: no per-case progress lines")
 }
@@ -55,6 +59,10 @@ func (c *commonFlags) options(stderr io.Writer) (conformance.Options, error) {
 		Implementation: c.implementation, Strict: c.strict, Fast: c.fast,
 		Focus: splitList(c.focus), Skip: splitList(c.skip), LabelFilter: c.labelFilter,
 		Wait: c.wait, JUnitReport: c.junit, GinkgoJSONReport: c.ginkgoJSON, Verbose: c.verbose,
+		Parallel: c.parallel, FailFast: c.failFast,
+	}
+	if c.parallel < 1 {
+		return o, fmt.Errorf("--parallel %d: want 1 or more", c.parallel)
 	}
 	if len(c.features) > 0 {
 		o.Features = map[string]bool{}
@@ -209,7 +217,8 @@ func finish(c *commonFlags, res *conformance.Result, err error, stdout, stderr i
 	write(c.report, res.Markdown())
 	write(c.writeBaseline, conformance.WriteBaseline(res))
 	for _, cr := range res.Cases {
-		if cr.Verdict == conformance.Fail || cr.Verdict == conformance.HarnessError || cr.Baseline == "stale" {
+		if cr.Verdict == conformance.Fail || cr.Verdict == conformance.HarnessError || cr.Baseline == "stale" ||
+			(cr.Verdict == conformance.Blocked && cr.Cause != nil && cr.Cause.Case == "") {
 			fmt.Fprintf(stdout, "\n%s %s", strings.ToUpper(string(cr.Verdict)), cr.ID)
 			if cr.Baseline != "" {
 				fmt.Fprintf(stdout, " (baseline: %s)", cr.Baseline)

@@ -69,8 +69,10 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{},
 		{"frobnicate"},
 		{"connector"},
-		{"connector", "--url", "http://127.0.0.1:1"},
 		{"connector", "--url", "http://127.0.0.1:1", "--gateway-id", "g", "--secret", "s"},
+		{"connector", "--url", "http://127.0.0.1:1", "--control", "http://x", "--parallel", "0"},
+		{"connector", "--url", "http://127.0.0.1:1", "--control", "http://x", "--focus", "NOPE"},
+		{"gateway", "--exec", "true", "--skip", "A,H,I,O,R,S,T,W"},
 		{"connector", "--url", "http://127.0.0.1:1", "--control", "http://x", "--feature", "wake=maybe"},
 		{"connector", "--url", "http://127.0.0.1:1", "--control", "http://x", "--baseline", "/nonexistent/baseline.yaml"},
 		{"connector", "--no-such-flag"},
@@ -81,6 +83,15 @@ func TestUsageErrorsExit2(t *testing.T) {
 		if code, _, errs := call(args...); code != 2 {
 			t.Errorf("conform %v: exit %d, want 2 (%s)", args, code, errs)
 		}
+	}
+	// A label filter that does not parse is a usage error in plain words.
+	code, _, errs := call("connector", "--url", "http://127.0.0.1:1", "--control", "http://x", "--label-filter", "MUST &&")
+	if code != 2 || strings.Contains(errs, "\x1b[") || !strings.Contains(errs, "does not parse") {
+		t.Errorf("bad label filter: exit %d, want 2 with a plain message:\n%q", code, errs)
+	}
+	// Nothing listening is not a usage error: it says what happened.
+	if code, _, errs := call("connector", "--url", "http://127.0.0.1:1"); code != 3 || !strings.Contains(errs, "connection refused") {
+		t.Errorf("connector where nothing listens: exit %d, want 3 naming the refused connection (%s)", code, errs)
 	}
 	if code, out, _ := call("--help"); code != 0 || !strings.Contains(out, "Exit codes") {
 		t.Errorf("--help: exit %d\n%s", code, out)

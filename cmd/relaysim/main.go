@@ -58,7 +58,8 @@ func (l *listFlag) Set(v string) error {
 type config struct {
 	addr            string
 	store           string
-	dev             bool
+	dev             devFlag
+	devOn           bool // dev mode as validate settled it
 	identityTokens  listFlag
 	platforms       string
 	gatewayID       string
@@ -81,20 +82,7 @@ type config struct {
 	manualClock     bool
 	controlToken    string
 	oneFrame        bool
-
-	// Memory bounds (docs/security.md, "Limits").
-	queueMaxFrames       int
-	queueMaxBytes        int64
-	queueMaxTotalBytes   int64
-	queueWait            time.Duration
-	socketWriteTimeout   time.Duration
-	bufferMaxEntries     int
-	bufferMaxBytes       int64
-	bufferMaxTotalBytes  int64
-	historySize          int
-	historyMaxBytes      int64
-	historyMaxTotalBytes int64
-	journalMaxBytes      int64
+	limits          limitFlags
 }
 
 // envName is the environment twin of a flag: --ping-interval reads
@@ -108,7 +96,7 @@ func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.addr, "addr", "", "`HOST:PORT` to listen on; port 0 picks a free port (default "+defaultAddr+", or a free loopback port when that is taken)")
 	fs.StringVar(&c.store, "store", "mem", "where state lives, `mem|file:PATH`: mem is lost on exit; with file:PATH buffers, flips, enrollments, policies, enrollment tokens and uploaded media (in PATH.media) survive restarts")
-	fs.BoolVar(&c.dev, "dev", true, "accept any non-empty identity bearer at /relay/provision and /relay/enroll (tenant \"default\")")
+	fs.Var(&c.dev, "dev", "accept any non-empty identity bearer at /relay/provision and /relay/enroll (tenant \"default\"); auto: on when no --identity-token is given and --addr is loopback; --dev with --identity-token, or on a non-loopback --addr, is refused")
 	fs.Var(&c.identityTokens, "identity-token", "identity bearer accepted by provision and enroll, as `TOKEN` or TOKEN=TENANT; repeatable, or comma-separated in the env twin")
 	fs.StringVar(&c.platforms, "platforms", "", "comma-separated `platforms` served (default every preset: discord,telegram,slack,whatsapp); a platform without a preset gets a generic descriptor")
 	fs.StringVar(&c.gatewayID, "gateway-id", "gw-dev", "`id` of the development gateway enrolled at start; empty enrolls none")
@@ -131,18 +119,7 @@ func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&c.manualClock, "manual-clock", false, "run on a clock that moves only through POST /_relaysim/clock")
 	fs.StringVar(&c.controlToken, "control-token", "", "require this `token` on /_relaysim/ requests (Authorization: Bearer or X-Relaysim-Token)")
 	fs.BoolVar(&c.oneFrame, "one-frame-per-message", false, "write every frame as its own WebSocket message instead of letting frames queued together share one (TRN-005)")
-	fs.IntVar(&c.queueMaxFrames, "queue-max-frames", simulator.DefaultQueueMaxFrames, "frames (`n`) one socket's write queue holds; a live event that does not fit is buffered instead")
-	fs.Int64Var(&c.queueMaxBytes, "queue-max-bytes", simulator.DefaultQueueMaxBytes, "`bytes` one socket's write queue holds; a live event that does not fit is buffered instead")
-	fs.Int64Var(&c.queueMaxTotalBytes, "queue-max-total-bytes", simulator.DefaultQueueMaxTotalBytes, "`bytes` queued for live delivery across all sockets; past it live events are buffered")
-	fs.DurationVar(&c.queueWait, "queue-wait", simulator.DefaultQueueWait, "how long (a `duration`) an inject waits for room in a full socket queue whose writer frees none, holding no lock, before buffering; negative never waits")
-	fs.DurationVar(&c.socketWriteTimeout, "socket-write-timeout", 0, "close 1011 a socket whose writer made no progress for this wall-clock `duration` (a peer that stopped reading); 0 means the ping timeout, negative disables")
-	fs.IntVar(&c.bufferMaxEntries, "buffer-max-entries", simulator.DefaultBufferMaxEntries, "entries (`n`) one instance's buffer holds; beyond it inject answers 507")
-	fs.Int64Var(&c.bufferMaxBytes, "buffer-max-bytes", simulator.DefaultBufferMaxBytes, "`bytes` one instance's buffer holds; beyond it inject answers 507")
-	fs.Int64Var(&c.bufferMaxTotalBytes, "buffer-max-total-bytes", simulator.DefaultBufferMaxTotalBytes, "`bytes` buffered across all instances; beyond it inject answers 507")
-	fs.IntVar(&c.historySize, "history-size", simulator.DefaultHistorySize, "outbound records, interrupts and draft and thread ids (`n` each) kept per gateway, and wakes per instance; the oldest go first")
-	fs.Int64Var(&c.historyMaxBytes, "history-max-bytes", simulator.DefaultHistoryMaxBytes, "`bytes` of each of those kept per gateway; the oldest go first")
-	fs.Int64Var(&c.historyMaxTotalBytes, "history-max-total-bytes", simulator.DefaultHistoryMaxTotalBytes, "`bytes` of each of those kept across gateways; the largest gateway's oldest go first")
-	fs.Int64Var(&c.journalMaxBytes, "journal-max-bytes", simulator.DefaultJournalMaxBytes, "`bytes` the journal holds; the oldest entries go first")
+	addLimitFlags(fs, &c.limits)
 	fs.Usage = func() { usage(fs, stderr) }
 	return fs
 }
@@ -157,7 +134,10 @@ With no flags it listens on loopback, keeps state in memory, enrolls the
 development gateway gw-dev and prints the env block a gateway needs on
 stdout. Logs go to stderr. SIGINT or SIGTERM close every socket with 1001
 and flush the store. The control API under /_relaysim/ has no
-authentication unless --control-token is set: keep relaysim on loopback.
+authentication unless --control-token is set: keep relaysim on loopback
+(it warns when it is not). Dev mode (--dev: any bearer may provision) is
+on only on loopback without --identity-token. Every value is checked at
+start; a bad one is a usage error (exit 2) naming the flag.
 "relaysim soak" runs the chaos soak (docs/soak.md) instead and prints its
 figures; "relaysim soak --help" lists its flags.
 
@@ -211,11 +191,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return 2
 	}
 
+	if err := c.validate(); err != nil {
+		fmt.Fprintf(stderr, "relaysim: %v\n", err)
+		return 2
+	}
 	logger, err := newLogger(c.logFormat, c.logLevel, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "relaysim: %v\n", err)
 		return 2
 	}
+	c.warnExposure(logger)
 	opts, err := c.options(logger)
 	if err != nil {
 		fmt.Fprintf(stderr, "relaysim: %v\n", err)
@@ -258,21 +243,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 
 func (c *config) options(logger *slog.Logger) (simulator.Options, error) {
 	opts := simulator.Options{
-		Addr: c.addr, Logger: logger, DevMode: c.dev,
+		Addr: c.addr, Logger: logger, DevMode: c.devOn,
 		PingInterval: c.pingInterval, PingTimeout: c.pingTimeout, HandshakeTimeout: c.handshake,
 		WakeCooldown: c.wakeCooldown, DrainWindow: c.drainWindow, MediaTTL: c.mediaTTL,
 		AuthFailBurst: c.authFailBurst, AuthFailRefill: c.authFailRefill,
 		ControlToken: c.controlToken, OneFramePerMessage: c.oneFrame,
-
-		QueueMaxFrames: c.queueMaxFrames, QueueMaxBytes: c.queueMaxBytes, QueueMaxTotalBytes: c.queueMaxTotalBytes,
-		QueueWait: c.queueWait, SocketWriteTimeout: c.socketWriteTimeout,
-		BufferMaxEntries: c.bufferMaxEntries, BufferMaxBytes: c.bufferMaxBytes, BufferMaxTotalBytes: c.bufferMaxTotalBytes,
-		HistorySize: c.historySize, HistoryMaxBytes: c.historyMaxBytes, HistoryMaxTotalBytes: c.historyMaxTotalBytes,
-		JournalMaxBytes: c.journalMaxBytes,
 	}
 	if opts.Addr == "" {
 		opts.Addr = defaultAddr
 	}
+	c.limits.apply(&opts)
 	p, err := simulator.ParseDuplicatePolicy(c.duplicatePolicy)
 	if err != nil {
 		return opts, err

@@ -21,7 +21,7 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	duration := fs.Duration("duration", time.Minute, "how long faults and traffic run (warm-up and the final settling come on top)")
 	seed := fs.Int64("seed", 1, "seed of the schedule of events and faults; a run with the same seed injects the same ones")
-	gateways := fs.Int("gateways", 8, "how many gateways, each its own tenant and instance (at least 2)")
+	gateways := fs.Int("gateways", 8, fmt.Sprintf("how many gateways, each its own tenant and instance (2 to %d)", maxSoakGateways))
 	dir := fs.String("dir", "", "directory for relaysim's file store (default: a temporary one, removed afterwards)")
 	verbose := fs.Bool("v", false, "print progress every 30 s and each violation as it happens, on stderr")
 	fs.Usage = func() {
@@ -37,6 +37,10 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "relaysim soak: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	if err := checkSoakFlags(*duration, *gateways, *dir); err != nil {
+		fmt.Fprintf(stderr, "relaysim soak: %v\n", err)
 		return 2
 	}
 	if *dir == "" {
@@ -62,4 +66,25 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// maxSoakGateways bounds --gateways: each gateway is a client, a tenant and
+// a socket in this one process.
+const maxSoakGateways = 1000
+
+// checkSoakFlags refuses values the soak would otherwise quietly replace
+// with its defaults.
+func checkSoakFlags(duration time.Duration, gateways int, dir string) error {
+	if duration <= 0 {
+		return fmt.Errorf("--duration %v: must be a positive duration", duration)
+	}
+	if gateways < 2 || gateways > maxSoakGateways {
+		return fmt.Errorf("--gateways %d: must be from 2 to %d (foreign acks need a second tenant)", gateways, maxSoakGateways)
+	}
+	if dir != "" {
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			return fmt.Errorf("--dir %q: not an existing directory", dir)
+		}
+	}
+	return nil
 }

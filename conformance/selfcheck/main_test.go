@@ -32,6 +32,13 @@ type childSpec struct {
 	Fast          bool             `json:"fast,omitempty"`
 	Wait          time.Duration    `json:"wait,omitempty"`
 	Out           string           `json:"out"`
+	// Foreign names a foreign double to run the suite against instead of
+	// relaysim or the echo gateway ("pier"); ForeignDeviation plants one
+	// of its deviations; Credentials runs the connector suite without the
+	// testee control API, on credentials alone.
+	Foreign          string `json:"foreign,omitempty"`
+	ForeignDeviation string `json:"foreignDeviation,omitempty"`
+	Credentials      bool   `json:"credentials,omitempty"`
 }
 
 // identityToken is the identity bearer the child's relaysim accepts.
@@ -68,8 +75,10 @@ func runChild(raw string) int {
 	}
 	var res *conformance.Result
 	var err error
-	switch spec.Side {
-	case conformance.Connector:
+	switch {
+	case spec.Foreign != "" && spec.Side == conformance.Connector:
+		res, err = runForeign(spec, common)
+	case spec.Side == conformance.Connector:
 		var devs []simulator.Deviation
 		for _, d := range spec.SimDeviations {
 			devs = append(devs, simulator.Deviation(d))
@@ -90,8 +99,11 @@ func runChild(raw string) int {
 			Options: common, URL: sim.URL(), Control: sim.URL() + simulator.ControlPrefix[:len(simulator.ControlPrefix)-1],
 			IdentityToken: identityToken,
 		})
-	case conformance.Gateway:
+	case spec.Side == conformance.Gateway:
 		common.Implementation = "examples/echogateway"
+		if spec.Foreign != "" {
+			common.Implementation = spec.Foreign + " (foreign double)"
+		}
 		common.Features = map[string]bool{conformance.FeatureAll: true}
 		res, err = conformance.RunGateway(conformance.GatewayOptions{
 			Options: common, Command: []string{spec.Exec}, Env: spec.Env, Echo: true, Timers: true,
@@ -152,28 +164,55 @@ var (
 	buildErr  error
 )
 
+// lantern builds the foreign gateway double once and returns its path.
+func lantern(t *testing.T) string {
+	t.Helper()
+	lanternOnce.Do(func() {
+		lanternBin, lanternErr = build("lantern", "github.com/relaykit/relaykit/internal/foreign/lantern")
+	})
+	if lanternErr != nil {
+		t.Fatal(lanternErr)
+	}
+	return lanternBin
+}
+
+var (
+	lanternOnce sync.Once
+	lanternBin  string
+	lanternErr  error
+)
+
+// build compiles a main package into the self-check's build directory.
+func build(name, pkg string) (string, error) {
+	buildDirOnce.Do(func() { buildDir, buildDirErr = os.MkdirTemp("", "relaykit-selfcheck-") })
+	if buildDirErr != nil {
+		return "", buildDirErr
+	}
+	bin := filepath.Join(buildDir, name)
+	if runtime.GOOS == "windows" {
+		bin += ".exe"
+	}
+	cmd := exec.Command("go", "build", "-o", bin, pkg)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("go build %s: %v\n%s", pkg, err, out.String())
+	}
+	return bin, nil
+}
+
+var (
+	buildDirOnce sync.Once
+	buildDirErr  error
+)
+
 // echogateway builds examples/echogateway once and returns its path.
 func echogateway(t *testing.T) string {
 	t.Helper()
 	if p := os.Getenv("RELAYKIT_SELFCHECK_ECHOGATEWAY"); p != "" {
 		return p
 	}
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "relaykit-selfcheck-")
-		if buildErr != nil {
-			return
-		}
-		echoBin = filepath.Join(buildDir, "echogateway")
-		if runtime.GOOS == "windows" {
-			echoBin += ".exe"
-		}
-		cmd := exec.Command("go", "build", "-o", echoBin, "github.com/relaykit/relaykit/examples/echogateway")
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Run(); err != nil {
-			buildErr = fmt.Errorf("go build examples/echogateway: %v\n%s", err, out.String())
-		}
-	})
+	buildOnce.Do(func() { echoBin, buildErr = build("echogateway", "github.com/relaykit/relaykit/examples/echogateway") })
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}

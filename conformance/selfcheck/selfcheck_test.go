@@ -27,6 +27,9 @@ func requireFullPass(t *testing.T, res *conformance.Result) {
 			t.Errorf("%s %s: %s\n%s", c.Verdict, c.ID, c.Message, c.Transcript)
 		}
 	}
+	for _, f := range res.Findings {
+		t.Errorf("finding %s %s in %s: %s", f.Kind, f.Requirement, f.Case, f.Message)
+	}
 }
 
 func TestConnectorSuiteAgainstRelaysim(t *testing.T) {
@@ -73,12 +76,34 @@ func TestDeviationMatrix(t *testing.T) {
 			}
 			res := runSuite(t, spec)
 			var failed []string
+			related := map[string]bool{row.Breaks(): true}
+			for _, r := range row.Also() {
+				related[r] = true
+			}
 			for _, c := range res.Cases {
 				switch c.Verdict {
 				case conformance.Fail, conformance.Warn:
 					failed = append(failed, c.ID)
+					for _, r := range c.Requirements {
+						related[r] = true
+					}
 				case conformance.HarnessError:
 					t.Errorf("harness error in %s: %s", c.ID, c.Message)
+				}
+			}
+			// A blocked case is allowed only when what blocked it is the
+			// deviation's own requirement or one a failing case proves.
+			for _, c := range res.Cases {
+				if c.Verdict != conformance.Blocked {
+					continue
+				}
+				if c.Cause == nil || !related[c.Cause.Requirement] {
+					t.Errorf("deviation %s: %s blocked by an unrelated cause: %s", row.Deviation, c.ID, c.Message)
+				}
+			}
+			for _, f := range res.Findings {
+				if f.Kind == conformance.CauseFail && !related[f.Requirement] {
+					t.Errorf("deviation %s: %s saw an unrelated violation: %s", row.Deviation, f.Case, firstLine(f.Message))
 				}
 			}
 			sort.Strings(failed)
@@ -87,8 +112,8 @@ func TestDeviationMatrix(t *testing.T) {
 			if strings.Join(failed, " ") != strings.Join(want, " ") {
 				t.Errorf("deviation %s: failing cases\n  got  %v\n  want %v", row.Deviation, failed, want)
 				for _, c := range res.Cases {
-					if c.Verdict == conformance.Fail || c.Verdict == conformance.Warn {
-						t.Logf("%s: %s", c.ID, firstLine(c.Message))
+					if c.Verdict == conformance.Fail || c.Verdict == conformance.Warn || c.Verdict == conformance.Blocked {
+						t.Logf("%s %s: %s", c.Verdict, c.ID, firstLine(c.Message))
 					}
 				}
 			}

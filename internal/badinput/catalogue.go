@@ -39,13 +39,17 @@ const (
 
 // Entry is one case of the catalogue.
 type Entry struct {
-	ID          string   `json:"id"`
-	Description string   `json:"description"`
-	Requirement string   `json:"requirement"`
-	Where       string   `json:"where"`
-	Setup       string   `json:"setup,omitempty"`
-	Input       Input    `json:"input"`
-	Reaction    Reaction `json:"reaction"`
+	ID          string `json:"id"`
+	Description string `json:"description"`
+	Requirement string `json:"requirement"`
+	// Also names further requirements, of the same level, that together
+	// with Requirement say what Reaction asserts (TRN-016 makes an invalid
+	// UTF-8 message a malformed frame; TRN-008 says how that is closed).
+	Also     []string `json:"also,omitempty"`
+	Where    string   `json:"where"`
+	Setup    string   `json:"setup,omitempty"`
+	Input    Input    `json:"input"`
+	Reaction Reaction `json:"reaction"`
 	// Needs lists what the target must provide: "identity" (an identity
 	// bearer for provision and enroll), "revoked" (a revoked gateway),
 	// "buffer" (a way to buffer an event), "unfronted" (a served platform
@@ -92,6 +96,12 @@ type Input struct {
 // bytes (newline excluded) of an unknown type, padded with "a".
 type Generate struct {
 	Size int `json:"size"`
+	// Kind is what the padded frame is: "" for a frame of a type no
+	// connector knows, "send" for an outbound send of {request_id} to the
+	// target's chat whose metadata carries the padding (a connector
+	// ignores unknown metadata keys, OUT-016), so that accepting it shows
+	// as a result rather than as silence.
+	Kind string `json:"kind,omitempty"`
 	// Newline ends the frame with "\n"; without it the frame never ends.
 	Newline bool `json:"newline"`
 	// Chunk splits the bytes over messages of at most this many bytes;
@@ -116,12 +126,16 @@ type Reaction struct {
 	// Close: the connector closes the socket with this code (and reason,
 	// when given).
 	Close *CloseReaction `json:"close,omitempty"`
-	// HTTP: the answer has this status (or one of Statuses) and, for an
-	// error, the JSON body {"error": "..."} naming ErrorField.
+	// HTTP: the answer has this status (or one of Statuses, or any 4xx
+	// with Any4xx) and, for an error, the JSON body {"error": "..."}
+	// (HTTP-006). The message itself is free text and never checked.
 	HTTP *HTTPReaction `json:"http,omitempty"`
 	// Ignored: nothing comes back and the socket stays usable, which a
-	// follow-up round trip proves.
-	Ignored bool `json:"ignored,omitempty"`
+	// follow-up round trip proves. With MustNotSend, "nothing" is only
+	// frames of those types: the requirement forbids them and leaves
+	// others (an error frame, say) to the connector.
+	Ignored     bool     `json:"ignored,omitempty"`
+	MustNotSend []string `json:"must_not_send,omitempty"`
 	// Reply: a frame comes back matching it, and the socket stays usable.
 	Reply *Reply `json:"reply,omitempty"`
 	// Deferred: nothing comes back until CompleteWith is sent; then Reply.
@@ -143,9 +157,11 @@ type CloseReaction struct {
 
 // HTTPReaction is an HTTP answer.
 type HTTPReaction struct {
-	Status     int    `json:"status,omitempty"`
-	Statuses   []int  `json:"statuses,omitempty"`
-	ErrorField string `json:"error_field,omitempty"`
+	Status   int   `json:"status,omitempty"`
+	Statuses []int `json:"statuses,omitempty"`
+	// Any4xx accepts any 4xx status: the contract says only that the
+	// request is refused (HTTP-006).
+	Any4xx bool `json:"any_4xx,omitempty"`
 }
 
 // Reply is a frame the connector must send back.
@@ -156,6 +172,8 @@ type Reply struct {
 	// Platform of a descriptor.
 	Platform string `json:"platform,omitempty"`
 	// Success, Code and ErrorContains check an outbound_result's result.
+	// ErrorContains is only for a requirement that itself says what the
+	// error names (OUT-015: "an error naming the key").
 	Success       *bool  `json:"success,omitempty"`
 	Code          string `json:"code,omitempty"`
 	ErrorContains string `json:"error_contains,omitempty"`

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -35,6 +36,9 @@ type Target struct {
 	BaseURL string
 	// Platform is a platform Gateway fronts: the hello of every socket.
 	Platform string
+	// Chat is a chat the gateway may post to: the follow-up send that
+	// proves a socket still usable goes there. Default "badinput".
+	Chat string
 	// UnfrontedPlatform is a platform the connector serves that Gateway
 	// does not front; "" skips the entries that need one.
 	UnfrontedPlatform string
@@ -71,11 +75,42 @@ const (
 	Skip = "skip"
 )
 
+// Stages of an entry, for attributing a failure.
+const (
+	StageSetup    = "setup"     // before the input: dial, hello, drain, placeholders
+	StageInput    = "input"     // the input and the connector's reaction to it
+	StageFollowUp = "follow-up" // the round trip that proves the socket still usable
+)
+
+// Breach is a failure attributed to a stage and, when one is known, to the
+// requirement it breaks, which may differ from the entry's: a setup
+// handshake that gets no descriptor breaks HS-004, whatever the entry tests.
+type Breach struct {
+	Stage string
+	// Requirement is the requirement broken; "" for the entry's own (in
+	// the input and follow-up stages) or for an unknown cause (setup).
+	Requirement string
+	Err         error
+}
+
+func (b *Breach) Error() string { return b.Err.Error() }
+func (b *Breach) Unwrap() error { return b.Err }
+
+func breach(stage, req string, format string, args ...any) error {
+	return &Breach{Stage: stage, Requirement: req, Err: fmt.Errorf(format, args...)}
+}
+
 // Outcome is the result of one entry.
 type Outcome struct {
 	ID, Where, Requirement string
 	Result                 string
 	Detail                 string
+	// Stage is where a failure happened (StageSetup, StageInput,
+	// StageFollowUp); Breaks is the requirement it breaks when that is not
+	// the entry's own ("" for the entry's own, or for a setup failure of
+	// unknown cause).
+	Stage  string
+	Breaks string
 	// Unshed is set on the failure of a throttle entry when the connector
 	// refused every bad upgrade normally (4401) and shed none: it does not
 	// throttle at that rate. The catalogue requires shedding, but the
@@ -116,6 +151,9 @@ func Run(ctx context.Context, t Target, entries []Entry) []Outcome {
 	if t.Quiet <= 0 {
 		t.Quiet = 300 * time.Millisecond
 	}
+	if t.Chat == "" {
+		t.Chat = "badinput"
+	}
 	if t.HTTPClient == nil {
 		t.HTTPClient = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
@@ -135,6 +173,14 @@ func Run(ctx context.Context, t Target, entries []Entry) []Outcome {
 			o.Result, o.Detail = Skip, why
 		} else if err := r.run(ctx, e); err != nil {
 			o.Result, o.Detail, o.Unshed = Fail, err.Error(), errors.Is(err, errUnshed)
+			o.Stage = StageInput
+			var b *Breach
+			if errors.As(err, &b) {
+				o.Stage, o.Breaks = b.Stage, b.Requirement
+			}
+			if o.Breaks == e.Requirement {
+				o.Breaks = ""
+			}
 		}
 		out[i] = o
 	}
@@ -162,7 +208,11 @@ func (r *runner) run(ctx context.Context, e Entry) error {
 	defer cancel()
 	vars, err := r.vars(ctx, e)
 	if err != nil {
-		return fmt.Errorf("setup: %w", err)
+		var b *Breach
+		if errors.As(err, &b) {
+			return err
+		}
+		return breach(StageSetup, "", "setup: %w", err)
 	}
 	switch e.Where {
 	case WhereFrame, WhereBinary:
@@ -187,7 +237,7 @@ func (r *runner) vars(ctx context.Context, e Entry) (map[string]string, error) {
 	if bytes.Contains(raw, []byte("media_id}")) {
 		r.mediaOnce.Do(func() { r.mediaErr = r.uploadMedia(ctx) })
 		if r.mediaErr != nil {
-			return nil, r.mediaErr
+			return nil, breach(StageSetup, "HTTP-005", "setup: %w", r.mediaErr)
 		}
 		v["{media_id}"] = r.mediaOwn
 		v["{media_id_upper}"] = strings.ToUpper(r.mediaOwn)
@@ -480,12 +530,24 @@ func resultFor(id string) func(rxFrame) bool {
 	return func(f rxFrame) bool { return f.str("type") == contract.TypeOutboundResult && f.str("requestId") == id }
 }
 
+// hello sends a hello for platform and waits for its descriptor. A
+// missing descriptor breaks HS-004, one for another platform HS-013.
 func (r *runner) hello(ctx context.Context, s *sock, platform string) error {
 	if err := s.sendText(ctx, fmt.Sprintf(`{"type":"hello","platform":%q,"botId":""}`+"\n", platform)); err != nil {
-		return err
+		return breach(StageSetup, "HS-004", "hello: %w", err)
 	}
-	_, err := s.expect(ctx, r.t.Timeout, "descriptor for "+platform, descriptorFor(platform))
-	return err
+	f, err := s.expect(ctx, r.t.Timeout, "descriptor for "+platform, ofType(contract.TypeDescriptor))
+	if err != nil {
+		return breach(StageSetup, "HS-004", "%w", err)
+	}
+	var d struct {
+		Platform string `json:"platform"`
+	}
+	json.Unmarshal(f.obj["descriptor"], &d)
+	if d.Platform != platform {
+		return breach(StageSetup, "HS-013", "the hello for %q was answered with a descriptor for %q", platform, d.Platform)
+	}
+	return nil
 }
 
 // usable proves the socket still works with a round trip: an outbound
@@ -497,17 +559,18 @@ func (r *runner) usable(ctx context.Context, s *sock, handshaked bool) error {
 	}
 	if !handshaked {
 		if err := r.hello(ctx, s, r.t.Platform); err != nil {
-			return fmt.Errorf("follow-up hello: %w", err)
+			return breach(StageFollowUp, "", "after the input, the follow-up hello failed: %v", err)
 		}
 		return nil
 	}
 	id := randHex(16)
-	msg := fmt.Sprintf(`{"type":"outbound","requestId":%q,"action":{"op":"send","chat_id":"badinput","content":"still there?","reply_to":null,"metadata":{}}}`+"\n", id)
+	chat, _ := json.Marshal(r.t.Chat)
+	msg := fmt.Sprintf(`{"type":"outbound","requestId":%q,"action":{"op":"send","chat_id":%s,"content":"still there?","reply_to":null,"metadata":{}}}`+"\n", id, chat)
 	if err := s.sendText(ctx, msg); err != nil {
-		return fmt.Errorf("follow-up outbound: %w", err)
+		return breach(StageFollowUp, "", "after the input, the follow-up send could not be written: %v", err)
 	}
-	if _, err := s.expect(ctx, r.t.Timeout, "the follow-up outbound's result", resultFor(id)); err != nil {
-		return fmt.Errorf("follow-up round trip: %w", err)
+	if _, err := s.expect(ctx, r.t.Timeout, "the follow-up send's result", resultFor(id)); err != nil {
+		return breach(StageFollowUp, "", "after the input, a send to chat %s got no result: %v", chat, err)
 	}
 	return nil
 }
@@ -561,7 +624,7 @@ func (r *runner) runSocket(ctx context.Context, e Entry, vars map[string]string)
 	if setup == SetupDrained {
 		id, err := r.t.InjectBuffered(ctx, r.t.Gateway.GatewayID)
 		if err != nil {
-			return fmt.Errorf("setup: failed to buffer an event: %w", err)
+			return breach(StageSetup, "", "setup: failed to buffer an event: %w", err)
 		}
 		acked = id
 		vars["{acked_buffer_id}"] = id
@@ -569,13 +632,17 @@ func (r *runner) runSocket(ctx context.Context, e Entry, vars map[string]string)
 	auth, _ := r.authorization(Input{}, "valid")
 	s, resp, err := r.dial(ctx, contract.PathRelay, auth)
 	if err != nil {
-		return fmt.Errorf("setup: dial: %v (%s)", err, status(resp))
+		req := ""
+		if resp != nil {
+			req = "AUTH-005" // a valid token's upgrade refused
+		}
+		return breach(StageSetup, req, "setup: dial with a valid token: %v (%s)", err, status(resp))
 	}
 	defer s.c.CloseNow()
 	handshaked := setup != SetupNone
 	if handshaked {
 		if err := r.hello(ctx, s, r.t.Platform); err != nil {
-			return fmt.Errorf("setup: %w", err)
+			return err
 		}
 	}
 	if setup == SetupDrained {
@@ -583,10 +650,10 @@ func (r *runner) runSocket(ctx context.Context, e Entry, vars map[string]string)
 		for {
 			f, err := s.expect(ctx, r.t.Timeout, "the buffered event's replay", func(f rxFrame) bool { return f.str("bufferId") != "" })
 			if err != nil {
-				return fmt.Errorf("setup: %w", err)
+				return breach(StageSetup, "IDLE-009", "setup: %w", err)
 			}
 			if err := s.sendText(ctx, fmt.Sprintf(`{"type":"inbound_ack","bufferId":%q}`+"\n", f.str("bufferId"))); err != nil {
-				return fmt.Errorf("setup: ack: %w", err)
+				return breach(StageSetup, "", "setup: ack: %w", err)
 			}
 			if f.str("bufferId") == acked {
 				break
@@ -596,7 +663,7 @@ func (r *runner) runSocket(ctx context.Context, e Entry, vars map[string]string)
 			p, err := r.t.Pending(ctx, r.t.Gateway.GatewayID, acked)
 			return !p, err
 		}); err != nil {
-			return fmt.Errorf("setup: the ack did not release the entry: %w", err)
+			return breach(StageSetup, "IDLE-010", "setup: the ack did not release the entry: %w", err)
 		}
 	}
 
@@ -613,6 +680,9 @@ func (r *runner) runSocket(ctx context.Context, e Entry, vars map[string]string)
 	case e.Input.Generate != nil:
 		g := e.Input.Generate
 		frame := generated(g.Size)
+		if g.Kind == "send" {
+			frame = generatedSend(g.Size, vars["{request_id}"], r.t.Chat)
+		}
 		if g.Newline {
 			frame = append(frame, '\n')
 		}
@@ -658,7 +728,13 @@ func (r *runner) runSocket(ctx context.Context, e Entry, vars map[string]string)
 		if code, reason, closed := s.awaitClose(ctx, r.t.Quiet); closed {
 			return fmt.Errorf("closed %d %q; the input must be ignored", code, reason)
 		}
-		if f, bad := s.any(func(f rxFrame) bool { return f.str("type") == contract.TypeOutboundResult }); bad {
+		forbidden := func(f rxFrame) bool {
+			if len(re.MustNotSend) == 0 {
+				return true
+			}
+			return slices.Contains(re.MustNotSend, f.str("type"))
+		}
+		if f, bad := s.any(forbidden); bad {
 			return fmt.Errorf("the input was answered, not ignored: %s", f.line)
 		}
 		if err := r.usable(ctx, s, handshaked); err != nil {
@@ -733,6 +809,19 @@ func (r *runner) until(ctx context.Context, cond func() (bool, error)) error {
 	}
 }
 
+// generatedSend is an outbound send of requestID to chat, exactly size
+// bytes, padded in a metadata key.
+func generatedSend(size int, requestID, chat string) []byte {
+	c, _ := json.Marshal(chat)
+	head := fmt.Sprintf(`{"type":"outbound","requestId":%q,"action":{"op":"send","chat_id":%s,"content":"badinput: the largest frame","reply_to":null,"metadata":{"badinput_pad":"`, requestID, c)
+	const tail = `"}}}`
+	n := max(size-len(head)-len(tail), 0)
+	b := make([]byte, 0, size+1)
+	b = append(b, head...)
+	b = append(b, bytes.Repeat([]byte("a"), n)...)
+	return append(b, tail...)
+}
+
 // generated is a JSON object of an unknown type, exactly size bytes.
 func generated(size int) []byte {
 	const head, tail = `{"type":"badinput_padding","pad":"`, `"}`
@@ -768,15 +857,15 @@ func (r *runner) runUpgrade(ctx context.Context, e Entry, vars map[string]string
 		if re.HTTP != nil {
 			if err == nil {
 				s.c.CloseNow()
-				return fmt.Errorf("the upgrade succeeded; want HTTP %v", statuses(re.HTTP))
+				return fmt.Errorf("the upgrade succeeded; want %s", StatusWords(re.HTTP))
 			}
 			if resp == nil || !statusOK(re.HTTP, resp.StatusCode) {
-				return fmt.Errorf("upgrade answered %s; want HTTP %v", status(resp), statuses(re.HTTP))
+				return fmt.Errorf("upgrade answered %s; want %s", status(resp), StatusWords(re.HTTP))
 			}
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("the upgrade was refused (%v, %s); a token problem must complete the upgrade and close (AUTH-010)", err, status(resp))
+			return breach(StageInput, "AUTH-010", "the upgrade was refused (%v, %s); a token problem must complete the upgrade and then close", err, status(resp))
 		}
 		code, reason, ok := s.awaitClose(ctx, r.t.Timeout)
 		s.c.CloseNow()
@@ -784,7 +873,7 @@ func (r *runner) runUpgrade(ctx context.Context, e Entry, vars map[string]string
 			return fmt.Errorf("the socket stayed open; want a close")
 		}
 		if f, sent := s.any(func(rxFrame) bool { return true }); sent {
-			return fmt.Errorf("a frame came before the close (AUTH-011): %s", f.line)
+			return breach(StageInput, "AUTH-011", "a frame came before the close: %s", f.line)
 		}
 		switch {
 		case re.Close != nil:
@@ -830,6 +919,18 @@ func (r *runner) runUpgrade(ctx context.Context, e Entry, vars map[string]string
 // errUnshed marks a flood the connector did not shed at all.
 var errUnshed = errors.New("the connector shed none of them")
 
+// StatusWords renders the statuses an HTTP reaction accepts.
+func StatusWords(h *HTTPReaction) string {
+	if h.Any4xx {
+		return "a 4xx status"
+	}
+	var ss []string
+	for _, st := range statuses(h) {
+		ss = append(ss, fmt.Sprint(st))
+	}
+	return "HTTP " + strings.Join(ss, " or ")
+}
+
 func statuses(h *HTTPReaction) []int {
 	if h.Status != 0 {
 		return append([]int{h.Status}, h.Statuses...)
@@ -838,6 +939,9 @@ func statuses(h *HTTPReaction) []int {
 }
 
 func statusOK(h *HTTPReaction, got int) bool {
+	if h.Any4xx && got >= 400 && got < 500 {
+		return true
+	}
 	for _, s := range statuses(h) {
 		if s == got {
 			return true
@@ -909,7 +1013,7 @@ func (r *runner) runHTTP(ctx context.Context, e Entry, vars map[string]string) e
 		return fmt.Errorf("reaction not applicable to http")
 	}
 	if !statusOK(h, resp.StatusCode) {
-		return fmt.Errorf("answered %d %.200s; want %v", resp.StatusCode, b, statuses(h))
+		return fmt.Errorf("answered %d %.200s; want %s", resp.StatusCode, b, StatusWords(h))
 	}
 	if resp.StatusCode < 400 {
 		return nil
@@ -917,10 +1021,7 @@ func (r *runner) runHTTP(ctx context.Context, e Entry, vars map[string]string) e
 	var eb map[string]json.RawMessage
 	var msg string
 	if json.Unmarshal(b, &eb) != nil || json.Unmarshal(eb["error"], &msg) != nil || msg == "" {
-		return fmt.Errorf("error body is not {\"error\": \"...\"} (HTTP-006): %.200s", b)
-	}
-	if h.ErrorField != "" && !strings.Contains(msg, h.ErrorField) {
-		return fmt.Errorf("error %q does not name the field %q (HTTP-006)", msg, h.ErrorField)
+		return breach(StageInput, "HTTP-006", "the %d answer's body is not {\"error\": \"<message>\"}: %.200s", resp.StatusCode, b)
 	}
 	return nil
 }
