@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 
@@ -145,4 +146,32 @@ var _ = connectorCase(Case{
 	s.Step("the enrollment token is single-use")
 	body2 := jsonBody(contract.EnrollRequest{EnrollmentToken: tok, GatewayID: "conform-enrolled-" + randHex(4)})
 	s.checkErrorBody(s.httpDo(http.MethodPost, s.route(contract.PathEnroll), t.opts.IdentityToken, jsonHeader, body2), 403, "HTTP-013", "a used enrollment token")
+})
+
+var _ = connectorCase(Case{
+	ID:    "HTTP-012/other-tenants-gateway",
+	Reqs:  []string{"HTTP-012"},
+	Text:  "provisioning a gateway id that belongs to another tenant answers 409 and hands out no secret",
+	Needs: NeedControl,
+}, func(s *S) {
+	t := s.run.conn
+	if t.opts.IdentityToken == "" {
+		s.Untestable("needs an identity bearer the connector accepts (--identity-token)")
+	}
+	tenant := "conform-other-" + randHex(4)
+	if tenant == t.opts.IdentityTenant {
+		tenant += "x"
+	}
+	other, err := t.ctl.enroll(s.ctx, enrollSpec{GatewayID: "conform-owned-" + randHex(4), Tenant: tenant, Platforms: t.info.platforms(1)})
+	if err != nil {
+		s.Harness("enroll a gateway of tenant %s: %v", tenant, err)
+	}
+	s.tr.Redact(other.Secret)
+	s.Step("provision %s with the identity bearer of another tenant", other.GatewayID)
+	body := jsonBody(contract.ProvisionRequest{GatewayID: other.GatewayID, Platform: t.info.platforms(1)[0], BotID: "conform-bot", RouteKeys: []string{}})
+	r := s.httpDo(http.MethodPost, s.route(contract.PathProvision), t.opts.IdentityToken, jsonHeader, body)
+	if bytes.Contains(r.Body, []byte(other.Secret)) {
+		s.Failf("HTTP-012", "no secret of another tenant's gateway in the answer", "HTTP %d with the other tenant's secret", r.Status)
+	}
+	s.Check(r.Status == http.StatusConflict, "HTTP-012", "409 for a gateway id that belongs to another tenant", "HTTP %d %s", r.Status, truncate(string(r.Body), 200))
 })

@@ -117,6 +117,19 @@ var _ = connectorCase(Case{
 	s.Check(!s.delivered(p, m), "HTTP-015", "a bot's group event held back (allowOtherBots:false)", "delivered")
 })
 
+var _ = connectorCase(Case{
+	ID:    "HTTP-016/bot-dm-passes",
+	Reqs:  []string{"HTTP-016"},
+	Text:  "a DM always passes the policy, a DM from a bot included",
+	Needs: NeedControl,
+}, func(s *S) {
+	p, _ := s.connect()
+	m := s.newMessage("a bot writes in a DM")
+	m.IsBot = true
+	s.inject(m)
+	p.expectInbound("HTTP-016", m)
+})
+
 var mediaID = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
 // upload posts media bytes with the case gateway's token.

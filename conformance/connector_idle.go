@@ -46,8 +46,23 @@ func (p *peer) ack(f rxFrame) {
 
 // expectReplay waits for the buffered replay of m, which must carry a
 // bufferId (IDLE-009).
+//
+// When the replay does not come and the control API shows the instance's
+// buffer empty, the entry left the buffer without its ack: IDLE-010.
 func (p *peer) expectReplay(id string, m userMessage) rxFrame {
-	f := p.expect(id, fmt.Sprintf("the buffered message %s replayed", m.MessageID), p.s.isMsg(m))
+	s := p.s
+	f, r := p.waitFor(s.within(1), s.isMsg(m))
+	if r == gotTimeout {
+		if t := s.run.conn; t.ctl != nil && s.creds().InstanceID != "" {
+			if ids, err := t.ctl.buffered(s.ctx, s.creds().InstanceID); err == nil && len(ids) == 0 {
+				s.Failf("IDLE-010", fmt.Sprintf("the unacked message %s kept in the buffer until its ack", m.MessageID),
+					"it was never replayed on this connection and the instance's buffer is empty")
+			}
+		}
+	}
+	if r != gotFrame {
+		p.failWait(id, fmt.Sprintf("the buffered message %s replayed", m.MessageID), r)
+	}
 	if bufferID(f) == "" {
 		p.s.Failf("IDLE-009", fmt.Sprintf("the replay of %s to carry a bufferId", m.MessageID), "%s", f)
 	}
@@ -100,10 +115,14 @@ func (s *S) arrivalOrder(p *peer) []string {
 	}
 	if len(order) == 0 || order[0] != "descriptor" {
 		// Keep the shape the callers expect: the descriptor slot first.
-		order = append([]string{"(no descriptor first)"}, order...)
+		order = append([]string{noDescriptorFirst}, order...)
 	}
 	return order
 }
+
+// noDescriptorFirst marks an arrival order whose first frame was not a
+// descriptor.
+const noDescriptorFirst = "(no descriptor first)"
 
 // noRedelivery checks that message m does not arrive within the short
 // wait.
@@ -114,11 +133,39 @@ func (p *peer) noRedelivery(id string, m userMessage, why string) {
 var _ = connectorCase(Case{
 	ID:   "IDLE-004/one-ack",
 	Reqs: []string{"IDLE-004"},
-	Text: "the connector answers going_idle with exactly one going_idle_ack",
+	Text: "the connector answers every going_idle with exactly one going_idle_ack, a second one on the same connection included",
 }, func(s *S) {
 	p, _ := s.connect()
 	s.goIdle(p)
 	p.expectNone(s.quiet(), "IDLE-004", "exactly one going_idle_ack", ofType(contract.TypeGoingIdleAck))
+	s.Step("a second going_idle on the same connection")
+	s.goIdle(p)
+	p.expectNone(s.quiet(), "IDLE-004", "exactly one going_idle_ack for the second going_idle", ofType(contract.TypeGoingIdleAck))
+})
+
+var _ = connectorCase(Case{
+	ID:    "IDLE-007/passthrough-buffered",
+	Reqs:  []string{"IDLE-007"},
+	Text:  "a passthrough_forward for a flipped instance is buffered like an inbound event and replayed, with a bufferId, on the next connection",
+	Needs: NeedControl,
+}, func(s *S) {
+	if !s.featureInForce("passthrough") {
+		s.NotApplicable("feature passthrough is not in force (%s)", s.run.featureSource("passthrough"))
+	}
+	p, _ := s.connect()
+	s.goIdle(p)
+	p.closeNormal()
+	s.Step("a platform request forwarded while the gateway is away")
+	if err := s.run.conn.ctl.injectPassthrough(s.ctx, s.creds().GatewayID, s.primary().Platform, []byte(`{"type":2,"data":{"name":"conformance"}}`)); err != nil {
+		if routeMissing(err) {
+			s.Untestable("the control API cannot inject passthrough forwards: %v", err)
+		}
+		s.Harness("inject a passthrough forward: %v", err)
+	}
+	p2, _ := s.connect()
+	f := p2.expect("IDLE-007", "the buffered passthrough_forward replayed", ofType(contract.TypePassthroughForward))
+	s.Check(bufferID(f) != "", "IDLE-007", "the replayed forward to carry a bufferId (it came from the buffer)", "%s", f)
+	p2.ack(f)
 })
 
 var _ = connectorCase(Case{
@@ -191,7 +238,7 @@ var _ = connectorCase(Case{
 
 var _ = connectorCase(Case{
 	ID:    "IDLE-010/unacked-tail-redelivered",
-	Reqs:  []string{"IDLE-010", "IDLE-008"},
+	Reqs:  []string{"IDLE-010", "IDLE-008", "IDLE-009"},
 	Text:  "entries not acked before the connection ends are redelivered with the same bufferId on the next one, and an acked entry never is",
 	Needs: NeedControl,
 }, func(s *S) {
@@ -244,8 +291,14 @@ var _ = connectorCase(Case{
 	if r != gotFrame {
 		g = p.expectInbound("IDLE-012", late)
 	}
-	// Order: the late event after the whole backlog.
-	order := s.arrivalOrder(p)[1:]
+	// Order: the late event after the whole backlog (descriptors aside:
+	// where the replay starts is IDLE-009's business).
+	var order []string
+	for _, id := range s.arrivalOrder(p) {
+		if id != "descriptor" && id != noDescriptorFirst {
+			order = append(order, id)
+		}
+	}
 	want := fmt.Sprint([]string{ms[0].MessageID, ms[1].MessageID, late.MessageID})
 	if fmt.Sprint(order[:min(3, len(order))]) != want {
 		s.Failf("IDLE-012", "the late event delivered after the backlog: "+want, "%v", order)

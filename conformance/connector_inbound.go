@@ -23,6 +23,7 @@ type userMessage struct {
 	Addressed bool
 	ScopeID   string
 	MediaURLs []string // attachments, as the event's media_urls
+	ThreadID  string   // the thread the message was posted in
 	// Nonce is a unique token in Text by which the suite recognises the
 	// event when the connector assigns its own message ids.
 	Nonce string
@@ -280,3 +281,71 @@ var _ = connectorCase(Case{
 	src, _ := ev["source"].(map[string]any)
 	s.Check(src["chat_id"] == s.chat(), "IN-013", "the press in the prompt's chat "+s.chat(), "source %v", src)
 })
+
+var _ = connectorCase(Case{
+	ID:    "IN-011/interrupt-other-instance",
+	Reqs:  []string{"IN-011"},
+	Text:  "with two instances of one tenant, an interrupt sent by one for a session the other owns goes to the owner as interrupt_inbound, and not back to the sender",
+	Needs: NeedControl,
+}, func(s *S) {
+	t := s.run.conn
+	tenant := "conform-tenant-" + randHex(4)
+	plat := t.info.platforms(1)
+	enroll := func(label string) gwCreds {
+		c, err := t.ctl.enroll(s.ctx, enrollSpec{GatewayID: "conform-" + label + "-" + randHex(4), Tenant: tenant,
+			InstanceID: "conform-inst-" + label + "-" + randHex(4), Platforms: plat})
+		if err != nil {
+			s.Harness("enroll instance %s of tenant %s: %v", label, tenant, err)
+		}
+		s.tr.Redact(c.Secret)
+		return c
+	}
+	owner, other := enroll("owner"), enroll("other")
+	s.cc.creds = owner
+	po, _ := s.connect()
+	m := s.newMessage("a turn on the owner")
+	s.inject(m)
+	f := po.expectInbound("IN-001", m)
+	ev, err := contract.DecodeEvent(mustJSON(f.Obj["event"]))
+	if err != nil {
+		s.Failf("IN-002", "an event that decodes", "%v", err)
+	}
+	key := contract.SessionKey(ev.Source, contract.DefaultSessionKeyOptions())
+	s.cc.creds = other
+	px, _ := s.connect()
+	s.Step("the other instance interrupts %s", key)
+	reason := "conformance"
+	px.send(contract.Interrupt{SessionKey: key, Reason: &reason})
+	ii := po.expect("IN-011", "an interrupt_inbound for "+key+" on the owning instance's socket", ofType(contract.TypeInterruptInbound))
+	s.Check(ii.str("session_key") == key, "IN-011", "session_key "+key, "%s", ii)
+	px.expectNone(s.quiet(), "IN-011", "no interrupt_inbound back to the sending instance", ofType(contract.TypeInterruptInbound))
+})
+
+var _ = connectorCase(Case{
+	ID:    "SKEY-003/thread-session",
+	Reqs:  []string{"SKEY-003", "IN-011"},
+	Text:  "the connector resolves the session key of a group thread message (platform, chat type, chat, thread, user) the way the contract computes it, and routes its interrupt",
+	Needs: NeedControl,
+}, func(s *S) {
+	p, _ := s.connect()
+	m := s.newMessage("in a thread")
+	m.ChatType, m.ThreadID, m.ScopeID, m.Addressed = "group", "conform-thread-"+randHex(3), "conform-scope", true
+	s.inject(m)
+	f := p.expectInbound("IN-001", m)
+	ev, err := contract.DecodeEvent(mustJSON(f.Obj["event"]))
+	if err != nil {
+		s.Failf("IN-002", "an event that decodes", "%v", err)
+	}
+	key := contract.SessionKey(ev.Source, contract.DefaultSessionKeyOptions())
+	s.Step("interrupt %s", key)
+	reason := "conformance"
+	p.send(contract.Interrupt{SessionKey: key, Reason: &reason})
+	ii := p.expect("SKEY-003", "an interrupt_inbound for the thread session "+key, ofType(contract.TypeInterruptInbound))
+	s.Check(ii.str("session_key") == key, "IN-011", "session_key "+key, "%s", ii)
+})
+
+// mustJSON marshals a decoded JSON value back to bytes.
+func mustJSON(v any) []byte {
+	b, _ := json.Marshal(v)
+	return b
+}

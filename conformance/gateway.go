@@ -388,7 +388,10 @@ func (g *gwCase) waitDials(n int, d time.Duration) bool {
 func (g *gwCase) inject(m userMessage) simulator.Delivery {
 	ev := eventJSON(m)
 	g.s.Logf("inject %s message %s in %s/%s: %q", m.ChatType, m.MessageID, m.Platform, m.ChatID, m.Text)
-	d, err := g.sim.InjectEvent(simulator.InjectRequest{GatewayID: g.gatewayID, Event: ev, Addressed: m.Addressed})
+	// An event without a message id must reach the gateway without one:
+	// unchecked, the simulator passes it on byte for byte instead of
+	// giving it an id as a platform would.
+	d, err := g.sim.InjectEvent(simulator.InjectRequest{GatewayID: g.gatewayID, Event: ev, Addressed: m.Addressed, Unchecked: m.MessageID == ""})
 	if err != nil {
 		g.s.Harness("inject: %v", err)
 	}
@@ -405,14 +408,23 @@ func (g *gwCase) newMessage(text string) userMessage {
 // eventJSON renders a message as a contract event object.
 func eventJSON(m userMessage) json.RawMessage {
 	src := map[string]any{"platform": m.Platform, "chat_id": m.ChatID, "chat_type": m.ChatType,
-		"user_id": m.UserID, "user_name": "Conformance", "message_id": m.MessageID}
+		"user_id": m.UserID, "user_name": "Conformance"}
+	if m.MessageID != "" {
+		src["message_id"] = m.MessageID
+	}
 	if m.ScopeID != "" {
 		src["scope_id"] = m.ScopeID
+	}
+	if m.ThreadID != "" {
+		src["thread_id"] = m.ThreadID
 	}
 	if m.IsBot {
 		src["is_bot"] = true
 	}
-	ev := map[string]any{"text": m.Text, "message_type": "text", "message_id": m.MessageID, "source": src}
+	ev := map[string]any{"text": m.Text, "message_type": "text", "source": src}
+	if m.MessageID != "" {
+		ev["message_id"] = m.MessageID
+	}
 	if len(m.MediaURLs) > 0 {
 		ev["media_urls"] = m.MediaURLs
 	}

@@ -20,7 +20,9 @@ var _ = gatewayCase(Case{
 	Reqs: []string{"HS-003", "HS-001", "HS-002"},
 	Text: "right after the socket opens the gateway sends one well-formed hello per identity, in configured order, without waiting for descriptors",
 }, func(s *S) {
-	ids := []identity{{Platform: "discord", BotID: "conform-discord"}, {Platform: "telegram", BotID: "conform-telegram"}}
+	// Not in alphabetical order, so a gateway that sorts its identities
+	// shows.
+	ids := []identity{{Platform: "telegram", BotID: "conform-telegram"}, {Platform: "discord", BotID: "conform-discord"}}
 	var h *holder
 	g := s.gateway(gwConfig{Identities: ids, Before: func(g *gwCase) { h = g.hold(contract.TypeDescriptor) }})
 	for i, id := range ids {
@@ -146,6 +148,27 @@ var _ = gatewayCase(Case{
 	for _, b := range bids {
 		g.f.expectNoFrame(s.quiet(), "IDLE-013", "exactly one ack for "+b, ackFor(b))
 	}
+})
+
+var _ = gatewayCase(Case{
+	ID:    "IDLE-013/replay-of-admitted",
+	Reqs:  []string{"IDLE-013", "IN-010"},
+	Text:  "a buffered replay of an event the gateway already admitted is acked exactly once and starts no second turn",
+	Needs: NeedEcho,
+}, func(s *S) {
+	g := s.gateway(gwConfig{})
+	c := g.handshaked(1)
+	m := g.newMessage("admitted once")
+	first := "conform-" + randHex(4)
+	c.write(rawInbound(m, first), false, "")
+	g.f.expectFrame("IDLE-013", "an inbound_ack for "+first, ackFor(first))
+	g.expectReply("IN-010", m)
+	s.Step("the connector replays the same event under a new bufferId")
+	again := "conform-" + randHex(4)
+	c.write(rawInbound(m, again), false, "")
+	g.f.expectFrame("IDLE-013", "an inbound_ack for the replay "+again+" (an already admitted event counts as admitted)", ackFor(again))
+	g.f.expectNoFrame(s.quiet(), "IDLE-013", "exactly one ack for "+again, ackFor(again))
+	g.f.expectNoFrame(s.quiet(), "IN-010", "no second reply: the replay of "+m.MessageID+" is dropped", isReplyTo(m))
 })
 
 var _ = gatewayCase(Case{

@@ -248,6 +248,50 @@ var _ = gatewayCase(Case{
 })
 
 var _ = gatewayCase(Case{
+	ID:    "IN-012/group-interrupt-one-user",
+	Reqs:  []string{"IN-012"},
+	Text:  "in a group chat, where each user has a session of their own, an interrupt_inbound for one user's session leaves another user's turn running",
+	Needs: NeedEcho,
+}, func(s *S) {
+	g := s.gateway(gwConfig{})
+	g.handshaked(1)
+	chat := "conform-group-" + randHex(3)
+	a, b := g.newMessage("/slow 1500"), g.newMessage("/slow 1500")
+	a.ChatID, b.ChatID = chat, chat
+	a.ChatType, b.ChatType = "group", "group"
+	a.UserID, b.UserID = "conform-user-a", "conform-user-b"
+	a.Addressed, b.Addressed = true, true
+	g.inject(a)
+	g.inject(b)
+	time.Sleep(200 * time.Millisecond)
+	key := contract.SessionKey(contract.SessionSource{Platform: a.Platform, ChatID: chat, ChatType: "group", UserID: a.UserID}, contract.DefaultSessionKeyOptions())
+	s.Step("interrupt user a's session %s", key)
+	if _, err := g.sim.Interrupt(g.gatewayID, key, chat); err != nil {
+		s.Harness("interrupt: %v", err)
+	}
+	g.f.expectFrame("IN-012", "user b's uninterrupted turn in "+chat+" to finish and reply", func(f gwFrame) bool {
+		return outboundFor(chat)(f) && actionOf(f)["op"] == contract.OpSend
+	})
+})
+
+var _ = gatewayCase(Case{
+	ID:    "IN-010/events-without-id",
+	Reqs:  []string{"IN-010"},
+	Text:  "events without a message id are never dropped as replays: two of them in one chat are both answered",
+	Needs: NeedEcho,
+}, func(s *S) {
+	g := s.gateway(gwConfig{})
+	g.handshaked(1)
+	a, b := g.newMessage("first without an id"), g.newMessage("second without an id")
+	b.ChatID = a.ChatID
+	a.MessageID, b.MessageID = "", ""
+	g.inject(a)
+	g.expectReply("IN-010", a)
+	g.inject(b)
+	g.expectReply("IN-010", b)
+})
+
+var _ = gatewayCase(Case{
 	ID:    "IDLE-014/no-ack-unadmitted",
 	Reqs:  []string{"IDLE-014"},
 	Text:  "a buffered event the gateway fails to admit is not acked, so it replays",
@@ -281,4 +325,43 @@ var _ = gatewayCase(Case{
 	g.handshaked(1)
 	g.f.expectFrame("IDLE-015", "an inbound_ack for the buffered forward "+bid, ackFor(bid))
 	g.f.expectNoFrame(s.quiet(), "IDLE-015", "exactly one ack", ackFor(bid))
+})
+
+var _ = gatewayCase(Case{
+	ID:    "IDLE-015/no-ack-unadmitted-forward",
+	Reqs:  []string{"IDLE-015"},
+	Text:  "a buffered passthrough_forward whose work the gateway fails to admit (a Discord /reject slash command, echo profile) is not acked",
+	Needs: NeedEcho,
+}, func(s *S) {
+	var bid string
+	discord := []identity{{Platform: "discord", BotID: "conform-discord"}}
+	g := s.gateway(gwConfig{Identities: discord, Before: func(g *gwCase) {
+		body := []byte(`{"type":2,"id":"conform-interaction","guild_id":"conform-guild","channel_id":"conform-chat-reject","data":{"name":"reject","options":[]},"member":{"user":{"id":"conform-user"}}}`)
+		fw := contract.Forward{Platform: "discord", Method: "POST", Path: "/interactions",
+			Headers: [][2]string{{"Content-Type", "application/json"}}, Body: body}
+		d, err := g.sim.Passthrough(g.gatewayID, fw)
+		if err != nil || d.BufferID == "" {
+			s.Harness("buffer a passthrough forward: %v (%s)", err, d.Mode)
+		}
+		bid = d.BufferID
+	}})
+	g.handshaked(1)
+	g.f.expectNoFrame(s.within(0.5), "IDLE-015", "no inbound_ack for the forward the gateway failed to admit ("+bid+", /reject)", ackFor(bid))
+})
+
+var _ = gatewayCase(Case{
+	ID:    "SKEY-001/group-session-key",
+	Reqs:  []string{"SKEY-001"},
+	Text:  "the session key of a Discord group message with a guild scope is computed by the contract's algorithm (the scope belongs to Slack keys only)",
+	Needs: NeedEcho,
+}, func(s *S) {
+	g := s.gateway(gwConfig{Identities: []identity{{Platform: "discord", BotID: "conform-discord"}}})
+	g.handshaked(1)
+	m := g.newMessage("/interrupt")
+	m.ChatType, m.ScopeID, m.Addressed = "group", "conform-guild", true
+	g.inject(m)
+	f := g.f.expectFrame("SKEY-001", "an interrupt frame for chat "+m.ChatID+" (echo profile: /interrupt)", ofGwType(contract.TypeInterrupt))
+	src := contract.SessionSource{Platform: m.Platform, ChatID: m.ChatID, ChatType: m.ChatType, UserID: m.UserID, ScopeID: m.ScopeID}
+	want := contract.SessionKey(src, contract.DefaultSessionKeyOptions())
+	s.Check(f.str("session_key") == want, "SKEY-001", "session_key "+want, "%q", f.str("session_key"))
 })

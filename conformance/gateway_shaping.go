@@ -390,3 +390,49 @@ var _ = gatewayCase(Case{
 			"within %s the gateway sent: %s", s.within(1), g.f.summary())
 	}
 })
+
+var _ = gatewayCase(Case{
+	ID:    "OUT-031/code-block-split",
+	Reqs:  []string{"OUT-031"},
+	Text:  "a reply split inside a code block, fences reopened or not, keeps every part within max_message_length",
+	Needs: NeedEcho,
+}, func(s *S) {
+	const limit = 80
+	g := s.gateway(gwConfig{Before: func(g *gwCase) {
+		g.rewriteDescriptors(func(d map[string]any) {
+			d["len_unit"] = contract.LenUnitChars
+			d["max_message_length"] = limit
+			d["markdown_dialect"] = "markdown"
+		})
+	}})
+	g.handshaked(1)
+	var code strings.Builder
+	code.WriteString("```\n")
+	for i := 0; i < 12; i++ {
+		fmt.Fprintf(&code, "line %02d of the block\n", i)
+	}
+	code.WriteString("```")
+	m := g.newMessage(code.String())
+	g.inject(m)
+	over := func() (gwFrame, int) {
+		for _, f := range g.actions(m.ChatID, contract.OpSend, contract.OpEdit, contract.OpDraft) {
+			if n := utf8.RuneCountInString(contentOf(f)); n > limit {
+				return f, n
+			}
+		}
+		return gwFrame{}, 0
+	}
+	done := g.f.await(s.within(1), func() bool {
+		if _, n := over(); n > 0 {
+			return true
+		}
+		joined := rejoin(contents(g.actions(m.ChatID, contract.OpSend)))
+		return strings.Contains(joined, "line 00") && strings.Contains(joined, "line 11")
+	})
+	if f, n := over(); n > 0 {
+		s.Failf("OUT-031", fmt.Sprintf("every part at most %d characters, fences included", limit), "%d characters in %s", n, f)
+	}
+	if !done {
+		s.Failf("OUT-031", "the split echo of a code block (echo profile)", "within %s the gateway sent: %s", s.within(1), g.f.summary())
+	}
+})

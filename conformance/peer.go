@@ -363,9 +363,17 @@ func ofType(typ string) func(rxFrame) bool {
 // requirement id when none arrives.
 func (p *peer) expect(id, what string, match func(rxFrame) bool) rxFrame {
 	f, r := p.waitFor(p.s.within(1), match)
-	switch r {
-	case gotFrame:
+	if r == gotFrame {
 		return f
+	}
+	p.failWait(id, what, r)
+	return rxFrame{}
+}
+
+// failWait fails the case under id for a wait of p.s.within(1) that ended
+// with r instead of a frame.
+func (p *peer) failWait(id, what string, r waitResult) {
+	switch r {
 	case gotClose:
 		p.s.Failf(id, what, "the connection closed first (%s)", p.closeDesc())
 	case gotUnterminated:
@@ -373,7 +381,6 @@ func (p *peer) expect(id, what string, match func(rxFrame) bool) rxFrame {
 	default:
 		p.s.Failf(id, what, "nothing matching within %s; received: %s", p.s.within(1), p.summary())
 	}
-	return rxFrame{}
 }
 
 // unterminated fails the case under TRN-002 for bytes that never got their

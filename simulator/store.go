@@ -174,6 +174,10 @@ type state struct {
 	gateways  map[string]GatewayRecord
 	instances map[string]*InstanceSnapshot
 	tokens    map[string]EnrollmentTokenRecord
+	// bufIDs holds the buffer ids of each instance's buffer, so a second
+	// append of one id (a duplicated record in a damaged file) is refused
+	// instead of making two entries share an id.
+	bufIDs map[string]map[string]struct{}
 }
 
 func newState() *state {
@@ -181,6 +185,7 @@ func newState() *state {
 		gateways:  map[string]GatewayRecord{},
 		instances: map[string]*InstanceSnapshot{},
 		tokens:    map[string]EnrollmentTokenRecord{},
+		bufIDs:    map[string]map[string]struct{}{},
 	}
 }
 
@@ -193,25 +198,59 @@ func (st *state) inst(id string) *InstanceSnapshot {
 	return in
 }
 
-func (st *state) apply(m Mutation) error {
+// check reports why m cannot be applied, without changing anything; a
+// store checks before it writes, so its log never holds a change that
+// would not replay.
+func (st *state) check(m Mutation) error {
 	switch m.Kind {
 	case MutGateway:
 		if m.Gateway == nil || m.Gateway.GatewayID == "" {
 			return fmt.Errorf("mutation %s: no gateway", m.Kind)
 		}
+	case MutAppend:
+		if m.Entry == nil || m.Entry.BufferID == "" {
+			return fmt.Errorf("mutation %s: no entry", m.Kind)
+		}
+		if _, dup := st.bufIDs[m.Instance][m.Entry.BufferID]; dup {
+			return fmt.Errorf("mutation %s: buffer id %q is already in the buffer of instance %q", m.Kind, m.Entry.BufferID, m.Instance)
+		}
+	case MutPolicy:
+		if m.Policy == nil {
+			return fmt.Errorf("mutation %s: no policy", m.Kind)
+		}
+	case MutToken:
+		if m.Token == nil || m.Token.Hash == "" {
+			return fmt.Errorf("mutation %s: no token", m.Kind)
+		}
+	case MutFlip, MutRemove, MutForgetInstance, MutReset:
+	default:
+		return fmt.Errorf("unknown mutation kind %q", m.Kind)
+	}
+	return nil
+}
+
+func (st *state) apply(m Mutation) error {
+	if err := st.check(m); err != nil {
+		return err
+	}
+	switch m.Kind {
+	case MutGateway:
 		st.gateways[m.Gateway.GatewayID] = m.Gateway.clone()
 	case MutFlip:
 		st.inst(m.Instance).Flipped = m.Flipped
 	case MutAppend:
-		if m.Entry == nil {
-			return fmt.Errorf("mutation %s: no entry", m.Kind)
-		}
 		in := st.inst(m.Instance)
 		if m.Front {
 			in.Buffer = append([]BufferedEntry{*m.Entry}, in.Buffer...)
 		} else {
 			in.Buffer = append(in.Buffer, *m.Entry)
 		}
+		ids := st.bufIDs[m.Instance]
+		if ids == nil {
+			ids = map[string]struct{}{}
+			st.bufIDs[m.Instance] = ids
+		}
+		ids[m.Entry.BufferID] = struct{}{}
 	case MutRemove:
 		in := st.instances[m.Instance]
 		if in == nil {
@@ -226,13 +265,11 @@ func (st *state) apply(m Mutation) error {
 				} else {
 					in.Buffer = append(in.Buffer[:i], in.Buffer[i+1:]...)
 				}
+				delete(st.bufIDs[m.Instance], m.BufferID)
 				break
 			}
 		}
 	case MutPolicy:
-		if m.Policy == nil {
-			return fmt.Errorf("mutation %s: no policy", m.Kind)
-		}
 		in := st.inst(m.Instance)
 		if in.Policies == nil {
 			in.Policies = map[string]contract.PolicyRequest{}
@@ -240,15 +277,11 @@ func (st *state) apply(m Mutation) error {
 		in.Policies[m.Policy.Platform] = *m.Policy
 	case MutForgetInstance:
 		delete(st.instances, m.Instance)
+		delete(st.bufIDs, m.Instance)
 	case MutToken:
-		if m.Token == nil || m.Token.Hash == "" {
-			return fmt.Errorf("mutation %s: no token", m.Kind)
-		}
 		st.tokens[m.Token.Hash] = *m.Token
 	case MutReset:
 		*st = *newState()
-	default:
-		return fmt.Errorf("unknown mutation kind %q", m.Kind)
 	}
 	return nil
 }

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -82,9 +84,11 @@ func validMediaID(id string) bool {
 // mediaSidecar is the metadata file of one item, <id>.json. Its rename
 // into place commits the item: a data file without one is debris of an
 // interrupted upload. The SHA-256 lets a read refuse bytes a machine crash
-// left damaged under the right name and size. Header values may be
-// arbitrary bytes, which JSON strings cannot carry, so a value that is not
-// UTF-8 goes in its base64 field instead.
+// left damaged under the right name and size; the CRC-32C (of the JSON
+// with an empty crc) lets open refuse damaged metadata. Sidecars written
+// before the CRC existed have none and load unchecked. Header values may
+// be arbitrary bytes, which JSON strings cannot carry, so a value that is
+// not UTF-8 goes in its base64 field instead.
 type mediaSidecar struct {
 	ID             string    `json:"id"`
 	Tenant         string    `json:"tenant"`
@@ -95,6 +99,17 @@ type mediaSidecar struct {
 	Size           int64     `json:"size"`
 	Expires        time.Time `json:"expires"`
 	SHA256         string    `json:"sha256"`
+	CRC            string    `json:"crc,omitempty"`
+}
+
+// checksum is the CRC-32C of the sidecar's JSON without its crc.
+func (sc mediaSidecar) checksum() (string, error) {
+	sc.CRC = ""
+	b, err := json.Marshal(sc)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%08x", crc32.Checksum(b, castagnoli)), nil
 }
 
 func splitText(s string) (string, []byte) {
@@ -126,6 +141,7 @@ const mediaTempPrefix = ".tmp-"
 type mediaDir struct {
 	dir  string
 	sync bool // sync every item before PutMedia returns (FsyncAlways)
+	log  *slog.Logger
 
 	// rw is held for reading by every file operation and for writing by
 	// close, so close waits for uploads in flight.
@@ -137,11 +153,22 @@ type mediaDir struct {
 	unsynced map[string]bool // ids written but not yet synced; Flush syncs them
 }
 
-// openMediaDir creates dir (mode 0700) or scans it: temporary files, data
-// without metadata, and metadata without intact data are removed; files
-// with other names are left alone and never served.
-func openMediaDir(dir string, syncEach bool) (*mediaDir, error) {
-	md := &mediaDir{dir: dir, sync: syncEach, items: map[string]mediaSidecar{}, unsynced: map[string]bool{}}
+// mediaOptions configure openMediaDir.
+type mediaOptions struct {
+	sync   bool // FsyncAlways
+	repair bool // move damaged items aside instead of refusing
+	log    *slog.Logger
+	now    time.Time // for the names of items moved aside
+}
+
+// openMediaDir creates dir (mode 0700) or scans it. Temporary files and
+// data without metadata, which a crash during an upload or a delete
+// leaves, are removed. Metadata that is damaged, has no data, or records
+// another size than its data has no such explanation: it is a
+// *StoreDamageError, or with repair the item is moved aside. Files with
+// other names are left alone and never served.
+func openMediaDir(dir string, o mediaOptions) (*mediaDir, error) {
+	md := &mediaDir{dir: dir, sync: o.sync, log: o.log, items: map[string]mediaSidecar{}, unsynced: map[string]bool{}}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("failed to open media directory: %w", err)
 	}
@@ -158,7 +185,9 @@ func openMediaDir(dir string, syncEach bool) (*mediaDir, error) {
 		name := e.Name()
 		switch {
 		case strings.HasPrefix(name, mediaTempPrefix):
-			os.Remove(filepath.Join(dir, name))
+			if os.Remove(filepath.Join(dir, name)) == nil {
+				o.log.Info("relaysim: store: removed the temporary media file of a write a crash interrupted", "file", name)
+			}
 		case validMediaID(name) && e.Type().IsRegular():
 			if fi, err := e.Info(); err == nil {
 				data[name] = fi.Size()
@@ -167,33 +196,82 @@ func openMediaDir(dir string, syncEach bool) (*mediaDir, error) {
 			metas = append(metas, strings.TrimSuffix(name, ".json"))
 		}
 	}
+	sort.Strings(metas)
 	for _, id := range metas {
-		sc, err := md.readSidecar(id)
 		size, ok := data[id]
-		if err != nil || sc.ID != id || sc.Tenant == "" || !ok || size != sc.Size {
-			md.remove(id)
-			delete(data, id)
+		delete(data, id)
+		sc, dmg := md.checkItem(id, size, ok)
+		if dmg == nil {
+			md.items[id] = sc
 			continue
 		}
-		md.items[id] = sc
-		delete(data, id)
+		if !o.repair {
+			return nil, dmg
+		}
+		md.moveAside(id, o.now, dmg)
 	}
 	for id := range data {
-		// Bytes whose metadata never landed: an upload that did not finish.
-		os.Remove(filepath.Join(dir, id))
+		// Bytes whose metadata never landed, or whose metadata a delete
+		// removed first: an upload or a delete that did not finish.
+		if os.Remove(filepath.Join(dir, id)) == nil {
+			o.log.Info("relaysim: store: removed media data without metadata, left by an upload or delete a crash interrupted", "id", id)
+		}
 	}
 	syncDir(dir)
 	return md, nil
 }
 
-func (md *mediaDir) readSidecar(id string) (mediaSidecar, error) {
-	var sc mediaSidecar
-	b, err := os.ReadFile(filepath.Join(md.dir, id+".json"))
-	if err != nil {
-		return sc, err
+// checkItem reads and checks one item's metadata against its data file's
+// size (ok false: no data file).
+func (md *mediaDir) checkItem(id string, size int64, ok bool) (mediaSidecar, *StoreDamageError) {
+	name := filepath.Join(md.dir, id+".json")
+	bad := func(off int64, format string, args ...any) (mediaSidecar, *StoreDamageError) {
+		return mediaSidecar{}, &StoreDamageError{Path: name, Offset: off, Cause: fmt.Sprintf(format, args...)}
 	}
-	err = json.Unmarshal(b, &sc)
-	return sc, err
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return bad(0, "unreadable media metadata: %v", err)
+	}
+	var sc mediaSidecar
+	if err := json.Unmarshal(b, &sc); err != nil {
+		return bad(0, "media metadata is not JSON (%d bytes): %v", len(b), err)
+	}
+	if sc.CRC != "" {
+		if sum, err := sc.checksum(); err != nil || sum != sc.CRC {
+			return bad(0, "media metadata checksum mismatch (recorded %.8s, computed %s)", sc.CRC, sum)
+		}
+	}
+	switch {
+	case sc.ID != id:
+		return bad(0, "media metadata names item %.40q, not %s", sc.ID, id)
+	case sc.Tenant == "" || sc.Size < 0 || len(sc.SHA256) != 64:
+		return bad(0, "media metadata lacks its tenant, size or SHA-256")
+	case !ok:
+		return bad(0, "media metadata without its data file %s: data is renamed into place before its metadata and removed after it, so no crash leaves this", id)
+	case size != sc.Size:
+		return bad(min(size, sc.Size), "media data file %s is %d bytes, its metadata says %d", id, size, sc.Size)
+	}
+	return sc, nil
+}
+
+// moveAside renames an item's files out of the way, to names the scan
+// ignores, and logs why.
+func (md *mediaDir) moveAside(id string, now time.Time, why *StoreDamageError) {
+	suffix := ".damaged-" + now.UTC().Format("20060102T150405Z")
+	var kept []string
+	for _, name := range []string{id, id + ".json"} {
+		from := filepath.Join(md.dir, name)
+		if _, err := os.Lstat(from); err != nil {
+			continue
+		}
+		if err := os.Rename(from, from+suffix); err != nil {
+			md.log.Error("relaysim: store: failed to move a damaged media file aside", "file", name, "err", err)
+			continue
+		}
+		kept = append(kept, name+suffix)
+	}
+	md.log.Error("relaysim: store: damaged media item moved aside, not served", "id", id, "file", why.Path,
+		"offset", why.Offset, "cause", why.Cause, "kept", strings.Join(kept, ","))
 }
 
 // remove deletes the item's files, metadata first so a crash in between
@@ -259,6 +337,11 @@ func (md *mediaDir) put(m MediaRecord, data []byte) error {
 	sc := mediaSidecar{ID: m.ID, Tenant: m.Tenant, Size: m.Size, Expires: m.Expires, SHA256: hex.EncodeToString(sum[:])}
 	sc.ContentType, sc.ContentTypeRaw = splitText(m.ContentType)
 	sc.Filename, sc.FilenameRaw = splitText(m.Filename)
+	crc, err := sc.checksum()
+	if err != nil {
+		return fmt.Errorf("failed to store media %s: %w", m.ID, err)
+	}
+	sc.CRC = crc
 	meta, err := json.Marshal(sc)
 	if err != nil {
 		return fmt.Errorf("failed to store media %s: %w", m.ID, err)
@@ -314,7 +397,8 @@ func (md *mediaDir) load() ([]MediaRecord, error) {
 }
 
 // read returns the item's bytes after checking their size and SHA-256; a
-// damaged item is removed and reported as not existing.
+// damaged item is moved aside (kept for the operator, never served) and
+// reported as not existing.
 func (md *mediaDir) read(id string) ([]byte, error) {
 	if !validMediaID(id) {
 		return nil, fmt.Errorf("failed to read media: invalid id %q", id)
@@ -344,11 +428,15 @@ func (md *mediaDir) read(id string) ([]byte, error) {
 	sum := sha256.Sum256(b)
 	if int64(len(b)) != sc.Size || hex.EncodeToString(sum[:]) != sc.SHA256 {
 		md.mu.Lock()
+		_, still := md.items[id]
 		delete(md.items, id)
 		delete(md.unsynced, id)
 		md.mu.Unlock()
-		md.remove(id)
-		return nil, fmt.Errorf("failed to read media %s: damaged, removed: %w", id, os.ErrNotExist)
+		if still {
+			cause := fmt.Sprintf("%d bytes whose SHA-256 does not match its metadata", len(b))
+			md.moveAside(id, time.Now(), &StoreDamageError{Path: filepath.Join(md.dir, id), Cause: cause})
+		}
+		return nil, fmt.Errorf("failed to read media %s: damaged, moved aside: %w", id, os.ErrNotExist)
 	}
 	return b, nil
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -201,22 +202,19 @@ func TestFileStoreMediaExpiresAcrossRestart(t *testing.T) {
 	}
 }
 
+// What a crash during an upload or a delete leaves is cleaned up at open.
 func TestFileStoreMediaCleansDebrisAtOpen(t *testing.T) {
 	r := newMediaRig(t, simulator.FsyncNever, simulator.Options{})
 	kept := r.upload("gw1", []byte("kept"), "text/plain", "kept.txt")
 	uncommitted := r.upload("gw1", []byte("never committed"), "text/plain", "")
-	truncated := r.upload("gw1", []byte("cut short by a crash"), "text/plain", "")
 	r.s.Close()
 	r.fs.Close()
 
 	dir := r.mediaDir()
-	// A crash between the data's rename and the metadata's: bytes with
-	// no metadata.
+	// A crash between the data's rename and the metadata's (or between a
+	// delete's removal of the metadata and of the data): bytes with no
+	// metadata.
 	if err := os.Remove(filepath.Join(dir, uncommitted+".json")); err != nil {
-		t.Fatal(err)
-	}
-	// A machine crash that lost the tail of the bytes.
-	if err := os.Truncate(filepath.Join(dir, truncated), 3); err != nil {
 		t.Fatal(err)
 	}
 	// Torn temporary files of an upload in flight.
@@ -225,11 +223,6 @@ func TestFileStoreMediaCleansDebrisAtOpen(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte("half"), 0o600); err != nil {
 			t.Fatal(err)
 		}
-	}
-	// Metadata whose bytes are missing.
-	orphan := strings.Repeat("cd", 16)
-	if err := os.WriteFile(filepath.Join(dir, orphan+".json"), []byte(`{"id":"`+orphan+`","tenant":"acme","size":1,"expires":"2099-01-01T00:00:00Z"}`), 0o600); err != nil {
-		t.Fatal(err)
 	}
 	// Not ours: left alone, never served.
 	if err := os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("x"), 0o600); err != nil {
@@ -243,7 +236,7 @@ func TestFileStoreMediaCleansDebrisAtOpen(t *testing.T) {
 	if got := r.get("gw1", kept); got.code != http.StatusOK || string(got.body) != "kept" {
 		t.Fatalf("kept: %d %q", got.code, got.body)
 	}
-	for _, id := range []string{uncommitted, truncated, torn, orphan} {
+	for _, id := range []string{uncommitted, torn} {
 		r.expectGone("gw1", id)
 	}
 	recs, err := r.fs.LoadMedia()
@@ -252,6 +245,81 @@ func TestFileStoreMediaCleansDebrisAtOpen(t *testing.T) {
 	}
 }
 
+// Media damage no crash explains is refused at open, the files untouched;
+// with Repair the item is moved aside and the rest is served. Before, each
+// was removed silently, and metadata rewritten to another tenant was
+// served to that tenant.
+func TestFileStoreMediaRefusesDamage(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		damage func(t *testing.T, dir, id string)
+		want   string
+	}{
+		{"data cut short", func(t *testing.T, dir, id string) {
+			os.Truncate(filepath.Join(dir, id), 3)
+		}, "is 3 bytes, its metadata says 20"},
+		{"metadata without data", func(t *testing.T, dir, id string) {
+			os.Remove(filepath.Join(dir, id))
+		}, "without its data file"},
+		{"metadata not JSON", func(t *testing.T, dir, id string) {
+			os.WriteFile(filepath.Join(dir, id+".json"), []byte(`{"id":"`), 0o600)
+		}, "not JSON"},
+		{"metadata moved to another tenant", func(t *testing.T, dir, id string) {
+			name := filepath.Join(dir, id+".json")
+			b, _ := os.ReadFile(name)
+			os.WriteFile(name, bytes.Replace(b, []byte(`"tenant":"acme"`), []byte(`"tenant":"globex"`), 1), 0o600)
+		}, "checksum mismatch"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newMediaRig(t, simulator.FsyncAlways, simulator.Options{})
+			kept := r.upload("gw1", []byte("kept"), "text/plain", "")
+			id := r.upload("gw1", []byte("twenty bytes of data"), "text/plain", "")
+			r.s.Close()
+			r.fs.Close()
+			dir := r.mediaDir()
+			tc.damage(t, dir, id)
+			before := r.files()
+
+			_, err := simulator.OpenFileStore(r.path, simulator.FileStoreOptions{})
+			var dmg *simulator.StoreDamageError
+			if !errors.As(err, &dmg) || dmg.Path != filepath.Join(dir, id+".json") || !strings.Contains(dmg.Cause, tc.want) ||
+				!strings.Contains(err.Error(), "--store-repair") {
+				t.Fatalf("open: %v, want damage of %s.json: %q", err, id, tc.want)
+			}
+			if after := r.files(); !slices.Equal(before, after) {
+				t.Fatalf("refusing changed the media: %v -> %v", before, after)
+			}
+
+			fs, err := simulator.OpenFileStore(r.path, simulator.FileStoreOptions{Repair: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			recs, _ := fs.LoadMedia()
+			fs.Close()
+			if len(recs) != 1 || recs[0].ID != kept {
+				t.Fatalf("after repair %+v", recs)
+			}
+			var aside []string
+			for _, f := range r.files() {
+				if strings.HasPrefix(f, id) {
+					if !strings.Contains(f, ".damaged-") {
+						t.Fatalf("damaged file %s not moved aside", f)
+					}
+					aside = append(aside, f)
+				}
+			}
+			if len(aside) == 0 {
+				t.Fatalf("nothing kept aside: %v", r.files())
+			}
+			r.open()
+			r.expectGone("gw1", id)
+			r.expectGone("evil", id)
+		})
+	}
+}
+
+// Bytes damaged after the item loaded are never served: the read finds
+// the hash wrong, answers 404 and moves the item aside for the operator.
 func TestFileStoreMediaDamagedBytesNotServed(t *testing.T) {
 	r := newMediaRig(t, "", simulator.Options{})
 	id := r.upload("gw1", []byte("original bytes"), "text/plain", "")
@@ -261,9 +329,16 @@ func TestFileStoreMediaDamagedBytesNotServed(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.expectGone("gw1", id)
-	if got := r.files(); len(got) != 0 {
-		t.Fatalf("damaged item left %v", got)
+	got := r.files()
+	if len(got) != 2 || !strings.HasPrefix(got[0], id+".damaged-") || !strings.HasPrefix(got[1], id+".json.damaged-") {
+		t.Fatalf("damaged item not kept aside: %v", got)
 	}
+	if b, _ := os.ReadFile(filepath.Join(r.mediaDir(), got[0])); string(b) != "garbled bytes!" {
+		t.Fatalf("kept aside %q", b)
+	}
+	// The next start loads cleanly, without the item.
+	r.restart()
+	r.expectGone("gw1", id)
 }
 
 func TestFileStoreMediaReset(t *testing.T) {

@@ -39,7 +39,21 @@ var (
 	inTypes  = []string{"", contract.TypeOutbound, contract.TypeInboundAck, contract.TypeGoingIdle, contract.TypeHello}
 	outTypes = []string{"", contract.TypeInbound, contract.TypePassthroughForward, contract.TypeOutboundResult,
 		contract.TypeGoingIdleAck, contract.TypeDescriptor}
+	// outDelayTypes leaves deliveries out: relaysim's delay fault lets a
+	// delayed frame overtake later ones, a reordering no socket can
+	// produce and the order checks would rightly report.
+	outDelayTypes = []string{contract.TypeOutboundResult, contract.TypeGoingIdleAck, contract.TypeDescriptor}
 )
+
+// killKinds are the points a relaysim child is killed at, with weights.
+var killKinds = []struct {
+	name   string
+	weight int
+}{
+	{"inject", 2},  // while an inject request is in flight
+	{"drain", 2},   // right after a buffered frame passed: mid-drain
+	{"startup", 1}, // the next process, while it starts and loads the store
+}
 
 func (h *harness) noteFault(kind string) {
 	h.faultMu.Lock()
@@ -52,22 +66,48 @@ func (h *harness) noteFault(kind string) {
 func (h *harness) driver() {
 	defer h.loops.Done()
 	rng := rand.New(rand.NewPCG(uint64(h.cfg.Seed), 2))
-	total := 0
-	for _, k := range faultKinds {
-		total += k.weight
-	}
 	nextRestart := time.Now().Add(jitter(rng, h.cfg.RestartEvery))
+	// Kills draw from their own source, so adding them leaves the fault
+	// schedule of a seed as it was.
+	krng := rand.New(rand.NewPCG(uint64(h.cfg.Seed), 3))
+	var nextKill time.Time
+	if h.cfg.KillEvery > 0 {
+		nextKill = time.Now().Add(jitter(krng, h.cfg.KillEvery))
+	}
 	for {
 		select {
 		case <-h.stop:
 			return
 		case <-time.After(expWait(rng, h.cfg.FaultEvery)):
 		}
+		if h.proc != nil {
+			if died, err := h.proc.died(); died {
+				h.led.mu.Lock()
+				h.led.violateLocked(nil, "relaysim exited by itself (%v):\n%s", err, h.proc.stderrTail(20))
+				h.led.mu.Unlock()
+				h.abortOnce.Do(func() { close(h.abort) })
+				return
+			}
+		}
+		if !nextKill.IsZero() && time.Now().After(nextKill) {
+			kind := pick(krng, killKinds)
+			if err := h.kill(kind, krng); err != nil {
+				h.led.mu.Lock()
+				h.led.violateLocked(nil, "after a SIGKILL (%s): %v", kind, err)
+				h.led.mu.Unlock()
+				h.abortOnce.Do(func() { close(h.abort) })
+				return
+			}
+			h.cfg.Logf("soak: relaysim killed (%s), restarted on the same store", kind)
+			nextKill = time.Now().Add(jitter(krng, h.cfg.KillEvery))
+			continue
+		}
 		if time.Now().After(nextRestart) {
 			if err := h.restart(); err != nil {
 				h.led.mu.Lock()
 				h.led.violateLocked(nil, "%v", err)
 				h.led.mu.Unlock()
+				h.abortOnce.Do(func() { close(h.abort) })
 				return
 			}
 			h.noteFault("restart")
@@ -75,18 +115,29 @@ func (h *harness) driver() {
 			nextRestart = time.Now().Add(jitter(rng, h.cfg.RestartEvery))
 			continue
 		}
-		pick := rng.IntN(total)
-		kind := ""
-		for _, k := range faultKinds {
-			if pick < k.weight {
-				kind = k.name
-				break
-			}
-			pick -= k.weight
-		}
+		kind := pick(rng, faultKinds)
 		g := h.gws[rng.IntN(len(h.gws))]
 		h.inject1(rng, kind, g)
 	}
+}
+
+// pick draws a name by weight.
+func pick(rng *rand.Rand, kinds []struct {
+	name   string
+	weight int
+}) string {
+	total := 0
+	for _, k := range kinds {
+		total += k.weight
+	}
+	n := rng.IntN(total)
+	for _, k := range kinds {
+		if n < k.weight {
+			return k.name
+		}
+		n -= k.weight
+	}
+	return kinds[len(kinds)-1].name
 }
 
 // jitter draws uniformly from [m/2, 3m/2].
@@ -98,16 +149,19 @@ func jitter(rng *rand.Rand, m time.Duration) time.Duration {
 // run in the background; every random choice is drawn here, in order.
 func (h *harness) inject1(rng *rand.Rand, kind string, g *gateway) {
 	srv, _ := h.current()
+	if srv == nil {
+		return
+	}
 	h.noteFault(kind)
 	switch kind {
 	case "close_1011":
-		srv.CloseSession(g.id, contract.CloseInternalError, "soak: internal error")
+		srv.closeSession(g.id, contract.CloseInternalError, "soak: internal error")
 	case "close_1013":
-		srv.CloseSession(g.id, contract.CloseTryAgainLater, contract.ReasonThrottled)
+		srv.closeSession(g.id, contract.CloseTryAgainLater, contract.ReasonThrottled)
 	case "tcp_cut_1006":
 		h.proxy.cut(g.id)
 	case "expired_4401":
-		srv.CloseSession(g.id, contract.CloseUnauthorized, contract.ReasonExpired)
+		srv.closeSession(g.id, contract.CloseUnauthorized, contract.ReasonExpired)
 	case "going_idle", "dormant":
 		h.background(func(ctx context.Context) {
 			if kind == "dormant" {
@@ -127,6 +181,9 @@ func (h *harness) inject1(rng *rand.Rand, kind string, g *gateway) {
 		types := inTypes
 		if strings.HasSuffix(kind, "_out") {
 			f.Direction, types = simulator.DirOut, outTypes
+			if kind == "delay_out" {
+				types = outDelayTypes
+			}
 		}
 		if t := types[rng.IntN(len(types))]; t != "" {
 			f.FrameTypes = []string{t}
@@ -136,7 +193,7 @@ func (h *harness) inject1(rng *rand.Rand, kind string, g *gateway) {
 		} else {
 			f.Delay = time.Duration(20+rng.IntN(800)) * time.Millisecond
 		}
-		if _, err := srv.AddFault(f); err != nil {
+		if err := srv.addFault(f); err != nil {
 			h.led.mu.Lock()
 			h.led.violateLocked(nil, "failed to add fault %+v: %v", f, err)
 			h.led.mu.Unlock()
@@ -157,13 +214,13 @@ func (h *harness) inject1(rng *rand.Rand, kind string, g *gateway) {
 		foreign := h.led.pendingBuffer(other.idx)
 		h.background(func(ctx context.Context) { h.duplicateAcks(ctx, srv, g, acked, foreign) })
 	case "keepalive_loss":
-		srv.StopPongs(g.id, true)
+		srv.stopPongs(g.id, true)
 		h.background(func(ctx context.Context) {
 			select {
 			case <-time.After(14 * time.Second):
 			case <-ctx.Done():
 			}
-			srv.StopPongs(g.id, false) // a no-op on a restarted simulator
+			srv.stopPongs(g.id, false) // a no-op on a restarted simulator
 		})
 	}
 }
@@ -192,11 +249,11 @@ func (h *harness) background(fn func(ctx context.Context)) {
 // (IDLE-017). The ledger catches any of them releasing an entry. With the
 // simulator's default duplicate policy (replace) the socket also evicts
 // g's live one, which is one more abnormal close for g.
-func (h *harness) duplicateAcks(ctx context.Context, srv *simulator.Server, g *gateway, acked []string, foreign string) {
+func (h *harness) duplicateAcks(ctx context.Context, srv host, g *gateway, acked []string, foreign string) {
 	tok := contract.MintTokenTTL(g.id, g.secret, time.Now(), time.Minute)
 	dctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	conn, _, err := websocket.Dial(dctx, srv.RelayURL(), &websocket.DialOptions{
+	conn, _, err := websocket.Dial(dctx, srv.relayURL(), &websocket.DialOptions{
 		HTTPHeader: http.Header{"Authorization": {"Bearer " + tok}},
 	})
 	if err != nil {
@@ -211,7 +268,7 @@ func (h *harness) duplicateAcks(ctx context.Context, srv *simulator.Server, g *g
 	for _, id := range ids {
 		fmt.Fprintf(&b, "{\"type\":\"inbound_ack\",\"bufferId\":%q}\n", id)
 	}
-	seq := srv.JournalSeq()
+	seq := srv.journalSeq()
 	if err := conn.Write(dctx, websocket.MessageText, []byte(b.String())); err != nil {
 		return
 	}
@@ -219,12 +276,18 @@ func (h *harness) duplicateAcks(ctx context.Context, srv *simulator.Server, g *g
 	// Give the simulator time to read them before the normal close.
 	wctx, wcancel := context.WithTimeout(dctx, time.Second)
 	n := 0
-	srv.Await(wctx, seq, func(e simulator.JournalEntry) bool {
-		if e.Kind == simulator.JournalNoopAck || e.Kind == simulator.JournalAck {
-			n++
+	for n < len(ids) && wctx.Err() == nil {
+		entries, err := srv.journal(wctx, seq, time.Second)
+		if err != nil {
+			break
 		}
-		return n >= len(ids)
-	})
+		for _, e := range entries {
+			seq = max(seq, e.Seq)
+			if e.Kind == simulator.JournalNoopAck || e.Kind == simulator.JournalAck {
+				n++
+			}
+		}
+	}
 	wcancel()
 	conn.Close(websocket.StatusNormalClosure, "")
 }

@@ -16,15 +16,29 @@
 //     request id at most once (OUT-006);
 //   - goroutines and heap do not grow over the run.
 //
+// Besides the simulator's journal, the gateways' own ledger (gwledger.go),
+// built from the bytes on each gateway's socket, checks delivery order
+// (IDLE-009, IDLE-012), that no entry arrives again after an ack the
+// gateway saw confirmed (IDLE-010), and that nothing buffered is lost.
+//
+// With Config.Relaysim the simulator is a relaysim child process on the
+// file store instead, restarted with SIGTERM and killed with SIGKILL at
+// random points (Config.KillEvery): while an inject is in flight, during a
+// drain, and during start-up. Every restart must load the store; the
+// journal of a killed process dies with it, so the checks that need the
+// journal to be complete fall back on the gateway ledger.
+//
 // Run runs one soak; TestSoak (go test -run TestSoak ./soak/ with
-// -soak.duration, -soak.seed and -soak.gateways) is the usual entry point.
-// docs/soak.md records the figures of the CI and the long runs.
+// -soak.duration, -soak.seed, -soak.gateways and -soak.kill-every) is the
+// usual entry point. docs/soak.md records the figures of the CI and the
+// long runs.
 package soak
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"path/filepath"
@@ -76,6 +90,16 @@ type Config struct {
 	// Default 0.1.
 	ForwardShare float64
 
+	// Relaysim is a relaysim binary (BuildRelaysim builds one). When set,
+	// the simulator runs as a child process of it on the file store, and
+	// restarts are SIGTERM and a new process. Default: the simulator runs
+	// in this process, and restarts are Close and New on the same store.
+	Relaysim string
+	// KillEvery is the mean gap between SIGKILLs of the relaysim child,
+	// each followed by a new process on the same store; at most half the
+	// duration. Only with Relaysim. Default 0: no kills.
+	KillEvery time.Duration
+
 	// SimDeviations and ClientDeviations break the implementations under
 	// test on purpose, to show the soak catches the bug (TestSoakCatches).
 	SimDeviations    []simulator.Deviation
@@ -125,6 +149,12 @@ func (c *Config) defaults() error {
 	if c.ForwardShare <= 0 {
 		c.ForwardShare = 0.1
 	}
+	if c.KillEvery > 0 && c.Relaysim == "" {
+		return errors.New("soak: Config.KillEvery needs Config.Relaysim, a relaysim binary to run as a child process")
+	}
+	if c.KillEvery > c.Duration/2 {
+		c.KillEvery = c.Duration / 2
+	}
 	return nil
 }
 
@@ -152,11 +182,29 @@ type Report struct {
 	Restarts                           int
 	Counts                             map[string]int // every other counter
 
-	Lost               int // events the contract obliged to arrive that did not
+	// Kills counts SIGKILLs of the relaysim child by when they struck:
+	// inject (a request in flight), drain (a buffered frame just passed),
+	// startup (before or while the process loaded its store).
+	Kills map[string]int
+	// TornRecords counts torn final records relaysim's store dropped at
+	// start, as it logged them; StoreDebris the temporary files it removed.
+	TornRecords, StoreDebris int
+	// InjectUnknown counts injects whose answer died with a killed
+	// process; InjectUnknownBuffered those of them that turned out
+	// buffered (and so had to arrive like any other).
+	InjectUnknown, InjectUnknownBuffered int
+
+	Lost int // events the contract obliged to arrive that did not
+	// DuplicatedAfterAck counts entries delivered again after an ack the
+	// gateway saw confirmed (gateway ledger) or after a releasing ack in
+	// the simulator's journal.
 	DuplicatedAfterAck int
-	CrossTenant        int
-	LiveCut            int // live frames cut off by a socket close (no ack exists for them)
-	LiveDropped        int // live frames an injected fault dropped
+	// OutOfOrder counts violations of IDLE-009 and IDLE-012 seen by the
+	// gateway ledger.
+	OutOfOrder  int
+	CrossTenant int
+	LiveCut     int // live frames cut off by a socket close (no ack exists for them)
+	LiveDropped int // live frames an injected fault dropped
 
 	Calls CallStats
 
@@ -186,8 +234,16 @@ func (r *Report) String() string {
 	for _, k := range sortedKeys(r.Faults) {
 		fmt.Fprintf(&b, " %s=%d", k, r.Faults[k])
 	}
-	fmt.Fprintf(&b, "\n  simulator restarts survived %d\n", r.Restarts)
-	fmt.Fprintf(&b, "  lost %d, duplicated-after-ack %d, cross-tenant %d\n", r.Lost, r.DuplicatedAfterAck, r.CrossTenant)
+	fmt.Fprintf(&b, "\n  simulator restarts survived %d", r.Restarts)
+	if r.Kills != nil {
+		fmt.Fprintf(&b, "; relaysim process kills (SIGKILL) %d:", sum(r.Kills))
+		for _, k := range sortedKeys(r.Kills) {
+			fmt.Fprintf(&b, " %s=%d", k, r.Kills[k])
+		}
+		fmt.Fprintf(&b, "\n  store at restart: torn final records dropped %d, crash debris removed %d; injects answered by no one %d (%d of them buffered after all)",
+			r.TornRecords, r.StoreDebris, r.InjectUnknown, r.InjectUnknownBuffered)
+	}
+	fmt.Fprintf(&b, "\n  lost %d, duplicated-after-ack %d, out-of-order %d, cross-tenant %d\n", r.Lost, r.DuplicatedAfterAck, r.OutOfOrder, r.CrossTenant)
 	fmt.Fprintf(&b, "  live frames without delivery guarantee: cut off by a close %d, dropped by a fault %d\n", r.LiveCut, r.LiveDropped)
 	fmt.Fprintf(&b, "  outbound calls %d: success %d, definite failure %d, ambiguous %d, hung %d; slowest %s\n",
 		r.Calls.Total, r.Calls.Success, r.Calls.Failed, r.Calls.Ambiguous, r.Calls.Hung, r.Calls.Slowest.Round(time.Millisecond))
@@ -215,21 +271,36 @@ func mib(v uint64) string { return fmt.Sprintf("%.1f MiB", float64(v)/(1<<20)) }
 type harness struct {
 	cfg   Config
 	led   *ledger
+	gwl   *gwLedger
 	proxy *proxy
 	path  string
 
 	hostMu sync.RWMutex
-	srv    *simulator.Server // nil while restarting
+	host   host // nil while restarting
 	inc    int
+	srv    *simulator.Server // in-process mode: the running simulator
+	proc   *child            // child mode: the running relaysim
 	poll   *poller
+	// startup is how long the last relaysim took to be ready, for kills
+	// during start-up.
+	startup time.Duration
 
 	gws     []*gateway
 	gwIndex map[string]int
 
-	stop     chan struct{}
-	loops    sync.WaitGroup // injector, driver, callers
-	spawned  sync.WaitGroup // faults running in the background
-	restarts int
+	stop      chan struct{}
+	abort     chan struct{} // closed when the simulator cannot be brought back
+	abortOnce sync.Once
+	loops     sync.WaitGroup // injector, driver, callers
+	spawned   sync.WaitGroup // faults running in the background
+	restarts  int
+	injecting atomic.Int32 // inject requests in flight, for kills that strike one
+
+	killMu     sync.Mutex
+	kills      map[string]int
+	torn       int
+	debris     int
+	childRaces int
 
 	callMu    sync.Mutex
 	calls     CallStats
@@ -266,10 +337,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	h := &harness{
 		cfg: cfg, led: newLedger(cfg.Seed, cfg.Gateways, cfg.Logf),
 		path: filepath.Join(cfg.Dir, "relaysim.store"), gwIndex: map[string]int{},
-		stop: make(chan struct{}), inflight: map[uint64]time.Time{}, hungSeen: map[uint64]bool{},
-		faultRuns: map[string]int{},
+		stop: make(chan struct{}), abort: make(chan struct{}), inflight: map[uint64]time.Time{}, hungSeen: map[uint64]bool{},
+		faultRuns: map[string]int{}, kills: map[string]int{},
 	}
 	h.led.gwIndex = h.gwIdx
+	h.gwl = newGWLedger(h.led, cfg.Gateways)
 	if err := h.start(ctx); err != nil {
 		h.shutdown()
 		return nil, err
@@ -277,13 +349,25 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep := &Report{Seed: cfg.Seed, Gateways: cfg.Gateways, Duration: cfg.Duration}
 	rep.GoroutinesStart, rep.HeapStart = quiescent()
 	h.heapMax.Store(rep.HeapStart)
-	cfg.Logf("soak: %d gateways connected; goroutines %d, heap %s; running %s with seed %d",
-		cfg.Gateways, rep.GoroutinesStart, mib(rep.HeapStart), cfg.Duration, cfg.Seed)
+	mode := "in process"
+	if cfg.Relaysim != "" {
+		mode = fmt.Sprintf("as a child process, SIGKILL every %s on average", cfg.KillEvery)
+	}
+	cfg.Logf("soak: %d gateways connected; goroutines %d, heap %s; running %s with seed %d, relaysim %s",
+		cfg.Gateways, rep.GoroutinesStart, mib(rep.HeapStart), cfg.Duration, cfg.Seed, mode)
 
 	h.runLoops(ctx, cfg.Duration)
 	h.settle(ctx)
 
-	lost, cut, dropped := h.led.settle()
+	lost, cut, dropped := h.led.settle(h.cfg.Relaysim != "")
+	for _, k := range h.gwl.settle() {
+		if !lost[k] {
+			lost[k] = true
+			h.led.mu.Lock()
+			h.led.violateLocked(nil, "lost (gateway ledger): buffered event %s was never acked by its gateway; %s", marker(k.gw, k.n), h.gwl.describe(k))
+			h.led.mu.Unlock()
+		}
+	}
 	for _, g := range h.gws {
 		if st := g.c.State(); st.Terminal() {
 			h.led.mu.Lock()
@@ -299,15 +383,32 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep.Injected = rep.Live + rep.Buffered
 	rep.HandlerCalls = counts["handler_calls"]
 	rep.CrossTenant = counts["cross_tenant"]
-	rep.DuplicatedAfterAck = counts["duplicated_after_ack"]
-	rep.Lost, rep.LiveCut, rep.LiveDropped = lost, cut, dropped
+	rep.DuplicatedAfterAck = counts["duplicated_after_ack"] + counts["duplicated_after_ack_gw"]
+	rep.OutOfOrder = counts["out_of_order"]
+	rep.Lost, rep.LiveCut, rep.LiveDropped = len(lost), cut, dropped
 	rep.Restarts = h.restarts
+	rep.InjectUnknown, rep.InjectUnknownBuffered = counts["inject_unknown"], counts["inject_unknown_buffered"]
 	rep.Faults = map[string]int{}
 	h.faultMu.Lock()
 	for k, v := range h.faultRuns {
 		rep.Faults[k] = v
 	}
 	h.faultMu.Unlock()
+	if cfg.Relaysim != "" {
+		h.killMu.Lock()
+		rep.Kills = map[string]int{}
+		for k, v := range h.kills {
+			rep.Kills[k] = v
+		}
+		rep.TornRecords, rep.StoreDebris = h.torn, h.debris
+		races := h.childRaces
+		h.killMu.Unlock()
+		if races > 0 {
+			h.led.mu.Lock()
+			h.led.violateLocked(nil, "the race detector reported %d data race(s) in relaysim", races)
+			h.led.mu.Unlock()
+		}
+	}
 	rep.Counts = counts
 	h.callMu.Lock()
 	rep.Calls = h.calls
@@ -358,34 +459,98 @@ func (h *harness) simOptions(store simulator.Store) simulator.Options {
 	}
 }
 
+// launch starts a simulator on the store: in this process, or as a
+// relaysim child.
+func (h *harness) launch() (host, error) {
+	if h.cfg.Relaysim == "" {
+		store, err := simulator.OpenFileStore(h.path, simulator.FileStoreOptions{Logger: h.cfg.Logger})
+		if err != nil {
+			return nil, fmt.Errorf("soak: failed to open the store: %w", err)
+		}
+		srv, err := simulator.New(h.simOptions(store))
+		if err != nil {
+			store.Close()
+			return nil, fmt.Errorf("soak: failed to start the simulator: %w", err)
+		}
+		h.srv = srv
+		return memHost{srv}, nil
+	}
+	c, err := startChild(h.cfg.Relaysim, h.childArgs())
+	if err != nil {
+		return nil, err
+	}
+	base, err := c.awaitReady(30 * time.Second)
+	h.noteChild(c)
+	if err != nil {
+		c.kill()
+		return nil, fmt.Errorf("soak: relaysim did not start on the store: %w", err)
+	}
+	h.startup = time.Since(c.started)
+	h.proc = c
+	return newProcHost(base), nil
+}
+
+func (h *harness) childArgs() []string {
+	devs := make([]string, len(h.cfg.SimDeviations))
+	for i, d := range h.cfg.SimDeviations {
+		devs[i] = string(d)
+	}
+	return childFlags(h.path, devs)
+}
+
+// noteChild adds what a child's store logged while it opened (those
+// lines come before "ready"): torn records dropped, debris removed. A
+// child killed during start-up may log what the next one logs again.
+func (h *harness) noteChild(c *child) {
+	_, torn, debris := c.stats()
+	h.killMu.Lock()
+	h.torn += torn
+	h.debris += debris
+	h.killMu.Unlock()
+}
+
+// retire accounts for a child that is gone: the races it reported.
+func (h *harness) retire(c *child) {
+	c.retired.Do(func() {
+		races, _, _ := c.stats()
+		h.killMu.Lock()
+		h.childRaces += races
+		h.killMu.Unlock()
+	})
+}
+
 func (h *harness) start(ctx context.Context) error {
-	store, err := simulator.OpenFileStore(h.path, simulator.FileStoreOptions{})
+	hs, err := h.launch()
 	if err != nil {
-		return fmt.Errorf("soak: failed to open the store: %w", err)
+		return err
 	}
-	srv, err := simulator.New(h.simOptions(store))
-	if err != nil {
-		store.Close()
-		return fmt.Errorf("soak: failed to start the simulator: %w", err)
+	h.host, h.inc = hs, 1
+	h.led.searchers = []journalSource{{1, hs}}
+	h.poll = startPoller(h, hs, 1)
+	tap := func(gatewayID string) (up, down io.Writer) {
+		i := h.gwIdx(gatewayID)
+		if i < 0 {
+			return nil, nil
+		}
+		c := h.gwl.open(i)
+		return newTap(false, func(l []byte) { h.gwl.sent(c, l) }, func(err error) { h.gwl.tapFailed(c, "gateway to connector", err) }),
+			newTap(true, func(l []byte) { h.gwl.received(c, l) }, func(err error) { h.gwl.tapFailed(c, "connector to gateway", err) })
 	}
-	h.srv, h.inc = srv, 1
-	h.led.searchers = []journalSource{{1, srv}}
-	h.poll = startPoller(h, srv, 1)
-	if h.proxy, err = newProxy(hostOf(srv.URL())); err != nil {
+	if h.proxy, err = newProxy(hs.addr(), tap); err != nil {
 		return fmt.Errorf("soak: failed to start the proxy: %w", err)
 	}
 	for i := 0; i < h.cfg.Gateways; i++ {
 		id := fmt.Sprintf("gw-%d", i)
-		gw, err := srv.EnrollGateway(simulator.GatewaySpec{
+		secret, err := hs.enroll(simulator.GatewaySpec{
 			GatewayID: id, Tenant: fmt.Sprintf("tenant-%d", i), InstanceID: fmt.Sprintf("inst-%d", i), Platforms: platforms,
 		})
 		if err != nil {
 			return fmt.Errorf("soak: failed to enroll %s: %w", id, err)
 		}
-		g := &gateway{h: h, idx: i, id: id, secret: gw.Secret, inst: gw.InstanceID,
+		g := &gateway{h: h, idx: i, id: id, secret: secret, inst: fmt.Sprintf("inst-%d", i),
 			rng: rand.New(rand.NewPCG(uint64(h.cfg.Seed), uint64(1000+i)))}
 		g.c, err = client.New(client.Options{
-			Config: client.Config{URL: h.proxy.URL(), GatewayID: id, Secret: gw.Secret, Platforms: []client.Identity{
+			Config: client.Config{URL: h.proxy.URL(), GatewayID: id, Secret: secret, Platforms: []client.Identity{
 				{Platform: "discord", BotID: fmt.Sprintf("d-%d", i)}, {Platform: "telegram", BotID: fmt.Sprintf("t-%d", i)},
 			}},
 			Handler:          g,
@@ -433,59 +598,152 @@ func (h *harness) gwIdx(id string) int {
 
 // current returns the running simulator, waiting out a restart; nil once
 // the run is stopping and no simulator is up.
-func (h *harness) current() (*simulator.Server, int) {
+func (h *harness) current() (host, int) {
 	for {
 		h.hostMu.RLock()
-		srv, inc := h.srv, h.inc
+		hs, inc := h.host, h.inc
 		h.hostMu.RUnlock()
-		if srv != nil {
-			return srv, inc
+		if hs != nil {
+			return hs, inc
 		}
 		select {
 		case <-time.After(5 * time.Millisecond):
 		case <-h.stop:
 			h.hostMu.RLock()
-			srv, inc = h.srv, h.inc
+			hs, inc = h.host, h.inc
 			h.hostMu.RUnlock()
-			if srv != nil {
-				return srv, inc
-			}
+			return hs, inc
+		case <-h.abort:
+			return nil, 0
 		}
 	}
 }
 
-// restart closes the simulator and starts a new one on the same file
-// store; the proxy keeps the gateways' address stable.
-func (h *harness) restart() error {
+// takeDown detaches the running simulator, so calls wait for the next one.
+func (h *harness) takeDown() (old host, inc int) {
 	h.hostMu.Lock()
-	old, inc := h.srv, h.inc
-	h.srv = nil
+	old, inc = h.host, h.inc
+	h.host = nil
 	h.hostMu.Unlock()
-	h.poll.stop()
-	err := old.Close()
-	h.poll.drain() // the close entries
+	return old, inc
+}
+
+// bringUp starts the next simulator on the same store and points the
+// proxy at it.
+func (h *harness) bringUp(inc int) error {
+	hs, err := h.launch()
 	if err != nil {
-		return fmt.Errorf("soak: failed to close simulator %d: %w", inc, err)
-	}
-	store, err := simulator.OpenFileStore(h.path, simulator.FileStoreOptions{})
-	if err != nil {
-		return fmt.Errorf("soak: failed to reopen the store: %w", err)
-	}
-	srv, err := simulator.New(h.simOptions(store))
-	if err != nil {
-		store.Close()
-		return fmt.Errorf("soak: failed to restart the simulator: %w", err)
+		h.abortOnce.Do(func() { close(h.abort) })
+		return err
 	}
 	h.led.mu.Lock()
-	h.led.searchers = append(h.led.searchers[len(h.led.searchers)-1:], journalSource{inc + 1, srv})
+	h.led.searchers = append(h.led.searchers[len(h.led.searchers)-1:], journalSource{inc + 1, hs})
 	h.led.mu.Unlock()
-	h.poll = startPoller(h, srv, inc+1)
-	h.proxy.setUpstream(hostOf(srv.URL()))
+	h.poll = startPoller(h, hs, inc+1)
+	h.proxy.setUpstream(hs.addr())
 	h.hostMu.Lock()
-	h.srv, h.inc = srv, inc+1
+	h.host, h.inc = hs, inc+1
 	h.hostMu.Unlock()
+	return nil
+}
+
+// restart stops the simulator gracefully (Close in process, SIGTERM for
+// the child) and starts a new one on the same file store; the proxy
+// keeps the gateways' address stable.
+func (h *harness) restart() error {
+	_, inc := h.takeDown()
+	if h.proc == nil {
+		h.poll.stop()
+		err := h.srv.Close()
+		h.poll.drain() // the close entries
+		if err != nil {
+			return fmt.Errorf("soak: failed to close simulator %d: %w", inc, err)
+		}
+	} else {
+		// The poller keeps reading while relaysim shuts down, so the
+		// journal's close entries are not lost.
+		c := h.proc
+		err := c.terminate(15 * time.Second)
+		h.poll.stop()
+		h.retire(c)
+		h.led.killed(inc) // its sockets are closed, journaled or not
+		if err != nil {
+			return fmt.Errorf("soak: simulator %d: %w", inc, err)
+		}
+	}
+	if err := h.bringUp(inc); err != nil {
+		return err
+	}
 	h.restarts++
 	return nil
+}
+
+// kill kills the relaysim child with SIGKILL at the point kind names and
+// starts a new one on the same store. For "startup" the new process is
+// killed again while it starts, before the one that stays.
+func (h *harness) kill(kind string, rng *rand.Rand) error {
+	switch kind {
+	case "inject":
+		// Strike while an inject request is in flight.
+		deadline := time.Now().Add(2 * time.Second)
+		for h.injecting.Load() == 0 && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+	case "drain":
+		// Strike right after a buffered frame passed the proxy: a drain
+		// is under way. A gateway going dormant makes one (its events are
+		// buffered until it is back) in case none is running.
+		select {
+		case <-h.gwl.drainSeen:
+		default:
+		}
+		g := h.gws[rng.IntN(len(h.gws))]
+		h.background(func(ctx context.Context) { g.c.GoDormant(ctx) })
+		select {
+		case <-h.gwl.drainSeen:
+		case <-time.After(10 * time.Second):
+			h.led.count("kill_drain_none_seen", 1)
+		case <-h.stop:
+		}
+	}
+	old, inc := h.takeDown()
+	c := h.proc
+	c.kill()
+	h.poll.stop()
+	if ph, ok := old.(*procHost); ok {
+		ph.close()
+	}
+	h.retire(c)
+	h.led.killed(inc)
+	h.noteKill(kind)
+	if kind == "startup" {
+		// A process that never becomes the simulator: killed at a random
+		// point between exec and a little past its last start-up time,
+		// while the runtime starts or the store loads and compacts.
+		sc, err := startChild(h.cfg.Relaysim, h.childArgs())
+		if err != nil {
+			return err
+		}
+		time.Sleep(time.Duration(rng.Int64N(int64(h.startup)*6/5 + 1)))
+		select {
+		case <-sc.ready:
+			h.led.count("kill_startup_after_ready", 1)
+		default:
+		}
+		sc.kill()
+		h.noteChild(sc)
+		h.retire(sc)
+		if died, err := sc.died(); died {
+			return fmt.Errorf("soak: relaysim exited by itself during start-up (%v):\n%s", err, sc.stderrTail(20))
+		}
+	}
+	return h.bringUp(inc)
+}
+
+func (h *harness) noteKill(kind string) {
+	h.killMu.Lock()
+	h.kills[kind]++
+	h.killMu.Unlock()
 }
 
 // shutdown stops everything the run started.
@@ -504,18 +762,32 @@ func (h *harness) shutdown() {
 		}()
 	}
 	wg.Wait()
-	h.hostMu.Lock()
-	srv := h.srv
-	h.srv = nil
-	h.hostMu.Unlock()
-	if h.poll != nil {
-		h.poll.stop()
-	}
-	if srv != nil {
-		srv.Close()
-	}
-	if h.poll != nil {
-		h.poll.drain()
+	hs, _ := h.takeDown()
+	if h.proc != nil {
+		if hs != nil {
+			if err := h.proc.terminate(15 * time.Second); err != nil {
+				h.led.mu.Lock()
+				h.led.violateLocked(nil, "shutting relaysim down: %v", err)
+				h.led.mu.Unlock()
+			}
+		}
+		if h.poll != nil {
+			h.poll.stop()
+		}
+		h.retire(h.proc)
+		if ph, ok := hs.(*procHost); ok {
+			ph.close()
+		}
+	} else {
+		if h.poll != nil {
+			h.poll.stop()
+		}
+		if hs != nil {
+			h.srv.Close()
+		}
+		if h.poll != nil {
+			h.poll.drain()
+		}
 	}
 	if h.proxy != nil {
 		h.proxy.Close()
@@ -528,21 +800,28 @@ func (h *harness) shutdown() {
 // poller feeds one simulator's journal to the ledger, in order.
 type poller struct {
 	h      *harness
-	srv    *simulator.Server
+	host   host
 	inc    int
 	since  atomic.Uint64
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
-func startPoller(h *harness, srv *simulator.Server, inc int) *poller {
+func startPoller(h *harness, hs host, inc int) *poller {
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &poller{h: h, srv: srv, inc: inc, cancel: cancel, done: make(chan struct{})}
+	p := &poller{h: h, host: hs, inc: inc, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(p.done)
 		for {
-			if _, err := srv.Await(ctx, p.since.Load(), nil); err != nil {
+			entries, err := hs.journal(ctx, p.since.Load(), 2*time.Second)
+			if ctx.Err() != nil {
+				if err == nil {
+					p.consume(entries)
+				}
 				return
+			}
+			if err == nil {
+				p.consume(entries)
 			}
 			// Batch a little: reading the journal walks its whole ring.
 			select {
@@ -550,15 +829,16 @@ func startPoller(h *harness, srv *simulator.Server, inc int) *poller {
 				return
 			case <-time.After(15 * time.Millisecond):
 			}
-			p.consume()
 		}
 	}()
 	return p
 }
 
-func (p *poller) consume() {
+func (p *poller) consume(entries []simulator.JournalEntry) {
 	since := p.since.Load()
-	entries := p.srv.Journal(since)
+	for len(entries) > 0 && entries[0].Seq <= since {
+		entries = entries[1:]
+	}
 	if len(entries) == 0 {
 		return
 	}
@@ -578,12 +858,16 @@ func (p *poller) stop() {
 	<-p.done
 }
 
-// drain consumes what is left after stop.
-func (p *poller) drain() { p.consume() }
+// drain consumes what is left after stop, of a simulator in this process.
+func (p *poller) drain() {
+	if entries, err := p.host.journal(context.Background(), p.since.Load(), 0); err == nil {
+		p.consume(entries)
+	}
+}
 
 // caughtUp waits until the poller consumed everything journaled so far.
 func (p *poller) caughtUp(ctx context.Context) {
-	want := p.srv.JournalSeq()
+	want := p.host.journalSeq()
 	for {
 		if p.since.Load() >= want {
 			return
@@ -619,11 +903,20 @@ func (h *harness) runLoops(ctx context.Context, d time.Duration) {
 func (h *harness) injector() {
 	defer h.loops.Done()
 	rng := rand.New(rand.NewPCG(uint64(h.cfg.Seed), 1))
+	// Gaps are measured from the last event's due time, not from when its
+	// inject returned, so the rate holds when injects take a while (over
+	// HTTP to a relaysim child); after a long stall (a restart) the
+	// schedule starts afresh instead of bursting.
+	due := time.Now()
 	for {
+		due = due.Add(expWait(rng, h.cfg.EventEvery))
+		if late := time.Since(due); late > time.Second {
+			due = time.Now()
+		}
 		select {
 		case <-h.stop:
 			return
-		case <-time.After(expWait(rng, h.cfg.EventEvery)):
+		case <-time.After(time.Until(due)):
 		}
 		gi := rng.IntN(len(h.gws))
 		plat := platforms[rng.IntN(len(platforms))]
@@ -636,22 +929,29 @@ func (h *harness) injector() {
 func (h *harness) inject(gi int, plat string, chat int, forward bool) {
 	g := h.gws[gi]
 	n := h.led.newEvent(gi, forward)
+	h.gwl.planned(gi, n, plat)
 	mk := marker(gi, n)
 	for {
-		srv, inc := h.current()
+		hs, inc := h.current()
+		if hs == nil {
+			h.led.injected(gi, n, inc, simulator.Delivery{}, errNotReached)
+			return
+		}
 		var d simulator.Delivery
 		var err error
+		h.injecting.Add(1)
 		if forward {
-			d, err = srv.Passthrough(g.id, contract.Forward{
+			d, err = hs.passthrough(g.id, contract.Forward{
 				Platform: plat, BotID: fmt.Sprintf("b-%d", gi), Method: "POST", Path: "/" + mk,
 				Headers: [][2]string{{"content-type", "application/json"}}, Body: []byte(`{"id":"` + mk + `"}`),
 			})
 		} else {
 			ev := fmt.Sprintf(`{"message_id":%q,"text":"soak %s","source":{"platform":%q,"chat_id":"c%d","chat_type":"dm","user_id":"u%d","chat_name":"chat %d"}}`,
 				mk, mk, plat, chat, chat, chat)
-			d, err = srv.Inject(g.id, []byte(ev))
+			d, err = hs.inject(g.id, []byte(ev))
 		}
-		if errors.Is(err, simulator.ErrClosed) {
+		h.injecting.Add(-1)
+		if errors.Is(err, errNotReached) {
 			// A restart is under way: nothing happened; try the new one.
 			select {
 			case <-time.After(5 * time.Millisecond):
@@ -661,7 +961,18 @@ func (h *harness) inject(gi int, plat string, chat int, forward bool) {
 				return
 			}
 		}
+		var se *statusError
+		if err != nil && !errors.As(err, &se) && h.replaced(hs) {
+			// The simulator went away with the request in flight: it may
+			// or may not have taken the event, and retrying could buffer
+			// it twice. The gateway ledger counts it if it ever arrives.
+			h.led.injectUnknown(gi, n)
+			return
+		}
 		h.led.injected(gi, n, inc, d, err)
+		if err == nil && d.Mode == simulator.DeliveryBuffered {
+			h.gwl.buffered(gi, n, d.BufferID)
+		}
 		if err != nil {
 			h.led.mu.Lock()
 			h.led.violateLocked(nil, "inject %s failed: %v", mk, err)
@@ -669,6 +980,13 @@ func (h *harness) inject(gi int, plat string, chat int, forward bool) {
 		}
 		return
 	}
+}
+
+// replaced reports whether hs is no longer the running simulator.
+func (h *harness) replaced(hs host) bool {
+	h.hostMu.RLock()
+	defer h.hostMu.RUnlock()
+	return h.host != hs
 }
 
 // expWait draws an exponentially distributed wait with mean m, capped at
@@ -863,8 +1181,14 @@ func (g *gateway) HandlePassthrough(ctx context.Context, d *client.PassthroughDe
 // settle stops the faults and waits until every gateway is connected and
 // every buffered event acked, nudging stuck instances with a reconnect.
 func (h *harness) settle(ctx context.Context) {
-	srv, _ := h.current()
-	srv.ClearFaults()
+	hs, _ := h.current()
+	if hs == nil {
+		h.led.mu.Lock()
+		h.led.violateLocked(nil, "no simulator left to settle on")
+		h.led.mu.Unlock()
+		return
+	}
+	hs.clearFaults()
 	for _, g := range h.gws {
 		g.mu.Lock()
 		g.crashLeft, g.withholdUntil = 0, time.Time{}
@@ -874,22 +1198,25 @@ func (h *harness) settle(ctx context.Context) {
 	lastKick := start
 	for {
 		var stuck []*gateway
+		var why []string
 		for _, g := range h.gws {
-			if len(srv.Buffer(g.inst)) > 0 || srv.Flipped(g.inst) || srv.Draining(g.inst) || g.c.State() != client.StateHandshaked {
+			n, flipped, draining, err := hs.bufferState(g.inst)
+			if err != nil || n > 0 || flipped || draining || g.c.State() != client.StateHandshaked {
 				stuck = append(stuck, g)
+				why = append(why, fmt.Sprintf("%s: state %s, buffered %d, flipped %v, draining %v (%v)", g.id, g.c.State(), n, flipped, draining, err))
 			}
 		}
-		pending := h.led.unackedBuffered()
+		// The gateway ledger knows what each gateway acked; the journal
+		// is complete only when no process was killed.
+		pending := h.gwl.unacked()
+		if h.cfg.Relaysim == "" {
+			pending += h.led.unackedBuffered()
+		}
 		live := h.led.liveOutstanding() // delayed frames still on their way
 		if len(stuck) == 0 && pending == 0 && live == 0 {
 			break
 		}
 		if time.Since(start) > h.cfg.Settle {
-			var why []string
-			for _, g := range stuck {
-				why = append(why, fmt.Sprintf("%s: state %s, buffered %d, flipped %v, draining %v", g.id, g.c.State(),
-					len(srv.Buffer(g.inst)), srv.Flipped(g.inst), srv.Draining(g.inst)))
-			}
 			h.led.mu.Lock()
 			h.led.violateLocked(nil, "did not settle within %s: %d acks and %d live events outstanding; %s", h.cfg.Settle, pending, live, strings.Join(why, "; "))
 			h.led.mu.Unlock()
@@ -902,7 +1229,7 @@ func (h *harness) settle(ctx context.Context) {
 			lastKick = time.Now()
 			for _, g := range stuck {
 				if g.c.State() == client.StateHandshaked {
-					srv.CloseSession(g.id, contract.CloseInternalError, "soak: settle")
+					hs.closeSession(g.id, contract.CloseInternalError, "soak: settle")
 					h.led.count("settle_reconnects", 1)
 				}
 			}

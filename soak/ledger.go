@@ -1,6 +1,7 @@
 package soak
 
 import (
+	"context"
 	"fmt"
 	"regexp"
 	"sort"
@@ -44,6 +45,7 @@ const (
 	evPending  uint8 = iota // Inject running
 	evInjected              // the simulator took it (live or buffered)
 	evFailed                // Inject refused it; not counted
+	evUnknown               // the simulator died with the Inject in flight; counted only if it arrives
 )
 
 // evRec is what the ledger knows about one event. It is kept small: a long
@@ -88,6 +90,9 @@ type ledger struct {
 	// which event their buffer id belongs to: the simulator notes a frame
 	// once it is written, and the gateway can ack it before that note.
 	early map[string][]ackNote
+	// ended holds incarnations whose process is gone: every socket of
+	// theirs is closed, whether or not the journal said so before it died.
+	ended map[int]bool
 
 	violations []string
 	counts     map[string]int // fault and traffic counters, by name
@@ -101,8 +106,8 @@ type ackNote struct {
 }
 
 type journalSource struct {
-	inc int
-	srv *simulator.Server
+	inc  int
+	host host
 }
 
 func newLedger(seed int64, gateways int, logf func(string, ...any)) *ledger {
@@ -117,6 +122,7 @@ func newLedger(seed int64, gateways int, logf func(string, ...any)) *ledger {
 		results: map[string]int{},
 		opened:  map[sessKey]uint64{},
 		early:   map[string][]ackNote{},
+		ended:   map[int]bool{},
 		counts:  map[string]int{},
 	}
 }
@@ -156,8 +162,14 @@ func (l *ledger) dumpLocked(k evKey) string {
 		buf = r.bufferID
 	}
 	shown := 0
+	if len(l.violations) >= 20 {
+		// Only the first violations are printed; reading a child's whole
+		// journal for each of a flood would stall the run.
+		return b.String()
+	}
 	for _, src := range l.searchers {
-		for _, e := range src.srv.Journal(0) {
+		entries, _ := src.host.journal(context.Background(), 0, 0)
+		for _, e := range entries {
 			if strings.Contains(e.Frame, mk) || (buf != "" && e.BufferID == buf) {
 				if shown < 40 {
 					b.WriteString("\n    journal: " + entryLine(src.inc, e))
@@ -252,6 +264,59 @@ func (l *ledger) injected(gw, n, inc int, d simulator.Delivery, err error) {
 	l.traceLocked(k, fmt.Sprintf("injected: %s %s sim%d sess=%d", d.Mode, d.BufferID, inc, d.SessionID))
 	l.maybeSettledLocked(k, r)
 }
+
+// injectUnknown records an event whose Inject died with the simulator.
+func (l *ledger) injectUnknown(gw, n int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.recLocked(evKey{gw, n}).state = evUnknown
+	l.counts["inject_unknown"]++
+}
+
+// sawBuffered records that the gateway received event n of gw with a
+// buffer id: an event whose Inject answer was lost is buffered after all,
+// and a buffer id learned this way resolves acks the journal noted first.
+func (l *ledger) sawBuffered(gw, n int, bufferID string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	k := evKey{gw, n}
+	r := l.recLocked(k)
+	if r == nil {
+		return
+	}
+	if r.state == evUnknown {
+		r.state = evInjected
+		l.counts["events_buffered"]++
+		l.counts["inject_unknown_buffered"]++
+		if r.forward {
+			l.counts["events_forward"]++
+		}
+	}
+	if r.bufferID == "" {
+		r.bufferID = bufferID
+	}
+	if r.state == evInjected || r.state == evPending {
+		l.registerLocked(bufferID, k)
+	}
+}
+
+// admitted reports whether a handler of gw admitted event n.
+func (l *ledger) admitted(gw, n int) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r := l.recLocked(evKey{gw, n})
+	return r != nil && r.admitted
+}
+
+// killed notes that incarnation inc's process is gone.
+func (l *ledger) killed(inc int) {
+	l.mu.Lock()
+	l.ended[inc] = true
+	l.mu.Unlock()
+}
+
+// closedLocked reports whether a socket is known closed.
+func (l *ledger) closedLocked(sk sessKey) bool { return l.closed[sk] || l.ended[sk.inc] }
 
 // handled records a handler call of gateway gw for the event named by
 // mk; ok says the handler admitted it.
@@ -462,11 +527,16 @@ func (l *ledger) applyAckLocked(k evKey, inc int, e simulator.JournalEntry) {
 }
 
 // settle runs the end-of-run checks: every event the simulator took has
-// met its obligations. It returns the loss count and the number of live
+// met its obligations. It returns the events lost and the number of live
 // frames the contract allowed to go missing.
-func (l *ledger) settle() (lost, liveCut, liveDropped int) {
+//
+// With journalIncomplete (a simulator was killed, so its last journal
+// entries died with it) the buffered events are judged by the gateway
+// ledger instead, which sees every ack the gateways sent.
+func (l *ledger) settle(journalIncomplete bool) (lost map[evKey]bool, liveCut, liveDropped int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	lost = map[evKey]bool{}
 	droppedLeft := map[sessKey]int{}
 	for k, v := range l.dropped {
 		droppedLeft[k] = v
@@ -488,21 +558,24 @@ func (l *ledger) settle() (lost, liveCut, liveDropped int) {
 					// carry no ack, so nothing can bring it back.
 					droppedLeft[r.liveSess]--
 					liveDropped++
-				case l.closed[r.liveSess]:
+				case l.closedLocked(r.liveSess):
 					// The socket closed with the frame queued or in flight.
 					// Live frames carry no ack (IDLE-016), so the contract
 					// gives them no delivery guarantee across a close.
 					liveCut++
 				default:
-					lost++
+					lost[k] = true
 					l.violateLocked(&k, "lost: live event %s written=%v on socket sim%d/%d, which stayed open, never reached the handler",
 						marker(gw, n), r.written, r.liveSess.inc, r.liveSess.id)
 				}
 				continue
 			}
+			if journalIncomplete {
+				continue
+			}
 			switch {
 			case r.acks == 0:
-				lost++
+				lost[k] = true
 				l.violateLocked(&k, "lost: buffered event %s (%s) was never acked (handled %d times, admitted %v)", marker(gw, n), r.bufferID, r.handled, r.admitted)
 			case !r.admitted:
 				l.violateLocked(&k, "buffered event %s (%s) acked without being admitted by its handler", marker(gw, n), r.bufferID)
@@ -512,6 +585,9 @@ func (l *ledger) settle() (lost, liveCut, liveDropped int) {
 		}
 	}
 	for id, notes := range l.early {
+		if journalIncomplete {
+			break // the frame notes that named these may have died with a process
+		}
 		l.violateLocked(nil, "%d ack(s) released buffer entry %s, which no event of this run was ever buffered or sent as (first: sim%d #%d by %s)",
 			len(notes), id, notes[0].inc, notes[0].e.Seq, notes[0].e.GatewayID)
 	}
@@ -549,7 +625,7 @@ func (l *ledger) liveOutstanding() int {
 	for gw := range l.events {
 		for n := range l.events[gw] {
 			r := &l.events[gw][n]
-			if r.state == evInjected && r.live && r.handled == 0 && !l.closed[r.liveSess] {
+			if r.state == evInjected && r.live && r.handled == 0 && !l.closedLocked(r.liveSess) {
 				unhandled[r.liveSess]++
 			}
 		}

@@ -20,6 +20,9 @@ import (
 // loss a crashed host or a dead NAT produces, which both sides see as 1006.
 type proxy struct {
 	ln net.Listener
+	// tap returns the writers that see a gateway's bytes in each direction
+	// before they are forwarded (nil: not tapped).
+	tap func(gatewayID string) (up, down io.Writer)
 
 	mu       sync.Mutex
 	upstream string
@@ -49,12 +52,12 @@ func (pc *proxyConn) close(abrupt bool) {
 	})
 }
 
-func newProxy(upstream string) (*proxy, error) {
+func newProxy(upstream string, tap func(gatewayID string) (up, down io.Writer)) (*proxy, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	p := &proxy{ln: ln, upstream: upstream, conns: map[*proxyConn]struct{}{}}
+	p := &proxy{ln: ln, tap: tap, upstream: upstream, conns: map[*proxyConn]struct{}{}}
 	p.wg.Add(1)
 	go p.serve()
 	return p, nil
@@ -131,9 +134,18 @@ func (p *proxy) handle(down net.Conn) {
 	}
 	p.conns[pc] = struct{}{}
 	p.mu.Unlock()
+	var fromGW, fromConn io.Reader = down, up
+	if p.tap != nil {
+		if tu, td := p.tap(gw); tu != nil {
+			// The taps see bytes before they are forwarded, so the gateway
+			// ledger records an ack before the connector can act on it,
+			// and a frame before the gateway can.
+			fromGW, fromConn = io.TeeReader(down, tu), io.TeeReader(up, td)
+		}
+	}
 	done := make(chan struct{}, 2)
-	go func() { io.Copy(up, down); done <- struct{}{} }()
-	go func() { io.Copy(down, up); done <- struct{}{} }()
+	go func() { io.Copy(up, fromGW); done <- struct{}{} }()
+	go func() { io.Copy(down, fromConn); done <- struct{}{} }()
 	<-done
 	pc.close(false)
 	<-done

@@ -3,7 +3,9 @@ package soak
 import (
 	"context"
 	"flag"
+	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,12 +14,48 @@ import (
 )
 
 var (
-	soakDuration = flag.Duration("soak.duration", 5*time.Second, "how long the soak injects faults and traffic")
-	soakSeed     = flag.Int64("soak.seed", 1, "seed of the soak's event and fault schedule")
-	soakGateways = flag.Int("soak.gateways", 8, "how many gateways the soak runs")
+	soakDuration  = flag.Duration("soak.duration", 5*time.Second, "how long the soak injects faults and traffic")
+	soakSeed      = flag.Int64("soak.seed", 1, "seed of the soak's event and fault schedule")
+	soakGateways  = flag.Int("soak.gateways", 8, "how many gateways the soak runs")
+	soakKillEvery = flag.Duration("soak.kill-every", 10*time.Second, "mean gap between SIGKILLs of the relaysim child process; 0 runs relaysim in process, restarted gracefully")
 )
 
-// TestSoak runs the chaos soak. CI runs it for 60 s with -race:
+// buildRelaysim builds cmd/relaysim once per test binary, with the race
+// detector when the tests have it.
+var buildRelaysim = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "soak-relaysim-")
+	if err != nil {
+		return "", err
+	}
+	builtDir = dir
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	return BuildRelaysim(ctx, dir, raceEnabled)
+})
+
+// builtDir holds the built binary; TestMain removes it.
+var builtDir string
+
+// RemoveBuiltRelaysim removes the binary buildRelaysim built; TestMain
+// calls it after the tests.
+func RemoveBuiltRelaysim() {
+	if builtDir != "" {
+		os.RemoveAll(builtDir)
+	}
+}
+
+func relaysimBinary(t *testing.T) string {
+	t.Helper()
+	bin, err := buildRelaysim()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// TestSoak runs the chaos soak with relaysim as a child process that is
+// killed with SIGKILL every -soak.kill-every on average. CI runs it for
+// 60 s with -race:
 //
 //	go test -race -run TestSoak ./soak/ -soak.duration=60s
 //
@@ -25,15 +63,20 @@ var (
 //
 //	go test -run TestSoak ./soak/ -soak.duration=10m -timeout 15m
 func TestSoak(t *testing.T) {
+	cfg := Config{
+		Duration:  *soakDuration,
+		Seed:      *soakSeed,
+		Gateways:  *soakGateways,
+		Dir:       t.TempDir(),
+		Logf:      t.Logf,
+		KillEvery: *soakKillEvery,
+	}
+	if cfg.KillEvery > 0 {
+		cfg.Relaysim = relaysimBinary(t)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), *soakDuration+3*time.Minute)
 	defer cancel()
-	rep, err := Run(ctx, Config{
-		Duration: *soakDuration,
-		Seed:     *soakSeed,
-		Gateways: *soakGateways,
-		Dir:      t.TempDir(),
-		Logf:     t.Logf,
-	})
+	rep, err := Run(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,9 +84,12 @@ func TestSoak(t *testing.T) {
 	for _, v := range rep.Violations {
 		t.Error(v)
 	}
-	if rep.Injected == 0 || rep.Buffered == 0 || rep.Restarts == 0 || rep.Calls.Total == 0 {
-		t.Errorf("the soak exercised too little to mean anything: %d events (%d buffered), %d restarts, %d calls",
-			rep.Injected, rep.Buffered, rep.Restarts, rep.Calls.Total)
+	if rep.Injected == 0 || rep.Buffered == 0 || rep.Restarts+sum(rep.Kills) == 0 || rep.Calls.Total == 0 {
+		t.Errorf("the soak exercised too little to mean anything: %d events (%d buffered), %d restarts, %d kills, %d calls",
+			rep.Injected, rep.Buffered, rep.Restarts, sum(rep.Kills), rep.Calls.Total)
+	}
+	if cfg.KillEvery > 0 && sum(rep.Kills) == 0 {
+		t.Errorf("no relaysim process was killed")
 	}
 }
 
@@ -54,36 +100,65 @@ func TestSoakCatches(t *testing.T) {
 		t.Skip("runs several short soaks")
 	}
 	for _, tc := range []struct {
-		name string
-		sim  []simulator.Deviation
-		gw   []client.Deviation
-		want string
+		name  string
+		sim   []simulator.Deviation
+		gw    []client.Deviation
+		kills bool // relaysim as a child process, killed with SIGKILL
+		want  []string
 	}{
-		// The connector replays acked entries on every drain.
-		{name: "redeliver-acked", sim: []simulator.Deviation{simulator.DevRedeliverAcked}, want: "redelivered"},
+		// The connector replays acked entries on every drain: the journal
+		// shows it, and so do the gateways' own sockets.
+		{name: "redeliver-acked", sim: []simulator.Deviation{simulator.DevRedeliverAcked},
+			want: []string{"redelivered", "IDLE-010 (gateway ledger)"}},
+		// The same with relaysim killed now and then: journals die with
+		// the process, the gateway ledger still sees it.
+		{name: "redeliver-acked with kills", sim: []simulator.Deviation{simulator.DevRedeliverAcked}, kills: true,
+			want: []string{"IDLE-010 (gateway ledger)"}},
 		// The connector forgets entries as it sends them, so a crashed
-		// handler's event is gone.
-		{name: "replay-not-ack-gated", sim: []simulator.Deviation{simulator.DevReplayNotAckGated}, want: "lost"},
+		// handler's event is gone, and live events overtake entries the
+		// gateway never acked.
+		{name: "replay-not-ack-gated", sim: []simulator.Deviation{simulator.DevReplayNotAckGated},
+			want: []string{"lost", "IDLE-012 (gateway ledger)"}},
 		// The gateway acks before its handler admitted the event.
-		{name: "ack-before-handler", gw: []client.Deviation{client.DevAckBeforeHandler}, want: "without being admitted"},
+		{name: "ack-before-handler", gw: []client.Deviation{client.DevAckBeforeHandler},
+			want: []string{"without being admitted", "IDLE-013 (gateway ledger)"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			cfg := Config{
+				Duration: 3 * time.Second, Seed: 7, Gateways: 4, Dir: t.TempDir(), Settle: 5 * time.Second,
+				SimDeviations: tc.sim, ClientDeviations: tc.gw,
+			}
+			if tc.sim != nil && tc.sim[0] == simulator.DevRedeliverAcked {
+				// The gateway ledger reports a redelivery only after an
+				// ack a live frame confirmed, and the deviation forgets
+				// what it replays when the simulator restarts: give it a
+				// few drains to show.
+				cfg.Duration = 8 * time.Second
+			}
+			if tc.kills {
+				cfg.Relaysim, cfg.KillEvery = relaysimBinary(t), 3*time.Second
+			}
 			t.Parallel()
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
-			rep, err := Run(ctx, Config{
-				Duration: 3 * time.Second, Seed: 7, Gateways: 4, Dir: t.TempDir(), Settle: 5 * time.Second,
-				SimDeviations: tc.sim, ClientDeviations: tc.gw,
-			})
+			rep, err := Run(ctx, cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
-			found := false
-			for _, v := range rep.Violations {
-				found = found || strings.Contains(v, tc.want)
+			if tc.kills && sum(rep.Kills) == 0 {
+				t.Errorf("no kill happened")
 			}
-			if !found {
-				t.Errorf("the soak missed the %s deviation: no violation mentions %q\n%s\n%s", tc.name, tc.want, rep, strings.Join(rep.Violations, "\n"))
+			for _, want := range tc.want {
+				found := 0
+				for _, v := range rep.Violations {
+					if strings.Contains(v, want) {
+						found++
+					}
+				}
+				t.Logf("%d violations mention %q", found, want)
+				if found == 0 {
+					t.Errorf("the soak missed the %s deviation: no violation mentions %q\n%s\n%s", tc.name, want, rep, strings.Join(rep.Violations, "\n"))
+				}
 			}
 		})
 	}

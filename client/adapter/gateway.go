@@ -299,12 +299,72 @@ func (g *Gateway) HandlePassthrough(ctx context.Context, d *client.PassthroughDe
 		g.consumePromptResponse(ctx, d.Client(), ev)
 		return d.Ack()
 	}
+	if ev, ok := commandEvent(d.Forward); ok {
+		// A slash command is a turn like a message: acked only once
+		// admitted (IDLE-015), so a refused one replays.
+		if err := g.deliver(ctx, d.Client(), ev, ""); err != nil {
+			return err
+		}
+		return d.Ack()
+	}
 	if g.opts.Passthrough != nil {
 		return g.opts.Passthrough(ctx, d)
 	}
 	g.log.Info("relay passthrough forward dropped", slog.String("platform", d.Forward.Platform),
 		slog.String("method", d.Forward.Method), slog.String("path", d.Forward.Path))
 	return d.Ack()
+}
+
+// commandEvent turns a Discord slash command (interaction type 2) into a
+// command event with text "/<name> <option values>", as the reference
+// gateway does (section 6.5 of the contract): group when the interaction
+// has a guild, dm otherwise, the guild as scope_id.
+func commandEvent(f contract.Forward) (contract.MessageEvent, bool) {
+	if f.Platform != "discord" {
+		return contract.MessageEvent{}, false
+	}
+	var body struct {
+		Type      int    `json:"type"`
+		ID        string `json:"id"`
+		ChannelID string `json:"channel_id"`
+		GuildID   string `json:"guild_id"`
+		Data      struct {
+			Name    string `json:"name"`
+			Options []struct {
+				Value any `json:"value"`
+			} `json:"options"`
+		} `json:"data"`
+		Member struct {
+			User struct {
+				ID string `json:"id"`
+			} `json:"user"`
+		} `json:"member"`
+		User struct {
+			ID string `json:"id"`
+		} `json:"user"`
+	}
+	if json.Unmarshal(f.Body, &body) != nil || body.Type != 2 || body.Data.Name == "" {
+		return contract.MessageEvent{}, false
+	}
+	text := "/" + body.Data.Name
+	for _, o := range body.Data.Options {
+		text += " " + fmt.Sprint(o.Value)
+	}
+	user := body.Member.User.ID
+	if user == "" {
+		user = body.User.ID
+	}
+	chatType := "dm"
+	if body.GuildID != "" {
+		chatType = "group"
+	}
+	return contract.MessageEvent{
+		Text: text, MessageType: "command", MessageID: body.ID,
+		Source: contract.SessionSource{
+			Platform: "discord", ChatID: body.ChannelID, ChatType: chatType,
+			UserID: user, ScopeID: body.GuildID, MessageID: body.ID, Profile: f.Profile,
+		},
+	}, true
 }
 
 // pressEvent turns a Discord interaction that presses a prompt button

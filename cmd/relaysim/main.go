@@ -58,6 +58,7 @@ func (l *listFlag) Set(v string) error {
 type config struct {
 	addr            string
 	store           string
+	storeRepair     bool
 	dev             devFlag
 	devOn           bool // dev mode as validate settled it
 	identityTokens  listFlag
@@ -96,6 +97,7 @@ func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.addr, "addr", "", "`HOST:PORT` to listen on; port 0 picks a free port (default "+defaultAddr+", or a free loopback port when that is taken)")
 	fs.StringVar(&c.store, "store", "mem", "where state lives, `mem|file:PATH`: mem is lost on exit; with file:PATH buffers, flips, enrollments, policies, enrollment tokens and uploaded media (in PATH.media) survive restarts")
+	fs.BoolVar(&c.storeRepair, "store-repair", false, "open a damaged --store file: keep the damaged log aside as PATH.damaged-<time> (damaged media items as <id>.damaged-<time>), load every intact record, log each damaged spot, and write a fresh log; without it relaysim refuses to start on damage a crash does not explain")
 	fs.Var(&c.dev, "dev", "accept any non-empty identity bearer at /relay/provision and /relay/enroll (tenant \"default\"); auto: on when no --identity-token is given and --addr is loopback; --dev with --identity-token, or on a non-loopback --addr, is refused")
 	fs.Var(&c.identityTokens, "identity-token", "identity bearer accepted by provision and enroll, as `TOKEN` or TOKEN=TENANT; repeatable, or comma-separated in the env twin")
 	fs.StringVar(&c.platforms, "platforms", "", "comma-separated `platforms` served (default every preset: discord,telegram,slack,whatsapp); a platform without a preset gets a generic descriptor")
@@ -128,7 +130,7 @@ func usage(fs *flag.FlagSet, w io.Writer) {
 	fmt.Fprint(w, `relaysim runs a Hermes relay connector simulator with a control API.
 
 Usage: relaysim [flags]
-       relaysim soak [--duration D] [--seed N] [--gateways N] [--dir PATH] [-v]
+       relaysim soak [--duration D] [--seed N] [--gateways N] [--dir PATH] [--kill-every D] [-v]
 
 With no flags it listens on loopback, keeps state in memory, enrolls the
 development gateway gw-dev and prints the env block a gateway needs on
@@ -204,6 +206,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	opts, err := c.options(logger)
 	if err != nil {
 		fmt.Fprintf(stderr, "relaysim: %v\n", err)
+		if errors.As(err, new(*simulator.StoreDamageError)) {
+			return 1 // not a usage error: the store needs the operator
+		}
 		return 2
 	}
 	s, err := simulator.New(opts)
@@ -279,13 +284,19 @@ func (c *config) options(logger *slog.Logger) (simulator.Options, error) {
 	switch {
 	case c.store == "mem" || c.store == "":
 	case strings.HasPrefix(c.store, "file:") && len(c.store) > len("file:"):
-		st, err := simulator.OpenFileStore(strings.TrimPrefix(c.store, "file:"), simulator.FileStoreOptions{})
+		if c.storeRepair {
+			logger.Warn("relaysim: --store-repair is set: damage in the store is repaired instead of refused; drop the flag once the store opened")
+		}
+		st, err := simulator.OpenFileStore(strings.TrimPrefix(c.store, "file:"), simulator.FileStoreOptions{Repair: c.storeRepair, Logger: logger})
 		if err != nil {
 			return opts, err
 		}
 		opts.Store = st
 	default:
 		return opts, fmt.Errorf("--store %q: want mem or file:PATH", c.store)
+	}
+	if c.storeRepair && opts.Store == nil {
+		return opts, errors.New("--store-repair needs --store file:PATH")
 	}
 	if c.gatewayID != "" {
 		opts.Gateways = []simulator.GatewaySpec{{GatewayID: c.gatewayID, Secret: c.gatewaySecret, WakeURL: c.wakeURL}}

@@ -186,6 +186,64 @@ func TestFileStoreKeepsTheSecretAcrossRestarts(t *testing.T) {
 	dialEnv(t, second.env).CloseNow()
 }
 
+// A store damaged in a way no crash explains stops relaysim with exit 1
+// and an error naming the file, line, offset and cause; --store-repair
+// starts it, keeping the damaged file aside, and the secret survives.
+func TestDamagedStoreRefusedUnlessRepair(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state")
+	args := []string{"--addr", "127.0.0.1:0", "--store", "file:" + path}
+	first := startRun(t, args, nil)
+	first.cancel()
+	if code := <-first.code; code != 0 {
+		t.Fatalf("exit %d: %s", code, first.stderr.String())
+	}
+	first.code <- 0
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(b), "\n")
+	damaged := strings.Join(append(append([]string{}, lines[:2]...), lines[1:]...), "") // the gateway record twice
+	os.WriteFile(path, []byte(damaged), 0o600)
+
+	var out, errb bytes.Buffer
+	noEnv := func(string) string { return "" }
+	if code := run(context.Background(), args, &out, &errb, noEnv); code != 1 {
+		t.Fatalf("exit %d on a damaged store:\n%s", code, errb.String())
+	}
+	for _, want := range []string{path, "line 3", "byte ", "duplicate record", "--store-repair"} {
+		if !strings.Contains(errb.String(), want) {
+			t.Errorf("error lacks %q:\n%s", want, errb.String())
+		}
+	}
+	if strings.Contains(errb.String(), first.env["GATEWAY_RELAY_SECRET"]) {
+		t.Fatal("the error shows the secret")
+	}
+	if now, _ := os.ReadFile(path); string(now) != damaged {
+		t.Fatal("the refused store was changed")
+	}
+	if code := run(context.Background(), []string{"--store-repair"}, &out, &errb, noEnv); code != 2 {
+		t.Fatalf("--store-repair without a file store: exit %d", code)
+	}
+
+	second := startRun(t, append(args, "--store-repair"), nil)
+	if second.env["GATEWAY_RELAY_SECRET"] != first.env["GATEWAY_RELAY_SECRET"] {
+		t.Fatal("the repair lost the gateway's secret")
+	}
+	aside, _ := filepath.Glob(path + ".damaged-*")
+	if len(aside) != 1 {
+		t.Fatalf("kept aside: %v", aside)
+	}
+	if kept, _ := os.ReadFile(aside[0]); string(kept) != damaged {
+		t.Fatal("the file kept aside is not the damaged one")
+	}
+	for _, want := range []string{"--store-repair is set", "repaired", "duplicate record"} {
+		if !strings.Contains(second.stderr.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, second.stderr.String())
+		}
+	}
+}
+
 func TestHelpAndBadFlags(t *testing.T) {
 	var out, errb bytes.Buffer
 	if code := run(context.Background(), []string{"--help"}, &out, &errb, func(string) string { return "" }); code != 0 {
@@ -194,7 +252,7 @@ func TestHelpAndBadFlags(t *testing.T) {
 	help := errb.String()
 	for _, want := range []string{"--addr", "RELAYSIM_ADDR", "--store", "--dev", "--identity-token", "--platforms", "--ping-interval",
 		"--ping-timeout", "--wake-cooldown", "--duplicate-policy", "--drain-window", "--log-format", "--log-level", "--deviate",
-		"--print-env", "--manual-clock", "--control-token", "RELAYSIM_PING_INTERVAL"} {
+		"--print-env", "--manual-clock", "--control-token", "--store-repair", "RELAYSIM_STORE_REPAIR", "RELAYSIM_PING_INTERVAL"} {
 		if !strings.Contains(help, want) {
 			t.Errorf("help lacks %s", want)
 		}
@@ -278,10 +336,11 @@ func TestSoakSubcommand(t *testing.T) {
 	noEnv := func(string) string { return "" }
 	var out, errb bytes.Buffer
 	dir := t.TempDir()
-	if code := run(context.Background(), []string{"soak", "--duration", "1s", "--seed", "7", "--gateways", "3", "--dir", dir}, &out, &errb, noEnv); code != 0 {
+	// In process: this test binary cannot be the relaysim child.
+	if code := run(context.Background(), []string{"soak", "--duration", "1s", "--seed", "7", "--gateways", "3", "--dir", dir, "--kill-every", "0"}, &out, &errb, noEnv); code != 0 {
 		t.Fatalf("soak exit %d\n%s%s", code, out.String(), errb.String())
 	}
-	for _, want := range []string{"soak: seed 7, 3 gateways", "lost 0, duplicated-after-ack 0, cross-tenant 0", "violations 0"} {
+	for _, want := range []string{"soak: seed 7, 3 gateways", "lost 0, duplicated-after-ack 0, out-of-order 0, cross-tenant 0", "violations 0"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("soak output lacks %q:\n%s", want, out.String())
 		}
@@ -292,7 +351,7 @@ func TestSoakSubcommand(t *testing.T) {
 	if code := run(context.Background(), []string{"soak", "--help"}, &out, &errb, noEnv); code != 0 {
 		t.Errorf("soak --help exit %d", code)
 	}
-	for _, args := range [][]string{{"soak", "--duration", "soon"}, {"soak", "extra"}} {
+	for _, args := range [][]string{{"soak", "--duration", "soon"}, {"soak", "extra"}, {"soak", "--kill-every", "-1s"}} {
 		if code := run(context.Background(), args, &out, &errb, noEnv); code != 2 {
 			t.Errorf("%v: exit %d, want 2", args, code)
 		}

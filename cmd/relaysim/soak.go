@@ -23,9 +23,10 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	seed := fs.Int64("seed", 1, "seed of the schedule of events and faults; a run with the same seed injects the same ones")
 	gateways := fs.Int("gateways", 8, fmt.Sprintf("how many gateways, each its own tenant and instance (2 to %d)", maxSoakGateways))
 	dir := fs.String("dir", "", "directory for relaysim's file store (default: a temporary one, removed afterwards)")
+	killEvery := fs.Duration("kill-every", 10*time.Second, "mean gap between SIGKILLs of relaysim, run as a child process (this binary) on the file store and restarted each time; 0 runs relaysim in this process with graceful restarts only")
 	verbose := fs.Bool("v", false, "print progress every 30 s and each violation as it happens, on stderr")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: relaysim soak [--duration D] [--seed N] [--gateways N] [--dir PATH] [-v]")
+		fmt.Fprintln(stderr, "usage: relaysim soak [--duration D] [--seed N] [--gateways N] [--dir PATH] [--kill-every D] [-v]")
 		fmt.Fprintln(stderr, "\nRuns the chaos soak (docs/soak.md) and prints its figures; exit 1 on any violation.")
 		fs.PrintDefaults()
 	}
@@ -53,6 +54,19 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		*dir = tmp
 	}
 	cfg := soak.Config{Duration: *duration, Seed: *seed, Gateways: *gateways, Dir: *dir}
+	if *killEvery < 0 {
+		fmt.Fprintf(stderr, "relaysim soak: --kill-every %s: want 0 or more\n", *killEvery)
+		return 2
+	}
+	if *killEvery > 0 {
+		// The child is this very binary, run as relaysim.
+		self, err := os.Executable()
+		if err != nil {
+			fmt.Fprintf(stderr, "relaysim soak: cannot find this binary to run as the child: %v\n", err)
+			return 1
+		}
+		cfg.Relaysim, cfg.KillEvery = self, *killEvery
+	}
 	if *verbose {
 		cfg.Logf = func(format string, args ...any) { fmt.Fprintf(stderr, format+"\n", args...) }
 	}
