@@ -1,7 +1,10 @@
 package conformance
 
 import (
+	"context"
 	"flag"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -331,6 +334,29 @@ func TestDeviationMatrixCoversEveryMode(t *testing.T) {
 	for _, dv := range adapterDeviations() {
 		if !rows["gateway/"+dv] {
 			t.Errorf("adapter deviation %s has no matrix row", dv)
+		}
+	}
+}
+
+// TestUndeclaredRouteWithNonJSONSuccessIsNoted: a catch-all server that
+// answers every path 200 with HTML gets a warning for each contract route
+// of a feature it does not declare, and nothing for declared ones.
+func TestUndeclaredRouteWithNonJSONSuccessIsNoted(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		_, _ = w.Write([]byte("<html>welcome</html>"))
+	}))
+	defer srv.Close()
+	rs := &runState{side: Connector}
+	rs.setFeature("media", true, "declared")
+	tg := &connectorTarget{base: srv.URL}
+	tg.probeUndeclaredRoutes(context.Background(), rs)
+	if len(rs.notes) != 3 {
+		t.Fatalf("notes %q; want one for each of policy, provision and enroll", rs.notes)
+	}
+	for _, n := range rs.notes {
+		if strings.Contains(n, "/relay/media") {
+			t.Errorf("a declared feature's route was noted: %s", n)
 		}
 	}
 }
