@@ -24,14 +24,14 @@ var connectorMutants = []Mutant{
 		Old:         "key := contract.SessionKey(src, contract.DefaultSessionKeyOptions())",
 		New:         "key := contract.SessionKey(src, contract.SessionKeyOptions{})",
 		Description: "The connector files delivered conversations under keys computed with the zero-value key options (group_sessions_per_user false) instead of the contract's defaults; DM keys are unchanged, but a group conversation is learned as agent:main:<p>:group:<chat> while the gateway interrupts agent:main:<p>:group:<chat>:<user>, which then resolves to nothing.",
-		Probe:       "interrupt-group-key",
+		Probe:       "interrupt-group",
 	},
 	{
 		ID: "sim-learn-cache-by-chat", Side: Connector, File: "simulator/inbound.go", Requirement: "SKEY-003",
 		Old:         "if last, ok := s.lastLearned[gw.GatewayID]; ok && last == src {",
 		New:         "if last, ok := s.lastLearned[gw.GatewayID]; ok && last.Platform == src.Platform && last.ChatID == src.ChatID {",
 		Description: "The learn-once cache compares only platform and chat, so a second user writing in the same group chat right after the first is never learned; the gateway's interrupt for that user's session key (which contains the user) resolves to no owner and is dropped.",
-		Probe:       "interrupt-group-second-user",
+		Probe:       "interrupt-group",
 	},
 
 	// --- drain, acks and buffering (IDLE-*) ---

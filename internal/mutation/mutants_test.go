@@ -25,6 +25,7 @@ func TestMutantsAreCurrent(t *testing.T) {
 		t.Fatal(err)
 	}
 	seen := map[string]bool{}
+	used := map[string]bool{}
 	count := map[Side]int{}
 	for _, m := range allMutants() {
 		t.Run(m.ID, func(t *testing.T) {
@@ -68,11 +69,21 @@ func TestMutantsAreCurrent(t *testing.T) {
 				t.Errorf("requirement %s binds the %s, not the %s", r.ID, r.Side, m.Side)
 			}
 			if m.Probe != "" {
-				if _, ok := probes[m.Probe]; !ok {
+				p, ok := probes[m.Probe]
+				switch {
+				case !ok:
 					t.Errorf("probe %q is not defined", m.Probe)
+				case p.side != m.Side:
+					t.Errorf("probe %q checks the %s, the mutant is of the %s", m.Probe, p.side, m.Side)
 				}
+				used[m.Probe] = true
 			}
 		})
+	}
+	for name := range probes {
+		if !used[name] {
+			t.Errorf("probe %q is used by no mutant", name)
+		}
 	}
 	for _, side := range []Side{Connector, Gateway} {
 		if count[side] < 40 {
