@@ -40,6 +40,9 @@ type Mutant struct {
 	// Probe names the independent check in probes.go that shows the break
 	// through a real socket ("" when the Description is the argument).
 	Probe string
+	// Kill, for a mutant the suite lets survive, is the case the suite
+	// would need to kill it.
+	Kill string
 }
 
 // Apply returns the content of m.File with the mutation applied, reading

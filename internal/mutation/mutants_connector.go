@@ -11,6 +11,7 @@ var connectorMutants = []Mutant{
 		New:         "d := s.pushInterrupt(sess.inst, o.platform, f.SessionKey, o.chatID)",
 		Description: "A gateway's interrupt is pushed back down the sender's own instance instead of the instance that owns the session key; with one gateway per tenant nothing changes, but when another instance of the tenant owns the conversation that instance never hears of the interrupt.",
 		Probe:       "interrupt-other-instance",
+		Kill:        "IN-011 across instances: two gateways of one tenant, each its own instance; the connector delivers a DM to B; A sends interrupt with that conversation's key; B must get interrupt_inbound with the key and chat_id, A nothing.",
 	},
 	{
 		ID: "sim-intr-same-gateway-only", Side: Connector, File: "simulator/inbound.go", Requirement: "IN-011",
@@ -18,6 +19,7 @@ var connectorMutants = []Mutant{
 		New:         "if o, ok := s.owner(f.SessionKey); ok && o.gatewayID == sess.gw.GatewayID {",
 		Description: "Interrupts are routed only when the sending gateway itself owns the session key (the tenant check tightened to the gateway id), so an interrupt for a conversation another gateway of the same tenant owns is dropped.",
 		Probe:       "interrupt-other-instance",
+		Kill:        "The same case as sim-intr-own-instance: an interrupt sent by one gateway for a conversation another gateway of the tenant owns reaches the owner.",
 	},
 	{
 		ID: "sim-learn-zero-key-options", Side: Connector, File: "simulator/inbound.go", Requirement: "SKEY-003",
@@ -25,6 +27,7 @@ var connectorMutants = []Mutant{
 		New:         "key := contract.SessionKey(src, contract.SessionKeyOptions{})",
 		Description: "The connector files delivered conversations under keys computed with the zero-value key options (group_sessions_per_user false) instead of the contract's defaults; DM keys are unchanged, but a group conversation is learned as agent:main:<p>:group:<chat> while the gateway interrupts agent:main:<p>:group:<chat>:<user>, which then resolves to nothing.",
 		Probe:       "interrupt-group",
+		Kill:        "IN-011/SKEY-003 in a group chat: deliver messages of two users in one group chat, then interrupt each user's session key (contract defaults, user included): each comes back as interrupt_inbound.",
 	},
 	{
 		ID: "sim-learn-cache-by-chat", Side: Connector, File: "simulator/inbound.go", Requirement: "SKEY-003",
@@ -32,6 +35,7 @@ var connectorMutants = []Mutant{
 		New:         "if last, ok := s.lastLearned[gw.GatewayID]; ok && last.Platform == src.Platform && last.ChatID == src.ChatID {",
 		Description: "The learn-once cache compares only platform and chat, so a second user writing in the same group chat right after the first is never learned; the gateway's interrupt for that user's session key (which contains the user) resolves to no owner and is dropped.",
 		Probe:       "interrupt-group",
+		Kill:        "The same group case: the second user's message right after the first's, then the interrupt of the second user's key.",
 	},
 
 	// --- drain, acks and buffering (IDLE-*) ---
@@ -41,6 +45,7 @@ var connectorMutants = []Mutant{
 		New:         "e := in.removeAtLocked(0)",
 		Description: "An ack releases the oldest buffer entry instead of the one it names (the buffer treated as a queue). Acks in replay order are unaffected; an out-of-order ack (allowed with the window of IDLE-011) drops an entry that was never acked, which is then never redelivered, and leaves the acked one to be delivered again.",
 		Probe:       "drain-out-of-order-ack",
+		Kill:        "IDLE-010 with an out-of-order ack: three entries replayed, only the second acked, reconnect: exactly the first and the third are replayed.",
 	},
 	{
 		ID: "sim-drain-any-platform", Side: Connector, File: "simulator/buffer.go", Requirement: "IN-007",
@@ -48,6 +53,7 @@ var connectorMutants = []Mutant{
 		New:         "if e.sentOn == nil {",
 		Description: "The drain replays every buffered entry on the new socket whatever its platform, so with a backlog over several platforms a socket that helloed only one of them receives events of a platform it got no descriptor for.",
 		Probe:       "drain-other-platform",
+		Kill:        "IN-007 with a backlog over two platforms: buffer one event each for telegram and discord, reconnect helloing only discord: the telegram entry must not come.",
 	},
 	{
 		ID: "sim-live-any-socket", Side: Connector, File: "simulator/buffer.go", Requirement: "IN-007",
@@ -55,6 +61,7 @@ var connectorMutants = []Mutant{
 		New:         "if len(sess.platforms) > 0 {",
 		Description: "Live delivery picks the newest handshaked socket of the instance without checking it answered a hello for the event's platform, so an event of a platform the gateway is provisioned for but did not hello on this socket is delivered on it.",
 		Probe:       "live-unhelloed-platform",
+		Kill:        "IN-007 live: a gateway provisioned for two platforms helloes only one; an event of the other platform must not arrive on that socket.",
 	},
 	{
 		ID: "sim-live-during-drain", Side: Connector, File: "simulator/buffer.go", Requirement: "IDLE-012",
@@ -62,6 +69,7 @@ var connectorMutants = []Mutant{
 		New:         "if !in.flipped && (noDrain || in.pending[platform] == 0) {",
 		Description: "Live delivery only checks that nothing of the event's platform is buffered, not that a drain is still waiting for acks: once the entries of one platform are acked (or none were buffered for it) a new event goes out live while replayed entries of another platform are still unacked.",
 		Probe:       "live-while-drain-unacked",
+		Kill:        "IDLE-012 across platforms: the drain sends a buffered telegram entry; leave it unacked and inject a discord event: it must not arrive without a bufferId before the telegram entry is acked.",
 	},
 	{
 		ID: "sim-replay-forward-as-inbound", Side: Connector, File: "simulator/buffer.go", Requirement: "IDLE-009",
@@ -69,6 +77,7 @@ var connectorMutants = []Mutant{
 		New:         "if err := d.sess.writeDelivery(contract.TypeInbound, e.Payload, e.BufferID); err != nil {",
 		Description: "Every replayed buffer entry is written as an inbound frame, so a buffered passthrough_forward comes back as {\"type\":\"inbound\",\"event\":<the forward>} instead of in its original frame type.",
 		Probe:       "buffered-forward-type",
+		Kill:        "IDLE-009 for forwards: inject a passthrough_forward while the gateway is away; the next connection replays it as a passthrough_forward with a bufferId.",
 	},
 	{
 		ID: "sim-forward-not-buffered", Side: Connector, File: "simulator/inbound.go", Requirement: "IDLE-007",
@@ -82,6 +91,7 @@ var connectorMutants = []Mutant{
 			"\treturn Delivery{Mode: DeliveryDropped, Reason: \"no live socket for the forward\"}, nil",
 		Description: "Passthrough forwards are only ever delivered live; while the instance is flipped, draining or away they are dropped instead of appended to the buffer like inbound events.",
 		Probe:       "buffered-forward-type",
+		Kill:        "IDLE-007 for forwards: a passthrough_forward injected while the gateway is away (or flipped) is buffered, not dropped, and replayed on the next connection.",
 	},
 	{
 		ID: "sim-second-going-idle-unanswered", Side: Connector, File: "simulator/buffer.go", Requirement: "IDLE-004",
@@ -90,6 +100,7 @@ var connectorMutants = []Mutant{
 			"\tif in.flipped && in.drain == nil {\n\t\treturn // already idle: nothing to flip, nothing to answer\n\t}",
 		Description: "A going_idle that arrives while the instance is already flipped (a second one on the same connection, a retry after a lost ack) gets no going_idle_ack, so the gateway waits out its timeout.",
 		Probe:       "second-going-idle",
+		Kill:        "IDLE-004: send going_idle twice on one connection; each gets its going_idle_ack.",
 	},
 	{
 		ID: "sim-ack-unknown-closes", Side: Connector, File: "simulator/buffer.go", Requirement: "IDLE-017",
@@ -137,6 +148,7 @@ var connectorMutants = []Mutant{
 		New:         "req.Header.Set(\"User-Agent\", \"relaysim/1 (wake)\")\n\t\treq.Header.Set(\"X-Relay-Signature\", \"sha256=\"+tokenHash(gatewayID+\":\"+instance))",
 		Description: "The wake request carries a signature header derived from the gateway id, which WAKE-002 forbids (no credentials, no signature).",
 		Probe:       "wake-bare",
+		Kill:        "WAKE-002, stricter: besides no Authorization and no body, the wake request carries no other credential or signature header (flag any header beyond the standard ones a plain GET needs).",
 	},
 	{
 		ID: "sim-wake-no-cooldown", Side: Connector, File: "simulator/wake.go", Requirement: "WAKE-003",
@@ -155,6 +167,7 @@ var connectorMutants = []Mutant{
 			"\t\tin.policies[req.Platform] = req\n\t}",
 		Description: "A new policy declaration adds its freeResponseScopes to the previous ones instead of replacing the whole policy, so a scope the gateway removed still lets unaddressed events through.",
 		Probe:       "policy-replaced",
+		Kill:        "HTTP-014 replacement: declare requireAddress with freeResponseScopes [A], then with [B]; an unaddressed event in chat A is filtered.",
 	},
 	{
 		ID: "sim-bot-dm-filtered", Side: Connector, File: "simulator/inbound.go", Requirement: "HTTP-016",
@@ -162,6 +175,7 @@ var connectorMutants = []Mutant{
 		New:         "if src.IsBot && !pol.AllowOtherBots {\n\t\treturn \"event from a bot and the policy has allowOtherBots false\"\n\t}\n\tif src.ChatType == \"dm\" {\n\t\treturn \"\"\n\t}",
 		Description: "The bot check runs before the DM exemption, so a DM from a bot is filtered although a DM always passes the relevance gate.",
 		Probe:       "bot-dm",
+		Kill:        "HTTP-016: a DM whose source.is_bot is true is delivered under the default policy (and under allowOtherBots false).",
 	},
 	{
 		ID: "sim-default-requires-address", Side: Connector, File: "simulator/inbound.go", Requirement: "HTTP-015",
@@ -175,6 +189,7 @@ var connectorMutants = []Mutant{
 		New:         "if scope != \"\" && scope == src.ChatID {",
 		Description: "freeResponseScopes is matched against chat_id only, so an unaddressed event whose scope_id (a guild or workspace) is a free-response scope is filtered.",
 		Probe:       "policy-scope-id",
+		Kill:        "HTTP-016 with scope_id: requireAddress and freeResponseScopes [a guild id]; an unaddressed event in another chat of that guild (its scope_id) is delivered.",
 	},
 	{
 		ID: "sim-policy-204", Side: Connector, File: "simulator/http_policy.go", Requirement: "HTTP-014",
@@ -190,6 +205,7 @@ var connectorMutants = []Mutant{
 		New:         "g = old.clone()\n\t\tif !g.fronts(req.Platform) {",
 		Description: "Provision no longer checks the tenant of an existing gateway id: another tenant's identity bearer provisioning that id gets 200 with that gateway's secret instead of 409.",
 		Probe:       "provision-other-tenant",
+		Kill:        "HTTP-012 across tenants: provision gateway id X with tenant A's identity bearer, then with tenant B's: 409 and no secret (needs a second identity bearer in the testee contract).",
 	},
 	{
 		ID: "sim-reprovision-new-secret", Side: Connector, File: "simulator/http_provision.go", Requirement: "HTTP-012",
@@ -216,6 +232,7 @@ var connectorMutants = []Mutant{
 		New:         "",
 		Description: "An enrollment token of another tenant is redeemed instead of answered 403.",
 		Probe:       "enroll-other-tenant",
+		Kill:        "HTTP-013 across tenants: redeem an enrollment token issued for another tenant: 403 (needs the testee contract to issue a token for a second tenant).",
 	},
 
 	// --- tokens and the upgrade (AUTH-*, RC-002, RC-003) ---

@@ -109,26 +109,28 @@ var gatewayMutants = []Mutant{
 		Old:         "room := lim - reserve - s.measure(prefix)",
 		New:         "room := lim - reserve",
 		Description: "The fence that reopens a code block at the start of a chunk is not counted against the limit: a chunk that continues a code block is over max_message_length by the length of \"```<lang>\\n\".",
-		Probe:       "split-code-block",
+		Probe:       "split-limit",
 	},
 	{
 		ID: "gw-split-fence-close-unreserved", Side: Gateway, File: "client/adapter/split.go", Requirement: "OUT-031",
 		Old:         "p := s.cut(rest, room-len(fenceClose), st)",
 		New:         "p := s.cut(rest, room, st)",
 		Description: "No room is kept for the closing fence: a chunk cut inside a code block is over the limit by the four characters of \"\\n```\".",
-		Probe:       "split-code-block",
+		Probe:       "split-limit",
 	},
 	{
 		ID: "gw-fits-off-by-one", Side: Gateway, File: "client/adapter/split.go", Requirement: "OUT-031",
 		Old:         "n -= runeUnits(r, u16)\n\t\tif n < 0 {",
 		New:         "n -= runeUnits(r, u16)\n\t\tif n < -1 {",
 		Description: "The fit test is off by one: content one unit over the limit counts as fitting and is sent whole.",
+		Probe:       "split-limit",
 	},
 	{
 		ID: "gw-indicator-unreserved", Side: Gateway, File: "client/adapter/split.go", Requirement: "OUT-031",
 		Old:         "chunks := s.decorated(content, lim, 4+2*d)",
 		New:         "chunks := s.decorated(content, lim, 3+2*d)",
-		Description: "The room kept for the \" (i/N)\" indicator is one short, so a full chunk is one unit over the limit.",
+		Description: "The room kept for the \" (i/N)\" indicator is one short. Outside code blocks the four characters kept for a closing fence absorb it; a chunk cut inside a code block, whose cut fills its budget (a long line), is one unit over the limit.",
+		Probe:       "split-limit",
 	},
 
 	// --- interrupts and session keys (IN-012, SKEY-001) ---

@@ -29,7 +29,7 @@ var probes = map[string]probe{
 	"identical-pending-actions":  {Gateway, probeIdenticalPendingActions},
 	"shape-by-destination":       {Gateway, probeShapeByDestination},
 	"draft-needs-streaming":      {Gateway, probeDraftNeedsStreaming},
-	"split-code-block":           {Gateway, probeSplitCodeBlock},
+	"split-limit":                {Gateway, probeSplitLimit},
 	"interrupt-group-one-user":   {Gateway, probeInterruptGroupOneUser},
 	"interrupt-key-group":        {Gateway, probeInterruptKeyGroup},
 	"dedupe-per-chat":            {Gateway, probeDedupePerChat},

@@ -388,27 +388,45 @@ func probeDraftNeedsStreaming(ctx context.Context, env *probeEnv) (string, error
 	return "", nil
 }
 
-// probeSplitCodeBlock (OUT-031): a long code block echoed toward a
-// 64-character limit is split into chunks of at most 64, fences included.
-func probeSplitCodeBlock(ctx context.Context, env *probeEnv) (string, error) {
+// probeSplitLimit (OUT-031): toward a 64-character limit every chunk of a
+// split echo fits, decorations included: a code block of short lines (cut
+// at line breaks, the fence closed and reopened), a code block of one long
+// line (cut to the last character of the budget) and an echo one character
+// over the limit.
+func probeSplitLimit(ctx context.Context, env *probeEnv) (string, error) {
 	r, err := startRig(ctx, env, rigOptions{platforms: []string{"telegram"}, descriptor: narrowTelegram})
 	if err != nil {
 		return "", err
 	}
 	defer r.stop()
-	chat := uniq("c")
-	// The fence must start a line of the echo ("echo: " heads it).
-	text := "code:\n```go\n" + strings.Repeat("x=1;\n", 40) + "```"
-	if _, err := r.inject(dmEvent("telegram", chat, "u", uniq("m"), text)); err != nil {
-		return "", err
+	// The fences must start a line of the echo ("echo: " heads it).
+	texts := []string{
+		"code:\n```go\n" + strings.Repeat("x=1;\n", 40) + "```",
+		"code:\n```go\n" + strings.Repeat("x", 300) + "\n```",
+		strings.Repeat("y", 64-len("echo: ")+1),
 	}
-	if !waitFor(ctx, 8*time.Second, func() bool { return len(r.actions(chat, contract.OpSend)) >= 4 }) {
-		return "", fmt.Errorf("the split echo did not come: %d sends", len(r.actions(chat, contract.OpSend)))
+	var chats []string
+	for _, text := range texts {
+		chat := uniq("c")
+		chats = append(chats, chat)
+		if _, err := r.inject(dmEvent("telegram", chat, "u", uniq("m"), text)); err != nil {
+			return "", err
+		}
+	}
+	if !waitFor(ctx, 8*time.Second, func() bool {
+		for _, c := range chats {
+			if len(r.actions(c, contract.OpSend)) == 0 {
+				return false
+			}
+		}
+		return true
+	}) {
+		return "", fmt.Errorf("the echoes did not come")
 	}
 	time.Sleep(quiet)
-	for _, rec := range r.actions(chat, contract.OpSend) {
+	for _, rec := range r.actions("", contract.OpSend) {
 		if n := len([]rune(content(rec))); n > 64 {
-			return fmt.Sprintf("a chunk of %d characters, over max_message_length 64, in a split code block: %q", n, content(rec)), nil
+			return fmt.Sprintf("a chunk of %d characters, over max_message_length 64: %q", n, content(rec)), nil
 		}
 	}
 	return "", nil

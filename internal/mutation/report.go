@@ -301,7 +301,7 @@ func (r *Report) docSection() string {
 	b.WriteString("Mutants in the areas where an outside review's mutants survived have an independent probe that shows,\n")
 	b.WriteString("through a real socket, that the mutant breaks its requirement and the unmutated code does not. The\n")
 	b.WriteString("harness is a script, not part of CI; `go test ./internal/mutation` (in CI) only checks that every\n")
-	b.WriteString("mutant still applies and names an observable MUST of its side. Target: at least 95 % of the mutants\n")
+	b.WriteString("mutant still applies and names a MUST of its side. Target: at least 95 % of the mutants\n")
 	b.WriteString("killed on each side.\n\n")
 	b.WriteString("```sh\n")
 	b.WriteString("go run ./internal/mutation -out mutation.json       # both sides; -side S, -only ID,..., -jobs N\n")
@@ -315,7 +315,12 @@ func (r *Report) docSection() string {
 	b.WriteString(".\n\n")
 	r.sideTable(&b)
 	b.WriteString("\nMutants not killed, with the case that would kill them:\n\n")
-	b.WriteString("| suite | mutant | requirement | outcome | the mistake |\n| --- | --- | --- | --- | --- |\n")
+	b.WriteString("| suite | mutant | requirement | outcome | the mistake | the case that would kill it |\n| --- | --- | --- | --- | --- | --- |\n")
+	// The catalogue's current wording, when the mutant is still there.
+	kill, desc := map[string]string{}, map[string]string{}
+	for _, m := range allMutants() {
+		kill[m.ID], desc[m.ID] = m.Kill, m.Description
+	}
 	var rows []Result
 	for _, m := range r.Mutants {
 		if m.Outcome != Killed && m.Outcome != NoCompile {
@@ -324,10 +329,18 @@ func (r *Report) docSection() string {
 	}
 	sort.SliceStable(rows, func(i, j int) bool { return rows[i].Side < rows[j].Side })
 	for _, m := range rows {
-		fmt.Fprintf(&b, "| %s | `%s` | %s | %s | %s |\n", m.Side, m.ID, m.Requirement, m.Outcome, mdCell(m.Description))
+		k := kill[m.ID]
+		if k == "" {
+			k = "—"
+		}
+		d := desc[m.ID]
+		if d == "" {
+			d = m.Description
+		}
+		fmt.Fprintf(&b, "| %s | `%s` | %s | %s | %s | %s |\n", m.Side, m.ID, m.Requirement, m.Outcome, mdCell(d), mdCell(k))
 	}
 	if len(rows) == 0 {
-		b.WriteString("| — | — | — | — | every mutant was killed |\n")
+		b.WriteString("| — | — | — | — | every mutant was killed | — |\n")
 	}
 	return b.String()
 }
