@@ -265,6 +265,7 @@ var connectorMutants = []Mutant{
 		Old:         "Detail: why + \"; token refused: \" + auth.detail})\n\t\t\tsess.closeNow(contract.CloseTryAgainLater, contract.ReasonThrottled)",
 		New:         "Detail: why + \"; token refused: \" + auth.detail})\n\t\t\tsess.closeNow(contract.CloseUnauthorized, contract.ReasonThrottled)",
 		Description: "A flood of bad tokens is shed with 4401 instead of the retryable 1013.",
+		Kill:        "The flood case accepts any 4401 while counting sheds: it should require reason unauthorized on a 4401 (AUTH-010) and count a 4401 \"throttled\" as a shed with the wrong code (RC-003).",
 	},
 
 	// --- handshake (HS-*) ---
@@ -331,6 +332,7 @@ var connectorMutants = []Mutant{
 		New:         "if len(payload) > contract.MaxFrameSize {",
 		Description: "The 1 MiB cap is checked on the event alone, not on the frame around it: an event just under 1 MiB is delivered in an inbound frame over 1 MiB.",
 		Probe:       "frame-cap",
+		Kill:        "TRN-018 at the edge: inject an event of 1 MiB minus a few bytes; the connector either refuses it or delivers it in a frame of at most 1 MiB (the frame-hygiene check then sees it).",
 	},
 	{
 		ID: "sim-pong-inverted", Side: Connector, File: "simulator/relay.go", Requirement: "TRN-020",
@@ -358,6 +360,7 @@ var connectorMutants = []Mutant{
 		New:         "desc := s.cfg.presets[platforms[0]].desc",
 		Description: "Ops are gated on the connection's default descriptor, not the destination's: a tagged action for a platform whose descriptor lacks the op succeeds when the default platform advertises it (and is refused in the opposite case).",
 		Probe:       "gate-destination",
+		Kill:        "OUT-009 by destination: hello two platforms with different op sets (relaysim's discord and telegram presets differ); an op only the second advertises, tagged for it, succeeds, and an op only the first advertises, tagged for the second, is unsupported_op.",
 	},
 	{
 		ID: "sim-invalid-action-unchecked", Side: Connector, File: "simulator/outbound.go", Requirement: "OUT-015",
@@ -395,6 +398,7 @@ var connectorMutants = []Mutant{
 		New:         "r.Success, r.Code, r.Error = false, contract.CodeNotFound, \"thread rename skipped: condition not met\"",
 		Description: "A conditional thread_rename whose condition does not hold is answered success:false not_found instead of success:true.",
 		Probe:       "rename-condition",
+		Kill:        "OUT-026: a thread_rename with only_if_connector_created for a thread the connector did not create (or a non-matching only_if_current_name) is answered success:true.",
 	},
 	{
 		ID: "sim-chat-info-flat", Side: Connector, File: "simulator/outbound.go", Requirement: "OUT-019",

@@ -12,12 +12,15 @@ var gatewayMutants = []Mutant{
 		New:         "if old.admitted {\n\t\t\treturn old, true, false\n\t\t}",
 		Description: "A buffered replay of an event the gateway already admitted is recognised and dropped but never acked, so the connector keeps redelivering it on every connection (a recognised replay counts as admitted and must be acked).",
 		Probe:       "ack-replay-of-admitted",
+		Kill:        "IDLE-013 replay: buffer an event, let the gateway ack it, take the socket away, buffer the same event (same message_id) again: the replay must be acked too (it counts as admitted).",
 	},
 	{
 		ID: "gw-replay-in-flight-not-acked", Side: Gateway, File: "client/inbound.go", Requirement: "IDLE-013",
 		Old:         "if bufferID != \"\" {\n\t\t\told.waiters = append(old.waiters, bufferID)\n\t\t}",
 		New:         "",
 		Description: "A buffered replay that arrives while the original delivery is still being admitted is dropped without remembering its bufferId, so when the original is admitted only its own bufferId is acked and the replay's entry is redelivered forever.",
+		Kill:        "IDLE-013 replay in flight: replay an event twice in one drain (two bufferIds, one message_id) while the echo is slow (/slow): both bufferIds are acked once it is admitted.",
+		Probe:       "ack-replay-in-flight",
 	},
 	{
 		ID: "gw-press-forward-not-acked", Side: Gateway, File: "client/adapter/gateway.go", Requirement: "IDLE-015",
@@ -25,6 +28,7 @@ var gatewayMutants = []Mutant{
 		New:         "g.consumePromptResponse(ctx, d.Client(), ev)\n\t\treturn nil",
 		Description: "A buffered passthrough_forward that presses one of the gateway's prompt buttons (a Discord component interaction) is consumed but never acked; the client never acks forwards by itself, so it replays forever.",
 		Probe:       "ack-buffered-press-forward",
+		Kill:        "IDLE-015 for a prompt press: buffer a Discord component interaction forward whose custom_id is an hp1: token: it is acked (today's case buffers only a type-1 ping).",
 	},
 	{
 		ID: "gw-ack-unadmitted", Side: Gateway, File: "client/inbound.go", Requirement: "IDLE-014",
@@ -60,12 +64,14 @@ var gatewayMutants = []Mutant{
 			"\t}()",
 		Description: "The requestId is a hash of the action (op, chat, message, content) instead of a counter: distinct actions get distinct ids, but two identical actions pending at once (typing heartbeats of two sessions in one chat, the same reply twice) share a requestId, and the first call never gets its result.",
 		Probe:       "identical-pending-actions",
+		Kill:        "OUT-001 with identical actions pending at once: two users of one group chat make two turns run concurrently; hold the typing results back: their requestIds differ.",
 	},
 	{
 		ID: "gw-settled-result-kept", Side: Gateway, File: "client/conn.go", Requirement: "OUT-018",
 		Old:         "if cl != nil {\n\t\tdelete(cn.calls, cl.key)\n\t}",
 		New:         "_ = cl // the entry goes when its call returns",
 		Description: "A result does not remove its call from the pending table, so a second result for an already settled requestId is not ignored: it resolves the pooled call object, which by then serves another request, or leaves a stale result in it that the next call using it receives instead of its own.",
+		Kill:        "OUT-018 with a settled id that then fails: after a call settles, resend its result as success:false and hold back the next call's result: the echo must not act on the stale result (no reaction or further action before the held result is written).",
 	},
 
 	// --- shaping and gating by the destination's descriptor (HS-022, HS-012, HS-024) ---
@@ -75,6 +81,7 @@ var gatewayMutants = []Mutant{
 		New:         "func (c *Chat) Descriptor() contract.CapabilityDescriptor { return c.tr.Descriptor(\"\") }",
 		Description: "The adapter gates and shapes every chat by the connection's default descriptor instead of its platform's: toward a second platform with another length limit, length unit or op set, replies are split and ops chosen by the wrong descriptor. Every case gives all platforms the same descriptor, so only a multi-platform case with different descriptors can see it.",
 		Probe:       "shape-by-destination",
+		Kill:        "HS-022/OUT-031 with two platforms and different descriptors: the second platform with max_message_length 64 and no typing or react: a long echo toward it is split to 64 and no unadvertised op goes to it.",
 	},
 	{
 		ID: "gw-gate-default-descriptor", Side: Gateway, File: "client/outbound.go", Requirement: "HS-022",
@@ -82,6 +89,7 @@ var gatewayMutants = []Mutant{
 		New:         "d, _ := cn.descs.Load().lookup(\"\")",
 		Description: "The client gates a tagged action on the connection's default descriptor instead of the destination platform's, so an op the default advertises goes to a platform that does not (the echo's own typing shows it).",
 		Probe:       "shape-by-destination",
+		Kill:        "The same two-platform case: the echo's typing toward a platform whose descriptor lacks typing (the default platform's has it) must not be sent.",
 	},
 	{
 		ID: "gw-typing-ungated", Side: Gateway, File: "client/outbound.go", Requirement: "HS-012",
@@ -95,6 +103,7 @@ var gatewayMutants = []Mutant{
 		New:         "return advertised",
 		Description: "draft is sent wherever it is advertised, even toward a descriptor with supports_draft_streaming false.",
 		Probe:       "draft-needs-streaming",
+		Kill:        "HS-022: a descriptor that lists draft with supports_draft_streaming false; /stream must not send draft.",
 	},
 	{
 		ID: "gw-stream-edits-legacy", Side: Gateway, File: "client/adapter/stream.go", Requirement: "HS-024",
@@ -110,6 +119,7 @@ var gatewayMutants = []Mutant{
 		New:         "room := lim - reserve",
 		Description: "The fence that reopens a code block at the start of a chunk is not counted against the limit: a chunk that continues a code block is over max_message_length by the length of \"```<lang>\\n\".",
 		Probe:       "split-limit",
+		Kill:        "OUT-031 with code blocks: an echo whose code block (fence on its own line) spans several chunks toward a 64-character limit; every chunk, reopened fence and indicator included, is at most 64.",
 	},
 	{
 		ID: "gw-split-fence-close-unreserved", Side: Gateway, File: "client/adapter/split.go", Requirement: "OUT-031",
@@ -117,6 +127,7 @@ var gatewayMutants = []Mutant{
 		New:         "p := s.cut(rest, room, st)",
 		Description: "No room is kept for the closing fence: a chunk cut inside a code block is over the limit by the four characters of \"\\n```\".",
 		Probe:       "split-limit",
+		Kill:        "The same code-block case: chunks cut inside the block carry the closing fence within the limit.",
 	},
 	{
 		ID: "gw-fits-off-by-one", Side: Gateway, File: "client/adapter/split.go", Requirement: "OUT-031",
@@ -124,6 +135,7 @@ var gatewayMutants = []Mutant{
 		New:         "n -= runeUnits(r, u16)\n\t\tif n < -1 {",
 		Description: "The fit test is off by one: content one unit over the limit counts as fitting and is sent whole.",
 		Probe:       "split-limit",
+		Kill:        "OUT-031 at the boundary: an echo exactly one unit over the limit must be split.",
 	},
 	{
 		ID: "gw-indicator-unreserved", Side: Gateway, File: "client/adapter/split.go", Requirement: "OUT-031",
@@ -131,6 +143,7 @@ var gatewayMutants = []Mutant{
 		New:         "chunks := s.decorated(content, lim, 3+2*d)",
 		Description: "The room kept for the \" (i/N)\" indicator is one short. Outside code blocks the four characters kept for a closing fence absorb it; a chunk cut inside a code block, whose cut fills its budget (a long line), is one unit over the limit.",
 		Probe:       "split-limit",
+		Kill:        "OUT-031 with a code block holding a long unbroken line: the chunks cut inside it, indicator included, stay within the limit.",
 	},
 
 	// --- interrupts and session keys (IN-012, SKEY-001) ---
@@ -146,6 +159,7 @@ var gatewayMutants = []Mutant{
 			"\t\t\ts.cancel(ErrInterrupted)\n\t\t}\n\t}",
 		Description: "interrupt_inbound cancels every running turn of the named chat, not just the named session: in a DM that is the same thing, but in a group (one session per user) one user's interrupt cancels another user's turn.",
 		Probe:       "interrupt-group-one-user",
+		Kill:        "IN-012 in a group: two users of one group chat run /slow turns; interrupt one user's session: the other user's turn still replies.",
 	},
 	{
 		ID: "gw-session-keys-zero-options", Side: Gateway, File: "client/options.go", Requirement: "SKEY-001",
@@ -153,6 +167,7 @@ var gatewayMutants = []Mutant{
 		New:         "s.sessKeys = contract.SessionKeyOptions{}",
 		Description: "The client's default session-key options are the zero value (group_sessions_per_user false) instead of the contract's defaults: DM keys are right, but all users of a group share one session and its key lacks the user.",
 		Probe:       "interrupt-key-group",
+		Kill:        "SKEY-001 in a group: /interrupt from a user in a group chat carries agent:main:<p>:group:<chat>:<user> (today's case uses a DM only).",
 	},
 	{
 		ID: "gw-echo-interrupt-own-key", Side: Gateway, File: "examples/echogateway/main.go", Requirement: "SKEY-001",
@@ -160,6 +175,7 @@ var gatewayMutants = []Mutant{
 		New:         "return c.Interrupt(ctx, contract.SessionKey(ev.Source, contract.SessionKeyOptions{}), &reason)",
 		Description: "The echo gateway recomputes the session key for /interrupt with zero-value options instead of using the turn's key: right in a DM, without the user in a group.",
 		Probe:       "interrupt-key-group",
+		Kill:        "The same group /interrupt case.",
 	},
 	{
 		ID: "gw-dedupe-without-chat", Side: Gateway, File: "client/inbound.go", Requirement: "IN-010",
@@ -167,6 +183,7 @@ var gatewayMutants = []Mutant{
 		New:         "return ev.Source.Platform + \":\" + mid",
 		Description: "The replay key leaves out the chat: platforms whose message ids are per chat (Telegram) give two different events in two chats the same key, and the second is dropped as a replay.",
 		Probe:       "dedupe-per-chat",
+		Kill:        "IN-010 per chat: two events of two chats with the same message_id are both handled (platforms such as Telegram number messages per chat).",
 	},
 	{
 		ID: "gw-dedupe-64", Side: Gateway, File: "client/client.go", Requirement: "IN-010",
@@ -174,6 +191,7 @@ var gatewayMutants = []Mutant{
 		New:         "newDedupe(64)",
 		Description: "The replay memory holds the last 64 admitted events instead of at least 512, so a replay of an event admitted 100 events ago is handled again.",
 		Probe:       "dedupe-memory",
+		Kill:        "IN-010 memory: replay an event after more than 64 (up to 512) later admitted events: it is dropped (no second echo).",
 	},
 	{
 		ID: "gw-foreign-press-as-chat", Side: Gateway, File: "client/adapter/prompt.go", Requirement: "IN-014",

@@ -26,6 +26,7 @@ var probes = map[string]probe{
 	// gateway side (probes_gateway.go)
 	"ack-replay-of-admitted":     {Gateway, probeAckReplayOfAdmitted},
 	"ack-buffered-press-forward": {Gateway, probeAckBufferedPressForward},
+	"ack-replay-in-flight":       {Gateway, probeAckReplayInFlight},
 	"identical-pending-actions":  {Gateway, probeIdenticalPendingActions},
 	"shape-by-destination":       {Gateway, probeShapeByDestination},
 	"draft-needs-streaming":      {Gateway, probeDraftNeedsStreaming},

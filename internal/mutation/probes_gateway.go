@@ -260,6 +260,36 @@ func probeAckReplayOfAdmitted(ctx context.Context, env *probeEnv) (string, error
 	return "", nil
 }
 
+// probeAckReplayInFlight (IDLE-013): the same event buffered twice (two
+// bufferIds, one message id) and replayed back to back: the second arrives
+// while the first is being admitted, and both are acked.
+func probeAckReplayInFlight(ctx context.Context, env *probeEnv) (string, error) {
+	ev := dmEvent("telegram", uniq("c"), "u1", uniq("m"), "hello")
+	var ids []string
+	r, err := startRig(ctx, env, rigOptions{platforms: []string{"telegram"}, before: func(sim *simulator.Server, id string) error {
+		raw, _ := json.Marshal(ev)
+		for i := 0; i < 2; i++ {
+			d, err := sim.InjectEvent(simulator.InjectRequest{GatewayID: id, Event: raw})
+			if err != nil {
+				return err
+			}
+			ids = append(ids, d.BufferID)
+		}
+		return nil
+	}})
+	if err != nil {
+		return "", err
+	}
+	defer r.stop()
+	if !waitFor(ctx, 10*time.Second, func() bool { return acked(r.sim, r.inst, ids[0]) }) {
+		return "", fmt.Errorf("the first delivery %s was never acked", ids[0])
+	}
+	if !waitFor(ctx, 5*time.Second, func() bool { return acked(r.sim, r.inst, ids[1]) }) {
+		return fmt.Sprintf("the replay %s of an event replayed right before it as %s was never acked", ids[1], ids[0]), nil
+	}
+	return "", nil
+}
+
 // probeAckBufferedPressForward (IDLE-015): a buffered passthrough_forward
 // that presses a prompt button is acked.
 func probeAckBufferedPressForward(ctx context.Context, env *probeEnv) (string, error) {
