@@ -226,6 +226,7 @@ var gatewayMutants = []Mutant{
 		New:         "if r.Ambiguous {",
 		Description: "A send_media answered with an egress decline falls back to sending its caption and link as a text message, re-sending declined content through another op.",
 		Probe:       "media-decline",
+		Kill:        "OUT-011 for send_media: decline the send_media of /media; no send carrying its caption or link follows (today's case declines a send only).",
 	},
 	{
 		ID: "gw-prompt-decline-fallback", Side: Gateway, File: "client/adapter/prompt.go", Requirement: "OUT-011",
@@ -233,6 +234,7 @@ var gatewayMutants = []Mutant{
 		New:         "",
 		Description: "A prompt answered with an egress decline falls back to the numbered-text prompt, re-sending declined content through send.",
 		Probe:       "prompt-decline",
+		Kill:        "OUT-011 for prompt: decline the prompt of /prompt; no numbered-text send of its question and options follows.",
 	},
 
 	// --- going idle and dormancy (IDLE-019) ---
@@ -354,6 +356,7 @@ var gatewayMutants = []Mutant{
 			"\t\tselect {\n\t\tcase <-cn.hs:\n\t\tcase <-cn.done:\n\t\t\treturn\n\t\t}",
 		Description: "After its first hello the gateway waits for a descriptor before sending the next hello, instead of sending all hellos at once; a connector that answers hellos only once it has them all (or late) sees one hello only.",
 		Probe:       "hellos-without-descriptor",
+		Kill:        "HS-003 without answers: a connector double that withholds descriptors; every identity's hello arrives anyway.",
 	},
 	{
 		ID: "gw-internal-metadata-key", Side: Gateway, File: "client/adapter/chat.go", Requirement: "OUT-028",
@@ -361,5 +364,6 @@ var gatewayMutants = []Mutant{
 		New:         "md[\"_thread_id\"] = c.thread",
 		Description: "The thread anchor of a threaded conversation goes out under the gateway-internal key _thread_id in metadata.",
 		Probe:       "metadata-thread",
+		Kill:        "OUT-028 in a thread: an event with source.thread_id; no action the echo sends carries a metadata key starting with \"_\".",
 	},
 }

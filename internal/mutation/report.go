@@ -287,32 +287,41 @@ func (r *Report) docSection() string {
 	for _, m := range allMutants() {
 		counts[m.Side]++
 	}
+	probed := 0
+	for _, m := range allMutants() {
+		if m.Probe != "" {
+			probed++
+		}
+	}
 	b.WriteString("## Mutation kill rate\n\n")
-	b.WriteString("The deviation matrix shows the suites catch the deviations this project planted itself. Recall is\n")
-	b.WriteString("measured apart, with bugs the suites' authors did not plant: `internal/mutation` keeps ")
-	fmt.Fprintf(&b, "%d mutants of relaysim\n", counts[Connector])
-	fmt.Fprintf(&b, "(`simulator/`) and %d of the gateway stack (`client/`, `client/adapter`, `examples/echogateway`), each a\n", counts[Gateway])
-	b.WriteString("plausible implementer's mistake, written as a one-snippet replacement in the real code path (never a\n")
-	b.WriteString("deviation switch) and tagged with the MUST it breaks. The harness builds each mutant with\n")
-	b.WriteString("`go build -overlay`, runs the full suite against it (`conform connector` against the mutated relaysim\n")
-	b.WriteString("with `--manual-clock --identity-token conform`, `conform gateway --echo --timers --feature all` against\n")
-	b.WriteString("the mutated echo gateway) and counts it killed when the run is non-conformant with at least one failing\n")
-	b.WriteString("case. A mutant that does not compile is not counted; a harness error or a timeout counts as not killed.\n")
-	b.WriteString("Mutants in the areas where an outside review's mutants survived have an independent probe that shows,\n")
-	b.WriteString("through a real socket, that the mutant breaks its requirement and the unmutated code does not. The\n")
-	b.WriteString("harness is a script, not part of CI; `go test ./internal/mutation` (in CI) only checks that every\n")
-	b.WriteString("mutant still applies and names a MUST of its side. Target: at least 95 % of the mutants\n")
-	b.WriteString("killed on each side.\n\n")
+	b.WriteString("The deviation matrix shows the suites catch the deviations this project planted itself. Recall\n")
+	b.WriteString("is measured apart, with bugs the suites' authors did not plant: `internal/mutation` keeps\n")
+	fmt.Fprintf(&b, "%d mutants of relaysim (`simulator/`) and %d of the gateway stack (`client/`, `client/adapter`,\n", counts[Connector], counts[Gateway])
+	b.WriteString("`examples/echogateway`), each a plausible implementer's mistake written as a one-snippet\n")
+	b.WriteString("replacement in a real code path (never a deviation switch) and tagged with the MUST it breaks.\n")
+	b.WriteString("The harness builds each mutant with `go build -overlay`, runs the full suite against it\n")
+	b.WriteString("(`conform connector` against the mutated relaysim started with `--manual-clock --identity-token\n")
+	b.WriteString("conform`, `conform gateway --echo --timers --feature all` against the mutated echo gateway) and\n")
+	b.WriteString("counts it killed when the run is non-conformant with at least one failing case. A mutant that\n")
+	b.WriteString("does not compile is not counted; a harness error or a timeout counts as not killed. ")
+	fmt.Fprintf(&b, "%d mutants,\n", probed)
+	b.WriteString("among them every one in the areas where an outside review's mutants survived, have an\n")
+	b.WriteString("independent probe that shows through real sockets that the unmutated code keeps the requirement\n")
+	b.WriteString("and the mutant breaks it (`-probe`); the others argue it in their description. The harness is a\n")
+	b.WriteString("script, not part of CI; `go test ./internal/mutation` (in CI) only checks that every mutant still\n")
+	b.WriteString("applies exactly once and names a MUST of its side. Target: at least 95 % of the mutants killed on\n")
+	b.WriteString("each side. How to run it is in the [conformance guide](conformance-guide.md#how-the-suite-proves-itself):\n\n")
 	b.WriteString("```sh\n")
-	b.WriteString("go run ./internal/mutation -out mutation.json       # both sides; -side S, -only ID,..., -jobs N\n")
-	b.WriteString("go run ./internal/mutation -probe -only ID          # a mutant's independent probe\n")
+	b.WriteString("go run ./internal/mutation -out mutation.json             # both sides; -side S, -only ID,..., -jobs N\n")
+	b.WriteString("go run ./internal/mutation -probe -only ID                # a mutant's independent probe\n")
 	b.WriteString("go run ./internal/mutation -from mutation.json -publish   # rewrite this section\n")
 	b.WriteString("```\n\n")
 	fmt.Fprintf(&b, "Last run: %s, commit %s", r.Started.Format("2006-01-02"), r.commitText())
 	if !r.Finished.IsZero() {
-		fmt.Fprintf(&b, ", %s with %d job(s) on a 2-core machine", r.Finished.Sub(r.Started).Round(time.Minute), r.Jobs)
+		fmt.Fprintf(&b, ", %.0f minutes with %d job(s) on a 2-core machine", r.Finished.Sub(r.Started).Minutes(), r.Jobs)
 	}
-	b.WriteString(".\n\n")
+	b.WriteString(".\nIts per-mutant report is `internal/mutation/baseline.json` (`go run ./internal/mutation -from\n")
+	b.WriteString("internal/mutation/baseline.json -out FILE` renders it as JSON and Markdown).\n\n")
 	r.sideTable(&b)
 	b.WriteString("\nMutants not killed, with the case that would kill them:\n\n")
 	b.WriteString("| suite | mutant | requirement | outcome | the mistake | the case that would kill it |\n| --- | --- | --- | --- | --- | --- |\n")
