@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -163,14 +161,8 @@ func (h *harness) goBuild(ctx context.Context, overlay, bin, pkg string) ([]byte
 	return cmd.CombinedOutput()
 }
 
-func goTool() string {
-	if p := filepath.Join(runtime.GOROOT(), "bin", "go"); fileExists(p) {
-		return p
-	}
-	return "go"
-}
-
-func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+// goTool is the go command; go run puts the toolchain's on PATH.
+func goTool() string { return "go" }
 
 // buildMutant writes the mutated file and an overlay naming it, and builds
 // the side's binary with it. A mutant with no Old is the unmutated tree.
@@ -307,34 +299,18 @@ type relaysim struct {
 func startRelaysim(ctx context.Context, bin string, log io.Writer, extra ...string) (*relaysim, error) {
 	args := append([]string{"--addr", "127.0.0.1:0", "--manual-clock"}, extra...)
 	cmd := exec.Command(bin, args...)
-	cmd.Stderr = log
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
+	env := &envSniffer{urls: make(chan string, 1)}
+	cmd.Stdout, cmd.Stderr = env, log
 	ownGroup(cmd)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("failed to start relaysim: %w", err)
 	}
 	s := &relaysim{cmd: cmd, done: make(chan struct{})}
-	urls := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if u, ok := strings.CutPrefix(sc.Text(), "GATEWAY_RELAY_URL="); ok {
-				select {
-				case urls <- u:
-				default:
-				}
-			}
-		}
-		io.Copy(io.Discard, stdout)
-	}()
 	go func() { cmd.Wait(); close(s.done) }()
 	deadline := time.NewTimer(30 * time.Second)
 	defer deadline.Stop()
 	select {
-	case u := <-urls:
+	case u := <-env.urls:
 		s.url = "http" + strings.TrimSuffix(strings.TrimPrefix(u, "ws"), "/relay")
 	case <-s.done:
 		return nil, errors.New("relaysim exited at start")
@@ -365,6 +341,34 @@ func startRelaysim(ctx context.Context, bin string, log io.Writer, extra ...stri
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// envSniffer is relaysim's stdout: it passes on the GATEWAY_RELAY_URL of
+// the env block relaysim prints at start and discards the rest.
+type envSniffer struct {
+	mu   sync.Mutex
+	line []byte
+	urls chan string
+	sent bool
+}
+
+func (w *envSniffer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, c := range p {
+		if c != '\n' {
+			if len(w.line) < 4096 {
+				w.line = append(w.line, c)
+			}
+			continue
+		}
+		if u, ok := strings.CutPrefix(string(w.line), "GATEWAY_RELAY_URL="); ok && !w.sent {
+			w.sent = true
+			w.urls <- u
+		}
+		w.line = w.line[:0]
+	}
+	return len(p), nil
 }
 
 // stop ends relaysim: SIGTERM, then SIGKILL to its process group after 5s.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -274,5 +273,3 @@ func str(f map[string]any, key string) string { s, _ := f[key].(string); return 
 
 // quiet is how long a probe waits to see that something does not happen.
 const quiet = 1500 * time.Millisecond
-
-var errNoFrame = errors.New("expected frame did not come")
