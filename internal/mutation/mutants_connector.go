@@ -73,22 +73,24 @@ var connectorMutants = []Mutant{
 	},
 	{
 		ID: "sim-replay-forward-as-inbound", Side: Connector, File: "simulator/buffer.go", Requirement: "IDLE-009",
-		Old:         "if err := d.sess.writeDelivery(e.FrameType, e.Payload, e.BufferID); err != nil {",
-		New:         "if err := d.sess.writeDelivery(contract.TypeInbound, e.Payload, e.BufferID); err != nil {",
+		Old:         "if err := d.sess.writeDelivery(e.FrameType, e.Payload, e.BufferID, e.Platform, enqueueWait); err != nil {",
+		New:         "if err := d.sess.writeDelivery(contract.TypeInbound, e.Payload, e.BufferID, e.Platform, enqueueWait); err != nil {",
 		Description: "Every replayed buffer entry is written as an inbound frame, so a buffered passthrough_forward comes back as {\"type\":\"inbound\",\"event\":<the forward>} instead of in its original frame type.",
 		Probe:       "buffered-forward-type",
 		Kill:        "IDLE-009 for forwards: inject a passthrough_forward while the gateway is away; the next connection replays it as a passthrough_forward with a bufferId.",
 	},
 	{
 		ID: "sim-forward-not-buffered", Side: Connector, File: "simulator/inbound.go", Requirement: "IDLE-007",
-		Old: "return s.deliverLocked(in, &gw, contract.TypePassthroughForward, platform, fw)",
-		New: "if sess := in.liveSessionLocked(platform); sess != nil && !in.flipped && in.drain == nil {\n" +
-			"\t\tif err := sess.writeDelivery(contract.TypePassthroughForward, fw, \"\"); err == nil {\n" +
-			"\t\t\treturn Delivery{Mode: DeliveryLive, SessionID: sess.id}, nil\n" +
-			"\t\t}\n" +
+		Old: "return s.deliver(s.instance(gw.InstanceID), &gw, contract.TypePassthroughForward, platform, fw, nil)",
+		New: "in := s.instance(gw.InstanceID)\n" +
+			"\tin.mu.Lock()\n" +
+			"\tlive := in.liveSessionLocked(platform) != nil && !in.flipped && in.drain == nil\n" +
+			"\tin.mu.Unlock()\n" +
+			"\tif !live {\n" +
+			"\t\t// Platform interactions expire within seconds: not worth buffering.\n" +
+			"\t\treturn Delivery{Mode: DeliveryDropped, Reason: \"no live socket for the forward\"}, nil\n" +
 			"\t}\n" +
-			"\t// Platform interactions expire within seconds: not worth buffering.\n" +
-			"\treturn Delivery{Mode: DeliveryDropped, Reason: \"no live socket for the forward\"}, nil",
+			"\treturn s.deliver(in, &gw, contract.TypePassthroughForward, platform, fw, nil)",
 		Description: "Passthrough forwards are only ever delivered live; while the instance is flipped, draining or away they are dropped instead of appended to the buffer like inbound events.",
 		Probe:       "buffered-forward-type",
 		Kill:        "IDLE-007 for forwards: a passthrough_forward injected while the gateway is away (or flipped) is buffered, not dropped, and replayed on the next connection.",
@@ -124,8 +126,8 @@ var connectorMutants = []Mutant{
 	},
 	{
 		ID: "sim-buffer-id-per-delivery", Side: Connector, File: "simulator/buffer.go", Requirement: "IDLE-009",
-		Old:         "if err := d.sess.writeDelivery(e.FrameType, e.Payload, e.BufferID); err != nil {",
-		New:         "if err := d.sess.writeDelivery(e.FrameType, e.Payload, fmt.Sprintf(\"%s.%d\", e.BufferID, e.Deliveries)); err != nil {",
+		Old:         "if err := d.sess.writeDelivery(e.FrameType, e.Payload, e.BufferID, e.Platform, enqueueWait); err != nil {",
+		New:         "if err := d.sess.writeDelivery(e.FrameType, e.Payload, fmt.Sprintf(\"%s.%d\", e.BufferID, e.Deliveries), e.Platform, enqueueWait); err != nil {",
 		Description: "Each replay gets a per-delivery bufferId (<id>.<attempt>), so a redelivered entry carries a different bufferId than before, and acks, naming an id the buffer does not know, never release anything.",
 	},
 	{
@@ -271,8 +273,8 @@ var connectorMutants = []Mutant{
 	// --- handshake (HS-*) ---
 	{
 		ID: "sim-descriptor-default-platform", Side: Connector, File: "simulator/relay.go", Requirement: "HS-013",
-		Old:         "if err := sess.sendBytes(pre.frame, frameMeta{typ: contract.TypeDescriptor}); err != nil {",
-		New:         "if err := sess.sendBytes(s.cfg.presets[sess.platforms[0]].frame, frameMeta{typ: contract.TypeDescriptor}); err != nil {",
+		Old:         "if err := sess.sendBytes(pre.frame, frameMeta{typ: contract.TypeDescriptor}, enqueueForce); err != nil {",
+		New:         "if err := sess.sendBytes(s.cfg.presets[sess.platforms[0]].frame, frameMeta{typ: contract.TypeDescriptor}, enqueueForce); err != nil {",
 		Description: "Every hello is answered with the descriptor of the connection's first platform, so the second hello's descriptor names the wrong platform.",
 	},
 	{
@@ -382,7 +384,7 @@ var connectorMutants = []Mutant{
 	},
 	{
 		ID: "sim-draft-seal-new-id", Side: Connector, File: "simulator/outbound.go", Requirement: "OUT-021",
-		Old:         "h.drafts[key] = id",
+		Old:         "h.drafts.put(gw, key, id)",
 		New:         "_ = key",
 		Description: "Draft message ids are never remembered, so a repeated final draft creates a new message id instead of answering the same one.",
 	},
