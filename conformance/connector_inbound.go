@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -349,3 +350,52 @@ func mustJSON(v any) []byte {
 	b, _ := json.Marshal(v)
 	return b
 }
+
+var _ = connectorCase(Case{
+	ID:    "IN-007/platform-not-helloed",
+	Reqs:  []string{"IN-007"},
+	Text:  "an event of a platform the gateway fronts but did not hello on this connection is not delivered on it",
+	Needs: NeedControl | NeedTwoPlatforms,
+}, func(s *S) {
+	ids := s.creds().Identities
+	if len(ids) < 2 {
+		s.Untestable("the case's gateway fronts fewer than two platforms")
+	}
+	s.rely(basicHandshake)
+	p := s.mustDial("AUTH-005", s.validToken())
+	s.handshake(p, ids[0])
+	m := s.newMessage("for the platform without a hello")
+	m.Platform = ids[1].Platform
+	s.inject(m)
+	p.expectNone(s.quiet(), "IN-007", "no inbound of "+m.Platform+", which no hello on this connection named", s.isMsg(m))
+})
+
+var _ = connectorCase(Case{
+	ID:    "TRN-018/large-event",
+	Reqs:  []string{"TRN-018"},
+	Text:  "an event whose text is nearly 1 MiB is refused by the control API or delivered in a frame of at most 1,048,575 bytes",
+	Needs: NeedControl,
+}, func(s *S) {
+	p, _ := s.connect()
+	m := s.newMessage(strings.Repeat("a", contract.MaxFrameSize-600))
+	d, err := s.run.conn.ctl.injectDelivery(s.ctx, s.creds().GatewayID, m)
+	if err != nil {
+		var ce *controlError
+		if errors.As(err, &ce) && ce.Status/100 == 4 {
+			s.Observe("the connector refused the event: %v", err)
+			return
+		}
+		s.Harness("inject: %v", err)
+	}
+	s.mu.Lock()
+	if s.msgs == nil {
+		s.msgs = map[string]injected{}
+	}
+	s.msgs[m.MessageID] = injected{delivery: d.Delivery, messageID: d.MessageID, nonce: m.Nonce}
+	s.mu.Unlock()
+	if d.Delivery != "live" {
+		return
+	}
+	// Every frame is checked against TRN-018 as it arrives.
+	p.expectInbound("TRN-018", m)
+})

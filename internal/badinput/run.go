@@ -886,6 +886,12 @@ func (r *runner) runUpgrade(ctx context.Context, e Entry, vars map[string]string
 			case code == re.Throttle.Code && (re.Throttle.Reason == "" || reason == re.Throttle.Reason):
 				throttled++
 			case code == contract.CloseUnauthorized:
+				// A refusal in the flood is still a refusal: its reason
+				// is AUTH-010's, whatever the connector thinks of the
+				// rate.
+				if want := floodReason(e.Input.Token); reason != want {
+					return breach(StageInput, "AUTH-010", "attempt %d closed 4401 %q; a refused token is closed 4401 %q", i+1, reason, want)
+				}
 			default:
 				return fmt.Errorf("attempt %d closed %d %q; want 4401 or %d", i+1, code, reason, re.Throttle.Code)
 			}
@@ -914,6 +920,14 @@ func (r *runner) runUpgrade(ctx context.Context, e Entry, vars map[string]string
 		}
 	}
 	return nil
+}
+
+// floodReason is the 4401 reason AUTH-010 gives the flood's token.
+func floodReason(t *TokenRecipe) string {
+	if t != nil && t.Kind == "expired" {
+		return contract.ReasonExpired
+	}
+	return contract.ReasonUnauthorized
 }
 
 // errUnshed marks a flood the connector did not shed at all.
