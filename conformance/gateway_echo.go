@@ -461,15 +461,13 @@ var _ = gatewayCase(Case{
 	g.inject(b)
 	g.expectReply("IN-010", b)
 	s.Step("a hundred later events, then a replay of the first")
+	// One at a time, each answered before the next: a gateway may bound
+	// its concurrent turns.
 	for i := 0; i < 100; i++ {
 		m := g.newMessage(fmt.Sprintf("filler %d", i))
-		m.ChatID = a.ChatID
 		g.inject(m)
+		g.expectReply("IN-010", m)
 	}
-	last := g.newMessage("last filler")
-	last.ChatID = a.ChatID
-	g.inject(last)
-	g.expectReply("IN-010", last)
 	replay := "conform-" + randHex(4)
 	c.write(rawInbound(a, replay), false, "")
 	g.f.expectFrame("IDLE-013", "an inbound_ack for the replay "+replay, ackFor(replay))
