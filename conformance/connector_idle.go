@@ -410,3 +410,31 @@ var _ = connectorCase(Case{
 		p.ack(g)
 	}
 })
+
+var _ = connectorCase(Case{
+	ID:    "IDLE-010/out-of-order-ack",
+	Reqs:  []string{"IDLE-010"},
+	Text:  "an ack releases the entry it names and no other: with two entries in flight, acking the second leaves the first to be redelivered",
+	Needs: NeedControl,
+}, func(s *S) {
+	ms := s.bufferedBacklog(3)
+	p, _ := s.connect()
+	first := p.expectReplay("IDLE-009", ms[0])
+	second, r := p.waitFor(s.within(0.5), s.isMsg(ms[1]))
+	if r != gotFrame {
+		// A drain window of one sends the next entry only after an ack
+		// (IDLE-011 is a MAY): no out-of-order ack is possible.
+		s.Observe("one replayed entry in flight at a time: out-of-order acks cannot happen")
+		p.ack(first)
+		return
+	}
+	s.Step("ack %s only, not %s, and leave", bufferID(second), bufferID(first))
+	p.ack(second)
+	p.stayOpen(s.quiet(), "IDLE-010", "the connection to stay open")
+	p.closeNormal()
+	p2, _ := s.connect()
+	again := p2.expectReplay("IDLE-010", ms[0])
+	s.Check(bufferID(again) == bufferID(first), "IDLE-010", "the unacked entry "+bufferID(first)+" redelivered", "%s", again)
+	p2.ack(again)
+	p2.noRedelivery("IDLE-010", ms[1], "no redelivery of the acked entry "+bufferID(second))
+})

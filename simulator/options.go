@@ -276,7 +276,7 @@ type Options struct {
 	// identity bearer and a valid body count. Past a burst the call gets
 	// 429 with Retry-After (whole seconds until the bucket holds a call
 	// again, at least 1) and {"error": "throttled: ..."}, and changes
-	// nothing. Defaults 32 per 1 s per tenant and 256 per 100 ms in all;
+	// nothing. Defaults 128 per 1 s per tenant (a conformance run spends about 20; HTTP-025) and 256 per 100 ms in all;
 	// a negative burst disables that bucket.
 	ProvisionBurst       int
 	ProvisionRefill      time.Duration
