@@ -333,19 +333,7 @@ var _ = gatewayCase(Case{
 	Text:  "a buffered passthrough_forward whose work the gateway fails to admit (a Discord /reject slash command, echo profile) is not acked",
 	Needs: NeedEcho,
 }, func(s *S) {
-	var bid string
-	discord := []identity{{Platform: "discord", BotID: "conform-discord"}}
-	g := s.gateway(gwConfig{Identities: discord, Before: func(g *gwCase) {
-		body := []byte(`{"type":2,"id":"conform-interaction","guild_id":"conform-guild","channel_id":"conform-chat-reject","data":{"name":"reject","options":[]},"member":{"user":{"id":"conform-user"}}}`)
-		fw := contract.Forward{Platform: "discord", Method: "POST", Path: "/interactions",
-			Headers: [][2]string{{"Content-Type", "application/json"}}, Body: body}
-		d, err := g.sim.Passthrough(g.gatewayID, fw)
-		if err != nil || d.BufferID == "" {
-			s.Harness("buffer a passthrough forward: %v (%s)", err, d.Mode)
-		}
-		bid = d.BufferID
-	}})
-	g.handshaked(1)
+	g, bid := s.discordForwardBuffered(`{"type":2,"id":"conform-interaction","guild_id":"conform-guild","channel_id":"conform-chat-reject","data":{"name":"reject","options":[]},"member":{"user":{"id":"conform-user"}}}`)
 	g.f.expectNoFrame(s.within(0.5), "IDLE-015", "no inbound_ack for the forward the gateway failed to admit ("+bid+", /reject)", ackFor(bid))
 })
 
@@ -480,12 +468,20 @@ var _ = gatewayCase(Case{
 	Reqs: []string{"IDLE-015"},
 	Text: "a buffered passthrough_forward of a Discord button press is acked once admitted, a press on a prompt of another process included",
 }, func(s *S) {
+	g, bid := s.discordForwardBuffered(`{"type":3,"id":"conform-press","guild_id":"conform-guild","channel_id":"conform-chat-press","data":{"custom_id":"hp1:conform-other.` + randHex(4) + `:yes"},"message":{"id":"conform-msg"},"member":{"user":{"id":"conform-user"}}}`)
+	g.f.expectFrame("IDLE-015", "an inbound_ack for the buffered press forward "+bid, ackFor(bid))
+	g.f.expectNoFrame(s.quiet(), "IDLE-015", "exactly one ack", ackFor(bid))
+})
+
+// discordForwardBuffered buffers a Discord interaction (body) as a
+// passthrough_forward before a gateway fronting discord starts, waits for
+// its handshake and returns it with the forward's buffer id.
+func (s *S) discordForwardBuffered(body string) (*gwCase, string) {
 	var bid string
 	discord := []identity{{Platform: "discord", BotID: "conform-discord"}}
 	g := s.gateway(gwConfig{Identities: discord, Before: func(g *gwCase) {
-		body := []byte(`{"type":3,"id":"conform-press","guild_id":"conform-guild","channel_id":"conform-chat-press","data":{"custom_id":"hp1:conform-other.` + randHex(4) + `:yes"},"message":{"id":"conform-msg"},"member":{"user":{"id":"conform-user"}}}`)
 		fw := contract.Forward{Platform: "discord", Method: "POST", Path: "/interactions",
-			Headers: [][2]string{{"Content-Type", "application/json"}}, Body: body}
+			Headers: [][2]string{{"Content-Type", "application/json"}}, Body: []byte(body)}
 		d, err := g.sim.Passthrough(g.gatewayID, fw)
 		if err != nil || d.BufferID == "" {
 			s.Harness("buffer a passthrough forward: %v (%s)", err, d.Mode)
@@ -493,6 +489,5 @@ var _ = gatewayCase(Case{
 		bid = d.BufferID
 	}})
 	g.handshaked(1)
-	g.f.expectFrame("IDLE-015", "an inbound_ack for the buffered press forward "+bid, ackFor(bid))
-	g.f.expectNoFrame(s.quiet(), "IDLE-015", "exactly one ack", ackFor(bid))
-})
+	return g, bid
+}
