@@ -249,13 +249,6 @@ func (p *peer) frameTypes() []string {
 	return out
 }
 
-// closed reports whether the socket ended, and how.
-func (p *peer) closed() (bool, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.wake == nil, p.err
-}
-
 func ofType(t string) func(map[string]any) bool {
 	return func(f map[string]any) bool { return f["type"] == t }
 }

@@ -60,7 +60,7 @@ func probeInterruptOtherInstance(ctx context.Context, e *probeEnv) (string, erro
 		return "", err
 	}
 	if _, ok := pb.await(ctx, 5*time.Second, 0, ofType("inbound")); !ok {
-		return "", fmt.Errorf("B got no inbound: %v", pb.frameTypes())
+		return "", fmt.Errorf("gateway B got no inbound: %v", pb.frameTypes())
 	}
 	key := contract.SessionKey(contract.SessionSource{Platform: "telegram", ChatID: chat, ChatType: "dm", UserID: "u1"}, contract.DefaultSessionKeyOptions())
 	if err := pa.send(map[string]any{"type": "interrupt", "session_key": key, "reason": nil}); err != nil {
