@@ -51,6 +51,7 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 	h("reset", s.ctlReset, nil, post)
 	h("deviations", s.ctlDeviations, nil, get, post)
 	h("descriptors", s.ctlDescriptors, nil, get)
+	h("journal/stream", s.ctlJournalStream, []string{"since", "kind"}, get) // control_stream.go
 }
 
 // ctlFail answers a control error; control calls are not journaled as

@@ -272,6 +272,17 @@ type Options struct {
 	// Deviations make the simulator break specific MUSTs on purpose, for
 	// testing conformance suites. Default none. See Deviation.
 	Deviations []Deviation
+
+	// MaxJournalStreams caps the GET /_relaysim/journal/stream streams
+	// open at once; one more gets 503 with Retry-After. Default
+	// DefaultMaxJournalStreams (16); negative means no cap.
+	MaxJournalStreams int
+
+	// JournalStreamLifetime is how long one journal stream stays open;
+	// then it ends with an "end" event and the client reconnects from
+	// where it got to. Default DefaultJournalStreamLifetime (5 min), on the
+	// wall clock like the other network deadlines.
+	JournalStreamLifetime time.Duration
 }
 
 // GatewaySpec describes a gateway to enroll through EnrollGateway or
@@ -375,6 +386,7 @@ func (o Options) withDefaults() (*config, error) {
 	}
 	c.provisionDefaults()
 	c.serverLimitDefaults()
+	c.journalStreamDefaults()
 	if c.AuthFailBurst == 0 {
 		c.AuthFailBurst = DefaultAuthFailBurst
 	}
