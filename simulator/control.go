@@ -51,8 +51,10 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 	h("reset", s.ctlReset, nil, post)
 	h("deviations", s.ctlDeviations, nil, get, post)
 	h("descriptors", s.ctlDescriptors, nil, get)
-	h("journal/stream", s.ctlJournalStream, []string{"since", "kind"}, get) // control_stream.go
-	h("media", s.ctlMedia, nil, post)                                       // control_media.go
+	// The console's routes (console.go, control_stream.go, control_media.go).
+	h("journal/stream", s.ctlJournalStream, []string{"since", "kind"}, get)
+	h("media", s.ctlMedia, nil, post)
+	s.consoleRoutes(mux)
 }
 
 // ctlFail answers a control error; control calls are not journaled as

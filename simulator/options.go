@@ -273,6 +273,12 @@ type Options struct {
 	// testing conformance suites. Default none. See Deviation.
 	Deviations []Deviation
 
+	// DisableConsole turns off the web console: the page at /_relaysim/
+	// and its assets under /_relaysim/console/ (console.go). The control
+	// API it uses stays. Default false: the console is served, behind the
+	// same Host, Origin and ControlToken checks as the control API.
+	DisableConsole bool
+
 	// MaxJournalStreams caps the GET /_relaysim/journal/stream streams
 	// open at once; one more gets 503 with Retry-After. Default
 	// DefaultMaxJournalStreams (16); negative means no cap.
