@@ -6,8 +6,10 @@ import (
 	"embed"
 	"encoding/hex"
 	"io/fs"
+	"net"
 	"net/http"
 	"path"
+	"strconv"
 	"time"
 )
 
@@ -68,10 +70,15 @@ const ConsolePath = ControlPrefix
 
 // ConsoleURL returns the console's address, such as
 // http://127.0.0.1:8765/_relaysim/, or "" when the server was not started
-// or Options.DisableConsole is set.
+// or Options.DisableConsole is set. On a wildcard address (0.0.0.0, ::)
+// it names 127.0.0.1, the address that works from this machine: a browser
+// sending Host [::] would fail the loopback Host check.
 func (s *Server) ConsoleURL() string {
 	if s.url == "" || s.cfg.DisableConsole {
 		return ""
+	}
+	if tcp, ok := s.ln.Addr().(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
+		return "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(tcp.Port)) + ConsolePath
 	}
 	return s.url + ConsolePath
 }

@@ -83,6 +83,11 @@ func TestConsoleFlag(t *testing.T) {
 			if code := getStatus(t, base+"/_relaysim/"); code != want {
 				t.Fatalf("GET the console: %d, want %d", code, want)
 			}
+			// On a wildcard address the URL printed is the one that
+			// works from this machine.
+			if c.on && url != base+"/_relaysim/" {
+				t.Fatalf("console URL %q, want %q", url, base+"/_relaysim/")
+			}
 		})
 	}
 }
