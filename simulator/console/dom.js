@@ -53,15 +53,6 @@ export function shorten(s, n) {
   return s.length > n ? s.slice(0, n - 1) + '…' : s;
 }
 
-// debounce runs fn at most once per wait ms, after the last call.
-export function debounce(fn, wait) {
-  let t = null;
-  return (...args) => {
-    clearTimeout(t);
-    t = setTimeout(() => { t = null; fn(...args); }, wait);
-  };
-}
-
 // morph makes parent's children the nodes given, keeping each old child
 // whose key (data-key, else its position) and markup are unchanged, so a
 // re-render never swaps out the button under a click in progress.

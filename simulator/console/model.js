@@ -171,7 +171,7 @@ function resultStatus(res) {
   return res.code === 'egress_declined' ? 'declined' : 'failed';
 }
 
-// conversationOf says which conversation an outbound action belongs to.
+// inConversation reports whether an outbound action belongs to conv.
 function inConversation(rec, conv, key) {
   if (rec.gatewayId !== conv.gatewayId) return false;
   if ((rec.resolvedPlatform || rec.platform) !== conv.platform) return false;
