@@ -180,6 +180,35 @@ func TestConsole(t *testing.T) {
 		}
 	})
 
+	// The interrupt button pushes interrupt_inbound for the chat's
+	// session key, which cancels the gateway's running reply: the 👀 it
+	// put on the message goes away long before the minute is up.
+	t.Run("interrupt a slow reply", func(t *testing.T) {
+		b.t = t
+		b.chat("telegram", "slow-1")
+		b.send("/slow 60000")
+		b.until("the turn started", `document.querySelector('#messages .msg.user .reaction')?.textContent === '👀'`)
+		b.click("#interrupt")
+		b.until("interrupt_inbound on the wire", `[...document.querySelectorAll('#rows .row[data-type="interrupt_inbound"]')].some(r =>
+			r.textContent.includes('agent:main:telegram:dm:slow-1'))`)
+		b.until("the turn cancelled", `document.querySelector('#messages .msg.user .reaction') === null &&
+			document.querySelector('#messages .msg.bot') === null`)
+	})
+
+	// An edit is the same message id with new text: the bubble changes in
+	// place.
+	t.Run("edit a sent message", func(t *testing.T) {
+		b.t = t
+		b.chat("telegram", "edit-1")
+		b.send("first words")
+		b.until("the echo", botTexts+`.includes('echo: first words')`)
+		b.click(`#messages .msg.user button.edit`)
+		b.until("the composer holding the text", `document.querySelector('#text').value === 'first words' && !document.querySelector('#editing').hidden`)
+		b.send("second words")
+		b.until("the edited bubble", `(() => { const u = document.querySelectorAll('#messages .msg.user');
+			return u.length === 1 && u[0].querySelector('.text').textContent === 'second words' && u[0].querySelector('.edited') !== null; })()`)
+	})
+
 	// The clock lever moves relaysim's manual clock.
 	t.Run("manual clock lever", func(t *testing.T) {
 		b.t = t
