@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -88,7 +87,7 @@ func echogateway(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		echoBin = filepath.Join(tmpDir, "echogateway")
-		gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+		gobin := "go" // from PATH, as go test itself was run
 		out, err := exec.Command(gobin, "build", "-o", echoBin, "../../examples/echogateway").CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build examples/echogateway: %v\n%s", err, out)
