@@ -41,7 +41,7 @@ func ParseDuplicatePolicy(s string) (DuplicatePolicy, error) {
 const (
 	DefaultAddr               = "127.0.0.1:0"
 	DefaultHelloGrace         = 2 * time.Second
-	DefaultDrainWindow        = 64
+	DefaultDrainWindow        = 1
 	DefaultWakeCooldown       = 30 * time.Second
 	DefaultWakeTimeout        = 10 * time.Second
 	DefaultMediaTTL           = time.Hour
@@ -133,7 +133,11 @@ type Options struct {
 	DuplicatePolicy DuplicatePolicy
 
 	// DrainWindow is how many replayed buffer entries may be unacknowledged
-	// at once (IDLE-011). Default 64; 1 waits for each ack.
+	// at once (IDLE-011). Default DefaultDrainWindow, 1: each entry waits
+	// for the ack of the one before, as the hosted connectors of the field
+	// replay, so a gateway is tested against what it will meet. A larger
+	// window replays faster and tests a gateway's handling of several
+	// unacked entries.
 	DrainWindow int
 
 	// WakeCooldown is the least time between two wake requests of one

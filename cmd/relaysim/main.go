@@ -110,7 +110,7 @@ func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.handshake, "handshake-timeout", 30*time.Second, "close 1008 a socket that sends no fronted hello within this `duration`; negative disables")
 	fs.DurationVar(&c.wakeCooldown, "wake-cooldown", 30*time.Second, "least `duration` between two wake requests of one instance")
 	fs.StringVar(&c.duplicatePolicy, "duplicate-policy", "replace", "what a second socket of one instance gets, a `policy`: allow, replace (close the old 4409 replaced) or reject (close the new 4409 duplicate)")
-	fs.IntVar(&c.drainWindow, "drain-window", 64, "how many replayed buffer entries (`n`) may be unacknowledged at once")
+	fs.IntVar(&c.drainWindow, "drain-window", simulator.DefaultDrainWindow, "how many replayed buffer entries (`n`) may be unacknowledged at once; 1, the default, replays one at a time as hosted connectors do; more is faster")
 	fs.IntVar(&c.authFailBurst, "auth-fail-burst", simulator.DefaultAuthFailBurst, "how many failed token authentications (`n`, counted apart for upgrades, policy and media, and provision and enroll) one address or gateway id may make in a burst before further refusals become 1013 throttled closes and HTTP 429s; negative disables")
 	fs.DurationVar(&c.authFailRefill, "auth-fail-refill", simulator.DefaultAuthFailRefill, "the `duration` it takes to forgive one failed authentication")
 	fs.DurationVar(&c.mediaTTL, "media-ttl", time.Hour, "the `duration` uploaded media stays downloadable")
