@@ -80,6 +80,8 @@ type Options struct {
 	// keyed by platform. Default: the presets of package fixtures (discord,
 	// telegram, slack, whatsapp). A platform listed in Platforms without a
 	// preset gets a generic descriptor advertising the legacy ops.
+	// LoadDescriptorFile reads one from a JSON file, checked against the
+	// contract and its JSON Schema.
 	Descriptors map[string]contract.CapabilityDescriptor
 
 	// Platforms are the platforms this connector serves, in order: the

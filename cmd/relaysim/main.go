@@ -84,6 +84,7 @@ type config struct {
 	controlToken    string
 	oneFrame        bool
 	limits          limitFlags
+	fake            fakeFlags
 }
 
 // envName is the environment twin of a flag: --ping-interval reads
@@ -122,6 +123,7 @@ func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.controlToken, "control-token", "", "require this `token` on /_relaysim/ requests (Authorization: Bearer or X-Relaysim-Token)")
 	fs.BoolVar(&c.oneFrame, "one-frame-per-message", false, "write every frame as its own WebSocket message instead of letting frames queued together share one (TRN-005)")
 	addLimitFlags(fs, &c.limits)
+	addFakeFlags(fs, &c.fake)
 	fs.Usage = func() { usage(fs, stderr) }
 	return fs
 }
@@ -258,6 +260,9 @@ func (c *config) options(logger *slog.Logger) (simulator.Options, error) {
 		opts.Addr = defaultAddr
 	}
 	c.limits.apply(&opts)
+	if err := c.fake.apply(&opts); err != nil {
+		return opts, err
+	}
 	p, err := simulator.ParseDuplicatePolicy(c.duplicatePolicy)
 	if err != nil {
 		return opts, err

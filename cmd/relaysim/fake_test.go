@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/coder/websocket"
+
+	"github.com/relaykit/relaykit/contract"
+)
+
+const exampleDescriptor = "../../examples/relaysim/smallchat.json"
+
+// TestDescriptorFlagServesThePlatform: --descriptor (or its env twin) adds
+// the file's platform to the served ones, the dev gateway fronts it, and a
+// hello for it gets the file's descriptor.
+func TestDescriptorFlagServesThePlatform(t *testing.T) {
+	st := startRun(t, []string{"--addr", "127.0.0.1:0"}, map[string]string{"RELAYSIM_DESCRIPTOR": exampleDescriptor})
+	if got := st.env["GATEWAY_RELAY_PLATFORMS"]; got != "discord,telegram,slack,whatsapp,smallchat" {
+		t.Fatalf("platforms %q", got)
+	}
+	st = startRun(t, []string{"--addr", "127.0.0.1:0", "--descriptor", exampleDescriptor, "--platforms", "smallchat,telegram"}, nil)
+	conn := dialEnv(t, st.env) // checks the descriptor names smallchat
+	defer conn.CloseNow()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	conn.Write(ctx, websocket.MessageText, []byte(`{"type":"hello","platform":"smallchat","botId":""}`+"\n"))
+	_, msg, err := conn.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := contract.DecodeFrame(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := f.(contract.DescriptorFrame).Descriptor; d.MaxMessageLength != 50 || d.LenUnit != contract.LenUnitUTF16 || d.Label != "SmallChat" {
+		t.Fatalf("descriptor %+v", d)
+	}
+}
+
+// TestDescriptorFlagRefusals: a bad file is a usage error naming the flag,
+// the file and the field.
+func TestDescriptorFlagRefusals(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	example, err := os.ReadFile(exampleDescriptor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := write("bad.json", strings.Replace(string(example), `"max_message_length": 50`, `"max_message_length": "50"`, 1))
+	again := write("again.json", string(example))
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--descriptor", bad}, "--descriptor " + bad + ": max_message_length: must be an integer"},
+		{[]string{"--descriptor", filepath.Join(dir, "absent.json")}, "absent.json: cannot read it"},
+		{[]string{"--descriptor", exampleDescriptor, "--descriptor", again}, `platform "smallchat" is already described by ` + exampleDescriptor},
+		{[]string{"--descriptor", exampleDescriptor, "--platforms", "telegram"}, `platform "smallchat" is not in --platforms "telegram"`},
+	} {
+		code, out, errb := runRefused(c.args, noEnv)
+		if code != 2 || !strings.Contains(errb, c.want) {
+			t.Errorf("%q: exit %d, stderr %q; want 2 and %q", c.args, code, errb, c.want)
+		}
+		if out != "" {
+			t.Errorf("%q printed %q on stdout", c.args, out)
+		}
+	}
+}
