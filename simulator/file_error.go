@@ -88,15 +88,18 @@ func fileErrorAt(file, prefix string, err error) *FileError {
 		return &FileError{File: file, Field: prefix, Message: err.Error()}
 	}
 	field := prefix
-	// The decoder names an unknown member without its path; the item's
-	// path is the best place to point at, and the message names it.
-	if re.Field != "" && !strings.HasPrefix(re.Message, "unknown field") {
-		if field != "" {
-			field += "."
-		}
-		field += re.Field
+	switch {
+	case re.Field == "":
+	case prefix == "":
+		field = re.Field
+	case strings.HasPrefix(re.Message, "unknown field"):
+		// The decoder names an unknown member without its path, which
+		// may be nested; the item's path is the best place to point at,
+		// and the message names the member.
+	default:
+		field += "." + re.Field
 	}
-	msg := re.Message
+	msg := strings.TrimPrefix(re.Message, "body: ")
 	if msg == "" {
 		msg = err.Error()
 	}

@@ -95,6 +95,12 @@ type Options struct {
 	// secret, wins). Reset restores exactly these.
 	Gateways []GatewaySpec
 
+	// Seed is state loaded at start, after Gateways: more gateways,
+	// relevance policies, result scripts and faults (see Seed;
+	// LoadSeedFile reads one from a JSON or YAML file). Reset applies it
+	// again. Default none.
+	Seed *Seed
+
 	// IdentityTokens maps the identity bearer tokens accepted by
 	// /relay/provision and /relay/enroll to the tenant they authenticate.
 	// An empty tenant means DefaultTenant. Default: none.

@@ -139,6 +139,10 @@ func NewUnstarted(opts Options) (*Server, error) {
 		}
 		s.initial = append(s.initial, g)
 	}
+	if err := s.enrollSeed(); err != nil {
+		s.cancel()
+		return nil, fmt.Errorf("failed to apply the seed: %w", err)
+	}
 	s.handler = s.withDeadlines(s.routes())
 	return s, nil
 }
@@ -353,7 +357,16 @@ func (s *Server) Await(ctx context.Context, since uint64, match func(JournalEntr
 // closes with 1001, buffers, flips, policies, media, scripts, faults,
 // records and the journal are dropped, and only Options.Gateways remain
 // enrolled, with the secrets they had then. Deviations stay as they are.
+// Options.Seed is then applied again: its gateways are among those kept,
+// and its policies, scripts and faults come back.
 func (s *Server) Reset() error {
+	if err := s.reset(); err != nil {
+		return err
+	}
+	return s.applySeed()
+}
+
+func (s *Server) reset() error {
 	if !s.track() {
 		return ErrClosed
 	}

@@ -11,16 +11,19 @@ import (
 )
 
 // fakeFlags make relaysim a configurable fake: descriptor files served as
-// platforms.
+// platforms, and a seed file loaded at start.
 type fakeFlags struct {
 	descriptorFiles listFlag
+	seedFile        string
 
 	// Set by check.
 	descriptors []contract.CapabilityDescriptor
+	seed        *simulator.Seed
 }
 
 func addFakeFlags(fs *flag.FlagSet, f *fakeFlags) {
 	fs.Var(&f.descriptorFiles, "descriptor", "a capability descriptor `FILE` (JSON) to serve as a platform, such as one of 50 utf16 units to test splitting; its platform joins the served ones, and replaces the preset of the same name; repeatable, or comma-separated in the env twin")
+	fs.StringVar(&f.seedFile, "seed", "", "a seed `FILE` (JSON, or YAML when it ends in .yaml or .yml) of gateways, policies, scripts and faults loaded at start and again on reset; each item is the body of its control route")
 }
 
 // check reads and checks every file the flags name, so a mistake is a
@@ -45,6 +48,14 @@ func (f *fakeFlags) check(platforms string) error {
 		from[d.Platform] = path
 		f.descriptors = append(f.descriptors, d)
 	}
+	f.seed = nil
+	if f.seedFile != "" {
+		sd, err := simulator.LoadSeedFile(f.seedFile)
+		if err != nil {
+			return flagFileError("--seed", err)
+		}
+		f.seed = sd
+	}
 	return nil
 }
 
@@ -60,6 +71,7 @@ func (f *fakeFlags) apply(opts *simulator.Options) error {
 		}
 		opts.Descriptors = descs
 	}
+	opts.Seed = f.seed
 	return nil
 }
 

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -75,4 +77,69 @@ func TestDescriptorFlagRefusals(t *testing.T) {
 			t.Errorf("%q printed %q on stdout", c.args, out)
 		}
 	}
+}
+
+const exampleSeed = "../../examples/relaysim/seed.yaml"
+
+// TestSeedFlagLoadsTheSeed: --seed enrolls the seed's gateways beside the
+// dev gateway and adds its scripts and faults, visible on the control API.
+func TestSeedFlagLoadsTheSeed(t *testing.T) {
+	st := startRun(t, []string{"--addr", "127.0.0.1:0", "--seed", exampleSeed}, nil)
+	base := "http" + strings.TrimSuffix(strings.TrimPrefix(st.env["GATEWAY_RELAY_URL"], "ws"), "/relay") + "/_relaysim"
+	for path, want := range map[string]string{
+		"/gateways/gw-shop": `"tenant":"acme"`,
+		"/gateways/gw-dev":  `"gatewayId":"gw-dev"`,
+		"/scripts":          `"chatId":"c-archived"`,
+		"/faults":           `"delay":"250ms"`,
+		"/policies/shop":    `"requireAddress":true`,
+	} {
+		body := httpGet(t, base+path)
+		if !strings.Contains(body, want) {
+			t.Errorf("GET %s: %s lacks %s", path, body, want)
+		}
+	}
+}
+
+// TestSeedFlagRefusals: a seed the decoder or the simulator refuses is a
+// usage error naming the flag, the file and the item.
+func TestSeedFlagRefusals(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	typo := write("typo.yaml", "scripts:\n  - op: send\n    chat: c1\n")
+	badOp := write("op.yaml", "scripts:\n  - op: send\n  - op: shout\n")
+	dev := write("dev.json", `{"gateways": [{"gatewayId": "gw-dev"}]}`)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--seed", typo}, "--seed " + typo + `: scripts[0]: unknown field "chat" (did you mean "chatId"?)`},
+		{[]string{"--seed", badOp}, "--seed " + badOp + `: scripts[1].op: unknown op "shout"`},
+		{[]string{"--seed", dev}, "--seed " + dev + `: gateways[0].gatewayId: gateway "gw-dev" is already enrolled at start`},
+		{[]string{"--seed", filepath.Join(dir, "absent.yaml")}, "absent.yaml: cannot read it"},
+	} {
+		code, out, errb := runRefused(append([]string{"--addr", "127.0.0.1:0"}, c.args...), noEnv)
+		if code != 2 || !strings.Contains(errb, c.want) {
+			t.Errorf("%q: exit %d, stderr %q; want 2 and %q", c.args, code, errb, c.want)
+		}
+		if out != "" {
+			t.Errorf("%q printed %q on stdout", c.args, out)
+		}
+	}
+}
+
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }

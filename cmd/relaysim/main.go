@@ -214,6 +214,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return 2
 	}
 	s, err := simulator.New(opts)
+	var fileErr *simulator.FileError
+	if errors.As(err, &fileErr) {
+		// A seed item the simulator refused: the file needs fixing.
+		fmt.Fprintf(stderr, "relaysim: --seed %v\n", fileErr)
+		return 2
+	}
 	if err != nil && c.addr == "" && opts.Addr == defaultAddr {
 		// The friendly default port is taken; any free one will do, and
 		// the env block says which.
