@@ -108,6 +108,8 @@ func TestSeedDecodedStrictly(t *testing.T) {
 		{"null item", "s.yaml", "scripts:\n  -\n", "scripts[0]", "must be an object, not null"},
 		{"key given twice", "s.yaml", "scripts:\n  - op: send\n    op: edit\n", "scripts[0].op", "given twice (line 3)"},
 		{"non-string key", "s.yaml", "scripts:\n  - 1: send\n", "scripts[0]", "a mapping key must be a string"},
+		{"merge key", "s.yaml", "scripts:\n  - &a {op: send}\n  - <<: *a\n    chatId: c\n", "scripts[1]", "merge keys (<<) are not supported"},
+		{"anchors resolve", "s.yaml", "scripts:\n  - &a {op: send, opp: x}\n  - *a\n", "scripts[0]", `unknown field "opp"`},
 		{"second document", "s.yaml", "scripts: []\n---\nfaults: []\n", "", "second YAML document (line 2)"},
 		{"yaml syntax", "s.yml", "scripts:\n  - op: [send\n", "", "not valid YAML"},
 		{"not a mapping", "s.yaml", "- op: send\n", "", "must be a mapping"},
