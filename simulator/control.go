@@ -51,6 +51,8 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 	h("reset", s.ctlReset, nil, post)
 	h("deviations", s.ctlDeviations, nil, get, post)
 	h("descriptors", s.ctlDescriptors, nil, get)
+	h("captures", s.ctlCaptures, nil, get, post)
+	h("captures/{sessionId}", s.ctlCapture, nil, get)
 }
 
 // ctlFail answers a control error; control calls are not journaled as

@@ -284,6 +284,11 @@ type Options struct {
 	// Deviations make the simulator break specific MUSTs on purpose, for
 	// testing conformance suites. Default none. See Deviation.
 	Deviations []Deviation
+
+	// Capture writes each session's frames to a file of NDJSON, the
+	// format conform validate reads. Default: no captures. See
+	// CaptureOptions.
+	Capture CaptureOptions
 }
 
 // GatewaySpec describes a gateway to enroll through EnrollGateway or
@@ -394,6 +399,9 @@ func (o Options) withDefaults() (*config, error) {
 		c.AuthFailRefill = DefaultAuthFailRefill
 	}
 	if _, err := normalizeDeviations(c.Deviations); err != nil {
+		return nil, err
+	}
+	if err := c.Capture.defaults(); err != nil {
 		return nil, err
 	}
 

@@ -56,6 +56,7 @@ type Server struct {
 	scripts scriptSet
 	faults  faultSet
 	media   mediaStore
+	capt    captureSet // frame captures (capture.go)
 
 	refuse    atomic.Bool      // fault: close new sockets 1013
 	throttle  authThrottle     // failed authentications (throttle.go)
@@ -116,6 +117,7 @@ func NewUnstarted(opts Options) (*Server, error) {
 		lastLearned: map[string]contract.SessionSource{},
 	}
 	s.hist.init(cfg.HistorySize)
+	s.capt.init(cfg.Capture, s.epoch)
 	s.media.init()
 	set, _ := normalizeDeviations(cfg.Deviations)
 	s.devs.Store(uint32(set))
@@ -281,6 +283,7 @@ func (s *Server) Close() error {
 			cancel()
 		}
 		s.wg.Wait()
+		s.closeCaptures()
 		if err := s.store.Close(); err != nil {
 			s.closeErr = err
 		}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"slices"
 
 	"github.com/relaykit/relaykit/contract"
@@ -11,10 +12,11 @@ import (
 )
 
 // fakeFlags make relaysim a configurable fake: descriptor files served as
-// platforms, and a seed file loaded at start.
+// platforms, a seed file loaded at start, and frame captures.
 type fakeFlags struct {
 	descriptorFiles listFlag
 	seedFile        string
+	capture         simulator.CaptureOptions
 
 	// Set by check.
 	descriptors []contract.CapabilityDescriptor
@@ -23,6 +25,10 @@ type fakeFlags struct {
 
 func addFakeFlags(fs *flag.FlagSet, f *fakeFlags) {
 	fs.Var(&f.descriptorFiles, "descriptor", "a capability descriptor `FILE` (JSON) to serve as a platform, such as one of 50 utf16 units to test splitting; its platform joins the served ones, and replaces the preset of the same name; repeatable, or comma-separated in the env twin")
+	fs.StringVar(&f.capture.Dir, "capture", "", "write each session's frames, both directions, to `DIR` as NDJSON (one file per session, one frame per line), which conform validate reads; POST /_relaysim/captures switches capturing off and on")
+	fs.Int64Var(&f.capture.MaxBytes, "capture-max-bytes", simulator.DefaultCaptureMaxBytes, "largest capture file in `bytes`; the frame that would pass it and later ones are left out, whole")
+	fs.IntVar(&f.capture.MaxOpen, "capture-max-open", simulator.DefaultCaptureMaxOpen, "capture files (`n`) open at once; a session beyond it is not captured")
+	fs.Int64Var(&f.capture.MaxTotalBytes, "capture-max-total", simulator.DefaultCaptureMaxTotalBytes, "`bytes` all captures of the process may write together; past it no frame is captured")
 	fs.StringVar(&f.seedFile, "seed", "", "a seed `FILE` (JSON, or YAML when it ends in .yaml or .yml) of gateways, policies, scripts and faults loaded at start and again on reset; each item is the body of its control route")
 }
 
@@ -30,6 +36,23 @@ func addFakeFlags(fs *flag.FlagSet, f *fakeFlags) {
 // usage error naming the file and the field. platforms is --platforms as
 // given.
 func (f *fakeFlags) check(platforms string) error {
+	if d := f.capture.Dir; d != "" {
+		if fi, err := os.Stat(d); err != nil || !fi.IsDir() {
+			return fmt.Errorf("--capture %s: not an existing directory", d)
+		}
+	}
+	for _, n := range []struct {
+		flag string
+		v    int64
+	}{
+		{"capture-max-bytes", f.capture.MaxBytes},
+		{"capture-max-open", int64(f.capture.MaxOpen)},
+		{"capture-max-total", f.capture.MaxTotalBytes},
+	} {
+		if n.v < 1 {
+			return fmt.Errorf("--%s %d: must be at least 1", n.flag, n.v)
+		}
+	}
 	f.descriptors = nil
 	from := map[string]string{}
 	var listed listFlag
@@ -72,6 +95,7 @@ func (f *fakeFlags) apply(opts *simulator.Options) error {
 		opts.Descriptors = descs
 	}
 	opts.Seed = f.seed
+	opts.Capture = f.capture
 	return nil
 }
 

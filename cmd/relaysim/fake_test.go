@@ -143,3 +143,37 @@ func httpGet(t *testing.T, url string) string {
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
 }
+
+// TestCaptureFlag: --capture writes each session's frames to the directory,
+// one frame per line, the hello and its descriptor first.
+func TestCaptureFlag(t *testing.T) {
+	dir := t.TempDir()
+	st := startRun(t, []string{"--addr", "127.0.0.1:0", "--capture", dir}, nil)
+	conn := dialEnv(t, st.env) // hello, then the descriptor read
+	defer conn.CloseNow()
+	files, _ := filepath.Glob(filepath.Join(dir, "*-s000001-gw-dev.ndjson"))
+	if len(files) != 1 {
+		entries, _ := os.ReadDir(dir)
+		t.Fatalf("capture files %v; directory holds %v", files, entries)
+	}
+	b, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], `{"type": "hello"`) || !strings.HasPrefix(lines[1], `{"type":"descriptor"`) {
+		t.Fatalf("capture %q", b)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--capture", filepath.Join(dir, "absent")}, "--capture " + filepath.Join(dir, "absent") + ": not an existing directory"},
+		{[]string{"--capture", dir, "--capture-max-open", "0"}, "--capture-max-open 0: must be at least 1"},
+		{[]string{"--capture", dir, "--capture-max-bytes", "-1"}, "--capture-max-bytes -1: must be at least 1"},
+	} {
+		if code, _, errb := runRefused(c.args, noEnv); code != 2 || !strings.Contains(errb, c.want) {
+			t.Errorf("%q: exit %d, stderr %q; want 2 and %q", c.args, code, errb, c.want)
+		}
+	}
+}
