@@ -405,3 +405,26 @@ func opCaseFor(op string) (opCase, bool) {
 	}
 	return opCase{}, false
 }
+
+var _ = connectorCase(Case{
+	ID:   "OUT-026/conditional-rename",
+	Reqs: []string{"OUT-026"},
+	Text: "a thread_rename whose only_if_current_name does not hold is answered success:true (and leaves the name alone)",
+	Op:   contract.OpThreadRename,
+}, func(s *S) {
+	plat := s.usePlatformFor(contract.OpThreadRename)
+	p, ds := s.connect()
+	if !ds[0].SupportsOp(contract.OpThreadCreate) {
+		s.Untestable("the platform advertising thread_rename does not advertise thread_create, so no thread of known name can be made")
+	}
+	a := baseAction(contract.OpThreadCreate, s.chat())
+	a["thread_name"] = "conformance"
+	r, f := s.outboundRaw(p, "OUT-025", a, plat)
+	if !r.Success || r.ThreadID == "" {
+		s.Untestable("thread_create did not succeed (%s), so there is no thread to rename", f)
+	}
+	ren := baseAction(contract.OpThreadRename, s.chat())
+	ren["message_id"], ren["thread_name"], ren["only_if_current_name"] = r.ThreadID, "conformance renamed", "not the current name"
+	r2, f2 := s.outboundRaw(p, "OUT-006", ren, plat)
+	s.Check(r2.Success, "OUT-026", "success:true for a rename whose only_if_current_name does not hold", "%s", f2)
+})

@@ -343,8 +343,7 @@ var _ = gatewayCase(Case{
 	Reqs: []string{"HS-011", "HS-020"},
 	Text: "the gateway accepts a descriptor with unknown fields, absent optional fields and a later contract_version",
 }, func(s *S) {
-	var g *gwCase
-	g = s.gateway(gwConfig{Before: func(g *gwCase) {
+	g := s.gateway(gwConfig{Before: func(g *gwCase) {
 		g.rewriteDescriptors(func(d map[string]any) {
 			for _, k := range contract.OptionalDescriptorFields {
 				delete(d, k)

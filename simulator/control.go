@@ -53,6 +53,7 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 	h("descriptors", s.ctlDescriptors, nil, get)
 	h("captures", s.ctlCaptures, nil, get, post)
 	h("captures/{sessionId}", s.ctlCapture, nil, get)
+	h("usage", s.ctlUsage, nil, get)
 }
 
 // ctlFail answers a control error; control calls are not journaled as
@@ -482,4 +483,9 @@ func (s *Server) ctlDescriptors(w http.ResponseWriter, r *http.Request) {
 		out[p] = s.cfg.presets[p].desc
 	}
 	writeJSON(w, http.StatusOK, DescriptorSet{Platforms: s.cfg.platforms, Descriptors: out})
+}
+
+// ctlUsage reports what the bounded structures hold (limits.go).
+func (s *Server) ctlUsage(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.Usage())
 }

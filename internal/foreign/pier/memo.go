@@ -50,4 +50,3 @@ func (m *memo[V]) del(k string) {
 	}
 }
 
-func (m *memo[V]) len() int { return m.l.Len() }
