@@ -390,9 +390,18 @@ var _ = connectorCase(Case{
 	if len(ids) < 2 {
 		s.Untestable("the case's gateway fronts fewer than two platforms")
 	}
-	ms := s.bufferedBacklog(1)
+	// Away without going idle: the entry is buffered because no socket is
+	// up (IDLE-007), so no flip holds live delivery back once the gateway
+	// is back; only the drain does.
+	s.Step("connect and leave without going idle")
+	p0, _ := s.connect()
+	p0.closeNormal()
+	m := s.newMessage("buffered while away")
+	if d := s.inject(m); d != "buffered" {
+		s.Failf("IDLE-007", "delivery \"buffered\" for an event while the instance has no socket", "the control API reported %q", d)
+	}
 	p, _ := s.connect()
-	f := p.expectReplay("IDLE-009", ms[0])
+	f := p.expectReplay("IDLE-009", m)
 	s.Step("inject on %s while the replay of %s waits for its ack", ids[1].Platform, bufferID(f))
 	late := s.newMessage("other platform, during the drain")
 	late.Platform = ids[1].Platform

@@ -330,7 +330,7 @@ func (s *S) twoInstances() (owner, other gwCreds) {
 var _ = connectorCase(Case{
 	ID:    "SKEY-003/group-sessions",
 	Reqs:  []string{"SKEY-003", "IN-011"},
-	Text:  "the connector resolves the session keys of two users in one group thread (platform, chat type, chat, thread, user) the way the contract computes them: another instance's interrupt for each reaches the owner",
+	Text:  "the connector resolves the session keys of two users in one group chat, and of a thread in it, the way the contract computes them: another instance's interrupt for each reaches the owner",
 	Needs: NeedControl,
 }, func(s *S) {
 	owner, other := s.twoInstances()
@@ -338,9 +338,14 @@ var _ = connectorCase(Case{
 	po, _ := s.connect()
 	chat, thread := "conform-group-"+randHex(3), "conform-thread-"+randHex(3)
 	var keys []string
-	for _, user := range []string{"conform-user-a", "conform-user-b"} {
-		m := s.newMessage("in a thread, from " + user)
-		m.ChatType, m.ChatID, m.ThreadID, m.ScopeID, m.UserID, m.Addressed = "group", chat, thread, "conform-scope", user, true
+	for i, user := range []string{"conform-user-a", "conform-user-b", "conform-user-a"} {
+		m := s.newMessage("from " + user)
+		m.ChatType, m.ChatID, m.ScopeID, m.UserID, m.Addressed = "group", chat, "conform-scope", user, true
+		if i == 2 {
+			// The first user again, in a thread of the chat: a key of
+			// its own (thread sessions are shared by default).
+			m.ThreadID = thread
+		}
 		s.inject(m)
 		f := po.expectInbound("IN-001", m)
 		ev, err := contract.DecodeEvent(mustJSON(f.Obj["event"]))

@@ -501,3 +501,32 @@ var _ = gatewayCase(Case{
 		}
 	}
 })
+
+var _ = gatewayCase(Case{
+	ID:    "HS-022/gate-by-destination",
+	Reqs:  []string{"HS-022", "HS-012"},
+	Text:  "an action tagged for a platform whose descriptor lacks its op is not sent, even when the connection's default descriptor has it",
+	Needs: NeedEcho,
+}, func(s *S) {
+	ids := []identity{{Platform: "telegram", BotID: "conform-telegram"}, {Platform: "discord", BotID: "conform-discord"}}
+	g := s.gateway(gwConfig{Identities: ids, Before: func(g *gwCase) {
+		g.rewriteDescriptors(func(d map[string]any) {
+			if d["platform"] == "discord" {
+				d["supported_ops"] = []any{contract.OpSend}
+			}
+		})
+	}})
+	g.handshaked(1)
+	m := g.newMessage("toward discord")
+	m.Platform = "discord"
+	g.inject(m)
+	g.expectReply("HS-022", m)
+	g.f.expectNoFrame(s.quiet(), "HS-022", "no action but send tagged for discord, whose descriptor lists only send", func(f gwFrame) bool {
+		return f.Type == contract.TypeOutbound && f.str("platform") == "discord" && actionOf(f)["op"] != contract.OpSend
+	})
+	for _, f := range g.actions(m.ChatID) {
+		if f.str("platform") == "discord" && actionOf(f)["op"] != contract.OpSend {
+			s.Failf("HS-022", "no action but send tagged for discord", "%s", f)
+		}
+	}
+})

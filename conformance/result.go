@@ -383,7 +383,6 @@ func hasEntry(sr types.SpecReport, name string) bool {
 	return false
 }
 
-
 // Summary renders the verdict, one line per level with its counts, the
 // root causes of failures and blocked cases, and the stale baseline
 // entries.

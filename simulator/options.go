@@ -360,6 +360,23 @@ type Options struct {
 	// testing conformance suites. Default none. See Deviation.
 	Deviations []Deviation
 
+	// DisableConsole turns off the web console: the page at /_relaysim/
+	// and its assets under /_relaysim/console/ (console.go). The control
+	// API it uses stays. Default false: the console is served, behind the
+	// same Host, Origin and ControlToken checks as the control API.
+	DisableConsole bool
+
+	// MaxJournalStreams caps the GET /_relaysim/journal/stream streams
+	// open at once; one more gets 503 with Retry-After. Default
+	// DefaultMaxJournalStreams (16); negative means no cap.
+	MaxJournalStreams int
+
+	// JournalStreamLifetime is how long one journal stream stays open;
+	// then it ends with an "end" event and the client reconnects from
+	// where it got to. Default DefaultJournalStreamLifetime (5 min), on the
+	// wall clock like the other network deadlines.
+	JournalStreamLifetime time.Duration
+
 	// Capture writes each session's frames to a file of NDJSON, the
 	// format conform validate reads. Default: no captures. See
 	// CaptureOptions.
@@ -486,6 +503,7 @@ func (o Options) withDefaults() (*config, error) {
 	defInt64(&c.BufferMaxTotalBytes, DefaultBufferMaxTotalBytes)
 	c.provisionDefaults()
 	c.serverLimitDefaults()
+	c.journalStreamDefaults()
 	if c.AuthFailBurst == 0 {
 		c.AuthFailBurst = DefaultAuthFailBurst
 	}

@@ -7,7 +7,6 @@ import (
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/relaykit/relaykit/conformance"
 	"github.com/relaykit/relaykit/internal/foreign/harbor"
@@ -169,7 +168,7 @@ func TestForeignDeviations(t *testing.T) {
 			sample(t)
 			t.Parallel()
 			res := runSuite(t, childSpec{Side: conformance.Connector, Foreign: "pier", ForeignDeviation: d.Name,
-				Focus: focus(d.Requirement), Strict: true, Wait: 2 * time.Second})
+				Focus: focus(d.Requirement), Strict: true, Wait: matrixWait})
 			checkOnlyRequirement(t, res, d.Requirement)
 		})
 	}
@@ -178,7 +177,7 @@ func TestForeignDeviations(t *testing.T) {
 			sample(t)
 			t.Parallel()
 			res := runSuite(t, childSpec{Side: conformance.Connector, Foreign: "harbor", ForeignDeviation: d.Name,
-				Focus: focus(d.Requirement), Strict: true, Wait: 2 * time.Second})
+				Focus: focus(d.Requirement), Strict: true, Wait: matrixWait})
 			checkOnlyRequirement(t, res, d.Requirement)
 		})
 	}
@@ -188,7 +187,7 @@ func TestForeignDeviations(t *testing.T) {
 			sample(t)
 			t.Parallel()
 			res := runSuite(t, childSpec{Side: conformance.Gateway, Foreign: "lantern", Exec: lantern(t),
-				Env: []string{"LANTERN_DEVIATION=" + name}, Focus: focus(req), Strict: true, Wait: 2 * time.Second})
+				Env: []string{"LANTERN_DEVIATION=" + name}, Focus: focus(req), Strict: true, Wait: matrixWait})
 			checkOnlyRequirement(t, res, req)
 		})
 	}

@@ -388,6 +388,10 @@ type caseResult struct {
 	Requirements []string `json:"requirements"`
 	Verdict      string   `json:"verdict"`
 	Message      string   `json:"message"`
+	Cause        *struct {
+		Requirement string `json:"requirement"`
+		Kind        string `json:"kind"`
+	} `json:"cause"`
 }
 
 // names reports whether the case is labelled with req or its failure
@@ -401,22 +405,39 @@ func (c caseResult) names(req string) bool {
 	return strings.Contains(c.Message, req)
 }
 
-// failedCases reads the failing cases of a conform JSON report.
+// failedCases reads what made a conform run non-conformant: the failed
+// cases, the cases blocked by a failure (under the requirement that broke,
+// filed as the case's), and the failing findings (a frame that broke a
+// MUST the case seeing it does not prove, as "finding:<req>@<case>").
 func failedCases(path string) ([]caseResult, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("no suite report: %w", err)
 	}
 	var rep struct {
-		Cases []caseResult `json:"cases"`
+		Cases    []caseResult `json:"cases"`
+		Findings []struct {
+			Requirement string `json:"requirement"`
+			Kind        string `json:"kind"`
+			Case        string `json:"case"`
+			Message     string `json:"message"`
+		} `json:"findings"`
 	}
 	if err := json.Unmarshal(b, &rep); err != nil {
 		return nil, fmt.Errorf("unreadable suite report: %w", err)
 	}
 	var out []caseResult
 	for _, c := range rep.Cases {
-		if c.Verdict == "fail" {
+		switch {
+		case c.Verdict == "fail":
 			out = append(out, c)
+		case c.Verdict == "blocked" && c.Cause != nil && c.Cause.Kind == "fail" && c.Cause.Requirement != "":
+			out = append(out, caseResult{ID: c.ID + " (blocked)", Requirements: []string{c.Cause.Requirement}, Verdict: c.Verdict, Message: c.Message})
+		}
+	}
+	for _, f := range rep.Findings {
+		if f.Kind == "fail" {
+			out = append(out, caseResult{ID: "finding:" + f.Requirement + "@" + f.Case, Requirements: []string{f.Requirement}, Verdict: "finding", Message: f.Message})
 		}
 	}
 	return out, nil

@@ -67,4 +67,3 @@ func (p *platformInfo) length(s string) int {
 	}
 	return n
 }
-

@@ -49,4 +49,3 @@ func (m *memo[V]) del(k string) {
 		delete(m.m, k)
 	}
 }
-
