@@ -127,6 +127,7 @@ func (s *Server) serveRelay(w http.ResponseWriter, r *http.Request) {
 	conn.CloseNow()
 	s.unregister(sess)
 	s.rebuffer(sess, sess.stopWriter())
+	s.endCapture(sess)
 	e := JournalEntry{Kind: JournalClose, GatewayID: sess.gw.GatewayID, SessionID: sess.id, Instance: sess.inst.id, Code: code, Reason: reason, Detail: "closed by relaysim"}
 	if !byUs {
 		e.Code, e.Reason, e.Detail = int(websocket.CloseStatus(readErr)), "", "closed by gateway"
@@ -296,6 +297,7 @@ var errStop = errors.New("stop")
 func (sess *session) handleLine(line []byte) bool {
 	s := sess.srv
 	sess.framesIn.Add(1)
+	s.captureFrame(sess, line)
 	var f contract.Frame
 	var err error
 	if !utf8.Valid(line) {

@@ -68,6 +68,7 @@ type Server struct {
 	scripts scriptSet
 	faults  faultSet
 	media   mediaStore
+	capt    captureSet // frame captures (capture.go)
 
 	refuse    atomic.Bool      // fault: close new sockets 1013
 	throttle  authThrottle     // failed authentications (throttle.go)
@@ -130,6 +131,7 @@ func NewUnstarted(opts Options) (*Server, error) {
 		lastLearned: map[string]contract.SessionSource{},
 	}
 	s.hist.init(cfg)
+	s.capt.init(cfg.Capture, s.epoch)
 	s.media.init()
 	set, _ := normalizeDeviations(cfg.Deviations)
 	s.devs.Store(uint32(set))
@@ -152,6 +154,10 @@ func NewUnstarted(opts Options) (*Server, error) {
 			return nil, fmt.Errorf("failed to enroll gateway %q: %w", spec.GatewayID, err)
 		}
 		s.initial = append(s.initial, g)
+	}
+	if err := s.enrollSeed(); err != nil {
+		s.cancel()
+		return nil, fmt.Errorf("failed to apply the seed: %w", err)
 	}
 	s.handler = s.withDeadlines(s.routes())
 	return s, nil
@@ -291,6 +297,7 @@ func (s *Server) Close() error {
 			cancel()
 		}
 		s.wg.Wait()
+		s.closeCaptures()
 		if err := s.store.Close(); err != nil {
 			s.closeErr = err
 		}
@@ -367,7 +374,16 @@ func (s *Server) Await(ctx context.Context, since uint64, match func(JournalEntr
 // closes with 1001, buffers, flips, policies, media, scripts, faults,
 // records and the journal are dropped, and only Options.Gateways remain
 // enrolled, with the secrets they had then. Deviations stay as they are.
+// Options.Seed is then applied again: its gateways are among those kept,
+// and its policies, scripts and faults come back.
 func (s *Server) Reset() error {
+	if err := s.reset(); err != nil {
+		return err
+	}
+	return s.applySeed()
+}
+
+func (s *Server) reset() error {
 	if !s.track() {
 		return ErrClosed
 	}

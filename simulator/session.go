@@ -504,6 +504,7 @@ func (sess *session) writeBatch(batch []outFrame) (int, error) {
 				j++
 			}
 		}
+		s.captureFrames(sess, batch[i:j]) // before the write: a reply must not precede it
 		if j == i+1 {
 			if err := sess.writeMessage(*batch[i].buf); err != nil {
 				return i, err
