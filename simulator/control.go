@@ -52,6 +52,7 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 	h("deviations", s.ctlDeviations, nil, get, post)
 	h("descriptors", s.ctlDescriptors, nil, get)
 	h("usage", s.ctlUsage, nil, get)
+	h("metrics", s.ctlMetrics, nil, get)
 }
 
 // ctlFail answers a control error; control calls are not journaled as

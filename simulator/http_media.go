@@ -140,6 +140,7 @@ func (s *Server) serveMediaUpload(w http.ResponseWriter, r *http.Request) {
 		m.mu.Unlock()
 		s.dropMedia(expired)
 		if full {
+			s.metrics.refused(refMediaFull)
 			s.httpError(w, r, http.StatusInsufficientStorage, "media store full; retry after items expire")
 			return
 		}
