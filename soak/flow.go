@@ -18,6 +18,7 @@ type flow struct {
 
 	mu       sync.Mutex
 	last     time.Time
+	stopped  time.Time // when traffic stopped; nothing after counts
 	episodes []*window // stall and abuse episodes
 	disrupt  []*window // restarts and kills
 	// maxEpisode is the longest pause in deliveries that overlapped an
@@ -72,10 +73,27 @@ func overlapping(ws []*window, from, to time.Time) *window {
 	return nil
 }
 
+// stop ends the watch: once the injector stops, deliveries stop too.
+func (f *flow) stop() {
+	f.mu.Lock()
+	f.stopped = time.Now()
+	f.mu.Unlock()
+}
+
 // delivered records a handler call of a healthy gateway at now.
 func (f *flow) delivered(now time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if !f.stopped.IsZero() {
+		if f.last.Before(f.stopped) {
+			// The pause up to the stop still counts.
+			if now.After(f.stopped) {
+				now = f.stopped
+			}
+		} else {
+			return
+		}
+	}
 	from := f.last
 	f.last = now
 	if from.IsZero() || now.Sub(from) < 100*time.Millisecond {

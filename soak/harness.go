@@ -1058,6 +1058,7 @@ func (h *harness) runLoops(ctx context.Context, d time.Duration) {
 	case <-time.After(d):
 	case <-ctx.Done():
 	}
+	h.flow.stop()
 	close(h.stop)
 	h.loops.Wait()
 	h.spawned.Wait()
