@@ -73,7 +73,6 @@ type testGW struct {
 	msgs   chan []byte // every raw message, for framing checks
 	done   chan struct{}
 	err    error // read error, valid after done
-	mu     sync.Mutex
 	reqSeq atomic.Int64
 
 	// A stalled gateway stops reading after its current message, so its
@@ -91,10 +90,9 @@ func (g *testGW) stall() { g.paused.Store(true) }
 func (g *testGW) resume() { g.resumeOnce.Do(func() { close(g.resumeCh) }) }
 
 type dialOpts struct {
-	token    string // bearer token; "" means none
-	header   http.Header
-	noPongs  bool
-	readOnly bool
+	token   string // bearer token; "" means none
+	header  http.Header
+	noPongs bool
 }
 
 // dialGW connects with a fresh 300 s token for gatewayID.

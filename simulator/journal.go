@@ -3,6 +3,7 @@ package simulator
 import (
 	"context"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -212,4 +213,23 @@ func (j *journal) reset() {
 	defer j.mu.Unlock()
 	clear(j.ring)
 	j.start, j.n, j.bytes = 0, 0, 0
+}
+
+// page returns at most max entries with a sequence number above seq,
+// oldest first, and the sequence number of the oldest entry the ring still
+// holds (0 when it is empty), so a reader that fell behind the ring can
+// tell how many entries it missed.
+func (j *journal) page(seq uint64, max int) (entries []JournalEntry, oldest uint64) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.n > 0 {
+		oldest = j.ring[j.start].Seq
+	}
+	// Sequence numbers rise along the ring: find the first one after seq.
+	at := func(i int) JournalEntry { return j.ring[(j.start+i)%len(j.ring)] }
+	first := sort.Search(j.n, func(i int) bool { return at(i).Seq > seq })
+	for i := first; i < j.n && len(entries) < max; i++ {
+		entries = append(entries, at(i))
+	}
+	return entries, oldest
 }

@@ -276,7 +276,7 @@ type Options struct {
 	// identity bearer and a valid body count. Past a burst the call gets
 	// 429 with Retry-After (whole seconds until the bucket holds a call
 	// again, at least 1) and {"error": "throttled: ..."}, and changes
-	// nothing. Defaults 32 per 1 s per tenant and 256 per 100 ms in all;
+	// nothing. Defaults 128 per 1 s per tenant (a conformance run spends about 20; HTTP-025) and 256 per 100 ms in all;
 	// a negative burst disables that bucket.
 	ProvisionBurst       int
 	ProvisionRefill      time.Duration
@@ -347,6 +347,23 @@ type Options struct {
 	// Deviations make the simulator break specific MUSTs on purpose, for
 	// testing conformance suites. Default none. See Deviation.
 	Deviations []Deviation
+
+	// DisableConsole turns off the web console: the page at /_relaysim/
+	// and its assets under /_relaysim/console/ (console.go). The control
+	// API it uses stays. Default false: the console is served, behind the
+	// same Host, Origin and ControlToken checks as the control API.
+	DisableConsole bool
+
+	// MaxJournalStreams caps the GET /_relaysim/journal/stream streams
+	// open at once; one more gets 503 with Retry-After. Default
+	// DefaultMaxJournalStreams (16); negative means no cap.
+	MaxJournalStreams int
+
+	// JournalStreamLifetime is how long one journal stream stays open;
+	// then it ends with an "end" event and the client reconnects from
+	// where it got to. Default DefaultJournalStreamLifetime (5 min), on the
+	// wall clock like the other network deadlines.
+	JournalStreamLifetime time.Duration
 }
 
 // GatewaySpec describes a gateway to enroll through EnrollGateway or
@@ -469,6 +486,7 @@ func (o Options) withDefaults() (*config, error) {
 	defInt64(&c.BufferMaxTotalBytes, DefaultBufferMaxTotalBytes)
 	c.provisionDefaults()
 	c.serverLimitDefaults()
+	c.journalStreamDefaults()
 	if c.AuthFailBurst == 0 {
 		c.AuthFailBurst = DefaultAuthFailBurst
 	}

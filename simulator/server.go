@@ -75,6 +75,8 @@ type Server struct {
 	throttle  authThrottle     // failed authentications (throttle.go)
 	provLimit provisionLimiter // provision and enroll calls (provision_limits.go)
 
+	journalStreams atomic.Int64 // open GET /_relaysim/journal/stream streams
+
 	lifeMu  sync.Mutex
 	closing bool
 	wg      sync.WaitGroup

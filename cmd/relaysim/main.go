@@ -83,6 +83,8 @@ type config struct {
 	manualClock     bool
 	controlToken    string
 	oneFrame        bool
+	console         devFlag // auto, or asked for
+	consoleOn       bool    // the console as validate settled it
 	limits          limitFlags
 }
 
@@ -121,6 +123,7 @@ func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&c.manualClock, "manual-clock", false, "run on a clock that moves only through POST /_relaysim/clock")
 	fs.StringVar(&c.controlToken, "control-token", "", "require this `token` on /_relaysim/ requests (Authorization: Bearer or X-Relaysim-Token)")
 	fs.BoolVar(&c.oneFrame, "one-frame-per-message", false, "write every frame as its own WebSocket message instead of letting frames queued together share one (TRN-005)")
+	fs.Var(&c.console, "console", "serve the web console at /_relaysim/ (chat with the gateway, watch the frames, pull the levers; docs/relaysim.md#console); auto: on when --addr is loopback or --control-token is set")
 	addLimitFlags(fs, &c.limits)
 	fs.Usage = func() { usage(fs, stderr) }
 	return fs
@@ -236,6 +239,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		fmt.Fprint(stdout, env)
 	}
 	logger.Info("relaysim: ready", "url", s.URL(), "relay", s.RelayURL(), "control", s.URL()+simulator.ControlPrefix, "devGateway", c.gatewayID)
+	if u := s.ConsoleURL(); u != "" {
+		// Last, and with the URL at the end of the line, so a terminal
+		// shows it where the eye lands and makes it clickable.
+		logger.Info("relaysim: console: open it in a browser", "url", u)
+	}
 
 	<-ctx.Done()
 	logger.Info("relaysim: shutting down")
@@ -253,6 +261,7 @@ func (c *config) options(logger *slog.Logger) (simulator.Options, error) {
 		WakeCooldown: c.wakeCooldown, DrainWindow: c.drainWindow, MediaTTL: c.mediaTTL,
 		AuthFailBurst: c.authFailBurst, AuthFailRefill: c.authFailRefill,
 		ControlToken: c.controlToken, OneFramePerMessage: c.oneFrame,
+		DisableConsole: !c.consoleOn,
 	}
 	if opts.Addr == "" {
 		opts.Addr = defaultAddr

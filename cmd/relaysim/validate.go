@@ -42,6 +42,13 @@ func (c *config) validate() error {
 		c.devOn = len(c.identityTokens) == 0 && loopback
 	}
 
+	// The console adds nothing the control API does not already give, but
+	// a page inviting a visit does not belong on an open address.
+	c.consoleOn = c.console.on
+	if !c.console.set {
+		c.consoleOn = loopback || c.controlToken != ""
+	}
+
 	if err := checkStore(c.store); err != nil {
 		return err
 	}
