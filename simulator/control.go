@@ -54,6 +54,7 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 	h("captures", s.ctlCaptures, nil, get, post)
 	h("captures/{sessionId}", s.ctlCapture, nil, get)
 	h("usage", s.ctlUsage, nil, get)
+	h("metrics", s.ctlMetrics, nil, get)
 	// The console's routes (console.go, control_stream.go, control_media.go).
 	h("journal/stream", s.ctlJournalStream, []string{"since", "kind"}, get)
 	h("media", s.ctlMedia, nil, post)

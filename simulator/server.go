@@ -71,6 +71,8 @@ type Server struct {
 	capt    captureSet // frame captures (capture.go)
 
 	refuse    atomic.Bool      // fault: close new sockets 1013
+	metrics   *metrics         // GET /_relaysim/metrics (metrics.go)
+	connLimit *connLimiter     // nil without a connection cap, or before Start
 	throttle  authThrottle     // failed authentications (throttle.go)
 	provLimit provisionLimiter // provision and enroll calls (provision_limits.go)
 
@@ -132,6 +134,7 @@ func NewUnstarted(opts Options) (*Server, error) {
 	}
 	s.hist.init(cfg)
 	s.capt.init(cfg.Capture, s.epoch)
+	s.metrics = newMetrics(s)
 	s.media.init()
 	set, _ := normalizeDeviations(cfg.Deviations)
 	s.devs.Store(uint32(set))
@@ -211,7 +214,8 @@ func (s *Server) Start() error {
 		s.log.Warn("relaysim: dev mode on a non-loopback address: anyone who can reach it can provision with any bearer and get the secrets of tenant "+DefaultTenant, "addr", ln.Addr().String())
 	}
 	if s.cfg.MaxConns > 0 {
-		ln = newConnLimiter(ln, s, s.cfg.MaxConns)
+		s.connLimit = newConnLimiter(ln, s, s.cfg.MaxConns)
+		ln = s.connLimit
 	}
 	s.ln = ln
 	s.url = "http://" + ln.Addr().String()
