@@ -55,6 +55,7 @@ type peer struct {
 	pendingBytes int
 	pendingSince time.Time
 	pings        int
+	acked        map[string]bool // bufferIds this peer acked
 	wake         chan struct{}
 	done         chan struct{}
 }
