@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/relaykit/relaykit/clock"
+	"github.com/relaykit/relaykit/internal/buildinfo"
 	"github.com/relaykit/relaykit/simulator"
 )
 
@@ -82,6 +83,7 @@ type config struct {
 	printEnv        bool
 	manualClock     bool
 	controlToken    string
+	requireControl  bool
 	oneFrame        bool
 	limits          limitFlags
 }
@@ -120,9 +122,10 @@ func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&c.printEnv, "print-env", true, "print the development gateway's env block on stdout")
 	fs.BoolVar(&c.manualClock, "manual-clock", false, "run on a clock that moves only through POST /_relaysim/clock")
 	fs.StringVar(&c.controlToken, "control-token", "", "require this `token` on /_relaysim/ requests (Authorization: Bearer or X-Relaysim-Token)")
+	fs.BoolVar(&c.requireControl, "require-control-token", false, "refuse to start without --control-token (the container image sets it, so a published port never exposes an open control API)")
 	fs.BoolVar(&c.oneFrame, "one-frame-per-message", false, "write every frame as its own WebSocket message instead of letting frames queued together share one (TRN-005)")
 	addLimitFlags(fs, &c.limits)
-	fs.Usage = func() { usage(fs, stderr) }
+	fs.Usage = func() { usage(fs, fs.Output()) }
 	return fs
 }
 
@@ -131,6 +134,7 @@ func usage(fs *flag.FlagSet, w io.Writer) {
 
 Usage: relaysim [flags]
        relaysim soak [--duration D] [--seed N] [--gateways N] [--dir PATH] [--kill-every D] [-v]
+       relaysim --version
 
 With no flags it listens on loopback, keeps state in memory, enrolls the
 development gateway gw-dev and prints the env block a gateway needs on
@@ -167,11 +171,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	}
 	var c config
 	fs := newFlagSet(&c, stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if wantsVersion(fs, args) {
+		fmt.Fprint(stdout, buildinfo.Read().String("relaysim"))
+		return 0
+	}
+	if code, ok := parseArgs(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "relaysim: unexpected argument %q\n", fs.Arg(0))
