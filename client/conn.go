@@ -58,6 +58,12 @@ type conn struct {
 	why         closeWhy
 	firstDescAt time.Time
 	hsTimer     clock.Timer
+	// droppedCode and droppedReason are the close closeStalled meant to
+	// send when it dropped the connection instead.
+	droppedCode   int
+	droppedReason string
+
+	writing atomic.Int32 // writes in progress, stuck ones included
 
 	// Outcome, valid once done is closed.
 	code   int
@@ -98,12 +104,15 @@ func (cn *conn) start() {
 
 // write sends one encoded frame (newline included) as its own text
 // message. The write is not bound to a context: a stuck write ends when the
-// connection is closed, which keepalive and Close guarantee. On failure,
+// connection is closed, which keepalive (even when the stuck write keeps
+// its ping from going out) and Close guarantee. On failure,
 // maybeSent reports whether the frame may still have reached the peer.
 func (cn *conn) write(frame []byte) (maybeSent bool, err error) {
 	if cn.c.dev.has(DevNoNewline) && len(frame) > 0 && frame[len(frame)-1] == '\n' {
 		frame = frame[:len(frame)-1]
 	}
+	cn.writing.Add(1)
+	defer cn.writing.Add(-1)
 	if cn.cork == nil {
 		// coder/websocket completes a frame or fails it: a failed frame
 		// is never whole on the wire.
@@ -169,6 +178,33 @@ func (cn *conn) closeWith(code int, reason string, why closeWhy) {
 	}()
 }
 
+// closeStalled closes a connection whose peer stopped answering. A write
+// stuck on a full TCP buffer holds the socket (and coder/websocket's write
+// lock, when the transport is not corked), so a close frame could not go
+// out behind it: the connection is dropped at once instead, which also ends
+// the stuck write. The outcome is recorded with code and reason, since no
+// close frame will come back.
+func (cn *conn) closeStalled(code int, reason string, why closeWhy) {
+	if cn.writing.Load() == 0 {
+		cn.closeWith(code, reason, why)
+		return
+	}
+	cn.mu.Lock()
+	if cn.dead || cn.why != whyNone {
+		cn.mu.Unlock()
+		return
+	}
+	cn.why = why
+	cn.droppedCode, cn.droppedReason = code, reason
+	close(cn.abort)
+	cn.wg.Add(1)
+	cn.mu.Unlock()
+	go func() {
+		defer cn.wg.Done()
+		_ = cn.ws.CloseNow()
+	}()
+}
+
 // closeReason returns why the client closed the connection, if it did.
 func (cn *conn) closeReason() closeWhy {
 	cn.mu.Lock()
@@ -225,6 +261,13 @@ func (cn *conn) setOutcome(err error) {
 		cn.code, cn.reason = int(ce.Code), ce.Reason
 		return
 	}
+	cn.mu.Lock()
+	defer cn.mu.Unlock()
+	if cn.droppedCode != 0 {
+		// closeStalled dropped it: that is the close that happened.
+		cn.code, cn.reason = cn.droppedCode, cn.droppedReason
+		return
+	}
 	cn.code = 1006 // closed without a close frame
 }
 
@@ -258,7 +301,12 @@ func (cn *conn) finish() {
 }
 
 // keepalive pings every PingInterval and closes 1011 when a pong does not
-// come within PingTimeout. Both timers run on the client's clock.
+// come within PingTimeout. Both timers run on the client's clock. The
+// deadline does not depend on Ping returning: when a write is stuck on a
+// connector that stopped reading, the ping cannot even be written, and
+// coder/websocket gives up on it after its own 5 s (on the wall clock) with
+// an error that says nothing about the peer. A ping that fails that way is
+// no answer either, so the deadline still closes the connection.
 func (cn *conn) keepalive() {
 	defer cn.wg.Done()
 	clk := cn.c.clk
@@ -271,8 +319,8 @@ func (cn *conn) keepalive() {
 		case <-t.C():
 		}
 		ctx, cancel := context.WithCancel(context.Background())
-		var timedOut atomic.Bool
-		deadline := clk.AfterFunc(cn.c.opts.PingTimeout, func() { timedOut.Store(true); cancel() })
+		expired := make(chan struct{})
+		deadline := clk.AfterFunc(cn.c.opts.PingTimeout, func() { close(expired); cancel() })
 		go func() {
 			// Abort the ping when the connection is being closed anyway.
 			select {
@@ -281,17 +329,21 @@ func (cn *conn) keepalive() {
 			case <-ctx.Done():
 			}
 		}()
-		err := cn.ws.Ping(ctx)
-		deadline.Stop()
-		cancel()
-		if err != nil {
-			if timedOut.Load() {
-				cn.log.Warn("relay keepalive timed out", slog.Duration("timeout", cn.c.opts.PingTimeout))
-				cn.closeWith(contract.CloseInternalError, contract.ReasonKeepaliveTimeout, whyKeepalive)
-			}
-			return
+		if err := cn.ws.Ping(ctx); err == nil && deadline.Stop() {
+			cancel()
+			t.Reset(cn.c.opts.PingInterval)
+			continue
 		}
-		t.Reset(cn.c.opts.PingInterval)
+		select {
+		case <-expired:
+			cancel()
+			cn.log.Warn("relay keepalive timed out", slog.Duration("timeout", cn.c.opts.PingTimeout))
+			cn.closeStalled(contract.CloseInternalError, contract.ReasonKeepaliveTimeout, whyKeepalive)
+		case <-cn.abort:
+			deadline.Stop()
+			cancel()
+		}
+		return
 	}
 }
 

@@ -98,6 +98,7 @@ func (c *connector) close() {
 	c.mu.Unlock()
 	for _, tc := range conns {
 		_ = tc.ws.CloseNow()
+		tc.resume()
 	}
 	c.wg.Wait()
 	c.srv.Close()
@@ -147,7 +148,7 @@ func (c *connector) serveRelay(w http.ResponseWriter, r *http.Request) {
 	}
 	ws.SetReadLimit(-1)
 	tc := &tconn{c: c, ws: ws, n: n, authz: r.Header.Get("Authorization"),
-		frames: make(chan frame, 4096), done: make(chan struct{})}
+		frames: make(chan frame, 4096), done: make(chan struct{}), resumeCh: make(chan struct{})}
 	tc.auto.Store(true)
 	c.mu.Lock()
 	c.conns = append(c.conns, tc)
@@ -207,12 +208,27 @@ type tconn struct {
 	code    websocket.StatusCode
 	reason  string
 	hellos  int
+
+	// A stalled connection stops reading (after the message it may be
+	// reading now): it answers no pings and its TCP buffers fill.
+	paused     atomic.Bool
+	resumeCh   chan struct{}
+	resumeOnce sync.Once
 }
+
+// stall makes the connector stop reading this connection.
+func (tc *tconn) stall() { tc.paused.Store(true) }
+
+// resume lets a stalled connection read again.
+func (tc *tconn) resume() { tc.resumeOnce.Do(func() { close(tc.resumeCh) }) }
 
 func (tc *tconn) readLoop() {
 	defer close(tc.done)
 	var split contract.LineSplitter
 	for {
+		if tc.paused.Load() {
+			<-tc.resumeCh
+		}
 		_, msg, err := tc.ws.Read(context.Background())
 		if err != nil {
 			var ce websocket.CloseError

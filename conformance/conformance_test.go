@@ -1,7 +1,10 @@
 package conformance
 
 import (
+	"context"
 	"flag"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -184,6 +187,76 @@ func TestExitCodesAndBaseline(t *testing.T) {
 	}
 }
 
+// TestBlockedCasesAndFindings: a blocked case counts as its root cause, a
+// failing finding fails the run, a baseline entry for the root cause's
+// case covers both, and the root causes group them.
+func TestBlockedCasesAndFindings(t *testing.T) {
+	fail := func(id, req string) CaseResult {
+		return CaseResult{ID: id, Requirements: []string{req}, Level: "MUST", Verdict: Fail,
+			Message: req + " MUST (connector) x\n  actual: y"}
+	}
+	blocked := func(id string, kind CauseKind, req string) CaseResult {
+		return CaseResult{ID: id, Requirements: []string{"IDLE-009"}, Level: "MUST", Verdict: Blocked,
+			Cause: &RootCause{Requirement: req, Kind: kind, Message: "m"}}
+	}
+	pass := CaseResult{ID: "TRN-004/unknown-frame-type", Requirements: []string{"TRN-004"}, Level: "MUST", Verdict: Pass}
+	for _, c := range []struct {
+		name string
+		r    Result
+		want int
+	}{
+		{"blocked by a failure", Result{Cases: []CaseResult{pass, blocked("IDLE-009/drain-in-order", CauseFail, "HS-013")}}, ExitNonConformant},
+		{"blocked by a harness error", Result{Cases: []CaseResult{pass, blocked("IDLE-009/drain-in-order", CauseHarness, "")}}, ExitHarness},
+		{"blocked by an untestable basic", Result{Cases: []CaseResult{pass, blocked("IDLE-009/drain-in-order", CauseUntestable, "")}}, ExitConformant},
+		{"blocked by a warning", Result{Cases: []CaseResult{pass, blocked("IDLE-009/drain-in-order", CauseWarning, "OUT-008")}}, ExitConformant},
+		{"failing finding", Result{Cases: []CaseResult{pass}, Findings: []Finding{{Requirement: "TRN-002", Kind: CauseFail, Case: pass.ID}}}, ExitNonConformant},
+		{"warning finding", Result{Cases: []CaseResult{pass}, Findings: []Finding{{Requirement: "OUT-002", Kind: CauseWarning, Case: pass.ID}}}, ExitConformant},
+	} {
+		if got := c.r.ExitCode(); got != c.want {
+			t.Errorf("%s: exit code %d, want %d", c.name, got, c.want)
+		}
+	}
+
+	// A listed failure of HS-013 covers the cases it blocks and the
+	// findings under it.
+	r := &Result{Cases: []CaseResult{fail("HS-013/descriptor-platform", "HS-013"), blocked("IDLE-009/drain-in-order", CauseFail, "HS-013")},
+		Findings: []Finding{{Requirement: "HS-013", Kind: CauseFail, Case: "IDLE-009/drain-in-order"}}}
+	b := &Baseline{ExpectedFailures: []ExpectedFailure{{Case: "HS-013/descriptor-platform", Reason: "known"}}}
+	b.Apply(r)
+	if got := r.ExitCode(); got != ExitConformant {
+		t.Errorf("baseline covering the root cause: exit code %d, want 0", got)
+	}
+	groups := r.RootCauses()
+	if len(groups) != 1 || groups[0].Key != "HS-013" || len(groups[0].Failed) != 1 || len(groups[0].Blocked) != 1 || len(groups[0].Seen) != 1 {
+		t.Errorf("root causes %+v; want one HS-013 group with one failed, one blocked, one seen", groups)
+	}
+	if !strings.Contains(r.Summary(), "HS-013") {
+		t.Errorf("summary does not name the root cause:\n%s", r.Summary())
+	}
+}
+
+// TestBaselineForTheOtherSideRefused: a baseline whose side or entries
+// belong to the other suite is a usage error for this run.
+func TestBaselineForTheOtherSideRefused(t *testing.T) {
+	b, err := ParseBaseline([]byte("side: gateway\nexpected_failures: []\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.checkSide(Connector); err == nil {
+		t.Error("a gateway baseline accepted for the connector suite")
+	}
+	b, err = ParseBaseline([]byte("expected_failures:\n  - case: AUTH-010/wrong-secret\n    reason: r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.checkSide(Gateway); err == nil {
+		t.Error("a connector case accepted in a gateway baseline")
+	}
+	if err := b.checkSide(Connector); err != nil {
+		t.Errorf("a connector baseline refused for the connector suite: %v", err)
+	}
+}
+
 func TestTranscriptRedactsSecrets(t *testing.T) {
 	tr := newTranscript()
 	tr.Redact("s3cret-value")
@@ -261,6 +334,29 @@ func TestDeviationMatrixCoversEveryMode(t *testing.T) {
 	for _, dv := range adapterDeviations() {
 		if !rows["gateway/"+dv] {
 			t.Errorf("adapter deviation %s has no matrix row", dv)
+		}
+	}
+}
+
+// TestUndeclaredRouteWithNonJSONSuccessIsNoted: a catch-all server that
+// answers every path 200 with HTML gets a warning for each contract route
+// of a feature it does not declare, and nothing for declared ones.
+func TestUndeclaredRouteWithNonJSONSuccessIsNoted(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		_, _ = w.Write([]byte("<html>welcome</html>"))
+	}))
+	defer srv.Close()
+	rs := &runState{side: Connector}
+	rs.setFeature("media", true, "declared")
+	tg := &connectorTarget{base: srv.URL}
+	tg.probeUndeclaredRoutes(context.Background(), rs)
+	if len(rs.notes) != 3 {
+		t.Fatalf("notes %q; want one for each of policy, provision and enroll", rs.notes)
+	}
+	for _, n := range rs.notes {
+		if strings.Contains(n, "/relay/media") {
+			t.Errorf("a declared feature's route was noted: %s", n)
 		}
 	}
 }

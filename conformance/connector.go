@@ -4,8 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -214,7 +217,44 @@ func (t *connectorTarget) prepare(ctx context.Context, rs *runState) error {
 			rs.setFeature(f, false, "not declared")
 		}
 	}
+	t.probeUndeclaredRoutes(ctx, rs)
 	return errors.Join(probeErrs...)
+}
+
+// probeUndeclaredRoutes asks each contract HTTP route of an optional
+// feature the connector does not declare for what it answers a request
+// without credentials. A 2xx whose body is not JSON (a catch-all web
+// server answering every path) would be read by a gateway as a success it
+// cannot parse: the run notes it as a warning. Nothing is judged, since a
+// connector need not serve an undeclared feature at all.
+func (t *connectorTarget) probeUndeclaredRoutes(ctx context.Context, rs *runState) {
+	for _, r := range []struct{ feature, path string }{
+		{"policy", contract.PathPolicy}, {"media", contract.PathMedia},
+		{"provision", contract.PathProvision}, {"enroll", contract.PathEnroll},
+	} {
+		if f, ok := rs.features[r.feature]; ok && f.InForce {
+			continue
+		}
+		rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		req, err := http.NewRequestWithContext(rctx, http.MethodPost, strings.TrimRight(t.base, "/")+r.path, strings.NewReader("{}"))
+		if err != nil {
+			cancel()
+			continue
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			cancel()
+			continue
+		}
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+		cancel()
+		if resp.StatusCode/100 == 2 && !json.Valid(body) {
+			rs.notes = append(rs.notes, fmt.Sprintf("warning: feature %s is not declared, but POST %s without credentials answered %d with a body that is not JSON (%s): a gateway that calls it reads a success it cannot parse",
+				r.feature, r.path, resp.StatusCode, truncate(string(body), 80)))
+		}
+	}
 }
 
 // credsFor returns credentials for one case: a freshly enrolled gateway

@@ -149,6 +149,27 @@ var _ = connectorCase(Case{
 })
 
 var _ = connectorCase(Case{
+	ID:    "HTTP-013/other-tenants-token",
+	Reqs:  []string{"HTTP-013"},
+	Text:  "an enrollment token issued for another tenant is refused with 403 and enrolls nothing",
+	Needs: NeedControl,
+}, func(s *S) {
+	t := s.run.conn
+	if t.opts.IdentityToken == "" {
+		s.Untestable("needs an identity bearer the connector accepts (--identity-token)")
+	}
+	other := "conform-other-" + randHex(4)
+	tok, err := t.ctl.enrollmentToken(s.ctx, other)
+	if err != nil {
+		s.Untestable("the control API cannot issue enrollment tokens: %v", err)
+	}
+	s.tr.Redact(tok)
+	s.Step("redeem tenant %s's enrollment token with the identity bearer of another tenant", other)
+	body := jsonBody(contract.EnrollRequest{EnrollmentToken: tok, GatewayID: "conform-enrolled-" + randHex(4)})
+	s.checkErrorBody(s.httpDo(http.MethodPost, s.route(contract.PathEnroll), t.opts.IdentityToken, jsonHeader, body), 403, "HTTP-013", "another tenant's enrollment token")
+})
+
+var _ = connectorCase(Case{
 	ID:    "HTTP-012/other-tenants-gateway",
 	Reqs:  []string{"HTTP-012"},
 	Text:  "provisioning a gateway id that belongs to another tenant answers 409 and hands out no secret",

@@ -90,6 +90,9 @@ var _ = connectorCase(Case{
 	m = group("free scope")
 	m.ChatID = "conform-free"
 	s.Check(s.delivered(p, m), "HTTP-016", "a group event in a free-response chat delivered", "not delivered")
+	m = group("in a free-response scope")
+	m.ScopeID = "conform-free"
+	s.Check(s.delivered(p, m), "HTTP-016", "a group event whose scope_id is a free-response scope delivered", "not delivered")
 	m = s.newMessage("direct")
 	s.Check(s.delivered(p, m), "HTTP-016", "a DM always delivered", "not delivered")
 	m = group("from a bot")
@@ -225,4 +228,22 @@ var _ = connectorCase(Case{
 	}
 	body := jsonBody(contract.EnrollRequest{EnrollmentToken: "conform-" + randHex(8), GatewayID: "conform-" + randHex(4)})
 	s.checkErrorBody(s.httpDo(http.MethodPost, s.route(contract.PathEnroll), "", jsonHeader, body), 401, "HTTP-013", "no identity bearer")
+})
+
+var _ = connectorCase(Case{
+	ID:    "HTTP-014/policy-replaced",
+	Reqs:  []string{"HTTP-014"},
+	Text:  "a second policy replaces the first whole: its free-response scopes are not added to the earlier ones",
+	Needs: NeedControl,
+}, func(s *S) {
+	p, _ := s.connect()
+	plat := s.primary().Platform
+	s.declarePolicy(contract.PolicyRequest{Platform: plat, RequireAddress: true, FreeResponseScopes: []string{"conform-first"}})
+	s.declarePolicy(contract.PolicyRequest{Platform: plat, RequireAddress: true, FreeResponseScopes: []string{"conform-second"}})
+	m := s.newMessage("in the first scope, unaddressed")
+	m.ChatType, m.ChatID = "group", "conform-first"
+	s.Check(!s.delivered(p, m), "HTTP-014", "the first policy's scope gone once replaced: an unaddressed event there held back", "delivered")
+	m = s.newMessage("in the second scope, unaddressed")
+	m.ChatType, m.ChatID = "group", "conform-second"
+	s.Check(s.delivered(p, m), "HTTP-014", "the second policy's scope in force", "not delivered")
 })

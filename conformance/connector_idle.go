@@ -360,3 +360,90 @@ var _ = connectorCase(Case{
 		return sameEntry(bufferID(first))(f) || sameEntry(bufferID(second))(f)
 	})
 })
+
+var _ = connectorCase(Case{
+	ID:    "IDLE-010/unknown-ack-releases-nothing",
+	Reqs:  []string{"IDLE-010"},
+	Text:  "an ack for an unknown bufferId releases no entry: the unacked head of the backlog is redelivered on the next connection",
+	Needs: NeedControl,
+}, func(s *S) {
+	ms := s.bufferedBacklog(2)
+	p, _ := s.connect()
+	first := p.expectReplay("IDLE-009", ms[0])
+	s.Step("ack an unknown bufferId, not %s, and leave", bufferID(first))
+	p.send(contract.InboundAck{BufferID: "conform-unknown-" + randHex(4)})
+	p.stayOpen(s.quiet(), "IDLE-017", "the connection to stay open after an unknown ack")
+	p.closeNormal()
+	p2, _ := s.connect()
+	again := p2.expectReplay("IDLE-010", ms[0])
+	s.Check(bufferID(again) == bufferID(first), "IDLE-010", "the unacked entry "+bufferID(first)+" redelivered", "%s", again)
+	p2.ack(again)
+})
+
+var _ = connectorCase(Case{
+	ID:    "IDLE-012/other-platform-during-drain",
+	Reqs:  []string{"IDLE-012"},
+	Text:  "while a replay of one platform's entry waits for its ack, an event of the gateway's other platform is not delivered live either",
+	Needs: NeedControl | NeedTwoPlatforms,
+}, func(s *S) {
+	ids := s.creds().Identities
+	if len(ids) < 2 {
+		s.Untestable("the case's gateway fronts fewer than two platforms")
+	}
+	// Away without going idle: the entry is buffered because no socket is
+	// up (IDLE-007), so no flip holds live delivery back once the gateway
+	// is back; only the drain does.
+	s.Step("connect and leave without going idle")
+	p0, _ := s.connect()
+	p0.closeNormal()
+	m := s.newMessage("buffered while away")
+	if d := s.inject(m); d != "buffered" {
+		s.Failf("IDLE-007", "delivery \"buffered\" for an event while the instance has no socket", "the control API reported %q", d)
+	}
+	p, _ := s.connect()
+	f := p.expectReplay("IDLE-009", m)
+	s.Step("inject on %s while the replay of %s waits for its ack", ids[1].Platform, bufferID(f))
+	late := s.newMessage("other platform, during the drain")
+	late.Platform = ids[1].Platform
+	s.inject(late)
+	early, r := p.waitFor(s.quiet(), s.isMsg(late))
+	if r == gotFrame && bufferID(early) == "" {
+		s.Failf("IDLE-012", "no live delivery of "+late.MessageID+" while the drain awaits an ack", "delivered live: %s", early)
+	}
+	p.ack(f)
+	g := early
+	if r != gotFrame {
+		g = p.expectInbound("IDLE-012", late)
+	}
+	if bufferID(g) != "" {
+		p.ack(g)
+	}
+})
+
+var _ = connectorCase(Case{
+	ID:    "IDLE-010/out-of-order-ack",
+	Reqs:  []string{"IDLE-010"},
+	Text:  "an ack releases the entry it names and no other: with two entries in flight, acking the second leaves the first to be redelivered",
+	Needs: NeedControl,
+}, func(s *S) {
+	ms := s.bufferedBacklog(3)
+	p, _ := s.connect()
+	first := p.expectReplay("IDLE-009", ms[0])
+	second, r := p.waitFor(s.within(0.5), s.isMsg(ms[1]))
+	if r != gotFrame {
+		// A drain window of one sends the next entry only after an ack
+		// (IDLE-011 is a MAY): no out-of-order ack is possible.
+		s.Observe("one replayed entry in flight at a time: out-of-order acks cannot happen")
+		p.ack(first)
+		return
+	}
+	s.Step("ack %s only, not %s, and leave", bufferID(second), bufferID(first))
+	p.ack(second)
+	p.stayOpen(s.quiet(), "IDLE-010", "the connection to stay open")
+	p.closeNormal()
+	p2, _ := s.connect()
+	again := p2.expectReplay("IDLE-010", ms[0])
+	s.Check(bufferID(again) == bufferID(first), "IDLE-010", "the unacked entry "+bufferID(first)+" redelivered", "%s", again)
+	p2.ack(again)
+	p2.noRedelivery("IDLE-010", ms[1], "no redelivery of the acked entry "+bufferID(second))
+})

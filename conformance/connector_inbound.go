@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -288,19 +289,7 @@ var _ = connectorCase(Case{
 	Text:  "with two instances of one tenant, an interrupt sent by one for a session the other owns goes to the owner as interrupt_inbound, and not back to the sender",
 	Needs: NeedControl,
 }, func(s *S) {
-	t := s.run.conn
-	tenant := "conform-tenant-" + randHex(4)
-	plat := t.info.platforms(1)
-	enroll := func(label string) gwCreds {
-		c, err := t.ctl.enroll(s.ctx, enrollSpec{GatewayID: "conform-" + label + "-" + randHex(4), Tenant: tenant,
-			InstanceID: "conform-inst-" + label + "-" + randHex(4), Platforms: plat})
-		if err != nil {
-			s.Harness("enroll instance %s of tenant %s: %v", label, tenant, err)
-		}
-		s.tr.Redact(c.Secret)
-		return c
-	}
-	owner, other := enroll("owner"), enroll("other")
+	owner, other := s.twoInstances()
 	s.cc.creds = owner
 	po, _ := s.connect()
 	m := s.newMessage("a turn on the owner")
@@ -321,27 +310,61 @@ var _ = connectorCase(Case{
 	px.expectNone(s.quiet(), "IN-011", "no interrupt_inbound back to the sending instance", ofType(contract.TypeInterruptInbound))
 })
 
+// twoInstances enrolls two gateways of one fresh tenant, each its own
+// instance, fronting the first served platform.
+func (s *S) twoInstances() (owner, other gwCreds) {
+	t := s.run.conn
+	tenant := "conform-tenant-" + randHex(4)
+	enroll := func(label string) gwCreds {
+		c, err := t.ctl.enroll(s.ctx, enrollSpec{GatewayID: "conform-" + label + "-" + randHex(4), Tenant: tenant,
+			InstanceID: "conform-inst-" + label + "-" + randHex(4), Platforms: t.info.platforms(1)})
+		if err != nil {
+			s.Harness("enroll instance %s of tenant %s: %v", label, tenant, err)
+		}
+		s.tr.Redact(c.Secret)
+		return c
+	}
+	return enroll("owner"), enroll("other")
+}
+
 var _ = connectorCase(Case{
-	ID:    "SKEY-003/thread-session",
+	ID:    "SKEY-003/group-sessions",
 	Reqs:  []string{"SKEY-003", "IN-011"},
-	Text:  "the connector resolves the session key of a group thread message (platform, chat type, chat, thread, user) the way the contract computes it, and routes its interrupt",
+	Text:  "the connector resolves the session keys of two users in one group chat, and of a thread in it, the way the contract computes them: another instance's interrupt for each reaches the owner",
 	Needs: NeedControl,
 }, func(s *S) {
-	p, _ := s.connect()
-	m := s.newMessage("in a thread")
-	m.ChatType, m.ThreadID, m.ScopeID, m.Addressed = "group", "conform-thread-"+randHex(3), "conform-scope", true
-	s.inject(m)
-	f := p.expectInbound("IN-001", m)
-	ev, err := contract.DecodeEvent(mustJSON(f.Obj["event"]))
-	if err != nil {
-		s.Failf("IN-002", "an event that decodes", "%v", err)
+	owner, other := s.twoInstances()
+	s.cc.creds = owner
+	po, _ := s.connect()
+	chat, thread := "conform-group-"+randHex(3), "conform-thread-"+randHex(3)
+	var keys []string
+	for i, user := range []string{"conform-user-a", "conform-user-b", "conform-user-a"} {
+		m := s.newMessage("from " + user)
+		m.ChatType, m.ChatID, m.ScopeID, m.UserID, m.Addressed = "group", chat, "conform-scope", user, true
+		if i == 2 {
+			// The first user again, in a thread of the chat: a key of
+			// its own (thread sessions are shared by default).
+			m.ThreadID = thread
+		}
+		s.inject(m)
+		f := po.expectInbound("IN-001", m)
+		ev, err := contract.DecodeEvent(mustJSON(f.Obj["event"]))
+		if err != nil {
+			s.Failf("IN-002", "an event that decodes", "%v", err)
+		}
+		keys = append(keys, contract.SessionKey(ev.Source, contract.DefaultSessionKeyOptions()))
 	}
-	key := contract.SessionKey(ev.Source, contract.DefaultSessionKeyOptions())
-	s.Step("interrupt %s", key)
+	s.cc.creds = other
+	px, _ := s.connect()
 	reason := "conformance"
-	p.send(contract.Interrupt{SessionKey: key, Reason: &reason})
-	ii := p.expect("SKEY-003", "an interrupt_inbound for the thread session "+key, ofType(contract.TypeInterruptInbound))
-	s.Check(ii.str("session_key") == key, "IN-011", "session_key "+key, "%s", ii)
+	for _, key := range keys {
+		s.Step("the other instance interrupts %s", key)
+		px.send(contract.Interrupt{SessionKey: key, Reason: &reason})
+		ii := po.expect("SKEY-003", "an interrupt_inbound for "+key+" on the owning instance", func(f rxFrame) bool {
+			return f.Type == contract.TypeInterruptInbound && f.str("session_key") == key
+		})
+		s.Check(ii.str("chat_id") == chat, "IN-011", "chat_id "+chat, "%s", ii)
+	}
 })
 
 // mustJSON marshals a decoded JSON value back to bytes.
@@ -349,3 +372,74 @@ func mustJSON(v any) []byte {
 	b, _ := json.Marshal(v)
 	return b
 }
+
+var _ = connectorCase(Case{
+	ID:    "IN-007/platform-not-helloed",
+	Reqs:  []string{"IN-007"},
+	Text:  "an event of a platform the gateway fronts but did not hello on this connection is not delivered on it",
+	Needs: NeedControl | NeedTwoPlatforms,
+}, func(s *S) {
+	ids := s.creds().Identities
+	if len(ids) < 2 {
+		s.Untestable("the case's gateway fronts fewer than two platforms")
+	}
+	s.rely(basicHandshake)
+	p := s.mustDial("AUTH-005", s.validToken())
+	s.handshake(p, ids[0])
+	m := s.newMessage("for the platform without a hello")
+	m.Platform = ids[1].Platform
+	s.inject(m)
+	p.expectNone(s.quiet(), "IN-007", "no inbound of "+m.Platform+", which no hello on this connection named", s.isMsg(m))
+})
+
+var _ = connectorCase(Case{
+	ID:    "TRN-018/large-event",
+	Reqs:  []string{"TRN-018"},
+	Text:  "an event just under 1,048,575 bytes, too big once framed, is refused by the control API or delivered in a frame within TRN-018",
+	Needs: NeedControl,
+}, func(s *S) {
+	p, _ := s.connect()
+	// Sized so that the event itself is a few bytes under the frame cap:
+	// in an inbound frame, with its envelope, it is over it. A connector
+	// that checks only the event delivers an oversize frame.
+	m := s.newMessage("")
+	pad := contract.MaxFrameSize - 10 - len(eventJSON(m))
+	m = s.newMessage(strings.Repeat("a", pad))
+	d, err := s.run.conn.ctl.injectDelivery(s.ctx, s.creds().GatewayID, m)
+	if err != nil {
+		var ce *controlError
+		if errors.As(err, &ce) && ce.Status/100 == 4 {
+			s.Observe("the connector refused the event: %v", err)
+			return
+		}
+		s.Harness("inject: %v", err)
+	}
+	s.mu.Lock()
+	if s.msgs == nil {
+		s.msgs = map[string]injected{}
+	}
+	s.msgs[m.MessageID] = injected{delivery: d.Delivery, messageID: d.MessageID, nonce: m.Nonce}
+	s.mu.Unlock()
+	if d.Delivery != "live" {
+		return
+	}
+	// Every frame is checked against TRN-018 as it arrives.
+	p.expectInbound("TRN-018", m)
+})
+
+var _ = connectorCase(Case{
+	ID:    "IN-007/backlog-of-another-platform",
+	Reqs:  []string{"IN-007"},
+	Text:  "a buffered entry of a platform the gateway did not hello on the new connection is not replayed on it",
+	Needs: NeedControl | NeedTwoPlatforms,
+}, func(s *S) {
+	ids := s.creds().Identities
+	if len(ids) < 2 {
+		s.Untestable("the case's gateway fronts fewer than two platforms")
+	}
+	ms := s.bufferedBacklog(1) // on the first platform
+	s.rely(basicHandshake)
+	p := s.mustDial("AUTH-005", s.validToken())
+	s.handshake(p, ids[1])
+	p.expectNone(s.quiet(), "IN-007", "no replay of "+ms[0].Platform+"'s entry on a connection that helloed only "+ids[1].Platform, s.isMsg(ms[0]))
+})

@@ -361,17 +361,16 @@ var _ = connectorCase(Case{
 }, func(s *S) {
 	t := s.run.conn
 	tried := 0
+	// One connection, the configured identities in their order: the
+	// default platform stays the first, and each action is tagged with the
+	// platform it is for, so a connector that gates tagged actions on the
+	// default descriptor shows.
+	p, _ := s.connect()
 	for _, d := range t.probe {
-		ids := s.creds().Identities
-		i := slices.IndexFunc(ids, func(id identity) bool { return id.Platform == d.Platform })
-		if i < 0 {
+		if !slices.ContainsFunc(s.creds().Identities, func(id identity) bool { return id.Platform == d.Platform }) {
 			continue
 		}
-		// The platform under test leads, so the actions' set-up (a message
-		// to edit, react to or delete) happens there too.
-		ids[0], ids[i] = ids[i], ids[0]
 		s.Step("every op advertised on %s", d.Platform)
-		p, _ := s.connect()
 		for _, op := range d.Ops() {
 			oc, ok := opCaseFor(op)
 			if !ok {
@@ -389,7 +388,6 @@ var _ = connectorCase(Case{
 			}
 			tried++
 		}
-		p.closeNormal()
 	}
 	if tried == 0 {
 		s.Untestable("the case's gateway fronts none of the probed platforms")
@@ -405,3 +403,26 @@ func opCaseFor(op string) (opCase, bool) {
 	}
 	return opCase{}, false
 }
+
+var _ = connectorCase(Case{
+	ID:   "OUT-026/conditional-rename",
+	Reqs: []string{"OUT-026"},
+	Text: "a thread_rename whose only_if_current_name does not hold is answered success:true (and leaves the name alone)",
+	Op:   contract.OpThreadRename,
+}, func(s *S) {
+	plat := s.usePlatformFor(contract.OpThreadRename)
+	p, ds := s.connect()
+	if !ds[0].SupportsOp(contract.OpThreadCreate) {
+		s.Untestable("the platform advertising thread_rename does not advertise thread_create, so no thread of known name can be made")
+	}
+	a := baseAction(contract.OpThreadCreate, s.chat())
+	a["thread_name"] = "conformance"
+	r, f := s.outboundRaw(p, "OUT-025", a, plat)
+	if !r.Success || r.ThreadID == "" {
+		s.Untestable("thread_create did not succeed (%s), so there is no thread to rename", f)
+	}
+	ren := baseAction(contract.OpThreadRename, s.chat())
+	ren["message_id"], ren["thread_name"], ren["only_if_current_name"] = r.ThreadID, "conformance renamed", "not the current name"
+	r2, f2 := s.outboundRaw(p, "OUT-006", ren, plat)
+	s.Check(r2.Success, "OUT-026", "success:true for a rename whose only_if_current_name does not hold", "%s", f2)
+})

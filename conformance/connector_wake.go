@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 )
 
@@ -16,6 +17,9 @@ type wakeRecord struct {
 	Query  string
 	Auth   string
 	Body   []byte
+	// Signed names a header that looks like a signature or credential
+	// (Cookie, X-*-Signature, X-*-Token), "" when there is none.
+	Signed string
 }
 
 // wakeServer is the suite's wake endpoint.
@@ -34,7 +38,7 @@ func (s *S) startWake(status int) *wakeServer {
 	w.srv = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		w.mu.Lock()
-		w.reqs = append(w.reqs, wakeRecord{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Auth: r.Header.Get("Authorization"), Body: body})
+		w.reqs = append(w.reqs, wakeRecord{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Auth: r.Header.Get("Authorization"), Body: body, Signed: signedHeader(r.Header)})
 		w.mu.Unlock()
 		s.tr.Event("wake", "%s %s (%d body bytes)", r.Method, r.URL.RequestURI(), len(body))
 		rw.WriteHeader(w.status)
@@ -91,6 +95,7 @@ var _ = connectorCase(Case{
 	s.Check(r.Method == http.MethodGet, "WAKE-002", "method GET", "%s", r.Method)
 	s.Check(len(r.Body) == 0, "WAKE-002", "no body", "%d bytes", len(r.Body))
 	s.Check(r.Auth == "", "WAKE-002", "no credentials", "an Authorization header")
+	s.Check(r.Signed == "", "WAKE-002", "no signature and no credentials in any header", "header %s", r.Signed)
 	s.Check(r.Path == "/wake/conformance" && r.Query == "", "WAKE-002", "exactly the registered URL", "%s?%s", r.Path, r.Query)
 	s.Step("a second buffered event within the cooldown wakes nobody")
 	s.inject(s.newMessage("still asleep"))
@@ -120,3 +125,15 @@ var _ = connectorCase(Case{
 	p, _ := s.connect()
 	p.ack(p.expectReplay("WAKE-004", m))
 })
+
+// signedHeader returns the name of a header that carries a signature or a
+// credential, or "".
+func signedHeader(h http.Header) string {
+	for name := range h {
+		l := strings.ToLower(name)
+		if l == "cookie" || strings.Contains(l, "signature") || strings.HasSuffix(l, "-token") || strings.Contains(l, "hmac") {
+			return name
+		}
+	}
+	return ""
+}

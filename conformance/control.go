@@ -49,9 +49,6 @@ func (i controlInfo) platforms(n int) []string {
 // enrollSpec asks for a fresh gateway.
 type enrollSpec = testee.EnrollRequest
 
-// controlGateway is an enrolled gateway as the control API reports it.
-type controlGateway = testee.Gateway
-
 func (c *controlClient) info(ctx context.Context) (controlInfo, error) {
 	h, err := c.c.Health(ctx)
 	return controlInfo{Health: h, Clock: h.ManualClock}, err
@@ -106,13 +103,6 @@ func (c *controlClient) advance(ctx context.Context, d time.Duration) error {
 	return c.c.AdvanceClock(ctx, d)
 }
 
-// inject makes the connector receive m from its platform for gatewayID and
-// returns the delivery mode it reports ("live", "buffered", "filtered").
-func (c *controlClient) inject(ctx context.Context, gatewayID string, m userMessage) (string, error) {
-	d, err := c.injectDelivery(ctx, gatewayID, m)
-	return d.Delivery, err
-}
-
 // delivery is what the control API says happened to an injected event.
 type delivery struct {
 	Delivery string
@@ -162,11 +152,6 @@ func (c *controlClient) press(ctx context.Context, gatewayID, messageID, optionI
 // (RC-003), or stop doing so.
 func (c *controlClient) refuseConnections(ctx context.Context, on bool) error {
 	return c.c.RefuseConnections(ctx, on)
-}
-
-// clearFaults removes every fault.
-func (c *controlClient) clearFaults(ctx context.Context) error {
-	return c.c.ClearFaults(ctx)
 }
 
 // outboundRecord is one action the connector performed on its platform.

@@ -343,8 +343,7 @@ var _ = gatewayCase(Case{
 	Reqs: []string{"HS-011", "HS-020"},
 	Text: "the gateway accepts a descriptor with unknown fields, absent optional fields and a later contract_version",
 }, func(s *S) {
-	var g *gwCase
-	g = s.gateway(gwConfig{Before: func(g *gwCase) {
+	g := s.gateway(gwConfig{Before: func(g *gwCase) {
 		g.rewriteDescriptors(func(d map[string]any) {
 			for _, k := range contract.OptionalDescriptorFields {
 				delete(d, k)
@@ -728,5 +727,28 @@ var _ = gatewayCase(Case{
 	s.Step("never send the ack; watch the socket for %s", wait)
 	if g.f.await(wait, c.isClosed) {
 		s.Failf("IDLE-019", "the socket kept when going_idle_ack never arrives", "%s", closeNote(c))
+	}
+})
+
+var _ = gatewayCase(Case{
+	ID:    "IDLE-013/replay-in-one-drain",
+	Reqs:  []string{"IDLE-013"},
+	Text:  "an event buffered twice (two bufferIds, one message id) is admitted once and both entries are acked",
+	Needs: NeedEcho,
+}, func(s *S) {
+	var bids []string
+	g := s.gateway(gwConfig{Before: func(g *gwCase) {
+		m := g.newMessage("/slow 300")
+		for i := 0; i < 2; i++ {
+			d := g.inject(m)
+			if d.BufferID == "" {
+				s.Harness("the simulator did not buffer the event: %s", d.Mode)
+			}
+			bids = append(bids, d.BufferID)
+		}
+	}})
+	g.handshaked(1)
+	for _, b := range bids {
+		g.f.expectFrame("IDLE-013", "an inbound_ack for "+b+" (the second a replay of an admitted event)", ackFor(b))
 	}
 })

@@ -333,19 +333,7 @@ var _ = gatewayCase(Case{
 	Text:  "a buffered passthrough_forward whose work the gateway fails to admit (a Discord /reject slash command, echo profile) is not acked",
 	Needs: NeedEcho,
 }, func(s *S) {
-	var bid string
-	discord := []identity{{Platform: "discord", BotID: "conform-discord"}}
-	g := s.gateway(gwConfig{Identities: discord, Before: func(g *gwCase) {
-		body := []byte(`{"type":2,"id":"conform-interaction","guild_id":"conform-guild","channel_id":"conform-chat-reject","data":{"name":"reject","options":[]},"member":{"user":{"id":"conform-user"}}}`)
-		fw := contract.Forward{Platform: "discord", Method: "POST", Path: "/interactions",
-			Headers: [][2]string{{"Content-Type", "application/json"}}, Body: body}
-		d, err := g.sim.Passthrough(g.gatewayID, fw)
-		if err != nil || d.BufferID == "" {
-			s.Harness("buffer a passthrough forward: %v (%s)", err, d.Mode)
-		}
-		bid = d.BufferID
-	}})
-	g.handshaked(1)
+	g, bid := s.discordForwardBuffered(`{"type":2,"id":"conform-interaction","guild_id":"conform-guild","channel_id":"conform-chat-reject","data":{"name":"reject","options":[]},"member":{"user":{"id":"conform-user"}}}`)
 	g.f.expectNoFrame(s.within(0.5), "IDLE-015", "no inbound_ack for the forward the gateway failed to admit ("+bid+", /reject)", ackFor(bid))
 })
 
@@ -393,3 +381,113 @@ var _ = gatewayCase(Case{
 	s.Check(t[0].str("requestId") != t[1].str("requestId"), "OUT-001",
 		"distinct requestIds for two pending typing actions", "both %s", t[0].str("requestId"))
 })
+
+var _ = gatewayCase(Case{
+	ID:    "OUT-011/no-fallback-after-decline",
+	Reqs:  []string{"OUT-011"},
+	Text:  "a declined send_media or prompt is final: the gateway sends no fallback (a link or numbered options) through another op",
+	Needs: NeedEcho,
+}, func(s *S) {
+	type attempt struct{ feature, cmd, op string }
+	var tried []attempt
+	for _, a := range []attempt{{"send_media", "/media", contract.OpSendMedia}, {"prompt", "/prompt", contract.OpPrompt}} {
+		if s.featureInForce(a.feature) {
+			tried = append(tried, a)
+		}
+	}
+	if len(tried) == 0 {
+		s.NotApplicable("neither send_media nor prompt is declared (--feature)")
+	}
+	g := s.gateway(gwConfig{})
+	g.handshaked(1)
+	for _, a := range tried {
+		m := g.newMessage(a.cmd)
+		if _, err := g.sim.Script(simulator.ResultScript{GatewayID: g.gatewayID, ChatID: m.ChatID, Op: a.op, EgressDeclined: true}); err != nil {
+			s.Harness("script a decline: %v", err)
+		}
+		g.inject(m)
+		g.f.expectFrame("OUT-011", fmt.Sprintf("a %s action in %s (echo profile: %s)", a.op, m.ChatID, a.cmd), func(f gwFrame) bool {
+			return outboundFor(m.ChatID)(f) && actionOf(f)["op"] == a.op
+		})
+		g.f.expectNoFrame(s.quiet(), "OUT-011", "no fallback send after the declined "+a.op, func(f gwFrame) bool {
+			return outboundFor(m.ChatID)(f) && actionOf(f)["op"] == contract.OpSend
+		})
+	}
+})
+
+var _ = gatewayCase(Case{
+	ID:    "OUT-028/no-internal-metadata",
+	Reqs:  []string{"OUT-028"},
+	Text:  "replies to a thread message in a group carry no metadata key that starts with _",
+	Needs: NeedEcho,
+}, func(s *S) {
+	g := s.gateway(gwConfig{})
+	g.handshaked(1)
+	m := g.newMessage("in a thread")
+	m.ChatType, m.ThreadID, m.ScopeID, m.Addressed = "group", "conform-thread-"+randHex(3), "conform-scope", true
+	g.inject(m)
+	f := g.expectReply("OUT-028", m)
+	md, _ := actionOf(f)["metadata"].(map[string]any)
+	for k := range md {
+		s.Check(!strings.HasPrefix(k, "_"), "OUT-028", "no metadata key starting with _", "key %q in %s", k, f)
+	}
+})
+
+var _ = gatewayCase(Case{
+	ID:    "IN-010/replay-key",
+	Reqs:  []string{"IN-010"},
+	Text:  "the replay key is platform, chat and message id: the same message id in another chat is a new event, and a replay after a hundred later events is still dropped",
+	Needs: NeedEcho,
+}, func(s *S) {
+	g := s.gateway(gwConfig{})
+	c := g.handshaked(1)
+	a := g.newMessage("first chat")
+	b := g.newMessage("second chat, same message id")
+	b.MessageID = a.MessageID
+	g.inject(a)
+	g.expectReply("IN-010", a)
+	g.inject(b)
+	g.expectReply("IN-010", b)
+	s.Step("a hundred later events, then a replay of the first")
+	// One at a time, each answered before the next: a gateway may bound
+	// its concurrent turns.
+	for i := 0; i < 100; i++ {
+		m := g.newMessage(fmt.Sprintf("filler %d", i))
+		g.inject(m)
+		g.expectReply("IN-010", m)
+	}
+	replay := "conform-" + randHex(4)
+	c.write(rawInbound(a, replay), false, "")
+	g.f.expectFrame("IDLE-013", "an inbound_ack for the replay "+replay, ackFor(replay))
+	// The first reply was taken above: any other is a second turn.
+	g.f.expectNoFrame(s.quiet(), "IN-010", "no second reply to "+a.MessageID+" (a replay within the last 512 events)", isReplyTo(a))
+})
+
+var _ = gatewayCase(Case{
+	ID:   "IDLE-015/press-forward-acked",
+	Reqs: []string{"IDLE-015"},
+	Text: "a buffered passthrough_forward of a Discord button press is acked once admitted, a press on a prompt of another process included",
+}, func(s *S) {
+	g, bid := s.discordForwardBuffered(`{"type":3,"id":"conform-press","guild_id":"conform-guild","channel_id":"conform-chat-press","data":{"custom_id":"hp1:conform-other.` + randHex(4) + `:yes"},"message":{"id":"conform-msg"},"member":{"user":{"id":"conform-user"}}}`)
+	g.f.expectFrame("IDLE-015", "an inbound_ack for the buffered press forward "+bid, ackFor(bid))
+	g.f.expectNoFrame(s.quiet(), "IDLE-015", "exactly one ack", ackFor(bid))
+})
+
+// discordForwardBuffered buffers a Discord interaction (body) as a
+// passthrough_forward before a gateway fronting discord starts, waits for
+// its handshake and returns it with the forward's buffer id.
+func (s *S) discordForwardBuffered(body string) (*gwCase, string) {
+	var bid string
+	discord := []identity{{Platform: "discord", BotID: "conform-discord"}}
+	g := s.gateway(gwConfig{Identities: discord, Before: func(g *gwCase) {
+		fw := contract.Forward{Platform: "discord", Method: "POST", Path: "/interactions",
+			Headers: [][2]string{{"Content-Type", "application/json"}}, Body: []byte(body)}
+		d, err := g.sim.Passthrough(g.gatewayID, fw)
+		if err != nil || d.BufferID == "" {
+			s.Harness("buffer a passthrough forward: %v (%s)", err, d.Mode)
+		}
+		bid = d.BufferID
+	}})
+	g.handshaked(1)
+	return g, bid
+}

@@ -432,3 +432,101 @@ var _ = gatewayCase(Case{
 		s.Failf("OUT-031", "the split echo of a code block (echo profile)", "within %s the gateway sent: %s", s.within(1), g.f.summary())
 	}
 })
+
+var _ = gatewayCase(Case{
+	ID:    "HS-022/draft-needs-streaming",
+	Reqs:  []string{"HS-022"},
+	Text:  "toward a descriptor that lists draft but has supports_draft_streaming false, the gateway streams without draft actions",
+	Needs: NeedEcho,
+}, func(s *S) {
+	g := s.gateway(gwConfig{Before: func(g *gwCase) {
+		g.rewriteDescriptors(func(d map[string]any) {
+			d["supported_ops"] = []any{contract.OpSend, contract.OpEdit, contract.OpTyping, contract.OpDraft}
+			d["supports_draft_streaming"] = false
+		})
+	}})
+	g.handshaked(1)
+	last := "end" + randHex(2)
+	m := g.newMessage("/stream one two " + last)
+	g.inject(m)
+	g.f.await(s.within(1), func() bool {
+		return slices.ContainsFunc(contents(g.actions(m.ChatID)), func(c string) bool { return strings.Contains(c, last) })
+	})
+	for _, f := range g.actions(m.ChatID) {
+		s.Check(actionOf(f)["op"] != contract.OpDraft, "HS-022", "no draft without supports_draft_streaming", "%s", f)
+	}
+	if !slices.ContainsFunc(contents(g.actions(m.ChatID)), func(c string) bool { return strings.Contains(c, last) }) {
+		s.Failf("HS-022", "the streamed words by send and edit (echo profile)", "within %s the gateway sent: %s", s.within(1), g.f.summary())
+	}
+})
+
+var _ = gatewayCase(Case{
+	ID:    "OUT-031/at-the-limit",
+	Reqs:  []string{"OUT-031"},
+	Text:  "replies one unit under, at and over max_message_length are each sent within it",
+	Needs: NeedEcho,
+}, func(s *S) {
+	const limit = 48
+	g := s.gateway(gwConfig{Before: func(g *gwCase) {
+		g.rewriteDescriptors(func(d map[string]any) {
+			d["len_unit"] = contract.LenUnitChars
+			d["max_message_length"] = limit
+			d["markdown_dialect"] = "plain"
+		})
+	}})
+	g.handshaked(1)
+	var ms []userMessage
+	for n := limit - 8; n <= limit+2; n++ {
+		m := g.newMessage(strings.Repeat("b", n-2) + fmt.Sprintf("%02d", n%100))
+		g.inject(m)
+		ms = append(ms, m)
+	}
+	g.f.await(s.within(1), func() bool {
+		for _, m := range ms {
+			if !strings.Contains(rejoin(contents(g.actions(m.ChatID, contract.OpSend))), m.Text) {
+				return false
+			}
+		}
+		return true
+	})
+	for _, m := range ms {
+		for _, f := range g.actions(m.ChatID, contract.OpSend, contract.OpEdit, contract.OpDraft) {
+			if n := utf8.RuneCountInString(contentOf(f)); n > limit {
+				s.Failf("OUT-031", fmt.Sprintf("every content at most %d characters", limit), "%d characters in %s", n, f)
+			}
+		}
+		if !strings.Contains(rejoin(contents(g.actions(m.ChatID, contract.OpSend))), m.Text) {
+			s.Failf("OUT-031", "the echo of a text near the limit as sends that re-join to contain it (echo profile)",
+				"in %s the gateway sent: %s", m.ChatID, g.f.summary())
+		}
+	}
+})
+
+var _ = gatewayCase(Case{
+	ID:    "HS-022/gate-by-destination",
+	Reqs:  []string{"HS-022", "HS-012"},
+	Text:  "an action tagged for a platform whose descriptor lacks its op is not sent, even when the connection's default descriptor has it",
+	Needs: NeedEcho,
+}, func(s *S) {
+	ids := []identity{{Platform: "telegram", BotID: "conform-telegram"}, {Platform: "discord", BotID: "conform-discord"}}
+	g := s.gateway(gwConfig{Identities: ids, Before: func(g *gwCase) {
+		g.rewriteDescriptors(func(d map[string]any) {
+			if d["platform"] == "discord" {
+				d["supported_ops"] = []any{contract.OpSend}
+			}
+		})
+	}})
+	g.handshaked(1)
+	m := g.newMessage("toward discord")
+	m.Platform = "discord"
+	g.inject(m)
+	g.expectReply("HS-022", m)
+	g.f.expectNoFrame(s.quiet(), "HS-022", "no action but send tagged for discord, whose descriptor lists only send", func(f gwFrame) bool {
+		return f.Type == contract.TypeOutbound && f.str("platform") == "discord" && actionOf(f)["op"] != contract.OpSend
+	})
+	for _, f := range g.actions(m.ChatID) {
+		if f.str("platform") == "discord" && actionOf(f)["op"] != contract.OpSend {
+			s.Failf("HS-022", "no action but send tagged for discord", "%s", f)
+		}
+	}
+})

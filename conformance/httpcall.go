@@ -5,9 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/relaykit/relaykit/contract"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // httpResp is an HTTP answer as a case sees it.
@@ -25,7 +28,47 @@ func (r httpResp) json() map[string]any {
 
 // httpDo sends one HTTP request to the implementation under test and
 // records it in the transcript (bearer values redacted).
+//
+// A provision or enroll answered 429 with Retry-After (HTTP-025: a
+// connector may bound how fast a tenant provisions) is retried after the
+// wait, a few times; when the throttle does not lift the case is
+// untestable.
 func (s *S) httpDo(method, url, bearer string, header http.Header, body []byte) httpResp {
+	for try := 0; ; try++ {
+		r := s.httpDoOnce(method, url, bearer, header, body)
+		if r.Status != http.StatusTooManyRequests || !throttledRoute(url) || bearer == "" || bearer != s.run.conn.opts.IdentityToken {
+			return r
+		}
+		wait := retryAfter(r.Header.Get("Retry-After"))
+		if try == 2 || wait > 5*time.Second {
+			s.Untestable("the connector throttles provisioning (429, Retry-After %q): the answer to a valid request cannot be judged now (HTTP-025)", r.Header.Get("Retry-After"))
+		}
+		s.Logf("throttled (HTTP-025): retrying after %s", wait)
+		select {
+		case <-time.After(wait):
+		case <-s.ctx.Done():
+			s.Harness("case timed out waiting out a Retry-After")
+		}
+	}
+}
+
+// throttledRoute reports whether url is a route HTTP-025 lets a connector
+// throttle.
+func throttledRoute(url string) bool {
+	return strings.HasSuffix(url, contract.PathProvision) || strings.HasSuffix(url, contract.PathEnroll)
+}
+
+// retryAfter reads a Retry-After header in seconds (1 s when absent or
+// unreadable).
+func retryAfter(v string) time.Duration {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < 1 {
+		return time.Second
+	}
+	return time.Duration(n) * time.Second
+}
+
+func (s *S) httpDoOnce(method, url, bearer string, header http.Header, body []byte) httpResp {
 	ctx, cancel := context.WithTimeout(s.ctx, s.within(2))
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))

@@ -61,11 +61,9 @@ type peer struct {
 
 // dialOptions shape one dial of the connector.
 type dialOptions struct {
-	path     string // default /relay
 	token    string // bearer token; "" sends none
 	noAuth   bool   // send no Authorization header even if token is set
 	header   http.Header
-	redact   []string
 	readSize int64
 }
 

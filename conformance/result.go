@@ -383,16 +383,6 @@ func hasEntry(sr types.SpecReport, name string) bool {
 	return false
 }
 
-func entries(sr types.SpecReport, name string) []string {
-	var out []string
-	for _, e := range sr.ReportEntries {
-		if e.Name == name {
-			out = append(out, e.StringRepresentation())
-		}
-	}
-	return out
-}
-
 // Summary renders the verdict, one line per level with its counts, the
 // root causes of failures and blocked cases, and the stale baseline
 // entries.

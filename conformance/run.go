@@ -129,6 +129,9 @@ type runState struct {
 	focusRE     []*regexp.Regexp
 	skipRE      []*regexp.Regexp
 
+	// notes are remarks found before the cases ran (Result.Notes).
+	notes []string
+
 	mu      sync.Mutex
 	records map[string]*caseRecord
 	// broken holds the root cause of each basic whose preflight case did
@@ -356,6 +359,7 @@ func execute(t ginkgo.GinkgoTestingT, rs *runState, target string) (*Result, err
 		}
 		res.Cases = append(res.Cases, cr)
 	}
+	res.Notes = append(res.Notes, rs.notes...)
 	if rs.opts.Baseline != nil {
 		rs.opts.Baseline.Apply(res)
 	}

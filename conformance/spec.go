@@ -127,13 +127,6 @@ func (s *S) setOutcome(v Verdict, msg string, cause *RootCause) {
 	}
 }
 
-// ended reports whether a verdict has been recorded.
-func (s *S) ended() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.out != nil
-}
-
 // proves reports whether the case proves requirement id.
 func (s *S) proves(id string) bool {
 	for _, r := range s.c.Reqs {

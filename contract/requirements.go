@@ -165,6 +165,7 @@ var requirementSections = map[string]string{
 	"12.15": "Input the contract leaves to the connector",
 	"12.16": "Revoking a live gateway",
 	"12.17": "One replay per connection",
+	"12.18": "Throttled provisioning",
 
 	"13": "Differences from the reference gateway",
 	"14": "History",

@@ -408,7 +408,6 @@ func TestRestartWithFileStoreLosesNoBufferedEvent(t *testing.T) {
 		}
 		g.ack(in.BufferID)
 	}
-	seq = s.JournalSeq()
 	awaitJournal(t, s, 0, kind(simulator.JournalFlip))
 	d := inject(t, s, "gw1", eventWith("discord", "c", "live", map[string]any{"chat_type": "dm"}))
 	if d.Mode != simulator.DeliveryLive {

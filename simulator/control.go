@@ -37,7 +37,7 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 	h("interrupt", s.ctlInterrupt, nil, post)
 	h("passthrough", s.ctlPassthrough, nil, post)
 	h("press", s.ctlPress, nil, post)
-	h("outbound", s.ctlOutbound, []string{"gatewayId"}, get)
+	h("outbound", s.ctlOutbound, []string{"gatewayId", "since"}, get)
 	h("interrupts", s.ctlInterrupts, []string{"gatewayId"}, get)
 	h("sessions", s.ctlSessions, nil, get)
 	h("sessions/{gatewayId}/close", s.ctlCloseSession, nil, post)
@@ -51,6 +51,11 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 	h("reset", s.ctlReset, nil, post)
 	h("deviations", s.ctlDeviations, nil, get, post)
 	h("descriptors", s.ctlDescriptors, nil, get)
+	h("usage", s.ctlUsage, nil, get)
+	// The console's routes (console.go, control_stream.go, control_media.go).
+	h("journal/stream", s.ctlJournalStream, []string{"since", "kind"}, get)
+	h("media", s.ctlMedia, nil, post)
+	s.consoleRoutes(mux)
 }
 
 // ctlFail answers a control error; control calls are not journaled as
@@ -217,7 +222,23 @@ func (s *Server) ctlPress(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) ctlOutbound(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, OutboundList{Outbound: s.Outbound(r.URL.Query().Get("gatewayId"))})
+	recs := s.Outbound(r.URL.Query().Get("gatewayId"))
+	if v := r.URL.Query().Get("since"); v != "" {
+		// Only records after seq since, so a reader polls what is new.
+		since, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			ctlFail(w, badRequest("since", "must be a record sequence number"))
+			return
+		}
+		kept := recs[:0]
+		for _, rec := range recs {
+			if rec.Seq > since {
+				kept = append(kept, rec)
+			}
+		}
+		recs = kept
+	}
+	writeJSON(w, http.StatusOK, OutboundList{Outbound: recs})
 }
 
 func (s *Server) ctlInterrupts(w http.ResponseWriter, r *http.Request) {
@@ -472,4 +493,9 @@ func (s *Server) ctlDescriptors(w http.ResponseWriter, r *http.Request) {
 		out[p] = s.cfg.presets[p].desc
 	}
 	writeJSON(w, http.StatusOK, DescriptorSet{Platforms: s.cfg.platforms, Descriptors: out})
+}
+
+// ctlUsage reports what the bounded structures hold (limits.go).
+func (s *Server) ctlUsage(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.Usage())
 }

@@ -106,6 +106,19 @@ func (c *ControlClient) OutboundRecords(ctx context.Context, gatewayID string) (
 	return out.Outbound, err
 }
 
+// OutboundSince calls GET /outbound?since=: the records after sequence
+// number since ("" gatewayID: every gateway's), for a reader that polls
+// what is new.
+func (c *ControlClient) OutboundSince(ctx context.Context, gatewayID string, since uint64) ([]OutboundRecord, error) {
+	var out OutboundList
+	q := url.Values{"since": {strconv.FormatUint(since, 10)}}
+	if gatewayID != "" {
+		q.Set("gatewayId", gatewayID)
+	}
+	err := c.Do(ctx, http.MethodGet, "/outbound?"+q.Encode(), nil, &out)
+	return out.Outbound, err
+}
+
 // Interrupts calls GET /interrupts; "" lists every gateway's.
 func (c *ControlClient) Interrupts(ctx context.Context, gatewayID string) ([]InterruptRecord, error) {
 	var out InterruptList

@@ -184,7 +184,7 @@ func TestControlRefusesUnknownNames(t *testing.T) {
 		{"POST", "scripts", `{"op":"sned"}`, `unknown op "sned"`},
 		{"POST", "deviations", `{"deviations":["no-wake","bogus"]}`, `bogus`},
 		{"GET", "journal?kind=frame-in", "", `unknown journal kind "frame-in" (known: frame_in, frame_out,`},
-		{"GET", "outbound?gatewayID=gw1", "", `unknown query parameter "gatewayID" (this route reads: gatewayId)`},
+		{"GET", "outbound?gatewayID=gw1", "", `unknown query parameter "gatewayID" (this route reads: gatewayId, since)`},
 		{"GET", "journal?since=0&knd=buffer", "", `unknown query parameter "knd"`},
 		{"GET", "sessions?all=1", "", `unknown query parameter "all" (this route reads: none)`},
 	} {

@@ -257,7 +257,7 @@ func FuzzMediaDownloadPath(f *testing.F) {
 func FuzzControlBody(f *testing.F) {
 	s, _, _ := fuzzSim(f)
 	routes := []string{"gateways", "enrollment-tokens", "inbound", "interrupt", "passthrough", "scripts", "faults",
-		"clock", "deviations", "sessions/gw-a/close", "gateways/gw-a/rotate"}
+		"clock", "deviations", "sessions/gw-a/close", "gateways/gw-a/rotate", "media"}
 	golden, err := fixtures.GoldenFrames()
 	if err != nil {
 		f.Fatal(err)
@@ -284,6 +284,8 @@ func FuzzControlBody(f *testing.F) {
 	f.Add(uint8(9), []byte(`{"code":4401,"reason":"expired"}`))
 	f.Add(uint8(9), []byte(`{"code":99999,"reason":"`+strings.Repeat("x", 200)+`"}`))
 	f.Add(uint8(10), []byte(`{"secret":""}`))
+	f.Add(uint8(11), []byte(`{"gatewayId":"gw-a","filename":"f.txt","contentType":"text/plain","dataB64":"aGk="}`))
+	f.Add(uint8(11), []byte(`{"gatewayId":"gw-a","dataB64":"a"}`))
 	f.Fuzz(func(t *testing.T, r uint8, body []byte) {
 		route := routes[int(r)%len(routes)]
 		if route == "deviations" || route == "gateways/gw-a/rotate" {

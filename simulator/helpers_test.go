@@ -73,15 +73,26 @@ type testGW struct {
 	msgs   chan []byte // every raw message, for framing checks
 	done   chan struct{}
 	err    error // read error, valid after done
-	mu     sync.Mutex
 	reqSeq atomic.Int64
+
+	// A stalled gateway stops reading after its current message, so its
+	// TCP buffers fill; resume lets it read again.
+	paused     atomic.Bool
+	resumeCh   chan struct{}
+	resumeOnce sync.Once
 }
 
+// stall makes the gateway stop reading (after the message it may be
+// reading now): it answers no pings and its socket's buffers fill.
+func (g *testGW) stall() { g.paused.Store(true) }
+
+// resume lets a stalled gateway read again.
+func (g *testGW) resume() { g.resumeOnce.Do(func() { close(g.resumeCh) }) }
+
 type dialOpts struct {
-	token    string // bearer token; "" means none
-	header   http.Header
-	noPongs  bool
-	readOnly bool
+	token   string // bearer token; "" means none
+	header  http.Header
+	noPongs bool
 }
 
 // dialGW connects with a fresh 300 s token for gatewayID.
@@ -125,10 +136,12 @@ func tryDial(t testing.TB, s *simulator.Server, o dialOpts) (*testGW, error) {
 		return &testGW{resp: resp}, err
 	}
 	conn.SetReadLimit(-1)
-	g := &testGW{t: t, conn: conn, resp: resp, lines: make(chan frame, 100000), msgs: make(chan []byte, 100000), done: make(chan struct{})}
+	g := &testGW{t: t, conn: conn, resp: resp, lines: make(chan frame, 100000), msgs: make(chan []byte, 100000), done: make(chan struct{}),
+		resumeCh: make(chan struct{})}
 	go g.read()
 	t.Cleanup(func() {
 		g.conn.CloseNow()
+		g.resume()
 		<-g.done
 	})
 	return g, nil
@@ -138,6 +151,9 @@ func (g *testGW) read() {
 	defer close(g.done)
 	var split contract.LineSplitter
 	for {
+		if g.paused.Load() {
+			<-g.resumeCh
+		}
 		_, msg, err := g.conn.Read(context.Background())
 		if err != nil {
 			g.err = err

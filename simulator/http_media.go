@@ -122,7 +122,6 @@ func (s *Server) serveMediaUpload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	limit := s.cfg.MediaMaxBytes
-	m := &s.media
 	// Room for the body is reserved in MediaMaxTotal before it is read
 	// (its announced size, else the per-upload cap), so uploads in flight,
 	// trickled ones included, never hold more memory than the cap allows.
@@ -131,26 +130,14 @@ func (s *Server) serveMediaUpload(w http.ResponseWriter, r *http.Request) {
 		reserved = r.ContentLength
 	}
 	if r.ContentLength <= limit {
-		m.mu.Lock()
-		expired := m.sweepLocked(s.clk.Now())
-		full := m.total+reserved > s.cfg.MediaMaxTotal
-		if !full {
-			m.total += reserved
-		}
-		m.mu.Unlock()
-		s.dropMedia(expired)
-		if full {
+		if !s.reserveMedia(reserved) {
 			s.httpError(w, r, http.StatusInsufficientStorage, "media store full; retry after items expire")
 			return
 		}
 	} else {
 		reserved = 0 // readBody refuses it unread
 	}
-	unreserve := func() {
-		m.mu.Lock()
-		m.total -= reserved
-		m.mu.Unlock()
-	}
+	unreserve := func() { s.unreserveMedia(reserved) }
 	data, err := readBody(r, limit)
 	if err != nil {
 		unreserve()
@@ -172,6 +159,44 @@ func (s *Server) serveMediaUpload(w http.ResponseWriter, r *http.Request) {
 	if it.contentType == "" {
 		it.contentType = "application/octet-stream"
 	}
+	id, err := s.commitMedia(it, data, reserved)
+	if err != nil {
+		s.httpError(w, r, http.StatusInternalServerError, "failed to store media")
+		return
+	}
+	writeJSON(w, http.StatusOK, contract.MediaUploadResponse{ID: id, Size: int64(len(data))})
+	s.noteHTTP(r, http.StatusOK, auth.gw.GatewayID, "stored "+strconv.Itoa(len(data))+" bytes")
+}
+
+// reserveMedia takes n bytes of MediaMaxTotal for an item about to be
+// stored, after dropping expired items; false when they do not fit.
+func (s *Server) reserveMedia(n int64) bool {
+	m := &s.media
+	m.mu.Lock()
+	expired := m.sweepLocked(s.clk.Now())
+	full := m.total+n > s.cfg.MediaMaxTotal
+	if !full {
+		m.total += n
+	}
+	m.mu.Unlock()
+	s.dropMedia(expired)
+	return !full
+}
+
+// unreserveMedia gives back a reservation that was not stored.
+func (s *Server) unreserveMedia(n int64) {
+	m := &s.media
+	m.mu.Lock()
+	m.total -= n
+	m.mu.Unlock()
+}
+
+// commitMedia stores it, whose bytes are data and for which reserved bytes
+// were taken with reserveMedia, under a fresh 128-bit random id. With a
+// MediaStore the item is listed only once its bytes are durable; a failed
+// write lists nothing, gives the reservation back and is logged.
+func (s *Server) commitMedia(it *mediaItem, data []byte, reserved int64) (string, error) {
+	m := &s.media
 	id := randomHex(16)
 	m.mu.Lock()
 	// The reservation becomes the item's actual size.
@@ -179,26 +204,23 @@ func (s *Server) serveMediaUpload(w http.ResponseWriter, r *http.Request) {
 	if m.disk == nil {
 		m.items[id] = it
 		m.mu.Unlock()
-	} else {
-		// The bytes stay reserved in total while the store writes them,
-		// outside the lock; the item is listed only once they are durable.
-		m.mu.Unlock()
-		err := m.disk.PutMedia(MediaRecord{ID: id, Tenant: it.tenant, ContentType: it.contentType, Filename: it.filename,
-			Size: it.size, Expires: it.expires}, data)
-		m.mu.Lock()
-		if err != nil {
-			m.total -= it.size
-			m.mu.Unlock()
-			s.log.Error("relaysim: failed to store media", "err", err)
-			s.httpError(w, r, http.StatusInternalServerError, "failed to store media")
-			return
-		}
-		it.data = nil
-		m.items[id] = it
-		m.mu.Unlock()
+		return id, nil
 	}
-	writeJSON(w, http.StatusOK, contract.MediaUploadResponse{ID: id, Size: int64(len(data))})
-	s.noteHTTP(r, http.StatusOK, auth.gw.GatewayID, "stored "+strconv.Itoa(len(data))+" bytes")
+	// The bytes stay reserved in total while the store writes them,
+	// outside the lock.
+	m.mu.Unlock()
+	err := m.disk.PutMedia(MediaRecord{ID: id, Tenant: it.tenant, ContentType: it.contentType, Filename: it.filename,
+		Size: it.size, Expires: it.expires}, data)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err != nil {
+		m.total -= it.size
+		s.log.Error("relaysim: failed to store media", "err", err)
+		return "", err
+	}
+	it.data = nil
+	m.items[id] = it
+	return id, nil
 }
 
 // serveMediaDownload is GET /relay/media/{id} (HTTP-020): the media goes

@@ -185,8 +185,8 @@ func (s *Server) RevokeGateway(id string) error {
 		in.mu.Lock()
 		in.stopDrainLocked()
 		if err := s.store.Apply(Mutation{Kind: MutForgetInstance, Instance: in.id}); err == nil {
-			in.buffer, in.flipped = nil, false
-			in.pending = map[string]int{}
+			s.clearBufferLocked(in)
+			in.flipped = false
 			in.policies = map[string]contract.PolicyRequest{}
 		}
 		in.mu.Unlock()

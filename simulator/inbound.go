@@ -16,7 +16,13 @@ type DeliveryMode string
 
 // Delivery modes.
 const (
-	// DeliveryLive: written to a socket of the gateway now.
+	// DeliveryLive: queued on a live socket of the gateway, behind nothing
+	// but other frames of that socket. The socket's writer hands it to the
+	// connection in order; if the socket closes before that, the event is
+	// moved to the instance's buffer (ahead of anything buffered since) and
+	// replayed with a bufferId on the next connection. Like every frame
+	// without a bufferId, an event the connection took but the peer never
+	// read is not redelivered.
 	DeliveryLive DeliveryMode = "live"
 	// DeliveryBuffered: appended to the instance's durable buffer; it is
 	// replayed with a bufferId on the next handshake.
@@ -33,7 +39,9 @@ type Delivery struct {
 	Mode      DeliveryMode `json:"delivery"`
 	BufferID  string       `json:"bufferId,omitempty"`
 	SessionID uint64       `json:"sessionId,omitempty"`
-	// Reason explains a filtered or dropped delivery.
+	// Reason explains a filtered or dropped delivery, and why an event
+	// that could have gone live was buffered (its socket's write queue was
+	// full, or the socket was closing).
 	Reason string `json:"reason,omitempty"`
 	// MessageID and ChatID are the event.message_id and
 	// event.source.chat_id the gateway sees for an injected event (the
@@ -135,16 +143,17 @@ func (s *Server) InjectEvent(req InjectRequest) (Delivery, error) {
 	}
 	s.learn(&gw, src)
 	in := s.instance(gw.InstanceID)
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	if !s.deviations().has(DevPolicyIgnored) {
+	d, err := s.deliver(in, &gw, contract.TypeInbound, src.Platform, ev, func() (Delivery, bool) {
+		if s.deviations().has(DevPolicyIgnored) {
+			return Delivery{}, false
+		}
 		if why := policyBlocks(in.policies[src.Platform], src, req.Addressed); why != "" {
 			s.note(JournalEntry{Kind: JournalFiltered, GatewayID: gw.GatewayID, Instance: in.id, FrameType: contract.TypeInbound, Detail: why})
-			return Delivery{Mode: DeliveryFiltered, Reason: why}, nil
+			return Delivery{Mode: DeliveryFiltered, Reason: why}, true
 		}
-	}
-	d, err := s.deliverLocked(in, &gw, contract.TypeInbound, src.Platform, ev)
-	if err == nil {
+		return Delivery{}, false
+	})
+	if err == nil && d.Mode != DeliveryFiltered {
 		d.MessageID, d.ChatID = msgID, src.ChatID
 	}
 	return d, err
@@ -247,20 +256,39 @@ func (s *Server) learn(gw *GatewayRecord, src contract.SessionSource) {
 	if name == "" {
 		name = src.ChatID
 	}
+	ck := chatKey(gw.GatewayID, src.Platform, src.ChatID)
+	// Keys and values, roughly: a source's strings are held twice.
+	size := int64(len(key)+len(ck)+len(name)+len(src.ChatType)+2*learnedSourceBytes(src)) + 3*mapEntryOverhead
 	s.learnMu.Lock()
 	defer s.learnMu.Unlock()
-	if len(s.owners) >= maxLearned {
+	if len(s.owners) >= maxLearned || len(s.chats) >= maxLearned || len(s.lastLearned) >= maxLearned ||
+		s.learnedBytes+size > maxLearnedBytes {
+		// Forgetting everything at once is crude but bounded and cheap;
+		// a forgotten conversation only loses interrupt routing and chat
+		// names until its next event.
+		s.learnedDropped += uint64(len(s.owners) + len(s.chats) + len(s.lastLearned))
 		clear(s.owners)
-	}
-	if len(s.chats) >= maxLearned {
 		clear(s.chats)
-	}
-	if len(s.lastLearned) >= maxLearned {
 		clear(s.lastLearned)
+		s.learnedBytes = 0
 	}
 	s.owners[key] = sessionOwner{gatewayID: gw.GatewayID, tenant: gw.Tenant, instance: gw.InstanceID, platform: src.Platform, chatID: src.ChatID}
-	s.chats[chatKey(gw.GatewayID, src.Platform, src.ChatID)] = chatInfo{name: name, typ: src.ChatType}
+	s.chats[ck] = chatInfo{name: name, typ: src.ChatType}
 	s.lastLearned[gw.GatewayID] = src
+	s.learnedBytes += size
+}
+
+// maxLearnedBytes bounds the bytes of learned conversations and chats.
+const maxLearnedBytes = 16 << 20
+
+func learnedSourceBytes(src contract.SessionSource) int {
+	n := 0
+	for _, f := range []string{src.Platform, src.ChatID, src.ChatType, src.ChatName, src.UserID, src.UserDisplayName,
+		src.UserName, src.UserHandle, src.ThreadID, src.ChatTopic, src.UserIDAlt, src.ChatIDAlt, src.ScopeID,
+		src.ParentChatID, src.MessageID, src.Profile, src.AutoThreadInitialName, src.ProspectiveThreadID} {
+		n += len(f)
+	}
+	return n + 200 // the struct itself
 }
 
 func chatKey(gw, platform, chat string) string { return gw + "\x00" + platform + "\x00" + chat }
@@ -323,8 +351,10 @@ func (s *Server) pushInterrupt(in *instance, platform, sessionKey, chatID string
 	if sess == nil {
 		return Delivery{Mode: DeliveryDropped, Reason: "no live socket"}
 	}
-	if err := sess.send(contract.InterruptInbound{SessionKey: sessionKey, ChatID: chatID}); err != nil {
-		return Delivery{Mode: DeliveryDropped, Reason: "write failed: " + err.Error()}
+	// Never wait on the socket here: the caller may be another gateway's
+	// reader, or a control request.
+	if err := sess.send(contract.InterruptInbound{SessionKey: sessionKey, ChatID: chatID}, enqueueTry); err != nil {
+		return Delivery{Mode: DeliveryDropped, Reason: "not queued: " + err.Error() + "; interrupts are not buffered"}
 	}
 	return Delivery{Mode: DeliveryLive, SessionID: sess.id}
 }
@@ -396,8 +426,5 @@ func (s *Server) passthroughRaw(gatewayID string, raw json.RawMessage) (Delivery
 	if !gw.fronts(platform) {
 		return Delivery{}, badRequest("forward.platform", "platform %q is not fronted by gateway %q", platform, gw.GatewayID)
 	}
-	in := s.instance(gw.InstanceID)
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	return s.deliverLocked(in, &gw, contract.TypePassthroughForward, platform, fw)
+	return s.deliver(s.instance(gw.InstanceID), &gw, contract.TypePassthroughForward, platform, fw, nil)
 }

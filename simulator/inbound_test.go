@@ -25,8 +25,8 @@ func TestInjectLiveCanonicalFrame(t *testing.T) {
 		t.Fatalf("delivery %+v", d)
 	}
 	want, _ := contract.EncodeFrame(contract.Inbound{Event: ev})
-	msg := <-g.msgs // the descriptor
-	msg = <-g.msgs
+	<-g.msgs // the descriptor
+	msg := <-g.msgs
 	if string(msg) != string(want) {
 		t.Fatalf("frame\n%s\nwant\n%s", msg, want)
 	}

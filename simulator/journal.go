@@ -3,9 +3,11 @@ package simulator
 import (
 	"context"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // Journal entry kinds.
@@ -73,30 +75,76 @@ type journal struct {
 	seq      uint64
 	changed  chan struct{} // non-nil only while someone waits
 	frameCap int
+	maxBytes int64
+	bytes    int64  // entrySize of the entries held
+	dropped  uint64 // entries dropped for room
 }
 
-func newJournal(size, frameCap int) *journal {
-	return &journal{ring: make([]JournalEntry, size), frameCap: frameCap}
+func newJournal(size, frameCap int, maxBytes int64) *journal {
+	return &journal{ring: make([]JournalEntry, size), frameCap: frameCap, maxBytes: maxBytes}
 }
 
-// add stamps e with the next sequence number and stores it.
+// journalEntryOverhead is an entry's fixed size: its struct in the ring.
+const journalEntryOverhead = 256
+
+func (j *journal) entrySize(e *JournalEntry) int64 {
+	return journalEntryOverhead + int64(len(e.GatewayID)+len(e.Instance)+len(e.FrameType)+len(e.Frame)+
+		len(e.BufferID)+len(e.RequestID)+len(e.Reason)+len(e.Method)+len(e.Path)+len(e.Detail))
+}
+
+// clip cuts s to at most n bytes, keeping UTF-8 whole and saying so.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	const more = "…(cut)"
+	cut := max(0, n-len(more))
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + more
+}
+
+// add stamps e with the next sequence number and stores it. Every text a
+// peer can choose is cut to the frame cap, and the oldest entries go when
+// the journal holds more than its bytes.
 func (j *journal) add(e JournalEntry) uint64 {
+	for _, p := range []*string{&e.GatewayID, &e.Instance, &e.FrameType, &e.BufferID, &e.RequestID, &e.Reason, &e.Method, &e.Path, &e.Detail} {
+		*p = clip(*p, j.frameCap)
+	}
+	size := j.entrySize(&e)
 	j.mu.Lock()
 	j.seq++
 	e.Seq = j.seq
-	if j.n < len(j.ring) {
-		j.ring[(j.start+j.n)%len(j.ring)] = e
-		j.n++
-	} else {
-		j.ring[j.start] = e
-		j.start = (j.start + 1) % len(j.ring)
+	if j.n == len(j.ring) {
+		j.dropOldestLocked()
 	}
+	for j.n > 0 && j.bytes+size > j.maxBytes {
+		j.dropOldestLocked()
+	}
+	j.ring[(j.start+j.n)%len(j.ring)] = e
+	j.n++
+	j.bytes += size
 	if j.changed != nil {
 		close(j.changed)
 		j.changed = nil
 	}
 	j.mu.Unlock()
 	return e.Seq
+}
+
+func (j *journal) dropOldestLocked() {
+	j.bytes -= j.entrySize(&j.ring[j.start])
+	j.ring[j.start] = JournalEntry{}
+	j.start = (j.start + 1) % len(j.ring)
+	j.n--
+	j.dropped++
+}
+
+func (j *journal) usage() Retained {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return Retained{Entries: j.n, Bytes: j.bytes, Dropped: j.dropped}
 }
 
 // frameText copies at most the journal's cap of a frame, without its
@@ -164,5 +212,24 @@ func (j *journal) reset() {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	clear(j.ring)
-	j.start, j.n = 0, 0
+	j.start, j.n, j.bytes = 0, 0, 0
+}
+
+// page returns at most max entries with a sequence number above seq,
+// oldest first, and the sequence number of the oldest entry the ring still
+// holds (0 when it is empty), so a reader that fell behind the ring can
+// tell how many entries it missed.
+func (j *journal) page(seq uint64, max int) (entries []JournalEntry, oldest uint64) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.n > 0 {
+		oldest = j.ring[j.start].Seq
+	}
+	// Sequence numbers rise along the ring: find the first one after seq.
+	at := func(i int) JournalEntry { return j.ring[(j.start+i)%len(j.ring)] }
+	first := sort.Search(j.n, func(i int) bool { return at(i).Seq > seq })
+	for i := first; i < j.n && len(entries) < max; i++ {
+		entries = append(entries, at(i))
+	}
+	return entries, oldest
 }

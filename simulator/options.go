@@ -51,6 +51,18 @@ const (
 	DefaultJournalFrameBytes  = 2048
 	DefaultHistorySize        = 10000
 	DefaultTenant             = "default"
+
+	// Memory bounds; docs/security.md lists the attack each one answers.
+	DefaultQueueMaxFrames       = 1024
+	DefaultQueueMaxBytes        = 4 << 20
+	DefaultQueueMaxTotalBytes   = 256 << 20
+	DefaultQueueWait            = time.Second
+	DefaultBufferMaxEntries     = 10000
+	DefaultBufferMaxBytes       = 16 << 20
+	DefaultBufferMaxTotalBytes  = 256 << 20
+	DefaultHistoryMaxBytes      = 4 << 20
+	DefaultHistoryMaxTotalBytes = 64 << 20
+	DefaultJournalMaxBytes      = 16 << 20
 )
 
 // Options configure a Server. The zero value is valid: every field documents
@@ -169,13 +181,76 @@ type Options struct {
 	// dropped. Default 10000.
 	JournalSize int
 
-	// JournalFrameBytes caps how much of each frame the journal keeps.
+	// JournalFrameBytes caps how much of each frame the journal keeps, and
+	// of every other text in an entry (details, paths, reasons, ids).
 	// Default 2048.
 	JournalFrameBytes int
 
-	// HistorySize caps the outbound records kept per gateway, and the
-	// interrupts and wakes kept. Default 10000.
+	// JournalMaxBytes caps the bytes the journal holds; the oldest entries
+	// are dropped first. Default 16 MiB.
+	JournalMaxBytes int64
+
+	// HistorySize caps, per gateway, the outbound records kept, the
+	// interrupts kept, and the draft and thread ids remembered for OUT-021
+	// and OUT-026; and, per instance, the wakes kept. The oldest go first,
+	// counted in Usage. Default 10000.
 	HistorySize int
+
+	// HistoryMaxBytes caps the bytes of each of those per gateway (or
+	// instance): a record counts its action, result, ids and keys. The
+	// oldest go first; the newest record is always kept. Default 4 MiB.
+	HistoryMaxBytes int64
+
+	// HistoryMaxTotalBytes caps the bytes of each of those across all
+	// gateways: past it, the oldest records of the gateway holding the
+	// most go first. Default 64 MiB.
+	HistoryMaxTotalBytes int64
+
+	// QueueMaxFrames and QueueMaxBytes bound one socket's write queue
+	// (frames waiting for, or held by, its writer; a pooled frame buffer
+	// counts at least 4 KiB). A live delivery that does not fit goes to the
+	// instance's buffer instead (answered "buffered"), an interrupt that
+	// does not fit is dropped (interrupts are never buffered), and a socket
+	// whose own answers do not fit stops being read until they do, which
+	// pushes back on that peer alone. An empty queue takes any frame.
+	// Defaults 1024 frames and 4 MiB.
+	QueueMaxFrames int
+	QueueMaxBytes  int64
+
+	// QueueMaxTotalBytes caps the bytes queued for live delivery across
+	// every socket; past it live events are buffered. Default 256 MiB.
+	QueueMaxTotalBytes int64
+
+	// QueueWait bounds how long an Inject (or passthrough) whose socket's
+	// queue is full waits for room, holding no lock, while the socket's
+	// writer frees none, on the wall clock; then the event is buffered. A
+	// gateway that reads more slowly than events arrive, but reads, thus
+	// slows the injector down instead of pushing everything through the
+	// buffer, and one that stopped reading costs an inject at most
+	// QueueWait. Default 1 s; negative never waits.
+	QueueWait time.Duration
+
+	// SocketWriteTimeout closes a socket 1011 "write timeout" when its writer
+	// completed no message for this long, on the wall clock (the kernel
+	// does not follow a manual clock): a peer that stopped reading. Unwritten
+	// live deliveries are re-buffered. With keepalive on, such a peer also
+	// misses its pong, since the stuck write keeps the ping from going
+	// out, and is closed 1011 "keepalive timeout" PingTimeout after the
+	// ping, on Clock. Default PingTimeout; negative disables.
+	SocketWriteTimeout time.Duration
+
+	// BufferMaxEntries and BufferMaxBytes cap one instance's buffer; an
+	// event or forward that would pass them is refused: Inject returns a
+	// *RequestError with status 507 naming the cap, and the control API
+	// answers 507 {"error": ...}. A live delivery a closing socket never
+	// wrote is re-buffered even past the caps (it was accepted already; the
+	// write queue's caps bound it). Defaults 10000 entries and 16 MiB.
+	BufferMaxEntries int
+	BufferMaxBytes   int64
+
+	// BufferMaxTotalBytes caps the bytes buffered across all instances,
+	// with the same answer. Default 256 MiB.
+	BufferMaxTotalBytes int64
 
 	// ControlToken, when set, must be presented as "Authorization: Bearer
 	// <token>" or "X-Relaysim-Token: <token>" on every /_relaysim/ request.
@@ -201,7 +276,7 @@ type Options struct {
 	// identity bearer and a valid body count. Past a burst the call gets
 	// 429 with Retry-After (whole seconds until the bucket holds a call
 	// again, at least 1) and {"error": "throttled: ..."}, and changes
-	// nothing. Defaults 32 per 1 s per tenant and 256 per 100 ms in all;
+	// nothing. Defaults 128 per 1 s per tenant (a conformance run spends about 20; HTTP-025) and 256 per 100 ms in all;
 	// a negative burst disables that bucket.
 	ProvisionBurst       int
 	ProvisionRefill      time.Duration
@@ -272,6 +347,23 @@ type Options struct {
 	// Deviations make the simulator break specific MUSTs on purpose, for
 	// testing conformance suites. Default none. See Deviation.
 	Deviations []Deviation
+
+	// DisableConsole turns off the web console: the page at /_relaysim/
+	// and its assets under /_relaysim/console/ (console.go). The control
+	// API it uses stays. Default false: the console is served, behind the
+	// same Host, Origin and ControlToken checks as the control API.
+	DisableConsole bool
+
+	// MaxJournalStreams caps the GET /_relaysim/journal/stream streams
+	// open at once; one more gets 503 with Retry-After. Default
+	// DefaultMaxJournalStreams (16); negative means no cap.
+	MaxJournalStreams int
+
+	// JournalStreamLifetime is how long one journal stream stays open;
+	// then it ends with an "end" event and the client reconnects from
+	// where it got to. Default DefaultJournalStreamLifetime (5 min), on the
+	// wall clock like the other network deadlines.
+	JournalStreamLifetime time.Duration
 }
 
 // GatewaySpec describes a gateway to enroll through EnrollGateway or
@@ -373,8 +465,28 @@ func (o Options) withDefaults() (*config, error) {
 	if c.HistorySize <= 0 {
 		c.HistorySize = DefaultHistorySize
 	}
+	defInt64(&c.JournalMaxBytes, DefaultJournalMaxBytes)
+	defInt64(&c.HistoryMaxBytes, DefaultHistoryMaxBytes)
+	defInt64(&c.HistoryMaxTotalBytes, DefaultHistoryMaxTotalBytes)
+	if c.QueueMaxFrames <= 0 {
+		c.QueueMaxFrames = DefaultQueueMaxFrames
+	}
+	defInt64(&c.QueueMaxBytes, DefaultQueueMaxBytes)
+	defInt64(&c.QueueMaxTotalBytes, DefaultQueueMaxTotalBytes)
+	if c.QueueWait == 0 {
+		c.QueueWait = DefaultQueueWait
+	}
+	if c.SocketWriteTimeout == 0 {
+		c.SocketWriteTimeout = c.PingTimeout
+	}
+	if c.BufferMaxEntries <= 0 {
+		c.BufferMaxEntries = DefaultBufferMaxEntries
+	}
+	defInt64(&c.BufferMaxBytes, DefaultBufferMaxBytes)
+	defInt64(&c.BufferMaxTotalBytes, DefaultBufferMaxTotalBytes)
 	c.provisionDefaults()
 	c.serverLimitDefaults()
+	c.journalStreamDefaults()
 	if c.AuthFailBurst == 0 {
 		c.AuthFailBurst = DefaultAuthFailBurst
 	}
@@ -417,6 +529,12 @@ func (o Options) withDefaults() (*config, error) {
 		}
 	}
 	return c, nil
+}
+
+func defInt64(v *int64, def int64) {
+	if *v <= 0 {
+		*v = def
+	}
 }
 
 func newPreset(d contract.CapabilityDescriptor) *preset {

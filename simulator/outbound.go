@@ -144,82 +144,109 @@ func (s *Server) ClearScripts() {
 	s.note(JournalEntry{Kind: JournalControl, Detail: "result scripts cleared"})
 }
 
-// history keeps the records the inspection API returns, bounded.
+// history keeps the records the inspection API returns and the ids
+// OUT-021 and OUT-026 need, each bounded per gateway (or instance) and in
+// total, in count and bytes (Options.HistorySize, HistoryMaxBytes,
+// HistoryMaxTotalBytes).
 type history struct {
 	mu       sync.Mutex
-	size     int
 	seq      uint64
-	outbound map[string][]*OutboundRecord
-	intr     []InterruptRecord
-	wakes    []WakeRecord
-	drafts   map[string]string // gateway+chat+draft id -> message id (OUT-021)
-	threads  map[string]string // gateway+thread id -> name, for threads we created
+	outbound boundedLog[*OutboundRecord]
+	intr     boundedLog[seqInterrupt]
+	wakes    boundedLog[seqWake]
+	drafts   boundedMap // gateway -> chat+draft id -> message id (OUT-021)
+	threads  boundedMap // gateway -> thread id -> name, for threads we created (OUT-026)
 }
 
-func (h *history) init(size int) {
-	h.size = size
-	h.reset()
+type seqInterrupt struct {
+	seq uint64
+	r   InterruptRecord
+}
+
+type seqWake struct {
+	seq uint64
+	r   WakeRecord
+}
+
+// Fixed costs of a record beyond its strings, roughly its struct and
+// slot.
+const (
+	outboundOverhead  = 320
+	interruptOverhead = 200
+	wakeOverhead      = 160
+)
+
+func (h *history) init(c *config) {
+	n, per, total := c.HistorySize, c.HistoryMaxBytes, c.HistoryMaxTotalBytes
+	h.outbound.init(n, per, total, func(r *OutboundRecord) int64 {
+		return outboundOverhead + int64(len(r.GatewayID)+len(r.RequestID)+len(r.Platform)+len(r.BotID)+
+			len(r.ResolvedPlatform)+len(r.Op)+len(r.Action)+len(r.Result)+len(r.ScriptID))
+	})
+	h.intr.init(n, per, total, func(x seqInterrupt) int64 {
+		r := x.r
+		n := interruptOverhead + int64(len(r.GatewayID)+len(r.SessionKey)+len(r.RoutedTo)+len(r.Delivery))
+		if r.Reason != nil {
+			n += int64(len(*r.Reason))
+		}
+		return n
+	})
+	h.wakes.init(n, per, total, func(x seqWake) int64 {
+		return wakeOverhead + int64(len(x.r.Instance)+len(x.r.URL)+len(x.r.Error))
+	})
+	h.drafts.init(n, per, total)
+	h.threads.init(n, per, total)
 }
 
 func (h *history) reset() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.outbound = map[string][]*OutboundRecord{}
-	h.intr = nil
-	h.wakes = nil
-	h.drafts = map[string]string{}
-	h.threads = map[string]string{}
+	h.outbound.reset()
+	h.intr.reset()
+	h.wakes.reset()
+	h.drafts.reset()
+	h.threads.reset()
 }
 
-// trim keeps a history slice bounded; halving keeps appends amortised O(1).
-func trim[T any](list []T, size int) []T {
-	if len(list) > size {
-		return append(list[:0:0], list[len(list)-size/2:]...)
-	}
-	return list
-}
-
+// addOutbound records r, whose Result must be set already: its size is
+// counted once, here.
 func (h *history) addOutbound(r *OutboundRecord) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.seq++
 	r.Seq = h.seq
-	h.outbound[r.GatewayID] = trim(append(h.outbound[r.GatewayID], r), h.size)
+	h.outbound.add(r.GatewayID, r)
 }
 
 func (h *history) addInterrupt(r InterruptRecord) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.intr = trim(append(h.intr, r), h.size)
+	h.seq++
+	h.intr.add(r.GatewayID, seqInterrupt{h.seq, r})
 }
 
 func (h *history) interrupts(gw string) []InterruptRecord {
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	out := []InterruptRecord{}
-	for _, r := range h.intr {
-		if gw == "" || r.GatewayID == gw {
-			out = append(out, r)
-		}
+	var all []seqInterrupt
+	h.intr.each(gw, func(x seqInterrupt) { all = append(all, x) })
+	h.mu.Unlock()
+	sort.Slice(all, func(i, j int) bool { return all[i].seq < all[j].seq })
+	out := make([]InterruptRecord, len(all))
+	for i, x := range all {
+		out[i] = x.r
 	}
 	return out
 }
 
 // Outbound returns a gateway's outbound actions with their results, in
-// arrival order; every gateway's when gatewayID is "".
+// arrival order; every gateway's when gatewayID is "". Only the newest
+// records are kept (Options.HistorySize, HistoryMaxBytes,
+// HistoryMaxTotalBytes).
 func (s *Server) Outbound(gatewayID string) []OutboundRecord {
 	h := &s.hist
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	out := []OutboundRecord{}
-	for gw, list := range h.outbound {
-		if gatewayID != "" && gw != gatewayID {
-			continue
-		}
-		for _, r := range list {
-			out = append(out, *r)
-		}
-	}
+	h.outbound.each(gatewayID, func(r *OutboundRecord) { out = append(out, *r) })
 	sort.Slice(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
 	return out
 }
@@ -249,6 +276,7 @@ func (s *Server) outbound(sess *session, f contract.Outbound, line []byte) {
 		return
 	}
 	ans := s.decide(sess, f, line, rec)
+	rec.Result = ans.result
 	s.hist.addOutbound(rec)
 	s.deliverAnswer(sess, rec, ans)
 }
@@ -266,8 +294,8 @@ func (s *Server) badOutbound(sess *session, line []byte, decodeErr error) {
 	json.Unmarshal(head.RequestID, &id)
 	json.Unmarshal(head.Platform, &platform)
 	rec := &OutboundRecord{GatewayID: sess.gw.GatewayID, SessionID: sess.id, RequestID: id, Platform: platform, Action: head.Action, ReceivedAt: s.clk.Now()}
-	s.hist.addOutbound(rec)
 	if id == "" {
+		s.hist.addOutbound(rec)
 		return
 	}
 	// Name the offending key when the validator can; the decode error only
@@ -284,6 +312,8 @@ func (s *Server) badOutbound(sess *session, line []byte, decodeErr error) {
 	}
 	r := contract.Result{Success: false, Code: contract.CodeInvalidAction, Error: "invalid action: " + msg}
 	b, _ := r.MarshalJSON()
+	rec.Result = b
+	s.hist.addOutbound(rec)
 	s.deliverAnswer(sess, rec, answer{result: b})
 }
 
@@ -369,12 +399,12 @@ func (s *Server) generate(gw, platform string, a contract.Action) []byte {
 	case contract.OpEdit:
 		r.MessageID = a.MessageID
 	case contract.OpDraft:
-		key := gw + "\x00" + a.ChatID + "\x00" + strconv.FormatInt(a.DraftID, 10)
+		key := a.ChatID + "\x00" + strconv.FormatInt(a.DraftID, 10)
 		h.mu.Lock()
-		id, ok := h.drafts[key]
+		id, ok := h.drafts.get(gw, key)
 		if !ok {
 			id = s.newMessageID()
-			h.drafts[key] = id
+			h.drafts.put(gw, key, id)
 		}
 		h.mu.Unlock()
 		r.MessageID = id
@@ -387,16 +417,17 @@ func (s *Server) generate(gw, platform string, a contract.Action) []byte {
 	case contract.OpThreadCreate:
 		id := "th-" + strconv.FormatUint(s.msgSeq.Add(1), 10)
 		h.mu.Lock()
-		h.threads[gw+"\x00"+id] = a.ThreadName
+		h.threads.put(gw, id, a.ThreadName)
 		h.mu.Unlock()
 		r.ThreadID, r.MessageID = id, id
 	case contract.OpThreadRename:
-		key := gw + "\x00" + a.MessageID
 		h.mu.Lock()
-		name, ours := h.threads[key]
+		name, ours := h.threads.get(gw, a.MessageID)
 		skip := (a.OnlyIfConnectorCreated && !ours) || (a.OnlyIfCurrentName != "" && (!ours || name != a.OnlyIfCurrentName))
-		if !skip {
-			h.threads[key] = a.ThreadName
+		if !skip && ours {
+			// Only threads we created are remembered: renaming any
+			// other id must not grow the table.
+			h.threads.put(gw, a.MessageID, a.ThreadName)
 		}
 		h.mu.Unlock()
 		if skip {
@@ -429,7 +460,10 @@ func (s *Server) deliverAnswer(sess *session, rec *OutboundRecord, ans answer) {
 		s.hist.mu.Unlock()
 		bp := getBuf()
 		*bp = appendResult((*bp)[:0], rec.RequestID, ans.result)
-		if err := sess.write(bp, frameMeta{typ: contract.TypeOutboundResult, requestID: rec.RequestID}); err != nil {
+		// Results come from the socket's own reader or a timer goroutine,
+		// never under a lock: waiting for room pushes back on this peer
+		// alone.
+		if err := sess.write(bp, frameMeta{typ: contract.TypeOutboundResult, requestID: rec.RequestID}, enqueueWait); err != nil {
 			s.hist.mu.Lock()
 			rec.Answered, rec.AnsweredAt = false, time.Time{}
 			s.hist.mu.Unlock()

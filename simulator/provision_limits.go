@@ -15,7 +15,7 @@ import (
 // fields after it). A conformance run provisions and enrolls a handful of
 // gateways; a flood of them is what these answer.
 const (
-	DefaultProvisionBurst       = 32
+	DefaultProvisionBurst       = 128
 	DefaultProvisionRefill      = time.Second
 	DefaultProvisionTotalBurst  = 256
 	DefaultProvisionTotalRefill = 100 * time.Millisecond

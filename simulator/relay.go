@@ -102,6 +102,7 @@ func (s *Server) serveRelay(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sess.startWriter()
+	sess.resetGen = s.resetGen.Load()
 	if err := s.register(sess); err != nil {
 		code, reason := contract.CloseConflict, contract.ReasonDuplicate
 		if errors.Is(err, ErrClosed) {
@@ -125,7 +126,7 @@ func (s *Server) serveRelay(w http.ResponseWriter, r *http.Request) {
 	sess.mu.Unlock()
 	conn.CloseNow()
 	s.unregister(sess)
-	sess.stopWriter()
+	s.rebuffer(sess, sess.stopWriter())
 	e := JournalEntry{Kind: JournalClose, GatewayID: sess.gw.GatewayID, SessionID: sess.id, Instance: sess.inst.id, Code: code, Reason: reason, Detail: "closed by relaysim"}
 	if !byUs {
 		e.Code, e.Reason, e.Detail = int(websocket.CloseStatus(readErr)), "", "closed by gateway"
@@ -260,6 +261,10 @@ func (sess *session) feed(split *contract.LineSplitter, skipping *bool, chunk []
 	}
 	stop := false
 	err := split.Feed(chunk, func(line []byte) error {
+		// A peer that sends faster than it reads waits here, outside every
+		// lock, so what its frames ask us to answer stays within the write
+		// queue's caps.
+		sess.waitRoom(0, 0)
 		if sess.handleLine(line) {
 			stop = true
 			return errStop
@@ -432,7 +437,7 @@ func (sess *session) hello(h contract.Hello) {
 	if !sess.frontsLocked(h.Platform) {
 		sess.platforms = append(sess.platforms, h.Platform)
 	}
-	if err := sess.sendBytes(pre.frame, frameMeta{typ: contract.TypeDescriptor}); err != nil {
+	if err := sess.sendBytes(pre.frame, frameMeta{typ: contract.TypeDescriptor}, enqueueForce); err != nil {
 		return
 	}
 	s.onDescriptorLocked(in, sess)

@@ -36,6 +36,14 @@ type Server struct {
 	msgSeq  atomic.Uint64
 	sessSeq atomic.Uint64
 
+	// Bounded memory (limits.go): bytes in every socket's write queue, in
+	// every buffer, and what hit a cap.
+	queued     atomic.Int64
+	buffered   atomic.Int64
+	bufRefused atomic.Uint64 // events refused 507 by a full buffer
+	rebuffered atomic.Uint64 // live deliveries re-buffered at a close
+	resetGen   atomic.Uint64 // bumped by Reset
+
 	mu        sync.RWMutex
 	gateways  map[string]*GatewayRecord // values are never mutated; changes replace them
 	instances map[string]*instance
@@ -51,6 +59,10 @@ type Server struct {
 	// lastLearned is each gateway's last learned source, so a run of
 	// events in one conversation is learned once.
 	lastLearned map[string]contract.SessionSource
+	// learnedBytes counts the three maps' keys and values; past
+	// maxLearnedBytes (or maxLearned entries) they are forgotten at once.
+	learnedBytes   int64
+	learnedDropped uint64
 
 	hist    history
 	scripts scriptSet
@@ -60,6 +72,8 @@ type Server struct {
 	refuse    atomic.Bool      // fault: close new sockets 1013
 	throttle  authThrottle     // failed authentications (throttle.go)
 	provLimit provisionLimiter // provision and enroll calls (provision_limits.go)
+
+	journalStreams atomic.Int64 // open GET /_relaysim/journal/stream streams
 
 	lifeMu  sync.Mutex
 	closing bool
@@ -104,7 +118,7 @@ func NewUnstarted(opts Options) (*Server, error) {
 		clk:       cfg.Clock,
 		log:       cfg.Logger,
 		store:     cfg.Store,
-		jr:        newJournal(cfg.JournalSize, cfg.JournalFrameBytes),
+		jr:        newJournal(cfg.JournalSize, cfg.JournalFrameBytes, cfg.JournalMaxBytes),
 		epoch:     randomHex(4),
 		gateways:  map[string]*GatewayRecord{},
 		instances: map[string]*instance{},
@@ -115,7 +129,7 @@ func NewUnstarted(opts Options) (*Server, error) {
 
 		lastLearned: map[string]contract.SessionSource{},
 	}
-	s.hist.init(cfg.HistorySize)
+	s.hist.init(cfg)
 	s.media.init()
 	set, _ := normalizeDeviations(cfg.Deviations)
 	s.devs.Store(uint32(set))
@@ -161,8 +175,8 @@ func (s *Server) restore() error {
 			inst.policies[p] = pol
 		}
 		for _, e := range in.Buffer {
-			inst.buffer = append(inst.buffer, &entry{BufferedEntry: e})
-			inst.pending[e.Platform]++
+			// What the store held stays, whatever the caps say now.
+			s.addEntryLocked(inst, &entry{BufferedEntry: e}, false)
 		}
 	}
 	for i := range snap.EnrollmentTokens {
@@ -380,13 +394,16 @@ func (s *Server) Reset() error {
 	if err := s.store.Apply(Mutation{Kind: MutReset}); err != nil {
 		return err
 	}
+	s.resetGen.Add(1)
 	s.gateways = map[string]*GatewayRecord{}
 	s.instances = map[string]*instance{}
+	s.buffered.Store(0)
 	s.tokens = map[string]*EnrollmentTokenRecord{}
 	s.learnMu.Lock()
 	s.owners = map[string]sessionOwner{}
 	s.chats = map[string]chatInfo{}
 	s.lastLearned = map[string]contract.SessionSource{}
+	s.learnedBytes = 0
 	s.learnMu.Unlock()
 	for _, g := range s.initial {
 		g := g.clone()

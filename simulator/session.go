@@ -35,19 +35,36 @@ type session struct {
 	sawHello    bool
 	sawFronted  bool
 	pingTimer   clock.Timer
+	pongTimer   clock.Timer // the deadline of the ping in flight
 	helloTimer  clock.Timer
 	graceTimer  clock.Timer
 
 	framesIn  atomic.Uint64
 	framesOut atomic.Uint64
 
-	// The write queue, drained by the socket's writer goroutine.
-	qmu     sync.Mutex
-	qcond   sync.Cond
-	queue   []outFrame
-	qclosed bool
-	werr    error
-	wdone   chan struct{}
+	// The write queue, drained by the socket's writer goroutine. qframes
+	// and qbytes count what is queued and what the writer holds.
+	qmu       sync.Mutex
+	qcond     sync.Cond     // the writer waits on it for frames
+	room      chan struct{} // closed when room frees up; nil when nobody waits
+	queue     []outFrame
+	qframes   int
+	qbytes    int64
+	qclosed   bool
+	werr      error
+	unwritten []outFrame // live deliveries never written, for re-buffering
+	wdone     chan struct{}
+
+	// The write watchdog (Options.SocketWriteTimeout).
+	writing   atomic.Bool   // a message write is in progress
+	wprogress atomic.Uint64 // messages written (or failed)
+	wmark     atomic.Uint64 // wprogress when the watchdog was armed
+	wdmu      sync.Mutex
+	wdog      *time.Timer
+
+	// resetGen is the server's reset generation when the socket opened:
+	// a socket that outlived a Reset re-buffers nothing.
+	resetGen uint64
 }
 
 // SessionInfo describes an open socket.
@@ -66,6 +83,10 @@ type SessionInfo struct {
 	Remote       string    `json:"remote"`
 	FramesIn     uint64    `json:"framesIn"`
 	FramesOut    uint64    `json:"framesOut"`
+	// QueuedFrames and QueuedBytes are what waits in the socket's write
+	// queue or is being written (Options.QueueMaxFrames, QueueMaxBytes).
+	QueuedFrames int   `json:"queuedFrames"`
+	QueuedBytes  int64 `json:"queuedBytes"`
 }
 
 func (sess *session) info() SessionInfo {
@@ -82,6 +103,7 @@ func (sess *session) info() SessionInfo {
 	}
 	in.mu.Unlock()
 	info.FramesIn, info.FramesOut = sess.framesIn.Load(), sess.framesOut.Load()
+	info.QueuedFrames, info.QueuedBytes = sess.queueUsage()
 	return info
 }
 
@@ -110,17 +132,39 @@ func putBuf(b *[]byte) {
 	bufPool.Put(b)
 }
 
-// frameMeta describes a frame for faults and the journal.
+// frameMeta describes a frame for faults, the journal and re-buffering.
 type frameMeta struct {
 	typ       string
 	bufferID  string
 	requestID string
+	// platform is set on live deliveries (an inbound or passthrough_forward
+	// without a bufferId): a live delivery the socket never wrote goes back
+	// to the instance's buffer for that platform.
+	platform string
 }
 
-// maxQueued bounds the frames waiting for a socket's writer; a producer
-// that finds the queue full waits, which is the backpressure a slow
-// gateway exerts.
-const maxQueued = 256
+// live reports whether the frame is a live delivery, which must reach the
+// socket or the buffer.
+func (m frameMeta) live() bool { return m.platform != "" && m.bufferID == "" }
+
+// enqueueMode says what enqueue does with a frame that does not fit.
+type enqueueMode int
+
+const (
+	// enqueueTry refuses it with errQueueFull. Live deliveries and
+	// interrupts are queued this way, under their instance's lock: they
+	// never wait on a peer.
+	enqueueTry enqueueMode = iota
+	// enqueueWait waits for room, outside every lock, until the socket
+	// ends: replayed entries, outbound results and delayed frames, whose
+	// producers are this socket's own reader or a goroutine of their own.
+	enqueueWait
+	// enqueueForce queues it anyway: the descriptor and going_idle_ack a
+	// frame of the peer asks for, decided under the instance's lock. The
+	// reader waits for room before it handles each frame, so these add at
+	// most one small frame past the cap.
+	enqueueForce
+)
 
 // outFrame is an encoded frame waiting for the writer; buf returns to
 // bufPool once written.
@@ -129,10 +173,24 @@ type outFrame struct {
 	meta frameMeta
 }
 
-var errSocketGone = errors.New("socket closed")
+// size is what the frame holds in memory: its buffer's capacity, which for
+// a pooled buffer is at least 4 KiB whatever the frame's length.
+func (f outFrame) size() int64 { return int64(cap(*f.buf)) }
+
+var (
+	errSocketGone = errors.New("socket closed")
+	errQueueFull  = errors.New("socket write queue full")
+)
+
+// queueFullError is errQueueFull with the room the refused frame needed,
+// so its producer can wait for exactly that much.
+type queueFullError struct{ need int64 }
+
+func (e *queueFullError) Error() string        { return errQueueFull.Error() }
+func (e *queueFullError) Is(target error) bool { return target == errQueueFull }
 
 // send encodes and queues a contract frame.
-func (sess *session) send(f contract.Frame) error {
+func (sess *session) send(f contract.Frame, mode enqueueMode) error {
 	bp := getBuf()
 	b, err := contract.AppendFrame((*bp)[:0], f)
 	if err != nil {
@@ -144,31 +202,32 @@ func (sess *session) send(f contract.Frame) error {
 	if r, ok := f.(contract.OutboundResult); ok {
 		meta.requestID = r.RequestID
 	}
-	return sess.write(bp, meta)
+	return sess.write(bp, meta, mode)
 }
 
 // sendBytes queues an already encoded frame.
-func (sess *session) sendBytes(b []byte, meta frameMeta) error {
+func (sess *session) sendBytes(b []byte, meta frameMeta, mode enqueueMode) error {
 	bp := getBuf()
 	*bp = append((*bp)[:0], b...)
-	return sess.write(bp, meta)
+	return sess.write(bp, meta, mode)
 }
 
 // writeDelivery queues an inbound or passthrough_forward frame around an
 // already compact payload, byte for byte what contract.EncodeFrame writes,
-// without decoding the payload again.
-func (sess *session) writeDelivery(frameType string, payload []byte, bufferID string) error {
+// without decoding the payload again. A live delivery (no bufferID) names
+// its platform, so it can be re-buffered if the socket never writes it.
+func (sess *session) writeDelivery(frameType string, payload []byte, bufferID, platform string, mode enqueueMode) error {
 	bp := getBuf()
 	*bp = appendDelivery((*bp)[:0], frameType, payload, bufferID)
-	return sess.write(bp, frameMeta{typ: frameType, bufferID: bufferID})
+	meta := frameMeta{typ: frameType, bufferID: bufferID}
+	if bufferID == "" {
+		meta.platform = platform
+	}
+	return sess.write(bp, meta, mode)
 }
 
 func appendDelivery(dst []byte, frameType string, payload []byte, bufferID string) []byte {
-	if frameType == contract.TypePassthroughForward {
-		dst = append(dst, `{"type":"passthrough_forward","forward":`...)
-	} else {
-		dst = append(dst, `{"type":"inbound","event":`...)
-	}
+	dst = append(dst, deliveryPrefix(frameType)...)
 	dst = append(dst, payload...)
 	if bufferID != "" {
 		// Buffer ids are ours and plain ASCII: no escaping needed.
@@ -179,9 +238,22 @@ func appendDelivery(dst []byte, frameType string, payload []byte, bufferID strin
 	return append(dst, "}\n"...)
 }
 
+func deliveryPrefix(frameType string) string {
+	if frameType == contract.TypePassthroughForward {
+		return `{"type":"passthrough_forward","forward":`
+	}
+	return `{"type":"inbound","event":`
+}
+
+// deliveryPayload is the event or forward inside a live delivery frame
+// that appendDelivery wrote (without a bufferId).
+func deliveryPayload(frameType string, frame []byte) []byte {
+	return frame[len(deliveryPrefix(frameType)) : len(frame)-2]
+}
+
 // write applies the outbound faults and queues the frame. It takes over
 // bp.
-func (sess *session) write(bp *[]byte, meta frameMeta) error {
+func (sess *session) write(bp *[]byte, meta frameMeta, mode enqueueMode) error {
 	s := sess.srv
 	if s.faults.active() {
 		act := s.faults.match(dirOut, sess.gw.GatewayID, meta.typ)
@@ -194,32 +266,136 @@ func (sess *session) write(bp *[]byte, meta frameMeta) error {
 		if act.delay > 0 {
 			s.note(JournalEntry{Kind: JournalFault, GatewayID: sess.gw.GatewayID, SessionID: sess.id, FrameType: meta.typ,
 				Detail: "outbound frame delayed " + act.delay.String()})
-			s.afterFunc(act.delay, func() { sess.enqueue(bp, meta) })
+			// The delayed frame waits for room on a goroutine of its own.
+			s.afterFunc(act.delay, func() { sess.enqueue(bp, meta, enqueueWait) })
 			return nil
 		}
 	}
-	return sess.enqueue(bp, meta)
+	return sess.enqueue(bp, meta, mode)
+}
+
+// fitsLocked reports whether a frame of size bytes may join the queue now.
+// An empty queue takes any frame, so a frame larger than the cap still goes
+// out; the total cap across sockets binds only frames that may be refused.
+// sess.qmu must be held.
+func (sess *session) fitsLocked(size int64, total bool) bool {
+	if sess.qframes == 0 {
+		return true
+	}
+	cfg := sess.srv.cfg
+	if sess.qframes >= cfg.QueueMaxFrames || sess.qbytes+size > cfg.QueueMaxBytes {
+		return false
+	}
+	return !total || sess.srv.queued.Load()+size <= cfg.QueueMaxTotalBytes
 }
 
 // enqueue hands a frame to the socket's writer, in order. Frames decided
 // under an instance's lock are queued under it, so the queue order is the
-// delivery order the contract needs (IDLE-003, IDLE-012).
-func (sess *session) enqueue(bp *[]byte, meta frameMeta) error {
+// delivery order the contract needs (IDLE-003, IDLE-012). The queue is
+// bounded in frames and bytes (Options.QueueMaxFrames, QueueMaxBytes): mode
+// says what happens to a frame that does not fit.
+func (sess *session) enqueue(bp *[]byte, meta frameMeta, mode enqueueMode) error {
+	f := outFrame{bp, meta}
+	size := f.size()
 	sess.qmu.Lock()
-	for len(sess.queue) >= maxQueued && sess.werr == nil && !sess.qclosed {
-		sess.qcond.Wait()
-	}
-	if sess.werr != nil || sess.qclosed {
+	for {
+		if sess.werr != nil || sess.qclosed {
+			sess.qmu.Unlock()
+			putBuf(bp)
+			return errSocketGone
+		}
+		if mode == enqueueForce || sess.fitsLocked(size, mode == enqueueTry) {
+			break
+		}
+		if mode == enqueueTry {
+			sess.qmu.Unlock()
+			putBuf(bp)
+			return &queueFullError{need: size}
+		}
+		ch := sess.roomLocked()
 		sess.qmu.Unlock()
-		putBuf(bp)
-		return errSocketGone
+		<-ch
+		sess.qmu.Lock()
 	}
-	sess.queue = append(sess.queue, outFrame{bp, meta})
+	sess.queue = append(sess.queue, f)
+	sess.qframes++
+	sess.qbytes += size
+	sess.srv.queued.Add(size)
 	if len(sess.queue) == 1 {
 		sess.qcond.Broadcast()
 	}
 	sess.qmu.Unlock()
 	return nil
+}
+
+// roomLocked returns a channel closed when the writer next frees room or
+// stops; sess.qmu must be held.
+func (sess *session) roomLocked() <-chan struct{} {
+	if sess.room == nil {
+		sess.room = make(chan struct{})
+	}
+	return sess.room
+}
+
+// signalRoomLocked wakes whoever waits for room; sess.qmu must be held.
+func (sess *session) signalRoomLocked() {
+	if sess.room != nil {
+		close(sess.room)
+		sess.room = nil
+	}
+}
+
+// waitRoom waits, outside every lock, until a frame of need bytes fits
+// the queue, or with need 0 until the queue is below its caps. With wait
+// positive it gives up once the writer has freed nothing for that long, on
+// the wall clock: a writer that keeps making progress, however slowly, is
+// waited for; one stuck on a peer that stopped reading is not. It reports
+// false when the socket is gone, the wait ran out, or the frame would fit
+// the socket's queue but not the total across sockets (which this socket's
+// writer cannot help).
+func (sess *session) waitRoom(need int64, wait time.Duration) bool {
+	cfg := sess.srv.cfg
+	var timer *time.Timer
+	for {
+		sess.qmu.Lock()
+		if sess.werr != nil || sess.qclosed {
+			sess.qmu.Unlock()
+			return false
+		}
+		if need <= 0 && sess.qframes < cfg.QueueMaxFrames && sess.qbytes < cfg.QueueMaxBytes {
+			sess.qmu.Unlock()
+			return true
+		}
+		if need > 0 && sess.fitsLocked(need, false) {
+			ok := sess.fitsLocked(need, true)
+			sess.qmu.Unlock()
+			return ok
+		}
+		ch := sess.roomLocked()
+		sess.qmu.Unlock()
+		if wait <= 0 {
+			<-ch
+			continue
+		}
+		if timer == nil {
+			timer = time.NewTimer(wait)
+			defer timer.Stop()
+		} else {
+			timer.Reset(wait) // the writer freed something: progress
+		}
+		select {
+		case <-ch:
+		case <-timer.C:
+			return false
+		}
+	}
+}
+
+// queueUsage returns the frames and bytes queued or being written.
+func (sess *session) queueUsage() (frames int, bytes int64) {
+	sess.qmu.Lock()
+	defer sess.qmu.Unlock()
+	return sess.qframes, sess.qbytes
 }
 
 // startWriter starts the goroutine that writes queued frames. One writer
@@ -232,13 +408,20 @@ func (sess *session) startWriter() {
 }
 
 // stopWriter lets the writer finish what is queued (failing fast on a
-// closed socket) and waits for it.
-func (sess *session) stopWriter() {
+// closed socket) and waits for it. It returns the live deliveries the
+// socket never wrote, which the caller re-buffers.
+func (sess *session) stopWriter() []outFrame {
 	sess.qmu.Lock()
 	sess.qclosed = true
 	sess.qcond.Broadcast()
+	sess.signalRoomLocked()
 	sess.qmu.Unlock()
 	<-sess.wdone
+	sess.qmu.Lock()
+	defer sess.qmu.Unlock()
+	unwritten := sess.unwritten
+	sess.unwritten = nil
+	return unwritten
 }
 
 // coalesceLimit caps a message that carries several queued frames, far
@@ -248,6 +431,7 @@ const coalesceLimit = 64 << 10
 
 func (sess *session) writeLoop() {
 	defer close(sess.wdone)
+	defer sess.stopWatchdog()
 	var batch []outFrame
 	for {
 		sess.qmu.Lock()
@@ -258,31 +442,58 @@ func (sess *session) writeLoop() {
 			sess.qmu.Unlock()
 			return
 		}
+		// The batch stays counted against the caps until each of its
+		// messages is written, so the queue and the writer's hands
+		// together hold at most QueueMaxBytes; room frees message by
+		// message, so producers refill the queue while the writer writes.
 		batch, sess.queue = sess.queue, batch[:0]
-		sess.qcond.Broadcast() // room for waiting producers
 		werr := sess.werr
 		sess.qmu.Unlock()
+		done := 0 // frames written and released
 		if werr == nil {
-			if werr = sess.writeBatch(batch); werr != nil {
+			sess.armWatchdog()
+			if done, werr = sess.writeBatch(batch); werr != nil {
 				sess.qmu.Lock()
 				sess.werr = werr
-				sess.qcond.Broadcast()
 				sess.qmu.Unlock()
 			}
+			sess.disarmWatchdog()
 		}
-		for i := range batch {
-			putBuf(batch[i].buf)
-			batch[i] = outFrame{}
-		}
+		sess.release(batch[done:], true)
+		clear(batch)
 	}
 }
 
-// writeBatch writes queued frames. Unless Options.OneFramePerMessage is
-// set, frames that were queued together share one WebSocket message, up to
-// coalesceLimit: receivers must accept several frames per message
-// (TRN-005), and one write instead of many is what lets a busy socket keep
-// up.
-func (sess *session) writeBatch(batch []outFrame) error {
+// release returns written (or abandoned) frames' room to the queue. With
+// unwritten set, live deliveries among them are kept for re-buffering.
+func (sess *session) release(frames []outFrame, unwritten bool) {
+	if len(frames) == 0 {
+		return
+	}
+	var freed int64
+	sess.qmu.Lock()
+	for _, f := range frames {
+		freed += f.size()
+		if unwritten && f.meta.live() {
+			sess.unwritten = append(sess.unwritten, f)
+		} else {
+			putBuf(f.buf)
+		}
+	}
+	sess.qframes -= len(frames)
+	sess.qbytes -= freed
+	sess.signalRoomLocked()
+	sess.qmu.Unlock()
+	sess.srv.queued.Add(-freed)
+}
+
+// writeBatch writes queued frames, releasing each message's frames once
+// written, and returns how many it wrote. Unless
+// Options.OneFramePerMessage is set, frames that were queued together share
+// one WebSocket message, up to coalesceLimit: receivers must accept several
+// frames per message (TRN-005), and one write instead of many is what lets
+// a busy socket keep up.
+func (sess *session) writeBatch(batch []outFrame) (int, error) {
 	s := sess.srv
 	single := s.cfg.OneFramePerMessage || s.deviations().has(DevNoNewline)
 	for i := 0; i < len(batch); {
@@ -295,7 +506,7 @@ func (sess *session) writeBatch(batch []outFrame) error {
 		}
 		if j == i+1 {
 			if err := sess.writeMessage(*batch[i].buf); err != nil {
-				return err
+				return i, err
 			}
 		} else {
 			mp := getBuf()
@@ -307,7 +518,7 @@ func (sess *session) writeBatch(batch []outFrame) error {
 			err := sess.writeMessage(msg)
 			putBuf(mp)
 			if err != nil {
-				return err
+				return i, err
 			}
 		}
 		for _, f := range batch[i:j] {
@@ -315,9 +526,10 @@ func (sess *session) writeBatch(batch []outFrame) error {
 			s.note(JournalEntry{Kind: JournalFrameOut, GatewayID: sess.gw.GatewayID, SessionID: sess.id, FrameType: f.meta.typ,
 				Frame: s.jr.frameText(*f.buf), Size: len(*f.buf), BufferID: f.meta.bufferID, RequestID: f.meta.requestID})
 		}
+		sess.release(batch[i:j], false)
 		i = j
 	}
-	return nil
+	return len(batch), nil
 }
 
 func (sess *session) writeMessage(b []byte) error {
@@ -325,10 +537,73 @@ func (sess *session) writeMessage(b []byte) error {
 		b = b[:len(b)-1]
 	}
 	// The background context keeps coder/websocket from arming a timer per
-	// write; a stuck peer is cut off by keepalive, whose close unblocks
+	// write. A peer that stops reading is cut off by keepalive (on Clock)
+	// or by the write watchdog (on the wall clock), whose close unblocks
 	// the write.
-	return sess.conn.Write(context.Background(), websocket.MessageText, b)
+	sess.writing.Store(true)
+	err := sess.conn.Write(context.Background(), websocket.MessageText, b)
+	sess.writing.Store(false)
+	sess.wprogress.Add(1)
+	return err
 }
+
+// armWatchdog starts the write deadline of a batch: a socket whose writer
+// completes no message for Options.SocketWriteTimeout, on the wall clock, is
+// closed 1011. The kernel does not follow a manual clock, and a wall-clock
+// timer never shows up among a manual clock's timers.
+func (sess *session) armWatchdog() {
+	wt := sess.srv.cfg.SocketWriteTimeout
+	if wt <= 0 {
+		return
+	}
+	sess.wmark.Store(sess.wprogress.Load())
+	sess.wdmu.Lock()
+	if sess.wdog == nil {
+		sess.wdog = time.AfterFunc(wt, sess.checkWrite)
+	} else {
+		sess.wdog.Reset(wt)
+	}
+	sess.wdmu.Unlock()
+}
+
+func (sess *session) disarmWatchdog() {
+	sess.wdmu.Lock()
+	if sess.wdog != nil {
+		sess.wdog.Stop()
+	}
+	sess.wdmu.Unlock()
+}
+
+func (sess *session) stopWatchdog() { sess.disarmWatchdog() }
+
+// checkWrite runs when a batch has been in the writer's hands for
+// SocketWriteTimeout: without progress since, the peer stopped reading.
+func (sess *session) checkWrite() {
+	s := sess.srv
+	if !sess.writing.Load() {
+		return
+	}
+	if p := sess.wprogress.Load(); p != sess.wmark.Load() {
+		// Messages went out; this batch is merely large. Watch the next
+		// stretch.
+		sess.wmark.Store(p)
+		sess.wdmu.Lock()
+		sess.wdog.Reset(s.cfg.SocketWriteTimeout)
+		sess.wdmu.Unlock()
+		return
+	}
+	if !s.track() {
+		return
+	}
+	defer s.untrack()
+	s.note(JournalEntry{Kind: JournalKeepalive, GatewayID: sess.gw.GatewayID, SessionID: sess.id,
+		Detail: "write made no progress for " + s.cfg.SocketWriteTimeout.String() + " (wall clock)"})
+	sess.closeStalled(contract.CloseInternalError, ReasonWriteTimeout)
+}
+
+// ReasonWriteTimeout is the close reason of a socket whose peer stopped
+// reading: a write made no progress for Options.SocketWriteTimeout.
+const ReasonWriteTimeout = "write timeout"
 
 // closeNow closes the socket with code and reason and waits for the close
 // handshake (at most a few seconds when the peer does not answer). The
@@ -363,8 +638,31 @@ func (sess *session) closeAsync(code int, reason string) {
 	}()
 }
 
+// closeStalled closes a socket whose peer stopped answering. When a write
+// is stuck on a full TCP buffer it holds the connection's write lock, so no
+// close frame could go out behind it: the connection is then dropped at
+// once, which also ends the stuck write, instead of waiting out
+// coder/websocket's 5 s for the lock. The close is recorded with code and
+// reason either way.
+func (sess *session) closeStalled(code int, reason string) {
+	sess.mu.Lock()
+	if sess.closing {
+		sess.mu.Unlock()
+		return
+	}
+	sess.closing = true
+	sess.closeCode, sess.closeReason = code, reason
+	sess.stopTimersLocked()
+	sess.mu.Unlock()
+	if sess.writing.Load() {
+		sess.conn.CloseNow()
+		return
+	}
+	sess.conn.Close(websocket.StatusCode(code), reason)
+}
+
 func (sess *session) stopTimersLocked() {
-	for _, t := range []clock.Timer{sess.pingTimer, sess.helloTimer, sess.graceTimer} {
+	for _, t := range []clock.Timer{sess.pingTimer, sess.pongTimer, sess.helloTimer, sess.graceTimer} {
 		if t != nil {
 			t.Stop()
 		}
@@ -393,26 +691,38 @@ func (sess *session) startTimers() {
 	}
 }
 
-// ping sends one WebSocket ping and closes 1011 when no pong comes back in
-// time (TRN-011); otherwise it re-arms itself.
+// ping sends one WebSocket ping and closes 1011 when no pong came back
+// PingTimeout after it (TRN-011); otherwise it re-arms itself. The
+// deadline does not wait for Ping to return: a writer stuck on a peer that
+// stopped reading holds the write lock, so the ping cannot even go out, and
+// coder/websocket gives up on it after its own 5 s with an error that says
+// nothing about the peer. Whatever Ping answers, a ping without a pong in
+// time closes the socket.
 func (sess *session) ping() {
 	s := sess.srv
-	if sess.isClosing() {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sess.mu.Lock()
+	if sess.closing {
+		sess.mu.Unlock()
 		return
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var timedOut atomic.Bool
-	t := s.clk.AfterFunc(s.cfg.PingTimeout, func() { timedOut.Store(true); cancel() })
-	err := sess.conn.Ping(ctx)
-	t.Stop()
-	cancel()
-	if err != nil {
-		if timedOut.Load() {
-			s.note(JournalEntry{Kind: JournalKeepalive, GatewayID: sess.gw.GatewayID, SessionID: sess.id,
-				Detail: "no pong within " + s.cfg.PingTimeout.String()})
-			sess.closeNow(contract.CloseInternalError, contract.ReasonKeepaliveTimeout)
+	deadline := s.afterFunc(s.cfg.PingTimeout, func() {
+		cancel()
+		sess.keepaliveExpired()
+	})
+	sess.pongTimer = deadline
+	sess.mu.Unlock()
+	if err := sess.conn.Ping(ctx); err != nil {
+		// The deadline stays armed and decides, unless the socket is
+		// going away anyway.
+		if sess.isClosing() {
+			deadline.Stop()
 		}
 		return
+	}
+	if !deadline.Stop() {
+		return // the deadline fired meanwhile and closes the socket
 	}
 	sess.mu.Lock()
 	if !sess.closing && sess.pingTimer != nil {
@@ -420,6 +730,17 @@ func (sess *session) ping() {
 	}
 	sess.mu.Unlock()
 	s.note(JournalEntry{Kind: JournalKeepalive, GatewayID: sess.gw.GatewayID, SessionID: sess.id, Detail: "pong received"})
+}
+
+// keepaliveExpired closes a socket whose ping got no pong in time.
+func (sess *session) keepaliveExpired() {
+	s := sess.srv
+	if sess.isClosing() {
+		return
+	}
+	s.note(JournalEntry{Kind: JournalKeepalive, GatewayID: sess.gw.GatewayID, SessionID: sess.id,
+		Detail: "no pong within " + s.cfg.PingTimeout.String()})
+	sess.closeStalled(contract.CloseInternalError, contract.ReasonKeepaliveTimeout)
 }
 
 // helloDeadline closes a socket that has not named a fronted platform in

@@ -40,7 +40,8 @@ const (
 	MutGateway MutationKind = "gateway"
 	// MutFlip sets Flipped for Instance.
 	MutFlip MutationKind = "flip"
-	// MutAppend appends Entry to Instance's buffer.
+	// MutAppend appends Entry to Instance's buffer, or puts it first when
+	// Front is set.
 	MutAppend MutationKind = "append"
 	// MutRemove removes BufferID from Instance's buffer.
 	MutRemove MutationKind = "remove"
@@ -57,11 +58,14 @@ const (
 // Mutation is one change to persisted state; which fields are set depends
 // on Kind.
 type Mutation struct {
-	Kind     MutationKind            `json:"kind"`
-	Gateway  *GatewayRecord          `json:"gateway,omitempty"`
-	Instance string                  `json:"instance,omitempty"`
-	Flipped  bool                    `json:"flipped,omitempty"`
-	Entry    *BufferedEntry          `json:"entry,omitempty"`
+	Kind     MutationKind   `json:"kind"`
+	Gateway  *GatewayRecord `json:"gateway,omitempty"`
+	Instance string         `json:"instance,omitempty"`
+	Flipped  bool           `json:"flipped,omitempty"`
+	Entry    *BufferedEntry `json:"entry,omitempty"`
+	// Front puts an appended entry first: a live delivery a closed socket
+	// never wrote is older than anything buffered since.
+	Front    bool                    `json:"front,omitempty"`
 	BufferID string                  `json:"bufferId,omitempty"`
 	Policy   *contract.PolicyRequest `json:"policy,omitempty"`
 	Token    *EnrollmentTokenRecord  `json:"token,omitempty"`
@@ -236,7 +240,11 @@ func (st *state) apply(m Mutation) error {
 		st.inst(m.Instance).Flipped = m.Flipped
 	case MutAppend:
 		in := st.inst(m.Instance)
-		in.Buffer = append(in.Buffer, *m.Entry)
+		if m.Front {
+			in.Buffer = append([]BufferedEntry{*m.Entry}, in.Buffer...)
+		} else {
+			in.Buffer = append(in.Buffer, *m.Entry)
+		}
 		ids := st.bufIDs[m.Instance]
 		if ids == nil {
 			ids = map[string]struct{}{}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"sort"
 	"strings"
 	"time"
 )
@@ -94,12 +95,22 @@ func redactErr(msg, secret, shown string) string {
 func (h *history) addWake(r WakeRecord) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.wakes = trim(append(h.wakes, r), h.size)
+	h.seq++
+	h.wakes.add(r.Instance, seqWake{h.seq, r})
 }
 
-// Wakes returns the wake requests sent or suppressed, oldest first.
+// Wakes returns the wake requests sent or suppressed, oldest first; the
+// newest Options.HistorySize per instance are kept.
 func (s *Server) Wakes() []WakeRecord {
-	s.hist.mu.Lock()
-	defer s.hist.mu.Unlock()
-	return append([]WakeRecord{}, s.hist.wakes...)
+	h := &s.hist
+	h.mu.Lock()
+	var all []seqWake
+	h.wakes.each("", func(x seqWake) { all = append(all, x) })
+	h.mu.Unlock()
+	sort.Slice(all, func(i, j int) bool { return all[i].seq < all[j].seq })
+	out := make([]WakeRecord, len(all))
+	for i, x := range all {
+		out[i] = x.r
+	}
+	return out
 }

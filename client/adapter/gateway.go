@@ -315,109 +315,94 @@ func (g *Gateway) HandlePassthrough(ctx context.Context, d *client.PassthroughDe
 	return d.Ack()
 }
 
-// commandEvent turns a Discord slash command (interaction type 2) into a
-// command event with text "/<name> <option values>", as the reference
-// gateway does (section 6.5 of the contract): group when the interaction
-// has a guild, dm otherwise, the guild as scope_id.
-func commandEvent(f contract.Forward) (contract.MessageEvent, bool) {
-	if f.Platform != "discord" {
-		return contract.MessageEvent{}, false
-	}
-	var body struct {
-		Type      int    `json:"type"`
-		ID        string `json:"id"`
-		ChannelID string `json:"channel_id"`
-		GuildID   string `json:"guild_id"`
-		Data      struct {
-			Name    string `json:"name"`
-			Options []struct {
-				Value any `json:"value"`
-			} `json:"options"`
-		} `json:"data"`
-		Member struct {
-			User struct {
-				ID string `json:"id"`
-			} `json:"user"`
-		} `json:"member"`
+// discordInteraction is the part of a Discord interaction a gateway reads
+// from a passthrough_forward body.
+type discordInteraction struct {
+	Type      int    `json:"type"`
+	ID        string `json:"id"`
+	ChannelID string `json:"channel_id"`
+	GuildID   string `json:"guild_id"`
+	Data      struct {
+		Name     string `json:"name"`
+		CustomID string `json:"custom_id"`
+		Options  []struct {
+			Value any `json:"value"`
+		} `json:"options"`
+	} `json:"data"`
+	Message struct {
+		ID string `json:"id"`
+	} `json:"message"`
+	Member struct {
 		User struct {
 			ID string `json:"id"`
 		} `json:"user"`
+	} `json:"member"`
+	User struct {
+		ID string `json:"id"`
+	} `json:"user"`
+}
+
+// parseInteraction decodes a Discord forward's body; ok is false for any
+// other platform or a body that is not an interaction.
+func parseInteraction(f contract.Forward) (discordInteraction, bool) {
+	var in discordInteraction
+	if f.Platform != "discord" || json.Unmarshal(f.Body, &in) != nil {
+		return in, false
 	}
-	if json.Unmarshal(f.Body, &body) != nil || body.Type != 2 || body.Data.Name == "" {
-		return contract.MessageEvent{}, false
-	}
-	text := "/" + body.Data.Name
-	for _, o := range body.Data.Options {
-		text += " " + fmt.Sprint(o.Value)
-	}
-	user := body.Member.User.ID
+	return in, true
+}
+
+// source is the session source of the interaction: group when it has a
+// guild, dm otherwise, the guild as scope_id (as the reference gateway
+// reads it).
+func (in discordInteraction) source(profile string) contract.SessionSource {
+	user := in.Member.User.ID
 	if user == "" {
-		user = body.User.ID
+		user = in.User.ID
 	}
 	chatType := "dm"
-	if body.GuildID != "" {
+	if in.GuildID != "" {
 		chatType = "group"
 	}
-	return contract.MessageEvent{
-		Text: text, MessageType: "command", MessageID: body.ID,
-		Source: contract.SessionSource{
-			Platform: "discord", ChatID: body.ChannelID, ChatType: chatType,
-			UserID: user, ScopeID: body.GuildID, MessageID: body.ID, Profile: f.Profile,
-		},
-	}, true
+	return contract.SessionSource{
+		Platform: "discord", ChatID: in.ChannelID, ChatType: chatType,
+		UserID: user, ScopeID: in.GuildID, MessageID: in.ID, Profile: profile,
+	}
+}
+
+// commandEvent turns a Discord slash command (interaction type 2) into a
+// command event with text "/<name> <option values>", as the reference
+// gateway does (section 6.5 of the contract).
+func commandEvent(f contract.Forward) (contract.MessageEvent, bool) {
+	in, ok := parseInteraction(f)
+	if !ok || in.Type != 2 || in.Data.Name == "" {
+		return contract.MessageEvent{}, false
+	}
+	text := "/" + in.Data.Name
+	for _, o := range in.Data.Options {
+		text += " " + fmt.Sprint(o.Value)
+	}
+	return contract.MessageEvent{Text: text, MessageType: "command", MessageID: in.ID, Source: in.source(f.Profile)}, true
 }
 
 // pressEvent turns a Discord interaction that presses a prompt button
 // (type 3, custom_id "hp1:<prompt>:<option>") into a prompt_response event.
 func pressEvent(f contract.Forward) (contract.MessageEvent, bool) {
-	if f.Platform != "discord" {
+	in, ok := parseInteraction(f)
+	if !ok || in.Type != 3 {
 		return contract.MessageEvent{}, false
 	}
-	var body struct {
-		Type      int    `json:"type"`
-		ID        string `json:"id"`
-		ChannelID string `json:"channel_id"`
-		GuildID   string `json:"guild_id"`
-		Data      struct {
-			CustomID string `json:"custom_id"`
-		} `json:"data"`
-		Message struct {
-			ID string `json:"id"`
-		} `json:"message"`
-		Member struct {
-			User struct {
-				ID string `json:"id"`
-			} `json:"user"`
-		} `json:"member"`
-		User struct {
-			ID string `json:"id"`
-		} `json:"user"`
-	}
-	if json.Unmarshal(f.Body, &body) != nil || body.Type != 3 {
-		return contract.MessageEvent{}, false
-	}
-	pid, oid, ok := ParseCallbackToken(body.Data.CustomID)
+	pid, oid, ok := ParseCallbackToken(in.Data.CustomID)
 	if !ok {
 		return contract.MessageEvent{}, false
-	}
-	user := body.Member.User.ID
-	if user == "" {
-		user = body.User.ID
-	}
-	chatType := "dm"
-	if body.GuildID != "" {
-		chatType = "group"
 	}
 	return contract.MessageEvent{
 		Text:        "/" + oid,
 		MessageType: "command",
 		PromptResponse: &contract.PromptResponse{
-			PromptID: pid, OptionID: oid, PromptMessageID: body.Message.ID,
+			PromptID: pid, OptionID: oid, PromptMessageID: in.Message.ID,
 		},
-		Source: contract.SessionSource{
-			Platform: "discord", ChatID: body.ChannelID, ChatType: chatType,
-			UserID: user, ScopeID: body.GuildID, MessageID: body.ID, Profile: f.Profile,
-		},
+		Source: in.source(f.Profile),
 	}, true
 }
 

@@ -225,6 +225,9 @@ func finish(c *commonFlags, res *conformance.Result, err error, stdout, stderr i
 	for _, e := range res.SuiteErrors {
 		fmt.Fprintf(stdout, "harness: %s\n", e)
 	}
+	for _, n := range res.Notes {
+		fmt.Fprintf(stdout, "note: %s\n", n)
+	}
 	return res.ExitCode()
 }
 

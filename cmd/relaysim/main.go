@@ -85,6 +85,8 @@ type config struct {
 	controlToken    string
 	requireControl  bool
 	oneFrame        bool
+	console         devFlag // auto, or asked for
+	consoleOn       bool    // the console as validate settled it
 	limits          limitFlags
 }
 
@@ -124,6 +126,7 @@ func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.controlToken, "control-token", "", "require this `token` on /_relaysim/ requests (Authorization: Bearer or X-Relaysim-Token)")
 	fs.BoolVar(&c.requireControl, "require-control-token", false, "refuse to start without --control-token (the container image sets it, so a published port never exposes an open control API)")
 	fs.BoolVar(&c.oneFrame, "one-frame-per-message", false, "write every frame as its own WebSocket message instead of letting frames queued together share one (TRN-005)")
+	fs.Var(&c.console, "console", "serve the web console at /_relaysim/ (chat with the gateway, watch the frames, pull the levers; docs/relaysim.md#console); auto: on when --addr is loopback or --control-token is set")
 	addLimitFlags(fs, &c.limits)
 	fs.Usage = func() { usage(fs, fs.Output()) }
 	return fs
@@ -241,6 +244,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		fmt.Fprint(stdout, env)
 	}
 	logger.Info("relaysim: ready", "url", s.URL(), "relay", s.RelayURL(), "control", s.URL()+simulator.ControlPrefix, "devGateway", c.gatewayID)
+	if u := s.ConsoleURL(); u != "" {
+		// Last, and with the URL at the end of the line, so a terminal
+		// shows it where the eye lands and makes it clickable.
+		logger.Info("relaysim: console: open it in a browser", "url", u)
+	}
 
 	<-ctx.Done()
 	logger.Info("relaysim: shutting down")
@@ -258,6 +266,7 @@ func (c *config) options(logger *slog.Logger) (simulator.Options, error) {
 		WakeCooldown: c.wakeCooldown, DrainWindow: c.drainWindow, MediaTTL: c.mediaTTL,
 		AuthFailBurst: c.authFailBurst, AuthFailRefill: c.authFailRefill,
 		ControlToken: c.controlToken, OneFramePerMessage: c.oneFrame,
+		DisableConsole: !c.consoleOn,
 	}
 	if opts.Addr == "" {
 		opts.Addr = defaultAddr

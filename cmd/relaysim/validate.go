@@ -45,6 +45,13 @@ func (c *config) validate() error {
 	if c.requireControl && c.controlToken == "" {
 		return errors.New("--require-control-token: no --control-token (env RELAYSIM_CONTROL_TOKEN) is set, and without one anyone who reaches the port can enroll gateways, inject traffic and read buffers; set a token (docker run -e RELAYSIM_CONTROL_TOKEN=...), or turn the requirement off (RELAYSIM_REQUIRE_CONTROL_TOKEN=false)")
 	}
+	// The console adds nothing the control API does not already give, but
+	// a page inviting a visit does not belong on an open address.
+	c.consoleOn = c.console.on
+	if !c.console.set {
+		c.consoleOn = loopback || c.controlToken != ""
+	}
+
 	if err := checkStore(c.store); err != nil {
 		return err
 	}
@@ -107,6 +114,7 @@ func (c *config) validate() error {
 		{"write-timeout", l.writeTimeout, ""},
 		{"media-timeout", l.mediaTimeout, ""},
 		{"idle-timeout", l.idleTimeout, ""},
+		{"queue-wait", l.queueWait, "never waits"},
 	} {
 		switch {
 		case d.v == 0 && d.negOK != "":
@@ -129,6 +137,9 @@ func (c *config) validate() error {
 		{"max-gateways-per-tenant", l.maxGatewaysPerTenant, 1, "means no cap"},
 		{"max-conns", l.maxConns, 1, "means no cap"},
 		{"max-header-bytes", l.maxHeaderBytes, 1024, ""},
+		{"queue-max-frames", l.queueMaxFrames, 1, ""},
+		{"buffer-max-entries", l.bufferMaxEntries, 1, ""},
+		{"history-size", l.historySize, 1, ""},
 	} {
 		switch {
 		case n.v < 0 && n.negOK != "":
@@ -138,6 +149,21 @@ func (c *config) validate() error {
 			return fmt.Errorf("--%s %d: must be at least %d", n.flag, n.v, n.min)
 		}
 	}
+	for _, b := range []struct {
+		flag string
+		v    int64
+	}{
+		{"queue-max-bytes", l.queueMaxBytes}, {"queue-max-total-bytes", l.queueMaxTotalBytes},
+		{"buffer-max-bytes", l.bufferMaxBytes}, {"buffer-max-total-bytes", l.bufferMaxTotalBytes},
+		{"history-max-bytes", l.historyMaxBytes}, {"history-max-total-bytes", l.historyMaxTotalBytes},
+		{"journal-max-bytes", l.journalMaxBytes},
+	} {
+		if b.v < 1 {
+			return fmt.Errorf("--%s %d: must be a positive number of bytes", b.flag, b.v)
+		}
+	}
+	// --socket-write-timeout: 0 means the ping timeout and a negative value
+	// disables the watchdog, so every value means something.
 	if l.maxHeaderBytes > 16<<20 {
 		return fmt.Errorf("--max-header-bytes %d: must be at most %d", l.maxHeaderBytes, 16<<20)
 	}

@@ -67,7 +67,7 @@ func TestDeviationMatrix(t *testing.T) {
 	for _, row := range conformance.DeviationMatrix {
 		t.Run(string(row.Side)+"/"+row.Deviation, func(t *testing.T) {
 			t.Parallel()
-			spec := childSpec{Side: row.Side, Focus: row.Focus, Strict: true, Wait: 2 * time.Second}
+			spec := childSpec{Side: row.Side, Focus: row.Focus, Strict: true, Wait: matrixWait}
 			switch row.Side {
 			case conformance.Connector:
 				spec.SimDeviations = []string{row.Deviation}
@@ -167,3 +167,13 @@ func TestSuiteTimeOnAFailingConnector(t *testing.T) {
 		t.Errorf("the connector suite took %s against a failing connector, over its %s budget", res.Duration.Round(time.Millisecond), budget)
 	}
 }
+
+// matrixWait bounds each wait of a deviation run: short, since failing
+// cases wait it out, but long enough for a 1 MiB frame to cross a loaded
+// machine under the race detector.
+var matrixWait = func() time.Duration {
+	if raceEnabled {
+		return 5 * time.Second
+	}
+	return 2 * time.Second
+}()

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -171,7 +172,9 @@ func Run(ctx context.Context, t Target, entries []Entry) []Outcome {
 		o := Outcome{ID: e.ID, Where: e.Where, Requirement: e.Requirement, Result: Pass}
 		if why := r.missing(e); why != "" {
 			o.Result, o.Detail = Skip, why
-		} else if err := r.run(ctx, e); err != nil {
+		} else if err := r.run(ctx, e); errors.Is(err, errThrottled) {
+			o.Result, o.Detail = Skip, err.Error()
+		} else if err != nil {
 			o.Result, o.Detail, o.Unshed = Fail, err.Error(), errors.Is(err, errUnshed)
 			o.Stage = StageInput
 			var b *Breach
@@ -886,6 +889,12 @@ func (r *runner) runUpgrade(ctx context.Context, e Entry, vars map[string]string
 			case code == re.Throttle.Code && (re.Throttle.Reason == "" || reason == re.Throttle.Reason):
 				throttled++
 			case code == contract.CloseUnauthorized:
+				// A refusal in the flood is still a refusal: its reason
+				// is AUTH-010's, whatever the connector thinks of the
+				// rate.
+				if want := floodReason(e.Input.Token); reason != want {
+					return breach(StageInput, "AUTH-010", "attempt %d closed 4401 %q; a refused token is closed 4401 %q", i+1, reason, want)
+				}
 			default:
 				return fmt.Errorf("attempt %d closed %d %q; want 4401 or %d", i+1, code, reason, re.Throttle.Code)
 			}
@@ -915,6 +924,18 @@ func (r *runner) runUpgrade(ctx context.Context, e Entry, vars map[string]string
 	}
 	return nil
 }
+
+// floodReason is the 4401 reason AUTH-010 gives the flood's token.
+func floodReason(t *TokenRecipe) string {
+	if t != nil && t.Kind == "expired" {
+		return contract.ReasonExpired
+	}
+	return contract.ReasonUnauthorized
+}
+
+// errThrottled marks an entry whose valid request the connector kept
+// throttling: it cannot be judged now.
+var errThrottled = errors.New("throttled")
 
 // errUnshed marks a flood the connector did not shed at all.
 var errUnshed = errors.New("the connector shed none of them")
@@ -965,46 +986,75 @@ func (f *filler) Read(p []byte) (int, error) {
 	return int(k), nil
 }
 
-// runHTTP runs an http entry.
+// runHTTP runs an http entry. A request with the target's valid identity
+// bearer answered 429 with Retry-After (HTTP-025: a connector may bound how
+// fast a tenant provisions) is retried after the wait, a few times; when
+// the throttle does not lift the entry is skipped, not failed.
 func (r *runner) runHTTP(ctx context.Context, e Entry, vars map[string]string) error {
 	in := e.Input
-	var body io.Reader
-	size := int64(-1)
-	switch {
-	case in.BodySize > 0:
-		body, size = &filler{in.BodySize}, in.BodySize
-	case in.Body != "":
-		b := expand(in.Body, vars)
-		body, size = strings.NewReader(b), int64(len(b))
-	default:
-		size = 0
+	do := func() (*http.Response, error) {
+		var body io.Reader
+		size := int64(-1)
+		switch {
+		case in.BodySize > 0:
+			body, size = &filler{in.BodySize}, in.BodySize
+		case in.Body != "":
+			b := expand(in.Body, vars)
+			body, size = strings.NewReader(b), int64(len(b))
+		default:
+			size = 0
+		}
+		req, err := http.NewRequestWithContext(ctx, in.Method, strings.TrimRight(r.t.BaseURL, "/")+"/", body)
+		if err != nil {
+			return nil, err
+		}
+		req.URL.Opaque = expand(in.Path, vars) // verbatim, unclean segments included
+		req.ContentLength = size
+		if size == 0 {
+			req.Body = http.NoBody
+		}
+		for k, v := range in.Headers {
+			req.Header.Set(k, expand(v, vars))
+		}
+		def := ""
+		if strings.HasPrefix(in.Path, contract.PathPolicy) || strings.HasPrefix(in.Path, contract.PathMedia) {
+			def = "valid"
+		}
+		auth, err := r.authorization(in, def)
+		if err != nil {
+			return nil, err
+		}
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := r.t.HTTPClient.Do(req)
+		if err != nil {
+			return nil, fmt.Errorf("request failed: %w", err)
+		}
+		return resp, nil
 	}
-	req, err := http.NewRequestWithContext(ctx, in.Method, strings.TrimRight(r.t.BaseURL, "/")+"/", body)
-	if err != nil {
-		return err
-	}
-	req.URL.Opaque = expand(in.Path, vars) // verbatim, unclean segments included
-	req.ContentLength = size
-	if size == 0 {
-		req.Body = http.NoBody
-	}
-	for k, v := range in.Headers {
-		req.Header.Set(k, expand(v, vars))
-	}
-	def := ""
-	if strings.HasPrefix(in.Path, contract.PathPolicy) || strings.HasPrefix(in.Path, contract.PathMedia) {
-		def = "valid"
-	}
-	auth, err := r.authorization(in, def)
-	if err != nil {
-		return err
-	}
-	if auth != "" {
-		req.Header.Set("Authorization", auth)
-	}
-	resp, err := r.t.HTTPClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("request failed: %w", err)
+	var resp *http.Response
+	for try := 0; ; try++ {
+		var err error
+		if resp, err = do(); err != nil {
+			return err
+		}
+		if resp.StatusCode != http.StatusTooManyRequests || !in.Identity {
+			break
+		}
+		wait := time.Second
+		if n, err := strconv.Atoi(strings.TrimSpace(resp.Header.Get("Retry-After"))); err == nil && n > 0 {
+			wait = time.Duration(n) * time.Second
+		}
+		resp.Body.Close()
+		if try == 2 || wait > 5*time.Second {
+			return fmt.Errorf("the connector throttles provisioning with a valid identity bearer (HTTP-025): %w", errThrottled)
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))

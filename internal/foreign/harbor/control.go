@@ -223,8 +223,14 @@ func (s *Server) injectLocked(w http.ResponseWriter, g *gateway, ev map[string]a
 		writeJSON(w, http.StatusOK, answer)
 		return
 	}
-	s.rememberLocked(g, src)
 	payload, _ := json.Marshal(ev)
+	// The frame around the event (type, a bufferId when replayed, the
+	// newline) must still fit the cap (TRN-018): refuse what would not.
+	if len(payload)+frameEnvelope > maxFrameBytes {
+		writeErr(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("event: %d bytes, too large for one frame of at most %d (TRN-018)", len(payload), maxFrameBytes))
+		return
+	}
+	s.rememberLocked(g, src)
 	d, bid, err := s.deliverLocked(g, "inbound", src.Platform, payload)
 	if err != nil {
 		writeErr(w, http.StatusInsufficientStorage, err.Error())
@@ -236,6 +242,10 @@ func (s *Server) injectLocked(w http.ResponseWriter, g *gateway, ev map[string]a
 	}
 	writeJSON(w, http.StatusOK, answer)
 }
+
+// frameEnvelope bounds what a frame adds around an event: the type, a
+// bufferId and the braces.
+const frameEnvelope = 128
 
 func (s *Server) ctlBuffers(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("instance")

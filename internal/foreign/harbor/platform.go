@@ -67,11 +67,3 @@ func (p *platformInfo) length(s string) int {
 	}
 	return n
 }
-
-// contractOps are the op names of the contract, for telling an unknown op
-// from an unadvertised one in logs.
-var contractOps = map[string]bool{
-	"send": true, "edit": true, "typing": true, "follow_up": true, "get_chat_info": true,
-	"draft": true, "task_card": true, "task_card_stop": true, "delete": true, "send_media": true,
-	"prompt": true, "react": true, "thread_create": true, "thread_rename": true,
-}

@@ -385,15 +385,6 @@ func (c *conn) descFor(platform string) descriptor {
 // defaultDesc returns the connection's default descriptor.
 func (c *conn) defaultDesc() descriptor { return c.descFor("") }
 
-// fronts says whether the connector answered platform with a descriptor
-// on this connection, so an action may be tagged with it.
-func (c *conn) fronts(platform string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	_, ok := c.descs[platform]
-	return ok && platform != ""
-}
-
 // onResult settles the oldest call waiting on the result's requestId;
 // unknown and settled ids are ignored (OUT-018).
 func (c *conn) onResult(m map[string]json.RawMessage) {

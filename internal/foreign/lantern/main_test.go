@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -39,7 +38,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	lanternBin = filepath.Join(dir, "lantern")
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	gobin := "go" // from PATH, as go test itself was run
 	if out, err := exec.Command(gobin, "build", "-o", lanternBin, ".").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
 		os.Exit(1)
@@ -518,11 +517,10 @@ type scripted struct {
 
 // step is what the scripted connector does with dial n.
 type step struct {
-	refuse      int    // HTTP status instead of the upgrade
-	close       int    // close code
-	reason      string // close reason
-	afterHello  bool   // close after answering the hellos (else at once)
-	descriptors bool   // answer hellos
+	refuse     int    // HTTP status instead of the upgrade
+	close      int    // close code
+	reason     string // close reason
+	afterHello bool   // close after answering the hellos (else at once)
 }
 
 func newScripted(t *testing.T, plan func(n int) step) *scripted {

@@ -165,15 +165,6 @@ func (t *turnTable) interrupt(session, chat string, byChat bool) int {
 	return n
 }
 
-// cancelAll cancels every turn (shutdown).
-func (t *turnTable) cancelAll(cause error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for _, tr := range t.running {
-		tr.cancel(cause)
-	}
-}
-
 // promptBook remembers the prompts this process minted, for an hour, so a
 // press can be answered (IN-014: only presses on its own prompts).
 type promptBook struct {

@@ -123,7 +123,8 @@ func TestRequestIDs(t *testing.T) {
 		seen[id] = true
 	}
 	a := typingAction{Op: "typing", ChatID: "c", Metadata: map[string]any{}}
-	if contentRequestID("telegram", a) != contentRequestID("telegram", a) || !requestIDRe(contentRequestID("", a)) {
+	first, again := contentRequestID("telegram", a), contentRequestID("telegram", a)
+	if first != again || !requestIDRe(contentRequestID("", a)) {
 		t.Error("content-addressed ids are not stable 32 hex")
 	}
 }

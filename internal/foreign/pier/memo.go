@@ -49,5 +49,3 @@ func (m *memo[V]) del(k string) {
 		delete(m.m, k)
 	}
 }
-
-func (m *memo[V]) len() int { return m.l.Len() }

@@ -32,13 +32,6 @@ type platformSpec struct {
 // legacyOps is the set an absent supported_ops advertises.
 var legacyOps = []string{"send", "edit", "typing", "follow_up"}
 
-// allOps are the ops of contract version 1.
-var allOps = map[string]bool{
-	"send": true, "edit": true, "typing": true, "follow_up": true, "get_chat_info": true, "draft": true,
-	"task_card": true, "task_card_stop": true, "delete": true, "send_media": true, "prompt": true,
-	"react": true, "thread_create": true, "thread_rename": true,
-}
-
 var pierOps = []string{"send", "edit", "typing", "follow_up", "get_chat_info", "delete", "react", "thread_create", "thread_rename"}
 
 var platformSpecs = map[string]*platformSpec{
