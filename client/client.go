@@ -93,6 +93,8 @@ type Client struct {
 	supCancel   context.CancelFunc
 	supDone     chan struct{}
 
+	trace connectTrace // what the supervisor does, for Connect's error
+
 	baseCtx    context.Context // parent of handler contexts
 	baseCancel context.CancelCauseFunc
 	inq        *inboundQueue
@@ -156,9 +158,13 @@ func New(opts Options) (*Client, error) {
 
 // Connect starts the connection supervisor and waits until the first
 // descriptor arrives (the handshake), the client reaches a terminal state,
-// or ctx ends. When ctx ends first, Connect returns its error but the
-// supervisor keeps dialling in the background; call Close to stop it.
-// Calling Connect again only waits.
+// or ctx ends. When ctx ends first, Connect returns a *ConnectError that
+// says why the connection is not up, matching ctx's error and one of
+// ErrRefused, ErrUnauthorized, ErrTokenExpired, ErrNoDescriptor and
+// ErrTimeout (errors.Is); the supervisor keeps dialling in the background,
+// so call Close to stop it. A terminal state returns Err: with
+// Options.Reconnect off, the first failure, which matches the same
+// sentinels. Calling Connect again only waits.
 func (c *Client) Connect(ctx context.Context) error {
 	c.mu.Lock()
 	if c.closing.Load() {
@@ -176,7 +182,7 @@ func (c *Client) Connect(ctx context.Context) error {
 	case <-c.done:
 		return c.Err()
 	case <-ctx.Done():
-		return fmt.Errorf("failed to connect to %s: %w", c.safeURL, ctx.Err())
+		return c.connectError(ctx.Err())
 	}
 }
 

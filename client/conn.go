@@ -56,6 +56,8 @@ type conn struct {
 	reuseQ      []string // requestid-reuse deviation: internal ids in send order
 	dead        bool
 	why         closeWhy
+	sentCode    int    // the code of the client's own close
+	sent        string // and its reason
 	firstDescAt time.Time
 	hsTimer     clock.Timer
 	// droppedCode and droppedReason are the close closeStalled meant to
@@ -91,7 +93,7 @@ func (cn *conn) start() {
 	cn.hsTimer = cn.c.clk.AfterFunc(cn.c.opts.HandshakeTimeout, func() {
 		if !cn.hsDone.Load() {
 			cn.log.Warn("relay handshake timed out: no descriptor", slog.Duration("timeout", cn.c.opts.HandshakeTimeout))
-			cn.closeWith(contract.CloseProtocolError, "no descriptor", whyProtocol)
+			cn.closeWith(contract.CloseProtocolError, reasonNoDescriptor, whyProtocol)
 		}
 	})
 	cn.mu.Unlock()
@@ -168,7 +170,7 @@ func (cn *conn) closeWith(code int, reason string, why closeWhy) {
 		cn.mu.Unlock()
 		return
 	}
-	cn.why = why
+	cn.why, cn.sentCode, cn.sent = why, code, reason
 	close(cn.abort)
 	cn.wg.Add(1)
 	cn.mu.Unlock()
@@ -176,6 +178,18 @@ func (cn *conn) closeWith(code int, reason string, why closeWhy) {
 		defer cn.wg.Done()
 		_ = cn.ws.Close(websocket.StatusCode(code), reason)
 	}()
+}
+
+// reasonNoDescriptor is the reason of the client's close when no
+// descriptor came within HandshakeTimeout.
+const reasonNoDescriptor = "no descriptor"
+
+// sentClose returns the code and reason of the client's own close, if it
+// closed.
+func (cn *conn) sentClose() (int, string) {
+	cn.mu.Lock()
+	defer cn.mu.Unlock()
+	return cn.sentCode, cn.sent
 }
 
 // closeStalled closes a connection whose peer stopped answering. A write
@@ -194,7 +208,7 @@ func (cn *conn) closeStalled(code int, reason string, why closeWhy) {
 		cn.mu.Unlock()
 		return
 	}
-	cn.why = why
+	cn.why, cn.sentCode, cn.sent = why, code, reason
 	cn.droppedCode, cn.droppedReason = code, reason
 	close(cn.abort)
 	cn.wg.Add(1)

@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -35,12 +34,12 @@ func (c *Client) dialConn(ctx context.Context, fresh bool) (*conn, error) {
 		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
 			// An HTTP-level refusal (401, 403, 400, 409...) is an ordinary
 			// dial error, never a revocation: only a 4401 close is.
-			return nil, fmt.Errorf("failed to dial %s: HTTP %d: %w", c.safeURL, resp.StatusCode, err)
+			return nil, &DialError{URL: c.safeURL, StatusCode: resp.StatusCode, Err: err}
 		}
 		if dctx.Err() != nil && ctx.Err() == nil {
-			return nil, fmt.Errorf("failed to dial %s: timed out after %s", c.safeURL, c.opts.DialTimeout)
+			return nil, &DialError{URL: c.safeURL, Timeout: c.opts.DialTimeout, Err: dctx.Err()}
 		}
-		return nil, fmt.Errorf("failed to dial %s: %w", c.safeURL, redactErr(err, c.dialURL, c.safeURL))
+		return nil, &DialError{URL: c.safeURL, Err: redactErr(err, c.dialURL, c.safeURL)}
 	}
 
 	c.mu.Lock()

@@ -55,6 +55,28 @@
 // upgrade and every other close code are retried. Every timer runs on
 // Options.Clock, so tests drive it with a clock.Manual.
 //
+// # Why Connect failed
+//
+// Connect waits for the first descriptor. When its context ends first it
+// returns a *ConnectError saying what the dials ran into, never a bare
+// "context deadline exceeded"; errors.Is matches the context's error and
+// one reason:
+//
+//   - ErrRefused: nothing answers at the URL (connection refused, DNS,
+//     TLS), or the upgrade got an HTTP status (*DialError.StatusCode);
+//   - ErrUnauthorized: 4401 "unauthorized", a wrong gateway id or secret,
+//     or a revoked gateway;
+//   - ErrTokenExpired: 4401 "expired", the two clocks apart;
+//   - ErrNoDescriptor: the socket opened but no hello was answered (the
+//     gateway fronts none of the platforms, the connector closed 1008, or
+//     HandshakeTimeout passed);
+//   - ErrTimeout: the upgrade got no answer (DialTimeout, or the context
+//     ended while it waited).
+//
+// *DialError and *CloseError carry the status, close code and reason. With
+// Options.Reconnect off, Connect returns the first failure itself, matching
+// the same reasons.
+//
 // # Lifecycle
 //
 // GoIdle sends going_idle and keeps serving until going_idle_ack; GoDormant

@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -153,4 +154,27 @@ func ExampleLoadConfig() {
 	// https://connector.example wss://connector.example/relay 0
 	// discord botId="111" policy sent=true allowOtherBots=false
 	// telegram botId="" policy sent=false allowOtherBots=false
+}
+
+// Connect says why a connection did not come up, for errors.Is.
+func ExampleClient_Connect() {
+	c, _ := client.New(client.Options{
+		Config:    client.Config{URL: "http://127.0.0.1:1", GatewayID: "gw", Secret: "s"}, // nothing listens
+		Reconnect: client.Bool(false),
+	})
+	defer c.Close(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	switch err := c.Connect(ctx); {
+	case errors.Is(err, client.ErrRefused):
+		fmt.Println("unreachable: is the connector running at GATEWAY_RELAY_URL?")
+	case errors.Is(err, client.ErrUnauthorized), errors.Is(err, client.ErrTokenExpired):
+		fmt.Println("check GATEWAY_RELAY_ID, GATEWAY_RELAY_SECRET and the clock")
+	case errors.Is(err, client.ErrNoDescriptor):
+		fmt.Println("check GATEWAY_RELAY_PLATFORMS against what the gateway fronts")
+	case errors.Is(err, client.ErrTimeout):
+		fmt.Println("the connector did not answer")
+	}
+	// Output:
+	// unreachable: is the connector running at GATEWAY_RELAY_URL?
 }

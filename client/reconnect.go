@@ -2,7 +2,6 @@ package client
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -66,15 +65,18 @@ func (c *Client) supervise() {
 		attempt := c.attempt
 		c.mu.Unlock()
 		c.emit(StateEvent{State: StateConnecting, Attempt: attempt, FreshToken: fresh})
+		c.trace.dialing(c.clk.Now())
 		cn, err := c.dialConn(c.supCtx, fresh)
 		if err != nil {
 			if c.supCtx.Err() != nil {
 				return
 			}
+			c.trace.failed(err)
 			c.log.Warn("relay dial failed", slog.String("err", err.Error()), slog.Bool("fresh_token", fresh))
 			next = c.planAfterDialError(err)
 			continue
 		}
+		c.trace.open(c.clk.Now())
 		if !c.install(cn) {
 			<-cn.done
 			return
@@ -136,7 +138,16 @@ func (c *Client) planAfterConn(cn *conn) plan {
 		return plan{stop: true}
 	}
 	why := cn.closeReason()
-	closeErr := fmt.Errorf("relay connection ended: %s", describeClose(cn.code, cn.reason))
+	hs := cn.hsDone.Load()
+	closeErr := &CloseError{Code: cn.code, Reason: cn.reason, Handshaked: hs}
+	if why != whyNone {
+		// What the client sent says why; the peer's echo (or a 1006
+		// when none came) does not.
+		closeErr.Code, closeErr.Reason = cn.sentClose()
+		closeErr.ByClient = true
+		closeErr.noDescriptor = !hs && why == whyProtocol && closeErr.Reason == reasonNoDescriptor
+	}
+	c.trace.failed(closeErr)
 	stable := cn.hsDone.Load() && c.clk.Now().Sub(cn.firstDescTime()) >= c.opts.StableWindow
 	c.mu.Lock()
 	if stable {

@@ -104,7 +104,8 @@ var DeviationMatrix = []DeviationRow{
 	{Connector, "expired-as-unauthorized", []string{"AUTH"}, []string{"AUTH-006/expired",
 		"AUTH-010/catalogue-upgrade-token-expired"}},
 	{Connector, "no-newline", []string{"TRN-001/", "TRN-012/", "AUTH-002/"}, []string{"TRN-001/frame-hygiene"}},
-	{Connector, "replay-not-ack-gated", []string{"IDLE"}, []string{"IDLE-010/unacked-tail-redelivered", "IDLE-012/no-live-during-drain"}},
+	{Connector, "replay-not-ack-gated", []string{"IDLE"}, []string{"IDLE-010/out-of-order-ack", "IDLE-010/unacked-tail-redelivered",
+		"IDLE-010/unknown-ack-releases-nothing", "IDLE-012/no-live-during-drain", "IDLE-012/other-platform-during-drain"}},
 	{Connector, "ack-without-flip", []string{"IDLE-003/", "IDLE-004/", "IDLE-005/"}, []string{"IDLE-003/flip-before-ack"}},
 	{Connector, "no-drain", []string{"IDLE", "WAKE"}, []string{"IDLE-003/flip-before-ack", "IDLE-007/passthrough-buffered",
 		"IDLE-009/drain-in-order", "IDLE-010/unacked-tail-redelivered", "WAKE-004/failure-swallowed"}},
@@ -121,7 +122,7 @@ var DeviationMatrix = []DeviationRow{
 	{Connector, "wrong-result-shape", []string{"OUT-010/", "OUT-007/"}, []string{"OUT-010/op-draft", "OUT-010/op-edit", "OUT-010/op-follow-up", "OUT-010/op-prompt", "OUT-010/op-send", "OUT-010/op-send-media"}},
 	{Connector, "exp-zero-rejected", []string{"AUTH"}, []string{"AUTH-007/exp-zero"}},
 	{Connector, "no-wake", []string{"WAKE"}, []string{"WAKE-002/bare-get"}},
-	{Connector, "policy-ignored", []string{"HTTP"}, []string{"HTTP-015/default-policy", "HTTP-016/relevance-gate"}},
+	{Connector, "policy-ignored", []string{"HTTP"}, []string{"HTTP-014/policy-replaced", "HTTP-015/default-policy", "HTTP-016/relevance-gate"}},
 	{Connector, "cross-tenant-media", []string{"HTTP"}, []string{"HTTP-020/catalogue-media-download-other-tenant", "HTTP-020/other-tenant-404"}},
 	// Every TRN-008 catalogue case fails here, after a full wait each; two
 	// stand for them.
@@ -136,7 +137,8 @@ var DeviationMatrix = []DeviationRow{
 	// Client deviations, caught by the gateway suite against the echo gateway.
 	{Gateway, "second-4401-not-terminal", []string{"RC-011/", "RC-012/", "RC-014/"}, []string{"RC-012/second-strike-terminal", "RC-014/fresh-token-role-survives"}},
 	{Gateway, "expired-is-terminal", []string{"RC-010/", "RC-013/"}, []string{"RC-013/expired-not-terminal"}},
-	{Gateway, "no-ack-buffered", []string{"IDLE-013/", "IDLE-014/", "IDLE-015/", "IDLE-016/", "TRN-014/"}, []string{"IDLE-013/ack-buffered", "IDLE-013/replay-of-admitted", "IDLE-015/ack-buffered-passthrough"}},
+	{Gateway, "no-ack-buffered", []string{"IDLE-013/", "IDLE-014/", "IDLE-015/", "IDLE-016/", "TRN-014/"}, []string{"IDLE-013/ack-buffered", "IDLE-013/replay-in-one-drain", "IDLE-013/replay-of-admitted",
+		"IDLE-015/ack-buffered-passthrough", "IDLE-015/press-forward-acked"}},
 	{Gateway, "ack-live", []string{"IDLE-013/", "IDLE-014/", "IDLE-015/", "IDLE-016/"}, []string{"IDLE-016/no-ack-live"}},
 	{Gateway, "ack-before-handler", []string{"IDLE-013/", "IDLE-014/"}, []string{"IDLE-014/no-ack-unadmitted"}},
 	{Gateway, "no-newline", []string{"TRN-013/", "HS-003/"}, []string{"TRN-013/frame-hygiene"}},

@@ -19,6 +19,7 @@ type authResult struct {
 	gw      *GatewayRecord
 	reason  string
 	detail  string // why, for the journal; never contains the token
+	kind    string // why, as a metrics label (metrics.go: authMissing, ...)
 	claimed string // the gateway id the token names, unverified
 	known   bool   // claimed is an enrolled gateway id
 }
@@ -45,27 +46,27 @@ func (s *Server) authenticate(header string, upgrade bool) authResult {
 				return authResult{gw: &g, claimed: g.GatewayID, detail: "anonymous (dev mode)"}
 			}
 		}
-		return authResult{reason: contract.ReasonUnauthorized, detail: "missing bearer token"}
+		return authResult{reason: contract.ReasonUnauthorized, detail: "missing bearer token", kind: authMissing}
 	}
 	claims, _, err := contract.ParseToken(token)
 	if err != nil {
-		return authResult{reason: contract.ReasonUnauthorized, detail: "malformed token"}
+		return authResult{reason: contract.ReasonUnauthorized, detail: "malformed token", kind: authMalformed}
 	}
 	res := authResult{claimed: claims.GatewayID}
 	g, found := s.gatewayRecord(claims.GatewayID)
 	if !found {
-		res.reason, res.detail = contract.ReasonUnauthorized, "unknown gateway"
+		res.reason, res.detail, res.kind = contract.ReasonUnauthorized, "unknown gateway", authUnknownGateway
 		return res
 	}
 	res.known = true
 	if g.Revoked {
-		res.reason, res.detail = contract.ReasonUnauthorized, "gateway revoked"
+		res.reason, res.detail, res.kind = contract.ReasonUnauthorized, "gateway revoked", authRevoked
 		return res
 	}
 	if _, err := contract.VerifyToken(token, g.Secrets, s.clk.Now()); err != nil {
-		res.reason, res.detail = contract.ReasonUnauthorized, "bad signature"
+		res.reason, res.detail, res.kind = contract.ReasonUnauthorized, "bad signature", authBadSignature
 		if errors.Is(err, contract.ErrTokenExpired) {
-			res.detail = "token expired"
+			res.detail, res.kind = "token expired", authExpired
 			res.reason = contract.ReasonExpired
 			if s.deviations().has(DevExpiredAsUnauthorized) {
 				res.reason = contract.ReasonUnauthorized
@@ -74,7 +75,7 @@ func (s *Server) authenticate(header string, upgrade bool) authResult {
 		return res
 	}
 	if claims.Exp == 0 && s.deviations().has(DevExpZeroRejected) {
-		res.reason, res.detail = contract.ReasonUnauthorized, "exp 0 refused (deviation)"
+		res.reason, res.detail, res.kind = contract.ReasonUnauthorized, "exp 0 refused (deviation)", authDeviation
 		return res
 	}
 	res.gw = &g
@@ -161,6 +162,7 @@ func tokenHash(token string) string {
 // routes, 429 with Retry-After, so a flood of bad tokens costs the same
 // here as on the upgrade (which has a budget of its own).
 func (s *Server) refuseHTTP(w http.ResponseWriter, r *http.Request, auth authResult) {
+	s.metrics.tokenRefused(routeHTTP, auth.kind)
 	if why := s.failedAuth(routeHTTP, r.RemoteAddr, auth.claimed, auth.known); why != "" {
 		s.throttledHTTP(w, r, auth.claimed, why+"; token refused: "+auth.detail)
 		return
@@ -173,6 +175,7 @@ func (s *Server) refuseHTTP(w http.ResponseWriter, r *http.Request, auth authRes
 // bearer was refused: 401, or 429 once the remote address has spent its
 // burst of such refusals (HTTP-024).
 func (s *Server) refuseIdentity(w http.ResponseWriter, r *http.Request) {
+	s.metrics.tokenRefused(routeIdentity, authNotAccepted)
 	if why := s.failedAuth(routeIdentity, r.RemoteAddr, "", false); why != "" {
 		s.throttledHTTP(w, r, "", why+"; identity bearer refused")
 		return
@@ -182,6 +185,7 @@ func (s *Server) refuseIdentity(w http.ResponseWriter, r *http.Request) {
 
 // throttledHTTP answers 429 with Retry-After and {"error": "throttled"}.
 func (s *Server) throttledHTTP(w http.ResponseWriter, r *http.Request, gatewayID, detail string) {
+	s.metrics.refused(refHTTPThrottled)
 	s.noteHTTP(r, http.StatusTooManyRequests, gatewayID, detail)
 	w.Header().Set("Retry-After", strconv.Itoa(s.throttleRetryAfter()))
 	writeJSON(w, http.StatusTooManyRequests, contract.ErrorBody{Error: contract.ReasonThrottled})

@@ -181,6 +181,9 @@ func (s *Server) deliverLocked(in *instance, gw *GatewayRecord, frameType, platf
 			// Full, or the socket died under us: buffering keeps the
 			// event.
 			why = fmt.Sprintf("socket %d: %v", sess.id, err)
+			if errors.Is(err, errQueueFull) {
+				s.metrics.queueFull(true)
+			}
 		}
 	}
 	d, err := s.bufferLocked(in, gw, frameType, platform, payload)

@@ -351,7 +351,8 @@ func TestRestartWithFileStoreLosesNoBufferedEvent(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := simulator.New(simulator.Options{Store: st})
+		// Ten entries in flight at once: the window, not the default 1.
+		s, err := simulator.New(simulator.Options{Store: st, DrainWindow: 64})
 		if err != nil {
 			t.Fatal(err)
 		}

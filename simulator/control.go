@@ -51,7 +51,10 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 	h("reset", s.ctlReset, nil, post)
 	h("deviations", s.ctlDeviations, nil, get, post)
 	h("descriptors", s.ctlDescriptors, nil, get)
+	h("captures", s.ctlCaptures, nil, get, post)
+	h("captures/{sessionId}", s.ctlCapture, nil, get)
 	h("usage", s.ctlUsage, nil, get)
+	h("metrics", s.ctlMetrics, nil, get)
 	// The console's routes (console.go, control_stream.go, control_media.go).
 	h("journal/stream", s.ctlJournalStream, []string{"since", "kind"}, get)
 	h("media", s.ctlMedia, nil, post)
@@ -368,27 +371,10 @@ func (s *Server) ctlFaults(w http.ResponseWriter, r *http.Request) {
 			ctlFail(w, err)
 			return
 		}
-		frame := req.Drop || req.Delay != 0
-		if !frame && req.StopPongs == nil && req.RefuseConnections == nil {
-			ctlFail(w, badRequest("", "a fault needs drop, delay, stopPongs or refuseConnections"))
+		resp, err := s.applyFault(req)
+		if err != nil {
+			ctlFail(w, err)
 			return
-		}
-		resp := FaultAdded{OK: true}
-		if frame {
-			// Validate the frame fault before flipping any switch, so a
-			// refused request changes nothing.
-			id, err := s.AddFault(req.Fault())
-			if err != nil {
-				ctlFail(w, err)
-				return
-			}
-			resp.ID = id
-		}
-		if req.StopPongs != nil {
-			s.StopPongs(req.GatewayID, *req.StopPongs)
-		}
-		if req.RefuseConnections != nil {
-			s.RefuseConnections(*req.RefuseConnections)
 		}
 		writeJSON(w, http.StatusOK, resp)
 		return
@@ -398,6 +384,31 @@ func (s *Server) ctlFaults(w http.ResponseWriter, r *http.Request) {
 		out = append(out, FaultState{Fault: f, Delay: Duration(f.Delay)})
 	}
 	writeJSON(w, http.StatusOK, FaultList{Faults: out, RefusingConnections: s.refuse.Load()})
+}
+
+// applyFault acts on the body of POST /faults (also a seed's faults).
+func (s *Server) applyFault(req FaultRequest) (FaultAdded, error) {
+	frame := req.Drop || req.Delay != 0
+	if !frame && req.StopPongs == nil && req.RefuseConnections == nil {
+		return FaultAdded{}, badRequest("", "a fault needs drop, delay, stopPongs or refuseConnections")
+	}
+	resp := FaultAdded{OK: true}
+	if frame {
+		// Validate the frame fault before flipping any switch, so a
+		// refused request changes nothing.
+		id, err := s.AddFault(req.Fault())
+		if err != nil {
+			return FaultAdded{}, err
+		}
+		resp.ID = id
+	}
+	if req.StopPongs != nil {
+		s.StopPongs(req.GatewayID, *req.StopPongs)
+	}
+	if req.RefuseConnections != nil {
+		s.RefuseConnections(*req.RefuseConnections)
+	}
+	return resp, nil
 }
 
 func (s *Server) ctlWakes(w http.ResponseWriter, r *http.Request) {

@@ -180,6 +180,9 @@ func (s *Server) reserveMedia(n int64) bool {
 	}
 	m.mu.Unlock()
 	s.dropMedia(expired)
+	if full {
+		s.metrics.refused(refMediaFull)
+	}
 	return !full
 }
 

@@ -2,6 +2,7 @@ package simulator
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 
 	"github.com/relaykit/relaykit/contract"
@@ -29,20 +30,26 @@ func (s *Server) servePolicy(w http.ResponseWriter, r *http.Request) {
 	if req.FreeResponseScopes == nil {
 		req.FreeResponseScopes = []string{}
 	}
-	in := s.instance(gw.InstanceID)
-	in.mu.Lock()
-	err = s.store.Apply(Mutation{Kind: MutPolicy, Instance: in.id, Policy: &req})
-	if err == nil {
-		in.policies[req.Platform] = req
-	}
-	in.mu.Unlock()
-	if err != nil {
-		s.httpError(w, r, http.StatusInternalServerError, "failed to store policy: "+err.Error())
+	if err := s.declarePolicy(gw.InstanceID, req); err != nil {
+		s.httpError(w, r, http.StatusInternalServerError, err.Error())
 		return
 	}
 	writeJSON(w, http.StatusOK, contract.PolicyResponse{OK: true})
 	declared, _ := json.Marshal(req)
 	s.noteHTTP(r, http.StatusOK, gw.GatewayID, string(declared))
+}
+
+// declarePolicy stores req as the instance's policy for its platform,
+// replacing any earlier one.
+func (s *Server) declarePolicy(instanceID string, req contract.PolicyRequest) error {
+	in := s.instance(instanceID)
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if err := s.store.Apply(Mutation{Kind: MutPolicy, Instance: in.id, Policy: &req}); err != nil {
+		return fmt.Errorf("failed to store policy: %w", err)
+	}
+	in.policies[req.Platform] = req
+	return nil
 }
 
 func firstNonEmpty(vs ...string) string {

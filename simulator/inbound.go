@@ -3,6 +3,7 @@ package simulator
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -354,6 +355,9 @@ func (s *Server) pushInterrupt(in *instance, platform, sessionKey, chatID string
 	// Never wait on the socket here: the caller may be another gateway's
 	// reader, or a control request.
 	if err := sess.send(contract.InterruptInbound{SessionKey: sessionKey, ChatID: chatID}, enqueueTry); err != nil {
+		if errors.Is(err, errQueueFull) {
+			s.metrics.queueFull(false)
+		}
 		return Delivery{Mode: DeliveryDropped, Reason: "not queued: " + err.Error() + "; interrupts are not buffered"}
 	}
 	return Delivery{Mode: DeliveryLive, SessionID: sess.id}

@@ -41,7 +41,7 @@ func ParseDuplicatePolicy(s string) (DuplicatePolicy, error) {
 const (
 	DefaultAddr               = "127.0.0.1:0"
 	DefaultHelloGrace         = 2 * time.Second
-	DefaultDrainWindow        = 64
+	DefaultDrainWindow        = 1
 	DefaultWakeCooldown       = 30 * time.Second
 	DefaultWakeTimeout        = 10 * time.Second
 	DefaultMediaTTL           = time.Hour
@@ -92,6 +92,8 @@ type Options struct {
 	// keyed by platform. Default: the presets of package fixtures (discord,
 	// telegram, slack, whatsapp). A platform listed in Platforms without a
 	// preset gets a generic descriptor advertising the legacy ops.
+	// LoadDescriptorFile reads one from a JSON file, checked against the
+	// contract and its JSON Schema.
 	Descriptors map[string]contract.CapabilityDescriptor
 
 	// Platforms are the platforms this connector serves, in order: the
@@ -104,6 +106,12 @@ type Options struct {
 	// holds a live gateway with the same id (then the stored one, with its
 	// secret, wins). Reset restores exactly these.
 	Gateways []GatewaySpec
+
+	// Seed is state loaded at start, after Gateways: more gateways,
+	// relevance policies, result scripts and faults (see Seed;
+	// LoadSeedFile reads one from a JSON or YAML file). Reset applies it
+	// again. Default none.
+	Seed *Seed
 
 	// IdentityTokens maps the identity bearer tokens accepted by
 	// /relay/provision and /relay/enroll to the tenant they authenticate.
@@ -145,7 +153,11 @@ type Options struct {
 	DuplicatePolicy DuplicatePolicy
 
 	// DrainWindow is how many replayed buffer entries may be unacknowledged
-	// at once (IDLE-011). Default 64; 1 waits for each ack.
+	// at once (IDLE-011). Default DefaultDrainWindow, 1: each entry waits
+	// for the ack of the one before, as the hosted connectors of the field
+	// replay, so a gateway is tested against what it will meet. A larger
+	// window replays faster and tests a gateway's handling of several
+	// unacked entries.
 	DrainWindow int
 
 	// WakeCooldown is the least time between two wake requests of one
@@ -364,6 +376,11 @@ type Options struct {
 	// where it got to. Default DefaultJournalStreamLifetime (5 min), on the
 	// wall clock like the other network deadlines.
 	JournalStreamLifetime time.Duration
+
+	// Capture writes each session's frames to a file of NDJSON, the
+	// format conform validate reads. Default: no captures. See
+	// CaptureOptions.
+	Capture CaptureOptions
 }
 
 // GatewaySpec describes a gateway to enroll through EnrollGateway or
@@ -494,6 +511,9 @@ func (o Options) withDefaults() (*config, error) {
 		c.AuthFailRefill = DefaultAuthFailRefill
 	}
 	if _, err := normalizeDeviations(c.Deviations); err != nil {
+		return nil, err
+	}
+	if err := c.Capture.defaults(); err != nil {
 		return nil, err
 	}
 

@@ -105,6 +105,7 @@ func wait(b *tokenBucket, every time.Duration) time.Duration {
 func (s *Server) provisionThrottled(w http.ResponseWriter, r *http.Request, after time.Duration, why string) {
 	secs := max(1, int(math.Ceil(after.Seconds())))
 	msg := fmt.Sprintf("throttled: %s; retry after %ds", why, secs)
+	s.metrics.refused(refProvisionThrottled)
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
 	s.httpError(w, r, http.StatusTooManyRequests, msg)
 	s.log.Warn("relaysim: provisioning throttled", "path", r.URL.Path, "why", why)
@@ -155,9 +156,11 @@ func (s *Server) gatewayRoomLocked(id, tenant string) error {
 	}
 	switch {
 	case c.MaxGateways > 0 && old == nil && total >= c.MaxGateways:
+		s.metrics.refused(refGatewaysFull)
 		return &RequestError{Status: http.StatusInsufficientStorage, Field: "gatewayId",
 			Message: fmt.Sprintf("this connector holds %d gateways, its limit; no new gateway can be created", total)}
 	case c.MaxGatewaysPerTenant > 0 && (old == nil || old.Tenant != tenant) && mine >= c.MaxGatewaysPerTenant:
+		s.metrics.refused(refGatewaysFull)
 		return &RequestError{Status: http.StatusInsufficientStorage, Field: "gatewayId",
 			Message: fmt.Sprintf("tenant %q holds %d gateways, its limit; no new gateway can be created", tenant, mine)}
 	}

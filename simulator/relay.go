@@ -83,7 +83,9 @@ func (s *Server) serveRelay(w http.ResponseWriter, r *http.Request) {
 
 	if auth.reason != "" {
 		// A flood of refusals is shed with a retryable 1013 (RC-003).
+		s.metrics.tokenRefused(routeUpgrade, auth.kind)
 		if why := s.failedAuth(routeUpgrade, r.RemoteAddr, auth.claimed, auth.known); why != "" {
+			s.metrics.refused(refUpgradeThrottled)
 			s.note(JournalEntry{Kind: JournalAuth, GatewayID: auth.claimed, SessionID: sess.id, Code: contract.CloseTryAgainLater, Reason: contract.ReasonThrottled, Detail: why + "; token refused: " + auth.detail})
 			sess.closeNow(contract.CloseTryAgainLater, contract.ReasonThrottled)
 			return
@@ -127,6 +129,7 @@ func (s *Server) serveRelay(w http.ResponseWriter, r *http.Request) {
 	conn.CloseNow()
 	s.unregister(sess)
 	s.rebuffer(sess, sess.stopWriter())
+	s.endCapture(sess)
 	e := JournalEntry{Kind: JournalClose, GatewayID: sess.gw.GatewayID, SessionID: sess.id, Instance: sess.inst.id, Code: code, Reason: reason, Detail: "closed by relaysim"}
 	if !byUs {
 		e.Code, e.Reason, e.Detail = int(websocket.CloseStatus(readErr)), "", "closed by gateway"
@@ -137,6 +140,16 @@ func (s *Server) serveRelay(w http.ResponseWriter, r *http.Request) {
 			e.Detail = "connection lost"
 		}
 	}
+	// Counted before the journal notes it, so a test that awaits the note
+	// sees the count.
+	switch {
+	case byUs:
+		s.metrics.closed("relaysim", e.Code)
+	case e.Detail == "connection lost":
+		s.metrics.closed("network", e.Code)
+	default:
+		s.metrics.closed("gateway", e.Code)
+	}
 	s.note(e)
 	s.log.Info("relaysim: gateway disconnected", "gatewayId", sess.gw.GatewayID, "session", sess.id, "code", e.Code, "reason", e.Reason)
 }
@@ -144,6 +157,7 @@ func (s *Server) serveRelay(w http.ResponseWriter, r *http.Request) {
 // refusal says why a new socket must be refused with 1013, or "".
 func (s *Server) refusal() string {
 	if s.refuse.Load() {
+		s.metrics.refused(refRefusingFault)
 		return "refusing connections (fault)"
 	}
 	if s.cfg.MaxSessions > 0 {
@@ -151,6 +165,7 @@ func (s *Server) refusal() string {
 		n := len(s.sessions)
 		s.mu.RUnlock()
 		if n >= s.cfg.MaxSessions {
+			s.metrics.refused(refMaxSessions)
 			return fmt.Sprintf("%d sockets open, the maximum", n)
 		}
 	}
@@ -296,6 +311,7 @@ var errStop = errors.New("stop")
 func (sess *session) handleLine(line []byte) bool {
 	s := sess.srv
 	sess.framesIn.Add(1)
+	s.captureFrame(sess, line)
 	var f contract.Frame
 	var err error
 	if !utf8.Valid(line) {
@@ -316,6 +332,7 @@ func (sess *session) handleLine(line []byte) bool {
 			// A known frame type with a mistyped field, or no type at
 			// all: answer what can be answered, ignore the rest.
 			typ := sniffType(line)
+			s.metrics.frameIn(typ)
 			e.FrameType = typ
 			s.note(e)
 			if typ == contract.TypeOutbound {
@@ -326,6 +343,7 @@ func (sess *session) handleLine(line []byte) bool {
 			return false
 		}
 		s.note(e)
+		s.metrics.malformedIn()
 		if s.deviations().has(DevMalformedNoClose) {
 			return false
 		}
@@ -333,6 +351,7 @@ func (sess *session) handleLine(line []byte) bool {
 		return true
 	}
 	typ := f.FrameType()
+	s.metrics.frameIn(typ)
 	s.note(JournalEntry{Kind: JournalFrameIn, GatewayID: sess.gw.GatewayID, SessionID: sess.id, FrameType: typ, Frame: s.jr.frameText(line), Size: len(line)})
 	if s.faults.active() {
 		act := s.faults.match(dirIn, sess.gw.GatewayID, typ)

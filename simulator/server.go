@@ -68,8 +68,11 @@ type Server struct {
 	scripts scriptSet
 	faults  faultSet
 	media   mediaStore
+	capt    captureSet // frame captures (capture.go)
 
 	refuse    atomic.Bool      // fault: close new sockets 1013
+	metrics   *metrics         // GET /_relaysim/metrics (metrics.go)
+	connLimit *connLimiter     // nil without a connection cap, or before Start
 	throttle  authThrottle     // failed authentications (throttle.go)
 	provLimit provisionLimiter // provision and enroll calls (provision_limits.go)
 
@@ -130,6 +133,8 @@ func NewUnstarted(opts Options) (*Server, error) {
 		lastLearned: map[string]contract.SessionSource{},
 	}
 	s.hist.init(cfg)
+	s.capt.init(cfg.Capture, s.epoch)
+	s.metrics = newMetrics(s)
 	s.media.init()
 	set, _ := normalizeDeviations(cfg.Deviations)
 	s.devs.Store(uint32(set))
@@ -152,6 +157,10 @@ func NewUnstarted(opts Options) (*Server, error) {
 			return nil, fmt.Errorf("failed to enroll gateway %q: %w", spec.GatewayID, err)
 		}
 		s.initial = append(s.initial, g)
+	}
+	if err := s.enrollSeed(); err != nil {
+		s.cancel()
+		return nil, fmt.Errorf("failed to apply the seed: %w", err)
 	}
 	s.handler = s.withDeadlines(s.routes())
 	return s, nil
@@ -205,7 +214,8 @@ func (s *Server) Start() error {
 		s.log.Warn("relaysim: dev mode on a non-loopback address: anyone who can reach it can provision with any bearer and get the secrets of tenant "+DefaultTenant, "addr", ln.Addr().String())
 	}
 	if s.cfg.MaxConns > 0 {
-		ln = newConnLimiter(ln, s, s.cfg.MaxConns)
+		s.connLimit = newConnLimiter(ln, s, s.cfg.MaxConns)
+		ln = s.connLimit
 	}
 	s.ln = ln
 	s.url = "http://" + ln.Addr().String()
@@ -291,6 +301,7 @@ func (s *Server) Close() error {
 			cancel()
 		}
 		s.wg.Wait()
+		s.closeCaptures()
 		if err := s.store.Close(); err != nil {
 			s.closeErr = err
 		}
@@ -367,7 +378,16 @@ func (s *Server) Await(ctx context.Context, since uint64, match func(JournalEntr
 // closes with 1001, buffers, flips, policies, media, scripts, faults,
 // records and the journal are dropped, and only Options.Gateways remain
 // enrolled, with the secrets they had then. Deviations stay as they are.
+// Options.Seed is then applied again: its gateways are among those kept,
+// and its policies, scripts and faults come back.
 func (s *Server) Reset() error {
+	if err := s.reset(); err != nil {
+		return err
+	}
+	return s.applySeed()
+}
+
+func (s *Server) reset() error {
 	if !s.track() {
 		return ErrClosed
 	}

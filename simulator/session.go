@@ -504,6 +504,7 @@ func (sess *session) writeBatch(batch []outFrame) (int, error) {
 				j++
 			}
 		}
+		s.captureFrames(sess, batch[i:j]) // before the write: a reply must not precede it
 		if j == i+1 {
 			if err := sess.writeMessage(*batch[i].buf); err != nil {
 				return i, err
@@ -523,6 +524,7 @@ func (sess *session) writeBatch(batch []outFrame) (int, error) {
 		}
 		for _, f := range batch[i:j] {
 			sess.framesOut.Add(1)
+			s.metrics.frameOut(f.meta.typ)
 			s.note(JournalEntry{Kind: JournalFrameOut, GatewayID: sess.gw.GatewayID, SessionID: sess.id, FrameType: f.meta.typ,
 				Frame: s.jr.frameText(*f.buf), Size: len(*f.buf), BufferID: f.meta.bufferID, RequestID: f.meta.requestID})
 		}
@@ -598,7 +600,7 @@ func (sess *session) checkWrite() {
 	defer s.untrack()
 	s.note(JournalEntry{Kind: JournalKeepalive, GatewayID: sess.gw.GatewayID, SessionID: sess.id,
 		Detail: "write made no progress for " + s.cfg.SocketWriteTimeout.String() + " (wall clock)"})
-	sess.closeStalled(contract.CloseInternalError, ReasonWriteTimeout)
+	sess.closeStalled(contract.CloseInternalError, ReasonWriteTimeout, &s.metrics.stalledWrite)
 }
 
 // ReasonWriteTimeout is the close reason of a socket whose peer stopped
@@ -643,13 +645,15 @@ func (sess *session) closeAsync(code int, reason string) {
 // close frame could go out behind it: the connection is then dropped at
 // once, which also ends the stuck write, instead of waiting out
 // coder/websocket's 5 s for the lock. The close is recorded with code and
-// reason either way.
-func (sess *session) closeStalled(code int, reason string) {
+// reason either way, and counted in stalled (before the close can be
+// journaled) unless the socket was closing already.
+func (sess *session) closeStalled(code int, reason string, stalled *atomic.Uint64) {
 	sess.mu.Lock()
 	if sess.closing {
 		sess.mu.Unlock()
 		return
 	}
+	stalled.Add(1)
 	sess.closing = true
 	sess.closeCode, sess.closeReason = code, reason
 	sess.stopTimersLocked()
@@ -740,7 +744,7 @@ func (sess *session) keepaliveExpired() {
 	}
 	s.note(JournalEntry{Kind: JournalKeepalive, GatewayID: sess.gw.GatewayID, SessionID: sess.id,
 		Detail: "no pong within " + s.cfg.PingTimeout.String()})
-	sess.closeStalled(contract.CloseInternalError, contract.ReasonKeepaliveTimeout)
+	sess.closeStalled(contract.CloseInternalError, contract.ReasonKeepaliveTimeout, &s.metrics.stalledKeepalive)
 }
 
 // helloDeadline closes a socket that has not named a fronted platform in

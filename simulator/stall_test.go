@@ -108,6 +108,15 @@ func TestStalledGatewayCannotWedgeRelaysim(t *testing.T) {
 			t.Errorf("stalled socket queues %d bytes, over the %d cap (plus one frame)", info.QueuedBytes, simulator.DefaultQueueMaxBytes)
 		}
 	}
+	// The metrics show the full queue, and the events it sent to the
+	// buffer.
+	mfs := scrapeOpen(t, s)
+	if v := metricValue(t, mfs, "relaysim_queue_max_bytes"); v <= 0 || v > simulator.DefaultQueueMaxBytes+2<<20 {
+		t.Errorf("relaysim_queue_max_bytes = %v, want the stalled socket's full queue", v)
+	}
+	if v := metricValue(t, mfs, "relaysim_queue_full_total", "action", "buffered"); v < 1 {
+		t.Errorf("relaysim_queue_full_total{action=buffered} = %v, want the events the full queue sent to the buffer", v)
+	}
 	// Control reads answer for everyone.
 	for _, path := range []string{"sessions", "buffers/gw-stall", "policies/gw-stall", "journal?since=0&kind=open"} {
 		within(t, "GET "+path, func() int {
@@ -145,6 +154,11 @@ func TestStalledGatewayCannotWedgeRelaysim(t *testing.T) {
 	if e.Code != contract.CloseInternalError || e.Reason != contract.ReasonKeepaliveTimeout {
 		t.Fatalf("stalled socket closed %d %q, want 1011 %q", e.Code, e.Reason, contract.ReasonKeepaliveTimeout)
 	}
+
+	mfs = scrapeOpen(t, s)
+	expectMetric(t, mfs, 1, "relaysim_stalled_closes_total", "reason", "keepalive_timeout")
+	expectMetric(t, mfs, 1, "relaysim_closes_total", "by", "relaysim", "code", "1011")
+	expectMetric(t, mfs, float64(s.Usage().Rebuffered), "relaysim_rebuffered_total")
 
 	// Nothing answered 2xx is lost: what the stalled gateway can still
 	// read from its socket, plus what the next connection replays, holds

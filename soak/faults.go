@@ -89,7 +89,10 @@ func (h *harness) driver() {
 				return
 			}
 		}
-		if !nextKill.IsZero() && time.Now().After(nextKill) {
+		// A guarded stall episode holds restarts and kills off until its
+		// socket is closed; they stay due and strike after.
+		held := h.hold.Load() > 0
+		if !held && !nextKill.IsZero() && time.Now().After(nextKill) {
 			kind := pick(krng, killKinds)
 			if err := h.kill(kind, krng); err != nil {
 				h.led.mu.Lock()
@@ -102,7 +105,7 @@ func (h *harness) driver() {
 			nextKill = time.Now().Add(jitter(krng, h.cfg.KillEvery))
 			continue
 		}
-		if time.Now().After(nextRestart) {
+		if !held && time.Now().After(nextRestart) {
 			if err := h.restart(); err != nil {
 				h.led.mu.Lock()
 				h.led.violateLocked(nil, "%v", err)

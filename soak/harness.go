@@ -28,6 +28,15 @@
 // journal of a killed process dies with it, so the checks that need the
 // journal to be complete fall back on the gateway ledger.
 //
+// Two gateways are not package client: a stalled reader (stall.go), a raw
+// socket that handshakes and then stops reading while big events are
+// injected for it, which relaysim must close 1011 within the ping timeout
+// without losing an event it answered; and an abuser (abuse.go) that
+// sends 1 MB actions, 1 MB interrupt keys, drafts and thread_creates
+// within relaysim's caps. While either is at work the healthy gateways'
+// deliveries must keep flowing (flow.go), and relaysim's live heap, read
+// from its metrics endpoint (relaymetrics.go), must stay bounded.
+//
 // Run runs one soak; TestSoak (go test -run TestSoak ./soak/ with
 // -soak.duration, -soak.seed, -soak.gateways and -soak.kill-every) is the
 // usual entry point. docs/soak.md records the figures of the CI and the
@@ -100,6 +109,23 @@ type Config struct {
 	// duration. Only with Relaysim. Default 0: no kills.
 	KillEvery time.Duration
 
+	// StallEvery is the mean gap between stall episodes (stall.go); every
+	// other episode holds restarts and kills off until the stalled socket
+	// is closed. Default 20 s; negative: none.
+	StallEvery time.Duration
+	// AbuseEvery is the mean gap between bursts of the abusive gateway
+	// (abuse.go). Default 4 s; negative: none.
+	AbuseEvery time.Duration
+	// HeapBound is how far relaysim's live heap (go_gc_heap_live_bytes
+	// on its metrics endpoint) may rise above its value once the gateways
+	// are connected: 64 MiB for each of the two abusive gateways, the
+	// issue's target for one gateway's worst case. Default 128 MiB.
+	HeapBound uint64
+	// PauseBound is the longest the healthy gateways' deliveries may
+	// pause while a stalled reader or an abuse burst is at work (restarts
+	// and kills aside). Default 5 s.
+	PauseBound time.Duration
+
 	// SimDeviations and ClientDeviations break the implementations under
 	// test on purpose, to show the soak catches the bug (TestSoakCatches).
 	SimDeviations    []simulator.Deviation
@@ -155,6 +181,18 @@ func (c *Config) defaults() error {
 	if c.KillEvery > c.Duration/2 {
 		c.KillEvery = c.Duration / 2
 	}
+	if c.StallEvery == 0 {
+		c.StallEvery = 20 * time.Second
+	}
+	if c.AbuseEvery == 0 {
+		c.AbuseEvery = 4 * time.Second
+	}
+	if c.HeapBound == 0 {
+		c.HeapBound = 128 << 20
+	}
+	if c.PauseBound <= 0 {
+		c.PauseBound = 5 * time.Second
+	}
 	return nil
 }
 
@@ -208,6 +246,14 @@ type Report struct {
 
 	Calls CallStats
 
+	// Stall, Abuse and Flow are the stalled reader's, the abuser's and
+	// the healthy gateways' delivery pauses while they were at work;
+	// Relaysim is what relaysim's metrics endpoint showed.
+	Stall    StallStats
+	Abuse    AbuseStats
+	Flow     FlowStats
+	Relaysim RelaysimStats
+
 	GoroutinesStart, GoroutinesEnd int
 	HeapStart, HeapEnd, HeapMax    uint64
 
@@ -247,6 +293,24 @@ func (r *Report) String() string {
 	fmt.Fprintf(&b, "  live frames without delivery guarantee: cut off by a close %d, dropped by a fault %d\n", r.LiveCut, r.LiveDropped)
 	fmt.Fprintf(&b, "  outbound calls %d: success %d, definite failure %d, ambiguous %d, hung %d; slowest %s\n",
 		r.Calls.Total, r.Calls.Success, r.Calls.Failed, r.Calls.Ambiguous, r.Calls.Hung, r.Calls.Slowest.Round(time.Millisecond))
+	s := r.Stall
+	fmt.Fprintf(&b, "  stalled reader: %d episodes (%d holding kills off); closed 1011 %q %d, %q %d, slowest %s after the last read; interrupted by a restart or kill %d, cut short by the end %d\n",
+		s.Episodes, s.Guarded, contract.ReasonKeepaliveTimeout, s.Closed[contract.ReasonKeepaliveTimeout], simulator.ReasonWriteTimeout, s.Closed[simulator.ReasonWriteTimeout],
+		s.MaxToClose.Round(time.Millisecond), s.Interrupted, s.CutShort)
+	fmt.Fprintf(&b, "    events answered live %d, buffered %d, refused 507 %d (slowest inject %s); arrived on the stalled socket %d, replayed %d (re-buffered at the close %d); 1011 close frames read %d\n",
+		s.Live, s.Buffered, s.Refused, s.MaxInject.Round(time.Millisecond), s.OnSocket, s.Replayed, s.Rebuffered, s.CloseFrames)
+	fmt.Fprintf(&b, "    lost %d, live and replayed %d, live cut by a SIGKILL %d\n", s.Lost, s.Duplicated, s.LiveCutByKill)
+	fmt.Fprintf(&b, "  abusive gateway: bursts")
+	for _, k := range sortedKeys(r.Abuse.Bursts) {
+		fmt.Fprintf(&b, " %s=%d", k, r.Abuse.Bursts[k])
+	}
+	fmt.Fprintf(&b, "; %d frames, %s sent, %d results; interrupted %d\n", r.Abuse.Frames, mib(uint64(r.Abuse.Bytes)), r.Abuse.Results, r.Abuse.Interrupted)
+	fmt.Fprintf(&b, "  healthy deliveries: longest pause during a stall or abuse %s (%s), otherwise %s (restarts and kills aside)\n",
+		r.Flow.MaxPauseEpisodes.Round(time.Millisecond), r.Flow.MaxPauseKind, r.Flow.MaxPauseOther.Round(time.Millisecond))
+	m := r.Relaysim
+	fmt.Fprintf(&b, "  relaysim metrics (%d samples): live heap %s -> max %s, RSS %s -> max %s; peaks: fullest queue %s, buffers %s (fullest %s), retained %s, goroutines %d, sessions %d; history dropped %d, queue-full deliveries %d, stalled closes %d\n",
+		m.Samples, mib(m.HeapLiveStart), mib(m.HeapLiveMax), mib(m.RSSStart), mib(m.RSSMax), mib(m.QueueMaxBytes), mib(m.BufferBytes), mib(m.BufferMaxBytes),
+		mib(m.RetainedBytes), m.Goroutines, m.Sessions, m.Dropped, m.QueueFull, m.StalledCloses)
 	fmt.Fprintf(&b, "  goroutines %d -> %d; heap %s -> %s (max %s)\n", r.GoroutinesStart, r.GoroutinesEnd,
 		mib(r.HeapStart), mib(r.HeapEnd), mib(r.HeapMax))
 	fmt.Fprintf(&b, "  counters:")
@@ -295,12 +359,21 @@ type harness struct {
 	spawned   sync.WaitGroup // faults running in the background
 	restarts  int
 	injecting atomic.Int32 // inject requests in flight, for kills that strike one
+	// hold, while positive, holds restarts and kills off: a guarded stall
+	// episode waits for relaysim to close its socket.
+	hold atomic.Int32
+
+	flow  *flow
+	samp  *sampler
+	stall *staller // nil when Config.StallEvery is negative
+	abuse *abuser  // nil when Config.AbuseEvery is negative
 
 	killMu     sync.Mutex
 	kills      map[string]int
 	torn       int
 	debris     int
 	childRaces int
+	sigkilled  map[int]bool // incarnations that died by SIGKILL
 
 	callMu    sync.Mutex
 	calls     CallStats
@@ -338,9 +411,19 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		cfg: cfg, led: newLedger(cfg.Seed, cfg.Gateways, cfg.Logf),
 		path: filepath.Join(cfg.Dir, "relaysim.store"), gwIndex: map[string]int{},
 		stop: make(chan struct{}), abort: make(chan struct{}), inflight: map[uint64]time.Time{}, hungSeen: map[uint64]bool{},
-		faultRuns: map[string]int{}, kills: map[string]int{},
+		faultRuns: map[string]int{}, kills: map[string]int{}, sigkilled: map[int]bool{},
+		flow: newFlow(cfg.PauseBound, 5*time.Second), samp: newSampler(),
+	}
+	defer h.samp.close()
+	// Made before the journal poller starts: it hands them their entries.
+	if cfg.StallEvery >= 0 {
+		h.stall = newStaller(h)
+	}
+	if cfg.AbuseEvery >= 0 {
+		h.abuse = newAbuser(h)
 	}
 	h.led.gwIndex = h.gwIdx
+	h.led.side = h.sideJournal
 	h.gwl = newGWLedger(h.led, cfg.Gateways)
 	if err := h.start(ctx); err != nil {
 		h.shutdown()
@@ -349,6 +432,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep := &Report{Seed: cfg.Seed, Gateways: cfg.Gateways, Duration: cfg.Duration}
 	rep.GoroutinesStart, rep.HeapStart = quiescent()
 	h.heapMax.Store(rep.HeapStart)
+	if hs, _ := h.current(); hs != nil {
+		if err := h.samp.baseline(hs.baseURL(), cfg.HeapBound); err != nil {
+			h.shutdown()
+			return nil, fmt.Errorf("soak: failed to read relaysim's metrics: %w", err)
+		}
+	}
 	mode := "in process"
 	if cfg.Relaysim != "" {
 		mode = fmt.Sprintf("as a child process, SIGKILL every %s on average", cfg.KillEvery)
@@ -410,6 +499,18 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	rep.Counts = counts
+	if h.stall != nil {
+		rep.Stall = h.stall.result()
+	}
+	if h.abuse != nil {
+		rep.Abuse = h.abuse.result()
+	}
+	var pauses int
+	var firstPause, firstHeap string
+	rep.Flow, firstPause = h.flow.stats()
+	pauses = rep.Flow.Over
+	var heapOver int
+	rep.Relaysim, heapOver, firstHeap = h.samp.result()
 	h.callMu.Lock()
 	rep.Calls = h.calls
 	h.callMu.Unlock()
@@ -427,6 +528,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	if rep.HeapEnd > rep.HeapStart+64<<20 {
 		h.led.violateLocked(nil, "heap grew from %s to %s over the run", mib(rep.HeapStart), mib(rep.HeapEnd))
+	}
+	if heapOver > 0 {
+		h.led.violateLocked(nil, "relaysim's live heap rose past %s above its start (%s) in %d of %d samples, first %s: a peer within its caps must not grow it without bound",
+			mib(cfg.HeapBound), mib(rep.Relaysim.HeapLiveStart), heapOver, rep.Relaysim.Samples, firstHeap)
+	}
+	if pauses > 0 {
+		h.led.violateLocked(nil, "the healthy gateways' deliveries paused %d times for more than %s while a stalled reader or the abuser was at work (first during the %s; longest %s): one peer must not slow the others",
+			pauses, cfg.PauseBound, firstPause, rep.Flow.MaxPauseEpisodes.Round(time.Millisecond))
 	}
 	rep.Violations = append(rep.Violations, h.led.violations...)
 	h.led.mu.Unlock()
@@ -539,6 +648,19 @@ func (h *harness) start(ctx context.Context) error {
 	if h.proxy, err = newProxy(hs.addr(), tap); err != nil {
 		return fmt.Errorf("soak: failed to start the proxy: %w", err)
 	}
+	for _, x := range []struct {
+		id, inst string
+		secret   *string
+	}{{stallGateway, stallInstance, h.stall.secretRef()}, {abuseGateway, abuseInstance, h.abuse.secretRef()}} {
+		if x.secret == nil {
+			continue // not in this run
+		}
+		secret, err := hs.enroll(simulator.GatewaySpec{GatewayID: x.id, Tenant: "tenant-" + x.id, InstanceID: x.inst, Platforms: platforms})
+		if err != nil {
+			return fmt.Errorf("soak: failed to enroll %s: %w", x.id, err)
+		}
+		*x.secret = secret // read only by their loops, which start later
+	}
 	for i := 0; i < h.cfg.Gateways; i++ {
 		id := fmt.Sprintf("gw-%d", i)
 		secret, err := hs.enroll(simulator.GatewaySpec{
@@ -587,6 +709,22 @@ func (h *harness) start(ctx context.Context) error {
 
 func hostOf(url string) string {
 	return strings.TrimPrefix(strings.TrimPrefix(url, "http://"), "https://")
+}
+
+// sideJournal hands the journal entries of the stalled and the abusive
+// gateway to the stall episodes, away from the ledger, which knows only
+// the client gateways.
+func (h *harness) sideJournal(inc int, e simulator.JournalEntry) bool {
+	switch e.GatewayID {
+	case stallGateway:
+		if h.stall != nil {
+			h.stall.journal(inc, e)
+		}
+		return true
+	case abuseGateway:
+		return true
+	}
+	return false
 }
 
 func (h *harness) gwIdx(id string) int {
@@ -651,6 +789,8 @@ func (h *harness) bringUp(inc int) error {
 // the child) and starts a new one on the same file store; the proxy
 // keeps the gateways' address stable.
 func (h *harness) restart() error {
+	w := h.flow.open("restart", true)
+	defer h.flow.close(w, true)
 	_, inc := h.takeDown()
 	if h.proc == nil {
 		h.poll.stop()
@@ -706,9 +846,14 @@ func (h *harness) kill(kind string, rng *rand.Rand) error {
 		case <-h.stop:
 		}
 	}
+	w := h.flow.open("kill", true)
+	defer h.flow.close(w, true)
 	old, inc := h.takeDown()
 	c := h.proc
 	c.kill()
+	h.killMu.Lock()
+	h.sigkilled[inc] = true
+	h.killMu.Unlock()
 	h.poll.stop()
 	if ph, ok := old.(*procHost); ok {
 		ph.close()
@@ -738,6 +883,17 @@ func (h *harness) kill(kind string, rng *rand.Rand) error {
 		}
 	}
 	return h.bringUp(inc)
+}
+
+// killedIncs returns the incarnations that died by SIGKILL.
+func (h *harness) killedIncs() map[int]bool {
+	h.killMu.Lock()
+	defer h.killMu.Unlock()
+	out := make(map[int]bool, len(h.sigkilled))
+	for k := range h.sigkilled {
+		out[k] = true
+	}
+	return out
 }
 
 func (h *harness) noteKill(kind string) {
@@ -886,6 +1042,14 @@ func (h *harness) runLoops(ctx context.Context, d time.Duration) {
 	go h.injector()
 	go h.driver()
 	go h.monitor()
+	if h.stall != nil {
+		h.loops.Add(1)
+		go h.stall.run()
+	}
+	if h.abuse != nil {
+		h.loops.Add(1)
+		go h.abuse.run()
+	}
 	for _, g := range h.gws {
 		h.loops.Add(1)
 		go g.caller()
@@ -894,6 +1058,7 @@ func (h *harness) runLoops(ctx context.Context, d time.Duration) {
 	case <-time.After(d):
 	case <-ctx.Done():
 	}
+	h.flow.stop()
 	close(h.stop)
 	h.loops.Wait()
 	h.spawned.Wait()
@@ -1020,6 +1185,20 @@ func (h *harness) monitor() {
 			}
 		}
 		h.callMu.Unlock()
+		if n%2 == 0 {
+			// relaysim's metrics, about once a second, from their own
+			// goroutine so a slow scrape never delays the hang check.
+			h.hostMu.RLock()
+			hs := h.host
+			h.hostMu.RUnlock()
+			if hs != nil {
+				h.spawned.Add(1)
+				go func() {
+					defer h.spawned.Done()
+					h.samp.sample(hs.baseURL())
+				}()
+			}
+		}
 		if n++; n%10 == 0 {
 			var ms runtime.MemStats
 			runtime.ReadMemStats(&ms)
@@ -1121,6 +1300,7 @@ func (g *gateway) decide(buffered bool) (crash int, delay time.Duration) {
 // before admitting (so the ack is never sent and the event must replay).
 func (g *gateway) HandleEvent(ctx context.Context, d *client.Delivery) error {
 	g.h.led.count("handler_calls", 1)
+	g.h.flow.delivered(time.Now())
 	crash, delay := g.decide(d.Buffered())
 	if delay > 0 {
 		g.h.led.count("handler_withheld", 1)
@@ -1152,6 +1332,7 @@ func (g *gateway) HandleInterrupt(context.Context, string, string) {}
 // asks of the gateway.
 func (g *gateway) HandlePassthrough(ctx context.Context, d *client.PassthroughDelivery) error {
 	g.h.led.count("handler_calls", 1)
+	g.h.flow.delivered(time.Now())
 	mk := strings.TrimPrefix(d.Forward.Path, "/")
 	crash, delay := g.decide(d.Buffered())
 	if delay > 0 {

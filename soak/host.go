@@ -26,6 +26,8 @@ type host interface {
 	addr() string
 	// relayURL is its /relay URL, for sockets that bypass the proxy.
 	relayURL() string
+	// baseURL is its http://host:port, for its metrics endpoint.
+	baseURL() string
 	inject(gatewayID string, event []byte) (simulator.Delivery, error)
 	passthrough(gatewayID string, f contract.Forward) (simulator.Delivery, error)
 	enroll(spec simulator.GatewaySpec) (secret string, err error)
@@ -50,6 +52,7 @@ type memHost struct{ srv *simulator.Server }
 
 func (m memHost) addr() string     { return hostOf(m.srv.URL()) }
 func (m memHost) relayURL() string { return m.srv.RelayURL() }
+func (m memHost) baseURL() string  { return m.srv.URL() }
 
 func (m memHost) inject(gw string, ev []byte) (simulator.Delivery, error) {
 	d, err := m.srv.Inject(gw, ev)
@@ -109,6 +112,7 @@ func newProcHost(base string) *procHost {
 
 func (p *procHost) addr() string     { return hostOf(p.base) }
 func (p *procHost) relayURL() string { return "ws://" + hostOf(p.base) + contract.PathRelay }
+func (p *procHost) baseURL() string  { return p.base }
 
 // close drops its idle connections, so none is reused against a process
 // that is gone.

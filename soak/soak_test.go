@@ -18,7 +18,19 @@ var (
 	soakSeed      = flag.Int64("soak.seed", 1, "seed of the soak's event and fault schedule")
 	soakGateways  = flag.Int("soak.gateways", 8, "how many gateways the soak runs")
 	soakKillEvery = flag.Duration("soak.kill-every", 10*time.Second, "mean gap between SIGKILLs of the relaysim child process; 0 runs relaysim in process, restarted gracefully")
+	soakStall     = flag.Duration("soak.stall-every", 20*time.Second, "mean gap between episodes of a gateway that stops reading; negative: none")
+	soakAbuse     = flag.Duration("soak.abuse-every", abuseEveryDefault(), "mean gap between bursts of the abusive gateway (default 4s, 8s under -race); negative: none")
 )
+
+// abuseEveryDefault halves the abuser's rate under the race detector,
+// where every byte of its megabyte frames costs relaysim's child about a
+// hundred times more, so the CI run keeps its pace of events.
+func abuseEveryDefault() time.Duration {
+	if raceEnabled {
+		return 8 * time.Second
+	}
+	return 4 * time.Second
+}
 
 // buildRelaysim builds cmd/relaysim once per test binary, with the race
 // detector when the tests have it.
@@ -70,6 +82,9 @@ func TestSoak(t *testing.T) {
 		Dir:       t.TempDir(),
 		Logf:      t.Logf,
 		KillEvery: *soakKillEvery,
+
+		StallEvery: *soakStall,
+		AbuseEvery: *soakAbuse,
 	}
 	if cfg.KillEvery > 0 {
 		cfg.Relaysim = relaysimBinary(t)
@@ -90,6 +105,14 @@ func TestSoak(t *testing.T) {
 	}
 	if cfg.KillEvery > 0 && sum(rep.Kills) == 0 {
 		t.Errorf("no relaysim process was killed")
+	}
+	// An episode can take half a minute to come and be closed, and every
+	// other one lets kills strike it: a minute holds a guarded one.
+	if cfg.StallEvery > 0 && cfg.Duration >= time.Minute && sum(rep.Stall.Closed) == 0 {
+		t.Errorf("no stalled reader was closed 1011 by relaysim: %+v", rep.Stall)
+	}
+	if cfg.AbuseEvery > 0 && cfg.Duration >= 30*time.Second && sum(rep.Abuse.Bursts) == 0 {
+		t.Errorf("the abusive gateway sent no burst")
 	}
 }
 
@@ -127,6 +150,10 @@ func TestSoakCatches(t *testing.T) {
 			cfg := Config{
 				Duration: 3 * time.Second, Seed: 7, Gateways: 4, Dir: t.TempDir(), Settle: 5 * time.Second,
 				SimDeviations: tc.sim, ClientDeviations: tc.gw,
+				// Four of these run at once inside go test ./...: the
+				// abuser's megabyte frames would only load the machine
+				// other packages' timing tests share.
+				StallEvery: -1, AbuseEvery: -1,
 			}
 			if tc.sim != nil && tc.sim[0] == simulator.DevRedeliverAcked {
 				// The gateway ledger reports a redelivery only after an

@@ -88,6 +88,7 @@ type config struct {
 	console         devFlag // auto, or asked for
 	consoleOn       bool    // the console as validate settled it
 	limits          limitFlags
+	fake            fakeFlags
 }
 
 // envName is the environment twin of a flag: --ping-interval reads
@@ -114,7 +115,7 @@ func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.handshake, "handshake-timeout", 30*time.Second, "close 1008 a socket that sends no fronted hello within this `duration`; negative disables")
 	fs.DurationVar(&c.wakeCooldown, "wake-cooldown", 30*time.Second, "least `duration` between two wake requests of one instance")
 	fs.StringVar(&c.duplicatePolicy, "duplicate-policy", "replace", "what a second socket of one instance gets, a `policy`: allow, replace (close the old 4409 replaced) or reject (close the new 4409 duplicate)")
-	fs.IntVar(&c.drainWindow, "drain-window", 64, "how many replayed buffer entries (`n`) may be unacknowledged at once")
+	fs.IntVar(&c.drainWindow, "drain-window", simulator.DefaultDrainWindow, "how many replayed buffer entries (`n`) may be unacknowledged at once; 1, the default, replays one at a time as hosted connectors do; more is faster")
 	fs.IntVar(&c.authFailBurst, "auth-fail-burst", simulator.DefaultAuthFailBurst, "how many failed token authentications (`n`, counted apart for upgrades, policy and media, and provision and enroll) one address or gateway id may make in a burst before further refusals become 1013 throttled closes and HTTP 429s; negative disables")
 	fs.DurationVar(&c.authFailRefill, "auth-fail-refill", simulator.DefaultAuthFailRefill, "the `duration` it takes to forgive one failed authentication")
 	fs.DurationVar(&c.mediaTTL, "media-ttl", time.Hour, "the `duration` uploaded media stays downloadable")
@@ -128,6 +129,7 @@ func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&c.oneFrame, "one-frame-per-message", false, "write every frame as its own WebSocket message instead of letting frames queued together share one (TRN-005)")
 	fs.Var(&c.console, "console", "serve the web console at /_relaysim/ (chat with the gateway, watch the frames, pull the levers; docs/relaysim.md#console); auto: on when --addr is loopback or --control-token is set")
 	addLimitFlags(fs, &c.limits)
+	addFakeFlags(fs, &c.fake)
 	fs.Usage = func() { usage(fs, fs.Output()) }
 	return fs
 }
@@ -220,6 +222,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return 2
 	}
 	s, err := simulator.New(opts)
+	var fileErr *simulator.FileError
+	if errors.As(err, &fileErr) {
+		// A seed item the simulator refused: the file needs fixing.
+		fmt.Fprintf(stderr, "relaysim: --seed %v\n", fileErr)
+		return 2
+	}
 	if err != nil && c.addr == "" && opts.Addr == defaultAddr {
 		// The friendly default port is taken; any free one will do, and
 		// the env block says which.
@@ -272,6 +280,9 @@ func (c *config) options(logger *slog.Logger) (simulator.Options, error) {
 		opts.Addr = defaultAddr
 	}
 	c.limits.apply(&opts)
+	if err := c.fake.apply(&opts); err != nil {
+		return opts, err
+	}
 	p, err := simulator.ParseDuplicatePolicy(c.duplicatePolicy)
 	if err != nil {
 		return opts, err

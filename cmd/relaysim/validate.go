@@ -167,7 +167,7 @@ func (c *config) validate() error {
 	if l.maxHeaderBytes > 16<<20 {
 		return fmt.Errorf("--max-header-bytes %d: must be at most %d", l.maxHeaderBytes, 16<<20)
 	}
-	return nil
+	return c.fake.check(c.platforms)
 }
 
 // checkAddr checks HOST:PORT and returns the host.

@@ -163,10 +163,10 @@ var connectorMutants = []Mutant{
 	// --- policy (HTTP-014..016) ---
 	{
 		ID: "sim-policy-merge-scopes", Side: Connector, File: "simulator/http_policy.go", Requirement: "HTTP-014",
-		Old: "if err == nil {\n\t\tin.policies[req.Platform] = req\n\t}",
-		New: "if err == nil {\n\t\tif old, ok := in.policies[req.Platform]; ok {\n" +
-			"\t\t\treq.FreeResponseScopes = append(old.FreeResponseScopes, req.FreeResponseScopes...)\n\t\t}\n" +
-			"\t\tin.policies[req.Platform] = req\n\t}",
+		Old: "\tin.policies[req.Platform] = req\n\treturn nil",
+		New: "\tif old, ok := in.policies[req.Platform]; ok {\n" +
+			"\t\treq.FreeResponseScopes = append(old.FreeResponseScopes, req.FreeResponseScopes...)\n\t}\n" +
+			"\tin.policies[req.Platform] = req\n\treturn nil",
 		Description: "A new policy declaration adds its freeResponseScopes to the previous ones instead of replacing the whole policy, so a scope the gateway removed still lets unaddressed events through.",
 		Probe:       "policy-replaced",
 		Kill:        "HTTP-014 replacement: declare requireAddress with freeResponseScopes [A], then with [B]; an unaddressed event in chat A is filtered.",

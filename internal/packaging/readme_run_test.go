@@ -190,6 +190,14 @@ func TestReadmeFlowsWith8765Taken(t *testing.T) {
 		if !strings.Contains(out, `"delivery":"live"`) || !strings.Contains(out, `"content":"echo: hello"`) || !strings.Contains(out, `"answered":true`) {
 			t.Errorf("the flow's curls did not show the injected message delivered live and its echo answered:\n%s", out)
 		}
+		// The capture of the echo gateway's session, fetched from this
+		// relaysim, passes conform validate.
+		if errs := f.read(f.stderr); !strings.Contains(errs, "no violations") {
+			t.Errorf("conform validate of the flow's capture did not report a clean capture:\n%s", errs)
+		}
+		if !strings.Contains(out, "relaysim_sessions") {
+			t.Errorf("the flow's metrics did not come from relaysim:\n%s", out)
+		}
 	})
 
 	t.Run("conform-relaysim", func(t *testing.T) {

@@ -7,13 +7,14 @@ import (
 )
 
 // readmeFlows returns the README's shell blocks marked with
-// <!-- flow: NAME ... -->, by name.
+// <!-- flow: NAME ... -->, by name; blocks of one name, such as the
+// "(continued)" ones that go on in the same shell, are joined in order.
 func readmeFlows(t *testing.T) map[string]string {
 	t.Helper()
 	flows := map[string]string{}
 	re := regexp.MustCompile("(?s)<!-- flow: ([a-z-]+)[^>]*-->\\s*```sh\\n(.*?)```")
 	for _, m := range re.FindAllStringSubmatch(readFile(t, "README.md"), -1) {
-		flows[m[1]] = m[2]
+		flows[m[1]] += m[2]
 	}
 	for _, name := range []string{"quickstart", "loop", "conform-relaysim"} {
 		if flows[name] == "" {

@@ -184,7 +184,9 @@ type relay struct {
 func newRelay(t *testing.T, plats []string, mod func(o *simulator.Options)) *relay {
 	t.Helper()
 	r := &relay{clk: clock.NewManual(time.Now()), gw: "lantern-" + randomHex(3), secret: randomHex(32), plats: plats}
-	o := simulator.Options{Clock: r.clk, PingInterval: -1,
+	// A window wider than relaysim's default 1: several tests leave an
+	// entry unacked on purpose and expect the ones behind it to arrive.
+	o := simulator.Options{Clock: r.clk, PingInterval: -1, DrainWindow: 64,
 		Gateways: []simulator.GatewaySpec{{GatewayID: r.gw, Secret: r.secret, Platforms: plats}}}
 	if mod != nil {
 		mod(&o)
