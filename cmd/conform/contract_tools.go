@@ -32,7 +32,7 @@ func runToken(args []string, stdout, stderr io.Writer) int {
 		return runTokenMint(args[1:], stdout, stderr)
 	case "verify":
 		return runTokenVerify(args[1:], stdout, stderr)
-	case "-h", "--help", "help":
+	case "-h", "-help", "--help", "help":
 		fmt.Fprintln(stdout, "usage: conform token mint|verify [flags]; conform token mint --help and conform token verify --help list the flags")
 		return 0
 	default:
@@ -50,11 +50,11 @@ func runTokenMint(args []string, stdout, stderr io.Writer) int {
 	ttl := fs.Duration("ttl", 0, "lifetime from now, e.g. 300s; 0 or less never expires")
 	now := fs.Int64("now", 0, "unix seconds to count --ttl from (default: the current time)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: conform token mint --gateway-id ID --secret S (--exp N | --ttl D) [--now N]")
+		fmt.Fprintln(fs.Output(), "usage: conform token mint --gateway-id ID --secret S (--exp N | --ttl D) [--now N]")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return usageExit(err)
+	if code, ok := parseArgs(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	ttlSet := false
 	fs.Visit(func(f *flag.Flag) { ttlSet = ttlSet || f.Name == "ttl" })
@@ -92,11 +92,11 @@ func runTokenVerify(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&secrets, "secret", "a secret to try, repeatable: primary first, then rotation secrets")
 	now := fs.Int64("now", 0, "unix seconds to check expiry at (default: the current time)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: conform token verify --secret S [--secret S2 ...] [--now N] TOKEN")
+		fmt.Fprintln(fs.Output(), "usage: conform token verify --secret S [--secret S2 ...] [--now N] TOKEN")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return usageExit(err)
+	if code, ok := parseArgs(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	if fs.NArg() != 1 || len(secrets) == 0 {
 		fs.Usage()
@@ -129,11 +129,11 @@ func runSessionKey(args []string, stdin io.Reader, stdout, stderr io.Writer) int
 	group := fs.Bool("group-sessions-per-user", def.GroupSessionsPerUser, "isolate each participant of a group chat")
 	thread := fs.Bool("thread-sessions-per-user", def.ThreadSessionsPerUser, "isolate each participant of a thread")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: conform session-key [--group-sessions-per-user=BOOL] [--thread-sessions-per-user=BOOL] < source.json")
+		fmt.Fprintln(fs.Output(), "usage: conform session-key [--group-sessions-per-user=BOOL] [--thread-sessions-per-user=BOOL] < source.json")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return usageExit(err)
+	if code, ok := parseArgs(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	dec := json.NewDecoder(stdin)
 	dec.DisallowUnknownFields()
@@ -156,11 +156,11 @@ func runValidate(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	asJSON := fs.Bool("json", false, "print violations as JSON lines")
 	strict := fs.Bool("strict", false, "fail on SHOULD and MAY violations too")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: conform validate [--json] [--strict] FILE|-   (an NDJSON capture of frames, one per line)")
+		fmt.Fprintln(fs.Output(), "usage: conform validate [--json] [--strict] FILE|-   (an NDJSON capture of frames, one per line)")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return usageExit(err)
+	if code, ok := parseArgs(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	if fs.NArg() != 1 {
 		fs.Usage()

@@ -7,6 +7,7 @@
 //	conform token mint|verify ...
 //	conform session-key ...
 //	conform validate ...
+//	conform version
 //
 // Exit codes: 0 conformant, 1 non-conformant (or a stale baseline entry),
 // 2 usage error, 3 harness error. See docs/conformance-guide.md.
@@ -16,6 +17,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/relaykit/relaykit/internal/buildinfo"
 )
 
 func main() {
@@ -33,6 +36,9 @@ Contract tools:
   token       mint or verify an upgrade token
   session-key compute a session key
   validate    validate frames or HTTP bodies
+
+Other:
+  version     print the version and build of this binary (also --version)
 
 Run "conform <command> -h" for the flags of a command.
 Exit codes: 0 conformant, 1 non-conformant or stale baseline, 2 usage, 3 harness error.
@@ -57,7 +63,10 @@ func dispatch(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return runSessionKey(args[1:], stdin, stdout, stderr)
 	case "validate":
 		return runValidate(args[1:], stdin, stdout, stderr)
-	case "-h", "--help", "help":
+	case "version", "--version", "-version":
+		fmt.Fprint(stdout, buildinfo.Read().String("conform"))
+		return 0
+	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
 	default:

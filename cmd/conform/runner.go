@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -128,11 +127,11 @@ func runConnectorCmd(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.IdentityToken, "identity-token", "", "an identity bearer the connector accepts for provision and enroll")
 	fs.StringVar(&o.IdentityTenant, "identity-tenant", "", "the tenant of --identity-token")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: conform connector --url URL (--gateway-id ID --secret S --platform P | --control URL) [flags]")
+		fmt.Fprintln(fs.Output(), "usage: conform connector --url URL (--gateway-id ID --secret S --platform P | --control URL) [flags]")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return usageExit(err)
+	if code, ok := parseArgs(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "conform connector: unexpected argument %q\n", fs.Arg(0))
@@ -167,11 +166,11 @@ func runGatewayCmd(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.Timers, "timers", false, "the gateway honours the RELAYKIT_* timer knobs of the gateway testee contract")
 	fs.DurationVar(&o.StartTimeout, "start-timeout", 0, "bound for the gateway's first handshake after it starts (default 15s)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, `usage: conform gateway --exec "COMMAND" [--echo] [--timers] [flags]`)
+		fmt.Fprintln(fs.Output(), `usage: conform gateway --exec "COMMAND" [--echo] [--timers] [flags]`)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return usageExit(err)
+	if code, ok := parseArgs(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "conform gateway: unexpected argument %q\n", fs.Arg(0))
@@ -187,13 +186,6 @@ func runGatewayCmd(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "conform: gateway suite against %q\n", o.Exec)
 	res, err := conformance.RunGateway(o)
 	return finish(&c, res, err, stdout, stderr)
-}
-
-func usageExit(err error) int {
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	return 2
 }
 
 // finish writes the reports and prints the summary.
@@ -254,8 +246,12 @@ func runList(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.Prefix, "prefix", "", "case or requirement ID prefix")
 	asJSON := fs.Bool("json", false, "print JSON")
 	markdown := fs.Bool("markdown", false, "print docs/conformance.md (requirement × case coverage and the deviation matrix)")
-	if err := fs.Parse(args); err != nil {
-		return usageExit(err)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: conform list [--side S] [--level L] [--feature F] [--prefix P] [--markdown | --json]")
+		fs.PrintDefaults()
+	}
+	if code, ok := parseArgs(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	switch side {
 	case "", "connector", "gateway":

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/relaykit/relaykit/clock"
+	"github.com/relaykit/relaykit/internal/buildinfo"
 	"github.com/relaykit/relaykit/simulator"
 )
 
@@ -82,6 +83,7 @@ type config struct {
 	printEnv        bool
 	manualClock     bool
 	controlToken    string
+	requireControl  bool
 	oneFrame        bool
 	console         devFlag // auto, or asked for
 	consoleOn       bool    // the console as validate settled it
@@ -123,11 +125,12 @@ func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&c.printEnv, "print-env", true, "print the development gateway's env block on stdout")
 	fs.BoolVar(&c.manualClock, "manual-clock", false, "run on a clock that moves only through POST /_relaysim/clock")
 	fs.StringVar(&c.controlToken, "control-token", "", "require this `token` on /_relaysim/ requests (Authorization: Bearer or X-Relaysim-Token)")
+	fs.BoolVar(&c.requireControl, "require-control-token", false, "refuse to start without --control-token (the container image sets it, so a published port never exposes an open control API)")
 	fs.BoolVar(&c.oneFrame, "one-frame-per-message", false, "write every frame as its own WebSocket message instead of letting frames queued together share one (TRN-005)")
 	fs.Var(&c.console, "console", "serve the web console at /_relaysim/ (chat with the gateway, watch the frames, pull the levers; docs/relaysim.md#console); auto: on when --addr is loopback or --control-token is set")
 	addLimitFlags(fs, &c.limits)
 	addFakeFlags(fs, &c.fake)
-	fs.Usage = func() { usage(fs, stderr) }
+	fs.Usage = func() { usage(fs, fs.Output()) }
 	return fs
 }
 
@@ -136,6 +139,7 @@ func usage(fs *flag.FlagSet, w io.Writer) {
 
 Usage: relaysim [flags]
        relaysim soak [--duration D] [--seed N] [--gateways N] [--dir PATH] [--kill-every D] [-v]
+       relaysim --version
 
 With no flags it listens on loopback, keeps state in memory, enrolls the
 development gateway gw-dev and prints the env block a gateway needs on
@@ -172,11 +176,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	}
 	var c config
 	fs := newFlagSet(&c, stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if wantsVersion(fs, args) {
+		fmt.Fprint(stdout, buildinfo.Read().String("relaysim"))
+		return 0
+	}
+	if code, ok := parseArgs(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "relaysim: unexpected argument %q\n", fs.Arg(0))

@@ -246,10 +246,10 @@ func TestDamagedStoreRefusedUnlessRepair(t *testing.T) {
 
 func TestHelpAndBadFlags(t *testing.T) {
 	var out, errb bytes.Buffer
-	if code := run(context.Background(), []string{"--help"}, &out, &errb, func(string) string { return "" }); code != 0 {
-		t.Fatalf("--help exit %d", code)
+	if code := run(context.Background(), []string{"--help"}, &out, &errb, func(string) string { return "" }); code != 0 || errb.Len() != 0 {
+		t.Fatalf("--help exit %d, stderr %q", code, errb.String())
 	}
-	help := errb.String()
+	help := out.String()
 	for _, want := range []string{"--addr", "RELAYSIM_ADDR", "--store", "--dev", "--identity-token", "--platforms", "--ping-interval",
 		"--ping-timeout", "--wake-cooldown", "--duplicate-policy", "--drain-window", "--log-format", "--log-level", "--deviate",
 		"--print-env", "--manual-clock", "--control-token", "--store-repair", "RELAYSIM_STORE_REPAIR", "RELAYSIM_PING_INTERVAL"} {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -26,15 +25,12 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	killEvery := fs.Duration("kill-every", 10*time.Second, "mean gap between SIGKILLs of relaysim, run as a child process (this binary) on the file store and restarted each time; 0 runs relaysim in this process with graceful restarts only")
 	verbose := fs.Bool("v", false, "print progress every 30 s and each violation as it happens, on stderr")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: relaysim soak [--duration D] [--seed N] [--gateways N] [--dir PATH] [--kill-every D] [-v]")
-		fmt.Fprintln(stderr, "\nRuns the chaos soak (docs/soak.md) and prints its figures; exit 1 on any violation.")
+		fmt.Fprintln(fs.Output(), "usage: relaysim soak [--duration D] [--seed N] [--gateways N] [--dir PATH] [--kill-every D] [-v]")
+		fmt.Fprintln(fs.Output(), "\nRuns the chaos soak (docs/soak.md) and prints its figures; exit 1 on any violation.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := parseArgs(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "relaysim soak: unexpected argument %q\n", fs.Arg(0))

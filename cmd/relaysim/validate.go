@@ -42,6 +42,9 @@ func (c *config) validate() error {
 		c.devOn = len(c.identityTokens) == 0 && loopback
 	}
 
+	if c.requireControl && c.controlToken == "" {
+		return errors.New("--require-control-token: no --control-token (env RELAYSIM_CONTROL_TOKEN) is set, and without one anyone who reaches the port can enroll gateways, inject traffic and read buffers; set a token (docker run -e RELAYSIM_CONTROL_TOKEN=...), or turn the requirement off (RELAYSIM_REQUIRE_CONTROL_TOKEN=false)")
+	}
 	// The console adds nothing the control API does not already give, but
 	// a page inviting a visit does not belong on an open address.
 	c.consoleOn = c.console.on
