@@ -252,8 +252,8 @@ var connectorMutants = []Mutant{
 	},
 	{
 		ID: "sim-bad-signature-expired", Side: Connector, File: "simulator/auth.go", Requirement: "AUTH-010",
-		Old:         "res.reason, res.detail = contract.ReasonUnauthorized, \"bad signature\"",
-		New:         "res.reason, res.detail = contract.ReasonExpired, \"bad signature\"",
+		Old:         "res.reason, res.detail, res.kind = contract.ReasonUnauthorized, \"bad signature\", authBadSignature",
+		New:         "res.reason, res.detail, res.kind = contract.ReasonExpired, \"bad signature\", authBadSignature",
 		Description: "Every verification failure of a known gateway's token, a bad signature included, closes 4401 with reason expired instead of unauthorized, which gateways never treat as revocation.",
 	},
 	{
