@@ -329,31 +329,3 @@ func TestSubprocessSIGTERM(t *testing.T) {
 		t.Fatalf("stderr:\n%s", errb.String())
 	}
 }
-
-// relaysim soak runs the chaos soak from the binary and reports its
-// figures; bad flags are usage errors.
-func TestSoakSubcommand(t *testing.T) {
-	noEnv := func(string) string { return "" }
-	var out, errb bytes.Buffer
-	dir := t.TempDir()
-	// In process: this test binary cannot be the relaysim child.
-	if code := run(context.Background(), []string{"soak", "--duration", "1s", "--seed", "7", "--gateways", "3", "--dir", dir, "--kill-every", "0"}, &out, &errb, noEnv); code != 0 {
-		t.Fatalf("soak exit %d\n%s%s", code, out.String(), errb.String())
-	}
-	for _, want := range []string{"soak: seed 7, 3 gateways", "lost 0, duplicated-after-ack 0, out-of-order 0, cross-tenant 0", "violations 0"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("soak output lacks %q:\n%s", want, out.String())
-		}
-	}
-	if _, err := os.Stat(dir); err != nil {
-		t.Errorf("the soak removed the --dir it was given: %v", err)
-	}
-	if code := run(context.Background(), []string{"soak", "--help"}, &out, &errb, noEnv); code != 0 {
-		t.Errorf("soak --help exit %d", code)
-	}
-	for _, args := range [][]string{{"soak", "--duration", "soon"}, {"soak", "extra"}, {"soak", "--kill-every", "-1s"}} {
-		if code := run(context.Background(), args, &out, &errb, noEnv); code != 2 {
-			t.Errorf("%v: exit %d, want 2", args, code)
-		}
-	}
-}
