@@ -161,9 +161,9 @@ var registry = [count]Info{
 	// The ack goes out before the handler ran, so the wire shows it only
 	// when the handler then refuses the event: IDLE-014's case, not
 	// IDLE-013's (an admitted event was due its ack anyway).
-	ClientAckBeforeHandler: {Name: "ack-before-handler", Component: Client, Requirement: "IDLE-014", Description: "acks a buffered delivery as soon as it arrives, before the handler admitted it, so an event the handler refuses is acked and never replays"},
-	ClientNoNewline:        {Name: "no-newline", Component: Client, Requirement: "TRN-002", Description: "writes frames without the trailing newline"},
-	ClientStaleToken:       {Name: "stale-token", Component: Client, Requirement: "AUTH-001", Description: "mints one upgrade token and reuses it on every dial instead of minting a fresh one per dial"},
+	ClientAckBeforeHandler:   {Name: "ack-before-handler", Component: Client, Requirement: "IDLE-014", Description: "acks a buffered delivery as soon as it arrives, before the handler admitted it, so an event the handler refuses is acked and never replays"},
+	ClientNoNewline:          {Name: "no-newline", Component: Client, Requirement: "TRN-002", Description: "writes frames without the trailing newline"},
+	ClientStaleToken:         {Name: "stale-token", Component: Client, Requirement: "AUTH-001", Description: "mints one upgrade token and reuses it on every dial instead of minting a fresh one per dial"},
 	ClientNoHelloPerIdentity: {Name: "no-hello-per-identity", Component: Client, Requirement: "HS-003", Description: "sends only the first identity's hello"},
 	// Sequential calls do not break the requirement; a check needs
 	// concurrent ones.
@@ -172,10 +172,10 @@ var registry = [count]Info{
 	// IDLE-006 (core) rather than IDLE-019 (feature dormant): every gateway
 	// that goes idle breaks the first; only one that declares dormant is
 	// checked for the second.
-	ClientNoGoingIdleWait:   {Name: "no-going-idle-wait", Component: Client, Requirement: "IDLE-006", Also: []string{"IDLE-019"}, Description: "returns from GoIdle right after writing going_idle, so the gateway closes without awaiting going_idle_ack, and GoDormant tears the socket down without it"},
-	ClientUnsupportedOpSent: {Name: "unsupported-op-sent", Component: Client, Requirement: "HS-012", Description: "ignores supported_ops and sends every op"},
-	ClientReasonOmitted:     {Name: "reason-omitted", Component: Client, Requirement: "IN-004", Description: "writes interrupt frames without the reason key"},
-	ClientBearerOnRedirect:  {Name: "bearer-on-redirect", Component: Client, Requirement: "HTTP-008", Description: "keeps Authorization when an HTTP call follows a redirect to another port of the same host, as Go's default redirect rule does"},
+	ClientNoGoingIdleWait:           {Name: "no-going-idle-wait", Component: Client, Requirement: "IDLE-006", Also: []string{"IDLE-019"}, Description: "returns from GoIdle right after writing going_idle, so the gateway closes without awaiting going_idle_ack, and GoDormant tears the socket down without it"},
+	ClientUnsupportedOpSent:         {Name: "unsupported-op-sent", Component: Client, Requirement: "HS-012", Description: "ignores supported_ops and sends every op"},
+	ClientReasonOmitted:             {Name: "reason-omitted", Component: Client, Requirement: "IN-004", Description: "writes interrupt frames without the reason key"},
+	ClientBearerOnRedirect:          {Name: "bearer-on-redirect", Component: Client, Requirement: "HTTP-008", Description: "keeps Authorization when an HTTP call follows a redirect to another port of the same host, as Go's default redirect rule does"},
 	ClientAcceptSecretlessProvision: {Name: "accept-secretless-provision", Component: Client, Requirement: "HTTP-011", Description: "takes a 2xx provision answer without a secret as success and adopts its empty secret, so a later answer that has one is ignored"},
 	ClientPolicySecretBearer:        {Name: "policy-secret-bearer", Component: Client, Requirement: "HTTP-009", Description: "sends the raw gateway secret as the bearer of /relay/policy instead of an upgrade token"},
 	ClientBearerOnAnyDownload:       {Name: "bearer-on-any-download", Component: Client, Requirement: "HTTP-022", Description: "attaches the upgrade token to every media download, whatever its origin or path"},
