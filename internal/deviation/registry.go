@@ -158,10 +158,11 @@ var registry = [count]Info{
 	ClientNoAckBuffered:         {Name: "no-ack-buffered", Component: Client, Requirement: "IDLE-013", Also: []string{"IDLE-015"}, Description: "never sends inbound_ack, so every buffered delivery (inbound and passthrough_forward) replays on every reconnect"},
 	// Acking a live frame means acking without a bufferId.
 	ClientAckLive: {Name: "ack-live", Component: Client, Requirement: "IDLE-016", Also: []string{"IDLE-002"}, Description: "also acks live deliveries, sending inbound_ack with an empty bufferId"},
-	// The ack goes out before the handler ran, so the wire shows it only
-	// when the handler then refuses the event: IDLE-014's case, not
-	// IDLE-013's (an admitted event was due its ack anyway).
-	ClientAckBeforeHandler:   {Name: "ack-before-handler", Component: Client, Requirement: "IDLE-014", Description: "acks a buffered delivery as soon as it arrives, before the handler admitted it, so an event the handler refuses is acked and never replays"},
+	// The ack goes out before the handler ran, which breaks IDLE-013's
+	// "only after admission" (the soak's gateway ledger, which sees
+	// admission, names it), but the wire shows it only when the handler
+	// then refuses the event: IDLE-014's case is the one that fails.
+	ClientAckBeforeHandler:   {Name: "ack-before-handler", Component: Client, Requirement: "IDLE-014", Also: []string{"IDLE-013"}, Description: "acks a buffered delivery as soon as it arrives, before the handler admitted it, so an event the handler refuses is acked and never replays"},
 	ClientNoNewline:          {Name: "no-newline", Component: Client, Requirement: "TRN-002", Description: "writes frames without the trailing newline"},
 	ClientStaleToken:         {Name: "stale-token", Component: Client, Requirement: "AUTH-001", Description: "mints one upgrade token and reuses it on every dial instead of minting a fresh one per dial"},
 	ClientNoHelloPerIdentity: {Name: "no-hello-per-identity", Component: Client, Requirement: "HS-003", Description: "sends only the first identity's hello"},
@@ -190,7 +191,7 @@ var registry = [count]Info{
 	AdapterEditWithoutSupport:   {Name: "edit-without-support", Component: Adapter, Requirement: "HS-024", Description: "streams by editing even when the descriptor says supports_edit false"},
 	AdapterNoMetadataStamp:      {Name: "no-metadata-stamp", Component: Adapter, Requirement: "OUT-027", Description: "sends outbound actions without the scope_id, user_id and profile learned from the chat's inbound events"},
 	AdapterAnswerForeignPrompts: {Name: "answer-foreign-prompts", Component: Adapter, Requirement: "IN-014", Description: "treats a press on a prompt minted by another gateway process as its own unknown prompt and answers it with the expiry notice, instead of swallowing it"},
-	AdapterLongPromptIDs:        {Name: "long-prompt-ids", Component: Adapter, Requirement: "OUT-024", Description: "mints prompt ids <nonce>.<32 hex>, 39 characters where 32 are allowed, and skips the id and callback checks, so a connector could not fit the press into a 64-byte callback"},
+	AdapterLongPromptIDs:        {Name: "long-prompt-ids", Component: Adapter, Requirement: "OUT-024", Description: "mints 39-character prompt ids (its nonce, a dot and 32 hex digits) where 32 characters are allowed, and skips the id and callback checks, so a connector could not fit the press into a 64-byte callback"},
 	AdapterMediaKindFile:        {Name: "media-kind-file", Component: Adapter, Requirement: "OUT-023", Description: "sends attachments with media_kind file, a kind some platforms use but the contract does not know"},
 }
 
