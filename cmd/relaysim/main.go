@@ -29,6 +29,7 @@ import (
 
 	"github.com/relaykit/relaykit/clock"
 	"github.com/relaykit/relaykit/internal/buildinfo"
+	"github.com/relaykit/relaykit/internal/deviation"
 	"github.com/relaykit/relaykit/simulator"
 )
 
@@ -287,7 +288,11 @@ func (c *config) options(logger *slog.Logger) (simulator.Options, error) {
 		return opts, err
 	}
 	opts.DuplicatePolicy = p
-	if opts.Deviations, err = simulator.ParseDeviations(c.deviate); err != nil {
+	devs, err := deviation.Parse(c.deviate, deviation.Simulator)
+	if err != nil {
+		return opts, err
+	}
+	if err := deviation.Apply(&opts, devs); err != nil {
 		return opts, err
 	}
 	if c.platforms != "" {
