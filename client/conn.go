@@ -302,12 +302,12 @@ func (cn *conn) finish() {
 	}
 	cn.mu.Unlock()
 
-	lost := contract.Result{Error: ErrConnectionLost.Error(), Ambiguous: true}
+	lost, cause := contract.Result{Error: ErrConnectionLost.Error(), Ambiguous: true}, ErrConnectionLost
 	if cn.c.closing.Load() {
-		lost = contract.Result{Error: "relay send failed: " + ErrClosed.Error(), Ambiguous: true}
+		lost, cause = contract.Result{Error: "relay send failed: " + ErrClosed.Error(), Ambiguous: true}, ErrClosed
 	}
 	for _, cl := range calls {
-		cl.resolve(lost)
+		cl.fail(lost, cause)
 	}
 	cn.wg.Wait()
 	_ = cn.ws.CloseNow()

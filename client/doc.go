@@ -17,9 +17,14 @@
 //
 // # Outbound
 //
-// Every call returns a contract.Result and never hangs: it is bounded by
-// Options.OutboundTimeout, fails at once when there is no socket, and fails
-// at once when the socket dies under it. A result with ambiguous:true means
+// Every call returns a contract.Result and an error, and never hangs: it
+// is bounded by Options.OutboundTimeout, fails at once when there is no
+// socket, and fails at once when the socket dies under it. The error is
+// nil exactly when the result is a success; otherwise it is a *CallError
+// holding the result, which matches the client's own cause with errors.Is
+// (ErrNotConnected, ErrClosed, ErrConnectionLost, ErrOutboundTimeout,
+// ErrUnsupportedOp, ErrSendFailed, or the context's error) and nothing when
+// the connector answered success:false. A result with ambiguous:true means
 // the frame reached the wire and the action may have been applied; unlike
 // the reference, a connection lost after the write is ambiguous too
 // (settlement 9). Ops the target platform's descriptor does not advertise

@@ -21,9 +21,10 @@ import (
 
 // Transport is what the adapter needs from a connection: *client.Client
 // satisfies it. Do must never block past its call's timeout and must
-// report every failure as a Result.
+// report every failure as a Result with success:false (the adapter reads
+// the Result; the error only repeats it).
 type Transport interface {
-	Do(ctx context.Context, a contract.Action, opts ...client.CallOption) contract.Result
+	Do(ctx context.Context, a contract.Action, opts ...client.CallOption) (contract.Result, error)
 	Descriptor(platform string) contract.CapabilityDescriptor
 }
 
