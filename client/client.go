@@ -97,7 +97,7 @@ type Client struct {
 
 	baseCtx    context.Context // parent of handler contexts
 	baseCancel context.CancelCauseFunc
-	inq        *inboundQueue
+	inq        *pipeline
 	dd         *dedupe
 }
 
@@ -151,7 +151,7 @@ func New(opts Options) (*Client, error) {
 	hex.Encode(c.reqPrefix[:], seed[:])
 	c.baseCtx, c.baseCancel = context.WithCancelCause(context.Background())
 	c.supCtx, c.supCancel = context.WithCancel(c.baseCtx)
-	c.inq = newInboundQueue(c.baseCtx, s.MaxQueuedDeliveries)
+	c.inq = newPipeline(c.baseCtx, s.MaxQueuedDeliveries)
 	c.descs.Store(newDescSet())
 	return c, nil
 }
