@@ -45,7 +45,9 @@ func TestEventuallyEndsOnTheCondition(t *testing.T) {
 }
 
 func TestEventuallyWithinFailsAtItsBoundNamingTheWait(t *testing.T) {
-	msg := run(t, func(tb testing.TB) { EventuallyWithin(tb, 20*time.Millisecond, "the moon", func() bool { return false }) })
+	msg := run(t, func(tb testing.TB) {
+		EventuallyWithin(tb, 20*time.Millisecond, "the moon", func() bool { return false })
+	})
 	if !strings.Contains(msg, "the moon") || !strings.Contains(msg, "20ms") {
 		t.Fatalf("failure %q does not name the wait and its bound", msg)
 	}
