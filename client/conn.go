@@ -34,7 +34,9 @@ const (
 
 // conn is one WebSocket connection and everything tied to its life: the
 // reader, the keepalive, the handshake timer and the calls waiting for
-// results on it.
+// results on it. It is the session the Client's supervisor supervises:
+// the supervisor dials and installs it, and plans the next dial from how
+// it ended.
 type conn struct {
 	c      *Client
 	ws     *websocket.Conn

@@ -250,7 +250,7 @@ var gatewayMutants = []Mutant{
 
 	// --- reconnect and 4401 (RC-*) ---
 	{
-		ID: "gw-http-refusal-revoked", Side: Gateway, File: "client/reconnect.go", Requirement: "RC-008",
+		ID: "gw-http-refusal-revoked", Side: Gateway, File: "client/supervisor.go", Requirement: "RC-008",
 		Old: "p := plan{state: StateReconnecting, wait: c.nextBackoff(), err: err}\n\treturn p",
 		New: "for m := err.Error(); len(m) >= 8; m = m[1:] {\n" +
 			"\t\tif m[:8] == \"HTTP 401\" || m[:8] == \"HTTP 403\" {\n" +
@@ -261,25 +261,25 @@ var gatewayMutants = []Mutant{
 		Description: "An HTTP 401 or 403 answer to the upgrade is read as revocation and stops the gateway, instead of an ordinary dial error retried with backoff.",
 	},
 	{
-		ID: "gw-stable-on-handshake", Side: Gateway, File: "client/reconnect.go", Requirement: "RC-007",
+		ID: "gw-stable-on-handshake", Side: Gateway, File: "client/supervisor.go", Requirement: "RC-007",
 		Old:         "stable := cn.hsDone.Load() && c.clk.Now().Sub(cn.firstDescTime()) >= c.opts.StableWindow",
 		New:         "stable := cn.hsDone.Load()",
 		Description: "The attempt counter resets after any connection that got a descriptor, however short-lived, so a connector that drops each connection right after the handshake never pushes the backoff up the ladder.",
 	},
 	{
-		ID: "gw-4401-before-handshake-strike", Side: Gateway, File: "client/reconnect.go", Requirement: "RC-010",
+		ID: "gw-4401-before-handshake-strike", Side: Gateway, File: "client/supervisor.go", Requirement: "RC-010",
 		Old:         "case everHS:",
 		New:         "default:",
 		Description: "A 4401 before any descriptor was received already starts the fresh-token strike, so a second 4401 during a provisioning race stops the gateway as revoked instead of being retried with backoff.",
 	},
 	{
-		ID: "gw-first-strike-backoff", Side: Gateway, File: "client/reconnect.go", Requirement: "RC-011",
+		ID: "gw-first-strike-backoff", Side: Gateway, File: "client/supervisor.go", Requirement: "RC-011",
 		Old:         "return plan{state: StateReconnecting, wait: 0, err: closeErr}",
 		New:         "return plan{state: StateReconnecting, wait: c.nextBackoff(), err: closeErr}",
 		Description: "The fresh-token re-dial after the first 4401 waits out an ordinary backoff instead of going at once.",
 	},
 	{
-		ID: "gw-fresh-role-dropped-on-dial-error", Side: Gateway, File: "client/reconnect.go", Requirement: "RC-014",
+		ID: "gw-fresh-role-dropped-on-dial-error", Side: Gateway, File: "client/supervisor.go", Requirement: "RC-014",
 		Old:         "p := plan{state: StateReconnecting, wait: c.nextBackoff(), err: err}",
 		New:         "c.mu.Lock()\n\tc.fresh = false // a new dial, a new start\n\tc.mu.Unlock()\n\tp := plan{state: StateReconnecting, wait: c.nextBackoff(), err: err}",
 		Description: "A dial error clears the pending fresh-token role, so after a failed fresh-token dial the next 4401 is treated as a first strike again instead of terminal.",
