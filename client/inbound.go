@@ -122,7 +122,8 @@ func (f HandlerFuncs) HandlePassthrough(ctx context.Context, d *PassthroughDeliv
 	return f.Passthrough(ctx, d)
 }
 
-// Delivery is one inbound event handed to HandleEvent.
+// Delivery is one inbound event handed to HandleEvent (and first to
+// Admitter.AdmitEvent when the Handler is one).
 type Delivery struct {
 	// Event is the decoded event with the gateway's defaults applied.
 	Event contract.MessageEvent
@@ -149,7 +150,7 @@ func (d *Delivery) Client() *Client { return d.admit.c }
 // a buffered delivery, and for any replay of it that arrived meanwhile. It
 // is idempotent and safe from any goroutine. Call it early when admission
 // happens before the handler's work is done; otherwise a nil return from
-// HandleEvent acks. An error means the ack could not be written (no live
+// HandleEvent (from AdmitEvent for an Admitter) acks. An error means the ack could not be written (no live
 // socket); the acceptance is still recorded, so the replay that follows is
 // acked without being handled again.
 func (d *Delivery) Ack() error { return d.admit.ack(d.BufferID) }
