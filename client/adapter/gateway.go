@@ -30,6 +30,9 @@ type Transport interface {
 
 var _ Transport = (*client.Client)(nil)
 
+// The Gateway admits messages ahead of running their turns.
+var _ client.Admitter = (*Gateway)(nil)
+
 // TurnFunc runs one turn: the gateway's answer to one inbound message.
 // ctx is cancelled when the connector interrupts the turn's session (with
 // cause client.ErrInterrupted) or the Gateway or its client closes (cause
