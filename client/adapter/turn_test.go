@@ -123,6 +123,9 @@ func TestInterruptCancelsExactlyItsSession(t *testing.T) {
 		t.Fatalf("session keys %v", keys)
 	}
 	e.waitActions(2, contract.OpReact) // both 👀
+	// A turn is announced before its TurnFunc runs; wait until both hold
+	// their contexts, or the check of c2's below reads none.
+	e.eventually("both turns running", func() bool { return g.ctx("c1") != nil && g.ctx("c2") != nil })
 	if _, err := e.sim.Interrupt("gw1", keys["c1"], "c1"); err != nil {
 		t.Fatal(err)
 	}
