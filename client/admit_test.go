@@ -8,6 +8,7 @@ import (
 
 	"github.com/relaykit/relaykit/client"
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/testkit"
 )
 
 // admitter is a recorder that also admits deliveries as they arrive.
@@ -58,12 +59,12 @@ func TestAdmitterAcksOnArrivalAndHandlesInOrder(t *testing.T) {
 	if f := conn.expect(t, contract.TypeInboundAck); f.f.(contract.InboundAck).BufferID != "b1" {
 		t.Fatalf("ack = %q", f.raw)
 	}
-	recv(t, a.events)
+	testkit.Recv(t, "events", a.events)
 	conn.send(contract.Inbound{Event: event("telegram", "42", "m2", "second"), BufferID: "b2"})
-	if got := recv(t, a.admitted); got != "first" {
+	if got := testkit.Recv(t, "admitted", a.admitted); got != "first" {
 		t.Fatalf("admitted %q", got)
 	}
-	if got := recv(t, a.admitted); got != "second" {
+	if got := testkit.Recv(t, "admitted", a.admitted); got != "second" {
 		t.Fatalf("admitted %q", got)
 	}
 	// Admitted and acked while "first" still holds the session.
@@ -72,7 +73,7 @@ func TestAdmitterAcksOnArrivalAndHandlesInOrder(t *testing.T) {
 	}
 	pending(t, a.events)
 	close(release)
-	if d := recv(t, a.events); d.Event.Text != "second" {
+	if d := testkit.Recv(t, "events", a.events); d.Event.Text != "second" {
 		t.Fatalf("handled %q", d.Event.Text)
 	}
 	conn.quiet(t) // the handlers' errors withdraw nothing: each ack went once
@@ -92,15 +93,15 @@ func TestAdmitterRefusalIsNeverAcked(t *testing.T) {
 	}
 	_, _, conn := startWithHandler(t, a)
 	conn.send(contract.Inbound{Event: event("telegram", "42", "m1", "x"), BufferID: "b1"})
-	recv(t, a.admitted)
+	testkit.Recv(t, "admitted", a.admitted)
 	conn.quiet(t)
 	pending(t, a.events)
 	conn.send(contract.Inbound{Event: event("telegram", "42", "m1", "x"), BufferID: "b1"})
-	recv(t, a.admitted)
+	testkit.Recv(t, "admitted", a.admitted)
 	if f := conn.expect(t, contract.TypeInboundAck); f.f.(contract.InboundAck).BufferID != "b1" {
 		t.Fatalf("ack = %q", f.raw)
 	}
-	recv(t, a.events)
+	testkit.Recv(t, "events", a.events)
 }
 
 // TestAdmitterMayConsumeWithoutHandling: handle false admits (acks) the
@@ -117,7 +118,7 @@ func TestAdmitterMayConsumeWithoutHandling(t *testing.T) {
 	if f := conn.expect(t, contract.TypeInboundAck); f.f.(contract.InboundAck).BufferID != "b1-again" {
 		t.Fatalf("ack = %q", f.raw)
 	}
-	recv(t, a.admitted)
+	testkit.Recv(t, "admitted", a.admitted)
 	pending(t, a.admitted)
 }
 
@@ -146,7 +147,7 @@ func TestAdmittedForwardRunsInItsSession(t *testing.T) {
 	}
 	_, _, conn := startWithHandler(t, a)
 	conn.send(contract.Inbound{Event: event("telegram", "42", "m1", "x")})
-	recv(t, a.events)
+	testkit.Recv(t, "events", a.events)
 	conn.send(contract.PassthroughForward{Forward: contract.Forward{Platform: "discord", Path: "/command"}, BufferID: "p1"})
 	conn.send(contract.PassthroughForward{Forward: contract.Forward{Platform: "discord", Path: "/other"}, BufferID: "p2"})
 	if f := conn.expect(t, contract.TypeInboundAck); f.f.(contract.InboundAck).BufferID != "p1" {
@@ -154,16 +155,16 @@ func TestAdmittedForwardRunsInItsSession(t *testing.T) {
 	}
 	// The other forward runs on its platform's lane at once and is not
 	// acked, since nobody acked it.
-	if d := recv(t, a.passthrough); d.Forward.Path != "/other" {
+	if d := testkit.Recv(t, "passthrough", a.passthrough); d.Forward.Path != "/other" {
 		t.Fatalf("handled %q first", d.Forward.Path)
 	}
 	pending(t, a.passthrough) // the command waits for the session
 	close(release)
-	if d := recv(t, a.passthrough); d.Forward.Path != "/command" || d.SessionKey != session {
+	if d := testkit.Recv(t, "passthrough", a.passthrough); d.Forward.Path != "/command" || d.SessionKey != session {
 		t.Fatalf("handled %+v", d)
 	}
 	conn.send(contract.InterruptInbound{SessionKey: session, ChatID: "42"})
-	if err := recv(t, cancelled); !errors.Is(err, client.ErrInterrupted) {
+	if err := testkit.Recv(t, "cancelled", cancelled); !errors.Is(err, client.ErrInterrupted) {
 		t.Fatalf("cause = %v", err)
 	}
 	conn.quiet(t)

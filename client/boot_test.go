@@ -17,6 +17,7 @@ import (
 	"github.com/relaykit/relaykit/clock"
 	"github.com/relaykit/relaykit/contract"
 	"github.com/relaykit/relaykit/internal/deviation"
+	"github.com/relaykit/relaykit/internal/testkit"
 )
 
 // httpRec records requests to one route.
@@ -67,14 +68,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 const secret64 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 func bootOpts(tc *connector) client.Options {
-	o := testOpts(tc, clock.NewManual(epoch), nil)
+	o := testOpts(tc, clock.NewManual(testkit.Epoch), nil)
 	o.Config.GatewayID, o.Config.Secret = "", ""
 	return o
 }
 
 func boot(t *testing.T, o client.Options) (*client.Client, client.BootReport) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Wait)
 	defer cancel()
 	c, rep, err := client.Boot(ctx, o)
 	if c != nil {
@@ -162,7 +163,7 @@ func TestBootProvisionsEachPlatformToleratingFailure(t *testing.T) {
 	}
 	// The dial and the policy POST authenticate with the provisioned secret.
 	for _, a := range append(tc.Authz(), pol.all()[0].header.Get("Authorization")) {
-		claims, err := contract.VerifyToken(strings.TrimPrefix(a, "Bearer "), []string{secret64}, epoch)
+		claims, err := contract.VerifyToken(strings.TrimPrefix(a, "Bearer "), []string{secret64}, testkit.Epoch)
 		if err != nil || claims.GatewayID != "gw-prov" {
 			t.Errorf("bearer %q: %v %+v", a, err, claims)
 		}
@@ -199,7 +200,7 @@ func TestBootPinnedSecretSkipsProvisioning(t *testing.T) {
 	tc := newConnector(t)
 	var prov httpRec
 	tc.mux.HandleFunc("/relay/provision", func(w http.ResponseWriter, r *http.Request) { prov.add(r) })
-	o := testOpts(tc, clock.NewManual(epoch), nil)
+	o := testOpts(tc, clock.NewManual(testkit.Epoch), nil)
 	o.Config.IdentityToken = "id"
 	_, rep := boot(t, o)
 	if s := outcome(t, rep, client.StepProvision, ""); s.Outcome != client.OutcomeSkipped {
@@ -329,7 +330,7 @@ func TestBootPolicyFailureNeverBlocks(t *testing.T) {
 	tc.mux.HandleFunc("/relay/policy", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 201, contract.PolicyResponse{OK: true}) // only 200 is success
 	})
-	o := testOpts(tc, clock.NewManual(epoch), nil)
+	o := testOpts(tc, clock.NewManual(testkit.Epoch), nil)
 	o.Config.Platforms = []client.Identity{{Platform: "discord"}, {Platform: "relay"}}
 	_, rep := boot(t, o)
 	if s := outcome(t, rep, client.StepPolicy, "discord"); s.Outcome != client.OutcomeFailed {
@@ -375,7 +376,7 @@ func TestBootResolvesEnvironment(t *testing.T) {
 		client.EnvPlatforms: "telegram",
 		client.EnvBotIDs:    `{"telegram":{"botId":"123456"}}`,
 	}
-	o := client.Options{Clock: clock.NewManual(epoch), PingInterval: -1, Getenv: envFunc(env), ConfigPath: "-"}
+	o := client.Options{Clock: clock.NewManual(testkit.Epoch), PingInterval: -1, Getenv: envFunc(env), ConfigPath: "-"}
 	c, rep := boot(t, o)
 	if s := outcome(t, rep, client.StepConfig, ""); s.Outcome != client.OutcomeOK {
 		t.Fatalf("config = %v", s)
@@ -427,7 +428,7 @@ func TestDevAcceptSecretlessProvision(t *testing.T) {
 		return outcome(t, rep, client.StepProvision, "discord"), tc.Authz()[0]
 	}
 	step, authz := run()
-	if _, err := contract.VerifyToken(strings.TrimPrefix(authz, "Bearer "), []string{secret64}, epoch); step.Outcome != client.OutcomeFailed || err != nil {
+	if _, err := contract.VerifyToken(strings.TrimPrefix(authz, "Bearer "), []string{secret64}, testkit.Epoch); step.Outcome != client.OutcomeFailed || err != nil {
 		t.Fatalf("conformant: provision discord %v, dial bearer %v; want failed, and a token signed with telegram's secret", step, err)
 	}
 	step, authz = run(deviation.ClientAcceptSecretlessProvision)
@@ -439,7 +440,7 @@ func TestDevAcceptSecretlessProvision(t *testing.T) {
 func TestDevPolicySecretBearer(t *testing.T) {
 	tc := newConnector(t)
 	pol := record(tc, "/relay/policy", contract.PolicyResponse{OK: true})
-	o := testOpts(tc, clock.NewManual(epoch), nil)
+	o := testOpts(tc, clock.NewManual(testkit.Epoch), nil)
 	o.Config.Platforms = []client.Identity{{Platform: "discord"}}
 	o = withDeviations(t, o, deviation.ClientPolicySecretBearer)
 	boot(t, o)

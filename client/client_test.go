@@ -13,6 +13,7 @@ import (
 	"github.com/relaykit/relaykit/clock"
 	"github.com/relaykit/relaykit/contract"
 	"github.com/relaykit/relaykit/internal/deviation"
+	"github.com/relaykit/relaykit/internal/testkit"
 )
 
 func TestNewRequiresURL(t *testing.T) {
@@ -27,7 +28,7 @@ func TestNewRequiresURL(t *testing.T) {
 
 func TestHelloPerIdentityAndDescriptors(t *testing.T) {
 	tc := newConnector(t)
-	clk := clock.NewManual(epoch)
+	clk := clock.NewManual(testkit.Epoch)
 	o := testOpts(tc, clk, nil)
 	manifest := []contract.Command{{Name: "ask", Description: "Ask the agent"}}
 	o.Config.Platforms = []client.Identity{
@@ -52,7 +53,7 @@ func TestHelloPerIdentityAndDescriptors(t *testing.T) {
 		}
 	}
 	// Wait until all three descriptors are in.
-	deadline := time.Now().Add(waitFor)
+	deadline := time.Now().Add(testkit.Wait)
 	for len(c.Descriptors()) < 3 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
@@ -72,7 +73,7 @@ func TestHelloPerIdentityAndDescriptors(t *testing.T) {
 
 func TestDefaultIdentityIsRelay(t *testing.T) {
 	tc := newConnector(t)
-	o := testOpts(tc, clock.NewManual(epoch), nil)
+	o := testOpts(tc, clock.NewManual(testkit.Epoch), nil)
 	_, conn := start(t, tc, o)
 	h := conn.expect(t, contract.TypeHello)
 	if h.raw != `{"type":"hello","platform":"relay","botId":""}`+"\n" {
@@ -105,7 +106,7 @@ func TestFreshTokenEveryDial(t *testing.T) {
 		}
 	}
 	claims, _, _ := contract.ParseToken(strings.TrimPrefix(az[0], "Bearer "))
-	if want := epoch.Unix() + 300; claims.Exp != want {
+	if want := testkit.Epoch.Unix() + 300; claims.Exp != want {
 		t.Errorf("first token exp = %d, want now+300 = %d", claims.Exp, want)
 	}
 	_ = c
@@ -113,7 +114,7 @@ func TestFreshTokenEveryDial(t *testing.T) {
 
 func TestDevModeSendsNoBearer(t *testing.T) {
 	tc := newConnector(t)
-	o := testOpts(tc, clock.NewManual(epoch), nil)
+	o := testOpts(tc, clock.NewManual(testkit.Epoch), nil)
 	o.Config.Secret = ""
 	_, conn := start(t, tc, o)
 	conn.handshake(t, 1)
@@ -126,7 +127,7 @@ var hex32 = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
 func TestOutboundRoundTripAndTagging(t *testing.T) {
 	tc := newConnector(t)
-	o := testOpts(tc, clock.NewManual(epoch), nil)
+	o := testOpts(tc, clock.NewManual(testkit.Epoch), nil)
 	o.Config.Platforms = []client.Identity{{Platform: "discord", BotID: "d-1"}, {Platform: "telegram"}}
 	c, conn := start(t, tc, o)
 	conn.handshake(t, 2)
@@ -175,7 +176,7 @@ func TestOutboundRoundTripAndTagging(t *testing.T) {
 func TestResultsInAnyOrder(t *testing.T) {
 	tc := newConnector(t)
 	tc.autoResult.Store(false)
-	c, conn := start(t, tc, testOpts(tc, clock.NewManual(epoch), nil))
+	c, conn := start(t, tc, testOpts(tc, clock.NewManual(testkit.Epoch), nil))
 	conn.handshake(t, 1)
 	ctx := context.Background()
 	first := async(func() contract.Result { r, _ := c.Send(ctx, "c1", "one"); return r })
@@ -184,13 +185,13 @@ func TestResultsInAnyOrder(t *testing.T) {
 	b := conn.expect(t, contract.TypeOutbound).f.(contract.Outbound)
 	conn.send(contract.OutboundResult{RequestID: "unknown-id", Result: contract.Result{Success: true}})
 	conn.send(contract.OutboundResult{RequestID: b.RequestID, Result: contract.Result{Success: true, MessageID: "m-two"}})
-	if r := recv(t, second); r.MessageID != "m-two" {
+	if r := testkit.Recv(t, "second", second); r.MessageID != "m-two" {
 		t.Fatalf("second = %+v", r)
 	}
 	pending(t, first)
 	// A result in the reference's spaced, ASCII-escaped style.
 	conn.sendRaw(`{"type": "outbound_result", "requestId": "` + a.RequestID + `", "result": {"success": true, "message_id": 42, "error": "\u00e9"}}` + "\n")
-	if r := recv(t, first); r.MessageID != "42" || r.Error != "é" {
+	if r := testkit.Recv(t, "first", first); r.MessageID != "42" || r.Error != "é" {
 		t.Fatalf("first = %+v", r)
 	}
 }
@@ -198,7 +199,7 @@ func TestResultsInAnyOrder(t *testing.T) {
 func TestOutboundTimeoutIsAmbiguous(t *testing.T) {
 	tc := newConnector(t)
 	tc.autoResult.Store(false)
-	clk := clock.NewManual(epoch)
+	clk := clock.NewManual(testkit.Epoch)
 	c, conn := start(t, tc, testOpts(tc, clk, nil))
 	conn.handshake(t, 1)
 	res := async(func() contract.Result { r, _ := c.Send(context.Background(), "c1", "x"); return r })
@@ -206,7 +207,7 @@ func TestOutboundTimeoutIsAmbiguous(t *testing.T) {
 	clk.Advance(30*time.Second - time.Nanosecond)
 	pending(t, res)
 	clk.Advance(time.Nanosecond)
-	r := recv(t, res)
+	r := testkit.Recv(t, "res", res)
 	if r.Success || !r.Ambiguous || r.Error != "relay outbound timed out" {
 		t.Fatalf("timeout result = %+v", r)
 	}
@@ -215,20 +216,20 @@ func TestOutboundTimeoutIsAmbiguous(t *testing.T) {
 func TestCallerCancelAfterWriteIsAmbiguous(t *testing.T) {
 	tc := newConnector(t)
 	tc.autoResult.Store(false)
-	c, conn := start(t, tc, testOpts(tc, clock.NewManual(epoch), nil))
+	c, conn := start(t, tc, testOpts(tc, clock.NewManual(testkit.Epoch), nil))
 	conn.handshake(t, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	res := async(func() contract.Result { r, _ := c.Send(ctx, "c1", "x"); return r })
 	conn.expect(t, contract.TypeOutbound)
 	cancel()
-	if r := recv(t, res); !r.Ambiguous || !strings.Contains(r.Error, "cancelled") {
+	if r := testkit.Recv(t, "res", res); !r.Ambiguous || !strings.Contains(r.Error, "cancelled") {
 		t.Fatalf("cancelled result = %+v", r)
 	}
 }
 
 func TestFailFastWithoutSocket(t *testing.T) {
 	tc := newConnector(t)
-	c, err := client.New(testOpts(tc, clock.NewManual(epoch), nil))
+	c, err := client.New(testOpts(tc, clock.NewManual(testkit.Epoch), nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,13 +250,13 @@ func TestPendingCallsFailAtOnceOnConnectionLoss(t *testing.T) {
 	tc := newConnector(t)
 	tc.autoResult.Store(false)
 	st := newStates()
-	c, conn := start(t, tc, testOpts(tc, clock.NewManual(epoch), st))
+	c, conn := start(t, tc, testOpts(tc, clock.NewManual(testkit.Epoch), st))
 	conn.handshake(t, 1)
 	res := async(func() contract.Result { r, _ := c.Send(context.Background(), "c1", "x"); return r })
 	conn.expect(t, contract.TypeOutbound)
 	conn.closeWith(contract.CloseInternalError, "overloaded")
 	// No clock advance: the call must fail as soon as the reader exits.
-	r := recv(t, res)
+	r := testkit.Recv(t, "res", res)
 	if r.Success || r.Error != "relay transport connection lost" || !r.Ambiguous {
 		t.Fatalf("lost result = %+v (settlement 9: written frames are ambiguous)", r)
 	}
@@ -273,7 +274,7 @@ func TestPendingCallsFailAtOnceOnConnectionLoss(t *testing.T) {
 func TestCloseGraceAndPendingFailure(t *testing.T) {
 	tc := newConnector(t)
 	tc.autoResult.Store(false)
-	clk := clock.NewManual(epoch)
+	clk := clock.NewManual(testkit.Epoch)
 	o := testOpts(tc, clk, nil)
 	o.CloseGrace = 1500 * time.Millisecond
 	c, err := client.New(o)
@@ -284,9 +285,7 @@ func TestCloseGraceAndPendingFailure(t *testing.T) {
 	go func() { _ = c.Connect(ctx) }()
 	conn := tc.next(t)
 	conn.handshake(t, 1)
-	for c.State() != client.StateHandshaked {
-		time.Sleep(time.Millisecond)
-	}
+	testkit.Eventually(t, "the handshake", func() bool { return c.State() == client.StateHandshaked })
 	answered := async(func() contract.Result { r, _ := c.Send(ctx, "c1", "answered in grace"); return r })
 	a := conn.expect(t, contract.TypeOutbound).f.(contract.Outbound)
 	unanswered := async(func() contract.Result { r, _ := c.Send(ctx, "c1", "never answered"); return r })
@@ -300,15 +299,15 @@ func TestCloseGraceAndPendingFailure(t *testing.T) {
 		t.Fatalf("send after Close started = %+v", r)
 	}
 	conn.send(contract.OutboundResult{RequestID: a.RequestID, Result: contract.Result{Success: true, MessageID: "m1"}})
-	if r := recv(t, answered); !r.Success {
+	if r := testkit.Recv(t, "answered", answered); !r.Success {
 		t.Fatalf("call answered within the grace = %+v", r)
 	}
 	clk.Advance(1500 * time.Millisecond)
-	r := recv(t, unanswered)
+	r := testkit.Recv(t, "unanswered", unanswered)
 	if r.Error != "relay send failed: relay transport closed" || !r.Ambiguous {
 		t.Fatalf("call failed by Close = %+v", r)
 	}
-	if err := recv(t, closed); err != nil {
+	if err := testkit.Recv(t, "closed", closed); err != nil {
 		t.Fatal(err)
 	}
 	if code, _ := conn.waitClosed(t); code != 1000 {
@@ -334,13 +333,11 @@ func TestOpGating(t *testing.T) {
 		}
 		return d
 	}
-	o := testOpts(tc, clock.NewManual(epoch), nil)
+	o := testOpts(tc, clock.NewManual(testkit.Epoch), nil)
 	o.Config.Platforms = []client.Identity{{Platform: "discord"}, {Platform: "telegram"}}
 	c, conn := start(t, tc, o)
 	conn.handshake(t, 2)
-	for len(c.Descriptors()) < 2 {
-		time.Sleep(time.Millisecond)
-	}
+	testkit.Eventually(t, "two descriptors", func() bool { return len(c.Descriptors()) >= 2 })
 	ctx := context.Background()
 	// discord advertises nothing: the legacy set applies.
 	r, _ := c.React(ctx, "c1", "m1", "👍", false)
@@ -373,7 +370,7 @@ func TestOpGating(t *testing.T) {
 func TestCallWaitsForDescriptor(t *testing.T) {
 	tc := newConnector(t)
 	tc.autoDescriptor.Store(false)
-	clk := clock.NewManual(epoch)
+	clk := clock.NewManual(testkit.Epoch)
 	st := newStates()
 	c := connectInBackground(t, testOpts(tc, clk, st))
 	conn := tc.next(t)
@@ -383,7 +380,7 @@ func TestCallWaitsForDescriptor(t *testing.T) {
 	conn.quiet(t) // nothing is sent before the descriptor
 	conn.send(contract.DescriptorFrame{Descriptor: tc.descriptor("relay")})
 	conn.expect(t, contract.TypeOutbound)
-	if r := recv(t, res); !r.Success {
+	if r := testkit.Recv(t, "res", res); !r.Success {
 		t.Fatalf("send = %+v", r)
 	}
 }
@@ -391,7 +388,7 @@ func TestCallWaitsForDescriptor(t *testing.T) {
 func TestReaderSurvivesHostileInput(t *testing.T) {
 	tc := newConnector(t)
 	st := newStates()
-	c, conn := start(t, tc, testOpts(tc, clock.NewManual(epoch), st))
+	c, conn := start(t, tc, testOpts(tc, clock.NewManual(testkit.Epoch), st))
 	conn.handshake(t, 1)
 	tc.autoResult.Store(false)
 	ctx := context.Background()
@@ -413,7 +410,7 @@ func TestReaderSurvivesHostileInput(t *testing.T) {
 	conn.sendRaw(resultLine[20:])
 	pending(t, res) // no newline yet: not processed
 	conn.sendRaw("\n")
-	r := recv(t, res)
+	r := testkit.Recv(t, "res", res)
 	if r.MessageID != "split" {
 		t.Fatalf("result after hostile input = %+v", r)
 	}
@@ -422,7 +419,7 @@ func TestReaderSurvivesHostileInput(t *testing.T) {
 	out2 := conn.expect(t, contract.TypeOutbound).f.(contract.Outbound)
 	b, _ := contract.EncodeFrame(contract.OutboundResult{RequestID: out2.RequestID, Result: contract.Result{Success: true}})
 	_ = conn.ws.Write(ctx, 2, b) // websocket.MessageBinary
-	if r := recv(t, res2); !r.Success {
+	if r := testkit.Recv(t, "res2", res2); !r.Success {
 		t.Fatalf("binary result = %+v", r)
 	}
 	if c.State() != client.StateHandshaked {
@@ -433,7 +430,7 @@ func TestReaderSurvivesHostileInput(t *testing.T) {
 func TestInvalidDescriptorClosesWith1002AndBacksOff(t *testing.T) {
 	tc := newConnector(t)
 	tc.autoDescriptor.Store(false)
-	clk := clock.NewManual(epoch)
+	clk := clock.NewManual(testkit.Epoch)
 	st := newStates()
 	connectInBackground(t, testOpts(tc, clk, st))
 	conn := tc.next(t)
@@ -461,7 +458,7 @@ func TestInvalidDescriptorClosesWith1002AndBacksOff(t *testing.T) {
 func TestHandshakeTimeout(t *testing.T) {
 	tc := newConnector(t)
 	tc.autoDescriptor.Store(false)
-	clk := clock.NewManual(epoch)
+	clk := clock.NewManual(testkit.Epoch)
 	st := newStates()
 	connectInBackground(t, testOpts(tc, clk, st))
 	conn := tc.next(t)
@@ -484,7 +481,7 @@ func TestKeepalive(t *testing.T) {
 	tc := newConnector(t)
 	pings := make(chan struct{}, 16)
 	tc.onPing = func() { pings <- struct{}{} }
-	clk := clock.NewManual(epoch)
+	clk := clock.NewManual(testkit.Epoch)
 	st := newStates()
 	o := testOpts(tc, clk, st)
 	o.PingInterval = 0 // defaults: 30s / 60s
@@ -494,16 +491,16 @@ func TestKeepalive(t *testing.T) {
 	st.wait(t, client.StateHandshaked)
 
 	// A ping every 30s; an answered one re-arms the interval.
-	waitDeadline(t, clk, epoch.Add(30*time.Second))
+	waitDeadline(t, clk, testkit.Epoch.Add(30*time.Second))
 	clk.Advance(30 * time.Second)
-	recv(t, pings)
-	waitDeadline(t, clk, epoch.Add(60*time.Second))
+	testkit.Recv(t, "pings", pings)
+	waitDeadline(t, clk, testkit.Epoch.Add(60*time.Second))
 
 	// An unanswered ping closes 1011 after exactly 60s.
 	tc.noPong.Store(true)
 	clk.Advance(30 * time.Second)
-	recv(t, pings)
-	waitDeadline(t, clk, epoch.Add(120*time.Second))
+	testkit.Recv(t, "pings", pings)
+	waitDeadline(t, clk, testkit.Epoch.Add(120*time.Second))
 	clk.Advance(60*time.Second - time.Nanosecond)
 	select {
 	case <-conn.done:
@@ -522,7 +519,7 @@ func TestKeepalive(t *testing.T) {
 // code under test has armed it.
 func waitDeadline(t *testing.T, clk *clock.Manual, want time.Time) {
 	t.Helper()
-	deadline := time.Now().Add(waitFor)
+	deadline := time.Now().Add(testkit.Wait)
 	for time.Now().Before(deadline) {
 		if d, ok := clk.NextDeadline(); ok && d.Equal(want) {
 			return
@@ -535,7 +532,7 @@ func waitDeadline(t *testing.T, clk *clock.Manual, want time.Time) {
 
 func TestFrameTooLargeCloses1009(t *testing.T) {
 	tc := newConnector(t)
-	o := testOpts(tc, clock.NewManual(epoch), nil)
+	o := testOpts(tc, clock.NewManual(testkit.Epoch), nil)
 	o.MaxFrameSize = 1024
 	_, conn := start(t, tc, o)
 	conn.handshake(t, 1)
@@ -550,7 +547,7 @@ func TestRequestIDsAreRandomPerClient(t *testing.T) {
 	ids := map[string]bool{}
 	prefixes := map[string]bool{}
 	for i := 0; i < 3; i++ {
-		c, conn := start(t, tc, testOpts(tc, clock.NewManual(epoch), nil))
+		c, conn := start(t, tc, testOpts(tc, clock.NewManual(testkit.Epoch), nil))
 		conn.handshake(t, 1)
 		for j := 0; j < 3; j++ {
 			c.Send(context.Background(), "c", "x")
@@ -585,7 +582,7 @@ func TestCallErrorsMatchTheirCause(t *testing.T) {
 	}
 	tc := newConnector(t)
 	tc.autoResult.Store(false)
-	clk := clock.NewManual(epoch)
+	clk := clock.NewManual(testkit.Epoch)
 	c, err := client.New(testOpts(tc, clk, nil))
 	if err != nil {
 		t.Fatal(err)
@@ -610,24 +607,22 @@ func TestCallErrorsMatchTheirCause(t *testing.T) {
 	send := func() <-chan res {
 		return async(func() res { r, err := c.Send(ctx, "c1", "x"); return res{r, err} })
 	}
-	check("before Connect", recv(t, send()), client.ErrNotConnected)
+	check("before Connect", testkit.Recv(t, "a value", send()), client.ErrNotConnected)
 
 	go func() { _ = c.Connect(ctx) }()
 	conn := tc.next(t)
 	conn.handshake(t, 1)
-	for c.State() != client.StateHandshaked {
-		time.Sleep(time.Millisecond)
-	}
+	testkit.Eventually(t, "the handshake", func() bool { return c.State() == client.StateHandshaked })
 	ch := send()
 	out := conn.expect(t, contract.TypeOutbound).f.(contract.Outbound)
 	conn.send(contract.OutboundResult{RequestID: out.RequestID, Result: contract.Result{Success: true, MessageID: "m1"}})
-	if got := recv(t, ch); !got.r.Success || got.err != nil {
+	if got := testkit.Recv(t, "ch", ch); !got.r.Success || got.err != nil {
 		t.Fatalf("success = %+v, %v", got.r, got.err)
 	}
 	ch = send()
 	out = conn.expect(t, contract.TypeOutbound).f.(contract.Outbound)
 	conn.send(contract.OutboundResult{RequestID: out.RequestID, Result: contract.Result{Error: "chat not found", Code: "not_found"}})
-	check("the connector's failure", recv(t, ch), nil)
+	check("the connector's failure", testkit.Recv(t, "ch", ch), nil)
 
 	r, err := c.React(ctx, "c1", "m1", "👍", false)
 	if !errors.Is(err, client.ErrUnsupportedOp) || r.Code != contract.CodeUnsupportedOp {
@@ -636,21 +631,21 @@ func TestCallErrorsMatchTheirCause(t *testing.T) {
 	ch = send()
 	conn.expect(t, contract.TypeOutbound)
 	clk.Advance(30 * time.Second)
-	check("timeout", recv(t, ch), client.ErrOutboundTimeout)
+	check("timeout", testkit.Recv(t, "ch", ch), client.ErrOutboundTimeout)
 
 	cctx, cancel := context.WithCancel(ctx)
 	cancelled := async(func() res { r, err := c.Send(cctx, "c1", "x"); return res{r, err} })
 	conn.expect(t, contract.TypeOutbound)
 	cancel()
-	if got := recv(t, cancelled); !errors.Is(got.err, context.Canceled) || !got.r.Ambiguous {
+	if got := testkit.Recv(t, "cancelled", cancelled); !errors.Is(got.err, context.Canceled) || !got.r.Ambiguous {
 		t.Fatalf("cancelled = %+v, %v", got.r, got.err)
 	}
 
 	ch = send()
 	conn.expect(t, contract.TypeOutbound)
 	conn.closeWith(contract.CloseInternalError, "overloaded")
-	check("connection lost", recv(t, ch), client.ErrConnectionLost)
+	check("connection lost", testkit.Recv(t, "ch", ch), client.ErrConnectionLost)
 
 	closeClient(t, c)
-	check("after Close", recv(t, send()), client.ErrClosed)
+	check("after Close", testkit.Recv(t, "a value", send()), client.ErrClosed)
 }

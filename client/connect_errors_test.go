@@ -12,6 +12,7 @@ import (
 	"github.com/relaykit/relaykit/client"
 	"github.com/relaykit/relaykit/clock"
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/testkit"
 	"github.com/relaykit/relaykit/simulator"
 )
 
@@ -31,7 +32,7 @@ func connectUntil(t *testing.T, o client.Options, stop func(client.StateEvent) b
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	errc := async(func() error { return c.Connect(ctx) })
-	deadline := time.After(waitFor)
+	deadline := time.After(testkit.Wait)
 	for {
 		select {
 		case ev := <-st.ch:
@@ -121,7 +122,7 @@ func silentListener(t *testing.T) string {
 
 func TestConnectErrorRefused(t *testing.T) {
 	addr := freePort(t)
-	o := client.Options{Config: client.Config{URL: "http://" + addr, GatewayID: "gw", Secret: "s"}, Clock: clock.NewManual(epoch), PingInterval: -1}
+	o := client.Options{Config: client.Config{URL: "http://" + addr, GatewayID: "gw", Secret: "s"}, Clock: clock.NewManual(testkit.Epoch), PingInterval: -1}
 	err := connectUntil(t, o, reconnecting)
 	ce := checkConnectError(t, err, client.ErrRefused, "failed to connect to ws://"+addr+"/relay", "unreachable or refused the upgrade", "connection refused", "1 dial(s)")
 	var de *client.DialError
@@ -132,7 +133,7 @@ func TestConnectErrorRefused(t *testing.T) {
 	// An HTTP status instead of the upgrade is a refusal too.
 	tc := newConnector(t)
 	tc.refuse = func(int) int { return 503 }
-	err = connectUntil(t, testOpts(tc, clock.NewManual(epoch), nil), reconnecting)
+	err = connectUntil(t, testOpts(tc, clock.NewManual(testkit.Epoch), nil), reconnecting)
 	checkConnectError(t, err, client.ErrRefused, "HTTP 503")
 	if !errors.As(err, &de) || de.StatusCode != 503 {
 		t.Fatalf("dial error %+v", de)
@@ -159,7 +160,7 @@ func simFor(t *testing.T, clk *clock.Manual) (*simulator.Server, simulator.Gatew
 }
 
 func TestConnectErrorUnauthorizedAndExpired(t *testing.T) {
-	clk := clock.NewManual(epoch)
+	clk := clock.NewManual(testkit.Epoch)
 	s, gw := simFor(t, clk)
 	o := client.Options{Config: client.Config{URL: s.URL(), GatewayID: gw.GatewayID, Secret: "not-the-secret",
 		Platforms: []client.Identity{{Platform: "telegram"}}}, Clock: clk, PingInterval: -1}
@@ -173,7 +174,7 @@ func TestConnectErrorUnauthorizedAndExpired(t *testing.T) {
 	// The client's clock an hour behind the connector's: its tokens
 	// arrive expired.
 	o.Config.Secret = gw.Secret
-	o.Clock = clock.NewManual(epoch.Add(-time.Hour))
+	o.Clock = clock.NewManual(testkit.Epoch.Add(-time.Hour))
 	err = connectUntil(t, o, reconnecting)
 	checkConnectError(t, err, client.ErrTokenExpired, "refused the token as expired", "clocks apart", `close 4401 "expired"`)
 
@@ -189,7 +190,7 @@ func TestConnectErrorUnauthorizedAndExpired(t *testing.T) {
 func TestConnectErrorNoDescriptor(t *testing.T) {
 	// relaysim closes 1008 "platform not fronted": the gateway fronts
 	// telegram and the client says hello for discord.
-	clk := clock.NewManual(epoch)
+	clk := clock.NewManual(testkit.Epoch)
 	s, gw := simFor(t, clk)
 	o := client.Options{Config: client.Config{URL: s.URL(), GatewayID: gw.GatewayID, Secret: gw.Secret,
 		Platforms: []client.Identity{{Platform: "discord"}}}, Clock: clk, PingInterval: -1}
@@ -198,7 +199,7 @@ func TestConnectErrorNoDescriptor(t *testing.T) {
 		if ev.State == client.StateConnected {
 			// The hello was ignored; the grace before the close runs on
 			// the shared clock.
-			ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+			ctx, cancel := context.WithTimeout(context.Background(), testkit.Wait)
 			defer cancel()
 			if _, err := s.Await(ctx, seq, func(e simulator.JournalEntry) bool { return e.Kind == simulator.JournalIgnored }); err != nil {
 				t.Error(err)
@@ -213,12 +214,12 @@ func TestConnectErrorNoDescriptor(t *testing.T) {
 	// the hello.
 	tc := newConnector(t)
 	tc.autoDescriptor.Store(false)
-	mclk := clock.NewManual(epoch)
+	mclk := clock.NewManual(testkit.Epoch)
 	o = testOpts(tc, mclk, nil)
 	err = connectUntil(t, o, func(ev client.StateEvent) bool {
 		if ev.State == client.StateConnected {
 			tc.next(t)
-			ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+			ctx, cancel := context.WithTimeout(context.Background(), testkit.Wait)
 			defer cancel()
 			mclk.WaitForTimers(ctx, 1) // the handshake timer
 			mclk.Advance(contract.DefaultHandshakeTimeout)
@@ -230,7 +231,7 @@ func TestConnectErrorNoDescriptor(t *testing.T) {
 	// The context ends while the socket waits for its descriptor.
 	tc2 := newConnector(t)
 	tc2.autoDescriptor.Store(false)
-	err = connectUntil(t, testOpts(tc2, clock.NewManual(epoch), nil), func(ev client.StateEvent) bool {
+	err = connectUntil(t, testOpts(tc2, clock.NewManual(testkit.Epoch), nil), func(ev client.StateEvent) bool {
 		if ev.State == client.StateConnected {
 			tc2.next(t).expect(t, contract.TypeHello) // the hello is out
 			return true
@@ -243,12 +244,12 @@ func TestConnectErrorNoDescriptor(t *testing.T) {
 func TestConnectErrorTimeout(t *testing.T) {
 	// The upgrade gets no answer within DialTimeout.
 	addr := silentListener(t)
-	clk := clock.NewManual(epoch)
+	clk := clock.NewManual(testkit.Epoch)
 	o := client.Options{Config: client.Config{URL: "http://" + addr, GatewayID: "gw", Secret: "s"}, Clock: clk, PingInterval: -1}
 	err := connectUntil(t, o, func(ev client.StateEvent) bool {
 		if ev.State == client.StateConnecting {
 			go func() {
-				ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+				ctx, cancel := context.WithTimeout(context.Background(), testkit.Wait)
 				defer cancel()
 				clk.WaitForTimers(ctx, 1) // the dial timer
 				clk.Advance(10 * time.Second)
@@ -264,7 +265,7 @@ func TestConnectErrorTimeout(t *testing.T) {
 
 	// The context's deadline passes while the upgrade waits: not a bare
 	// "context deadline exceeded".
-	c, _ := client.New(client.Options{Config: o.Config, Clock: clock.NewManual(epoch), PingInterval: -1})
+	c, _ := client.New(client.Options{Config: o.Config, Clock: clock.NewManual(testkit.Epoch), PingInterval: -1})
 	t.Cleanup(func() { closeClient(t, c) })
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()

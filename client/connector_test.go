@@ -18,13 +18,8 @@ import (
 	"github.com/relaykit/relaykit/client"
 	"github.com/relaykit/relaykit/clock"
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/testkit"
 )
-
-// waitFor bounds every wait in the tests. It is a failure detector, never
-// an assertion: every wait ends on an event long before it.
-const waitFor = 5 * time.Second
-
-var epoch = time.Unix(1_700_000_000, 0)
 
 // frame is one frame the test connector received, raw and decoded.
 type frame struct {
@@ -176,8 +171,8 @@ func (c *connector) next(t *testing.T) *tconn {
 	select {
 	case tc := <-c.connCh:
 		return tc
-	case <-time.After(waitFor):
-		t.Fatalf("no connection within %s (upgrades so far: %d)", waitFor, c.Upgrades())
+	case <-time.After(testkit.Wait):
+		t.Fatalf("no connection within %s (upgrades so far: %d)", testkit.Wait, c.Upgrades())
 		return nil
 	}
 }
@@ -314,8 +309,8 @@ func (tc *tconn) expect(t *testing.T, typ string) frame {
 			t.Fatalf("conn #%d: got %s frame %q, want %s", tc.n, f.typ(), f.raw, typ)
 		}
 		return f
-	case <-time.After(waitFor):
-		t.Fatalf("conn #%d: no %s frame within %s", tc.n, typ, waitFor)
+	case <-time.After(testkit.Wait):
+		t.Fatalf("conn #%d: no %s frame within %s", tc.n, typ, testkit.Wait)
 		return frame{}
 	}
 }
@@ -336,8 +331,8 @@ func (tc *tconn) waitClosed(t *testing.T) (websocket.StatusCode, string) {
 	t.Helper()
 	select {
 	case <-tc.done:
-	case <-time.After(waitFor):
-		t.Fatalf("conn #%d did not close within %s", tc.n, waitFor)
+	case <-time.After(testkit.Wait):
+		t.Fatalf("conn #%d did not close within %s", tc.n, testkit.Wait)
 	}
 	tc.mu.Lock()
 	defer tc.mu.Unlock()
@@ -374,7 +369,7 @@ func (s *states) record(ev client.StateEvent) {
 // wait returns the next event in state st, skipping others.
 func (s *states) wait(t *testing.T, st client.State) client.StateEvent {
 	t.Helper()
-	deadline := time.After(waitFor)
+	deadline := time.After(testkit.Wait)
 	for {
 		select {
 		case ev := <-s.ch:
@@ -382,7 +377,7 @@ func (s *states) wait(t *testing.T, st client.State) client.StateEvent {
 				return ev
 			}
 		case <-deadline:
-			t.Fatalf("no %s state within %s", st, waitFor)
+			t.Fatalf("no %s state within %s", st, testkit.Wait)
 			return client.StateEvent{}
 		}
 	}
@@ -415,7 +410,7 @@ func start(t *testing.T, tc *connector, o client.Options) (*client.Client, *tcon
 	t.Cleanup(func() { closeClient(t, c) })
 	errc := make(chan error, 1)
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+		ctx, cancel := context.WithTimeout(context.Background(), testkit.Wait)
 		defer cancel()
 		errc <- c.Connect(ctx)
 	}()
@@ -432,7 +427,7 @@ func start(t *testing.T, tc *connector, o client.Options) (*client.Client, *tcon
 func handshaked(t *testing.T) (*connector, *clock.Manual, *states, *client.Client, *tconn) {
 	t.Helper()
 	tc := newConnector(t)
-	clk := clock.NewManual(epoch)
+	clk := clock.NewManual(testkit.Epoch)
 	st := newStates()
 	c, conn := start(t, tc, testOpts(tc, clk, st))
 	conn.handshake(t, 1)
@@ -456,7 +451,7 @@ func connectInBackground(t *testing.T, o client.Options) *client.Client {
 
 func closeClient(t *testing.T, c *client.Client) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Wait)
 	defer cancel()
 	// A manual clock never fires the grace timer on its own; the test
 	// options use a 1ms grace, and Close tolerates it not firing by
@@ -471,18 +466,6 @@ func async[T any](f func() T) <-chan T {
 	ch := make(chan T, 1)
 	go func() { ch <- f() }()
 	return ch
-}
-
-func recv[T any](t *testing.T, ch <-chan T) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(waitFor):
-		t.Fatalf("no value within %s", waitFor)
-		var zero T
-		return zero
-	}
 }
 
 func pending[T any](t *testing.T, ch <-chan T) {

@@ -10,6 +10,7 @@ import (
 	"github.com/relaykit/relaykit/clock"
 	"github.com/relaykit/relaykit/contract"
 	"github.com/relaykit/relaykit/internal/deviation"
+	"github.com/relaykit/relaykit/internal/testkit"
 )
 
 // Each deviation must break exactly the behaviour it names; these tests
@@ -45,7 +46,7 @@ func TestDeviationsAreTheClients(t *testing.T) {
 
 func TestDevSecond4401NotTerminal(t *testing.T) {
 	tc := newConnector(t)
-	clk := clock.NewManual(epoch)
+	clk := clock.NewManual(testkit.Epoch)
 	st := newStates()
 	c, conn := start(t, tc, devOpts(t, tc, clk, st, deviation.ClientSecond4401NotTerminal))
 	conn.handshake(t, 1)
@@ -63,7 +64,7 @@ func TestDevSecond4401NotTerminal(t *testing.T) {
 
 func TestDevExpiredIsTerminal(t *testing.T) {
 	tc := newConnector(t)
-	clk := clock.NewManual(epoch)
+	clk := clock.NewManual(testkit.Epoch)
 	st := newStates()
 	_, conn := start(t, tc, devOpts(t, tc, clk, st, deviation.ClientExpiredIsTerminal))
 	conn.handshake(t, 1)
@@ -78,19 +79,19 @@ func TestDevExpiredIsTerminal(t *testing.T) {
 func TestDevNoAckBuffered(t *testing.T) {
 	tc := newConnector(t)
 	rec := newRecorder()
-	o := devOpts(t, tc, clock.NewManual(epoch), nil, deviation.ClientNoAckBuffered)
+	o := devOpts(t, tc, clock.NewManual(testkit.Epoch), nil, deviation.ClientNoAckBuffered)
 	o.Handler = rec
 	_, conn := start(t, tc, o)
 	conn.handshake(t, 1)
 	conn.send(contract.Inbound{Event: event("telegram", "42", "m1", "x"), BufferID: "b1"})
-	recv(t, rec.events)
+	testkit.Recv(t, "events", rec.events)
 	conn.quiet(t)
 }
 
 func TestDevAckLive(t *testing.T) {
 	tc := newConnector(t)
 	rec := newRecorder()
-	o := devOpts(t, tc, clock.NewManual(epoch), nil, deviation.ClientAckLive)
+	o := devOpts(t, tc, clock.NewManual(testkit.Epoch), nil, deviation.ClientAckLive)
 	o.Handler = rec
 	_, conn := start(t, tc, o)
 	conn.handshake(t, 1)
@@ -106,20 +107,20 @@ func TestDevAckBeforeHandler(t *testing.T) {
 	rec := newRecorder()
 	block := make(chan struct{})
 	rec.onEvent = func(context.Context, *client.Delivery) error { <-block; return nil }
-	o := devOpts(t, tc, clock.NewManual(epoch), nil, deviation.ClientAckBeforeHandler)
+	o := devOpts(t, tc, clock.NewManual(testkit.Epoch), nil, deviation.ClientAckBeforeHandler)
 	o.Handler = rec
 	_, conn := start(t, tc, o)
 	defer close(block)
 	conn.handshake(t, 1)
 	conn.send(contract.Inbound{Event: event("telegram", "42", "m1", "x"), BufferID: "b1"})
-	recv(t, rec.events)
+	testkit.Recv(t, "events", rec.events)
 	conn.expect(t, contract.TypeInboundAck) // while the handler is still blocked
 }
 
 func TestDevNoNewline(t *testing.T) {
 	tc := newConnector(t)
 	tc.autoDescriptor.Store(false)
-	connectInBackground(t, devOpts(t, tc, clock.NewManual(epoch), nil, deviation.ClientNoNewline))
+	connectInBackground(t, devOpts(t, tc, clock.NewManual(testkit.Epoch), nil, deviation.ClientNoNewline))
 	f := tc.next(t).expect(t, contract.TypeHello)
 	if strings.HasSuffix(f.raw, "\n") {
 		t.Fatalf("hello %q ends with a newline", f.raw)
@@ -128,7 +129,7 @@ func TestDevNoNewline(t *testing.T) {
 
 func TestDevStaleToken(t *testing.T) {
 	tc := newConnector(t)
-	clk := clock.NewManual(epoch)
+	clk := clock.NewManual(testkit.Epoch)
 	st := newStates()
 	_, conn := start(t, tc, devOpts(t, tc, clk, st, deviation.ClientStaleToken))
 	conn.handshake(t, 1)
@@ -145,7 +146,7 @@ func TestDevStaleToken(t *testing.T) {
 
 func TestDevNoHelloPerIdentity(t *testing.T) {
 	tc := newConnector(t)
-	o := devOpts(t, tc, clock.NewManual(epoch), nil, deviation.ClientNoHelloPerIdentity)
+	o := devOpts(t, tc, clock.NewManual(testkit.Epoch), nil, deviation.ClientNoHelloPerIdentity)
 	o.Config.Platforms = []client.Identity{{Platform: "discord"}, {Platform: "telegram"}}
 	_, conn := start(t, tc, o)
 	conn.handshake(t, 1)
@@ -155,7 +156,7 @@ func TestDevNoHelloPerIdentity(t *testing.T) {
 func TestDevRequestIDReuse(t *testing.T) {
 	tc := newConnector(t)
 	tc.autoResult.Store(false)
-	c, conn := start(t, tc, devOpts(t, tc, clock.NewManual(epoch), nil, deviation.ClientRequestIDReuse))
+	c, conn := start(t, tc, devOpts(t, tc, clock.NewManual(testkit.Epoch), nil, deviation.ClientRequestIDReuse))
 	conn.handshake(t, 1)
 	ctx := context.Background()
 	a := async(func() contract.Result { r, _ := c.Send(ctx, "c1", "a"); return r })
@@ -168,14 +169,14 @@ func TestDevRequestIDReuse(t *testing.T) {
 	for _, id := range []string{"first", "second"} {
 		conn.send(contract.OutboundResult{RequestID: fa.RequestID, Result: contract.Result{Success: true, MessageID: id}})
 	}
-	if ra, rb := recv(t, a), recv(t, b); ra.MessageID != "first" || rb.MessageID != "second" {
+	if ra, rb := testkit.Recv(t, "a", a), testkit.Recv(t, "b", b); ra.MessageID != "first" || rb.MessageID != "second" {
 		t.Fatalf("results %+v %+v", ra, rb)
 	}
 }
 
 func TestDevNoBackoff(t *testing.T) {
 	tc := newConnector(t)
-	clk := clock.NewManual(epoch)
+	clk := clock.NewManual(testkit.Epoch)
 	st := newStates()
 	_, conn := start(t, tc, devOpts(t, tc, clk, st, deviation.ClientNoBackoff))
 	for i := 0; i < 3; i++ {
@@ -190,7 +191,7 @@ func TestDevNoBackoff(t *testing.T) {
 
 func TestDevNoGoingIdleWait(t *testing.T) {
 	tc := newConnector(t)
-	c, conn := start(t, tc, devOpts(t, tc, clock.NewManual(epoch), nil, deviation.ClientNoGoingIdleWait))
+	c, conn := start(t, tc, devOpts(t, tc, clock.NewManual(testkit.Epoch), nil, deviation.ClientNoGoingIdleWait))
 	conn.handshake(t, 1)
 	ok, err := c.GoDormant(context.Background())
 	if !ok || err != nil {
@@ -204,7 +205,7 @@ func TestDevNoGoingIdleWait(t *testing.T) {
 
 func TestDevUnsupportedOpSent(t *testing.T) {
 	tc := newConnector(t)
-	c, conn := start(t, tc, devOpts(t, tc, clock.NewManual(epoch), nil, deviation.ClientUnsupportedOpSent))
+	c, conn := start(t, tc, devOpts(t, tc, clock.NewManual(testkit.Epoch), nil, deviation.ClientUnsupportedOpSent))
 	conn.handshake(t, 1)
 	c.React(context.Background(), "c1", "m1", "x", false)
 	if f := conn.expect(t, contract.TypeOutbound); f.f.(contract.Outbound).Action.Op != contract.OpReact {
@@ -214,7 +215,7 @@ func TestDevUnsupportedOpSent(t *testing.T) {
 
 func TestDevReasonOmitted(t *testing.T) {
 	tc := newConnector(t)
-	c, conn := start(t, tc, devOpts(t, tc, clock.NewManual(epoch), nil, deviation.ClientReasonOmitted))
+	c, conn := start(t, tc, devOpts(t, tc, clock.NewManual(testkit.Epoch), nil, deviation.ClientReasonOmitted))
 	conn.handshake(t, 1)
 	if err := c.Interrupt(context.Background(), "k", nil); err != nil {
 		t.Fatal(err)

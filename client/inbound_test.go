@@ -12,6 +12,7 @@ import (
 	"github.com/relaykit/relaykit/client"
 	"github.com/relaykit/relaykit/clock"
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/testkit"
 )
 
 func event(platform, chat, msgID, text string) json.RawMessage {
@@ -69,7 +70,7 @@ func (r *recorder) HandlePassthrough(ctx context.Context, d *client.PassthroughD
 func startWithHandler(t *testing.T, h client.Handler) (*client.Client, *connector, *tconn) {
 	t.Helper()
 	tc := newConnector(t)
-	o := testOpts(tc, clock.NewManual(epoch), nil)
+	o := testOpts(tc, clock.NewManual(testkit.Epoch), nil)
 	o.Handler = h
 	c, conn := start(t, tc, o)
 	conn.handshake(t, 1)
@@ -82,7 +83,7 @@ func TestBufferedInboundAckedOnlyAfterHandler(t *testing.T) {
 	rec.onEvent = func(context.Context, *client.Delivery) error { <-release; return nil }
 	_, _, conn := startWithHandler(t, rec)
 	conn.send(contract.Inbound{Event: event("telegram", "42", "m1", "hi"), BufferID: "buf-42"})
-	d := recv(t, rec.events)
+	d := testkit.Recv(t, "events", rec.events)
 	if d.Event.Text != "hi" || d.BufferID != "buf-42" || !d.Buffered() {
 		t.Fatalf("delivery = %+v", d)
 	}
@@ -101,7 +102,7 @@ func TestLiveInboundIsNeverAcked(t *testing.T) {
 	rec := newRecorder()
 	_, _, conn := startWithHandler(t, rec)
 	conn.send(contract.Inbound{Event: event("telegram", "42", "m1", "live")})
-	if d := recv(t, rec.events); d.Buffered() {
+	if d := testkit.Recv(t, "events", rec.events); d.Buffered() {
 		t.Fatal("live delivery reported as buffered")
 	}
 	conn.quiet(t)
@@ -122,11 +123,11 @@ func TestHandlerErrorLeavesDeliveryReplayable(t *testing.T) {
 	}
 	_, _, conn := startWithHandler(t, rec)
 	conn.send(contract.Inbound{Event: event("telegram", "42", "m1", "hi"), BufferID: "b1"})
-	recv(t, rec.events)
+	testkit.Recv(t, "events", rec.events)
 	conn.quiet(t)
 	// The replay is handled again (it was never admitted) and acked.
 	conn.send(contract.Inbound{Event: event("telegram", "42", "m1", "hi"), BufferID: "b1"})
-	recv(t, rec.events)
+	testkit.Recv(t, "events", rec.events)
 	if f := conn.expect(t, contract.TypeInboundAck); f.f.(contract.InboundAck).BufferID != "b1" {
 		t.Fatalf("ack = %q", f.raw)
 	}
@@ -144,7 +145,7 @@ func TestReplaysAreDeduped(t *testing.T) {
 	_, _, conn := startWithHandler(t, rec)
 	// Admitted, then replayed: acked at once, not handled again.
 	conn.send(contract.Inbound{Event: event("telegram", "42", "m1", "fast"), BufferID: "b1"})
-	recv(t, rec.events)
+	testkit.Recv(t, "events", rec.events)
 	conn.expect(t, contract.TypeInboundAck)
 	conn.send(contract.Inbound{Event: event("telegram", "42", "m1", "fast"), BufferID: "b1-again"})
 	if f := conn.expect(t, contract.TypeInboundAck); f.f.(contract.InboundAck).BufferID != "b1-again" {
@@ -152,12 +153,12 @@ func TestReplaysAreDeduped(t *testing.T) {
 	}
 	// Same message id in another chat is a different message.
 	conn.send(contract.Inbound{Event: event("telegram", "43", "m1", "fast")})
-	recv(t, rec.events)
+	testkit.Recv(t, "events", rec.events)
 
 	// Replayed while the original is still in its handler: acked together
 	// with the original, after it is admitted.
 	conn.send(contract.Inbound{Event: event("slack", "C1", "m2", "slow"), BufferID: "b2"})
-	recv(t, rec.events)
+	testkit.Recv(t, "events", rec.events)
 	conn.send(contract.Inbound{Event: event("slack", "C1", "m2", "slow"), BufferID: "b2-replay"})
 	conn.quiet(t)
 	close(release)
@@ -176,8 +177,8 @@ func TestReplaysAreDeduped(t *testing.T) {
 	// Without a message id nothing is deduped.
 	conn.send(contract.Inbound{Event: event("telegram", "42", "", "a")})
 	conn.send(contract.Inbound{Event: event("telegram", "42", "", "a")})
-	recv(t, rec.events)
-	recv(t, rec.events)
+	testkit.Recv(t, "events", rec.events)
+	testkit.Recv(t, "events", rec.events)
 }
 
 func TestDedupeKeepsThe512MostRecent(t *testing.T) {
@@ -185,12 +186,12 @@ func TestDedupeKeepsThe512MostRecent(t *testing.T) {
 	_, _, conn := startWithHandler(t, rec)
 	for i := 0; i < 513; i++ {
 		conn.send(contract.Inbound{Event: event("telegram", "42", fmt.Sprintf("m%d", i), "x")})
-		recv(t, rec.events)
+		testkit.Recv(t, "events", rec.events)
 	}
 	// m0 was evicted: handled again. m1 is still remembered.
 	conn.send(contract.Inbound{Event: event("telegram", "42", "m1", "x")})
 	conn.send(contract.Inbound{Event: event("telegram", "42", "m0", "x")})
-	if d := recv(t, rec.events); d.Event.MessageID != "m0" {
+	if d := testkit.Recv(t, "events", rec.events); d.Event.MessageID != "m0" {
 		t.Fatalf("handled %s, want only the evicted m0", d.Event.MessageID)
 	}
 }
@@ -218,7 +219,7 @@ func TestPassthroughIsAckedOnlyExplicitly(t *testing.T) {
 	fw := contract.Forward{Platform: "discord", Method: "POST", Path: "/interactions",
 		Headers: [][2]string{{"Content-Type", "application/json"}}, Body: []byte(`{"type":2}`)}
 	conn.send(contract.PassthroughForward{Forward: fw, BufferID: "pbuf-7"})
-	d := recv(t, rec.passthrough)
+	d := testkit.Recv(t, "passthrough", rec.passthrough)
 	if string(d.Forward.Body) != `{"type":2}` || d.Forward.Headers[0][0] != "Content-Type" {
 		t.Fatalf("forward = %+v", d.Forward)
 	}
@@ -240,7 +241,7 @@ func TestPassthroughIsAckedOnlyExplicitly(t *testing.T) {
 	conn.quiet(t) // idempotent
 	// A live forward is never acked.
 	conn.send(contract.PassthroughForward{Forward: fw})
-	d = recv(t, rec.passthrough)
+	d = testkit.Recv(t, "passthrough", rec.passthrough)
 	if err := d.Ack(); err != nil {
 		t.Fatal(err)
 	}
@@ -257,8 +258,8 @@ func TestSlowHandlerDoesNotStallResults(t *testing.T) {
 	c, _, conn := startWithHandler(t, rec)
 	defer close(block)
 	conn.send(contract.Inbound{Event: event("telegram", "42", "m1", "x"), BufferID: "b1"})
-	recv(t, rec.events)
-	r := recv(t, async(func() contract.Result { r, _ := c.Send(context.Background(), "42", "meanwhile"); return r }))
+	testkit.Recv(t, "events", rec.events)
+	r := testkit.Recv(t, "a value", async(func() contract.Result { r, _ := c.Send(context.Background(), "42", "meanwhile"); return r }))
 	if !r.Success {
 		t.Fatalf("send while a handler blocks = %+v", r)
 	}
@@ -277,7 +278,7 @@ func TestSessionOrderingAndConcurrency(t *testing.T) {
 	conn.send(contract.Inbound{Event: event("telegram", "A", "1", "a1")})
 	conn.send(contract.Inbound{Event: event("telegram", "A", "2", "a2")})
 	conn.send(contract.Inbound{Event: event("telegram", "B", "1", "b1")})
-	first := []string{recv(t, rec.events).Event.Text, recv(t, rec.events).Event.Text}
+	first := []string{testkit.Recv(t, "events", rec.events).Event.Text, testkit.Recv(t, "events", rec.events).Event.Text}
 	// a1 and b1 run at once; a2 waits behind a1.
 	if !(first[0] == "a1" && first[1] == "b1" || first[0] == "b1" && first[1] == "a1") {
 		t.Fatalf("first two handled = %v", first)
@@ -286,7 +287,7 @@ func TestSessionOrderingAndConcurrency(t *testing.T) {
 	close(gate["b1"])
 	pending(t, rec.events)
 	close(gate["a1"])
-	if d := recv(t, rec.events); d.Event.Text != "a2" {
+	if d := testkit.Recv(t, "events", rec.events); d.Event.Text != "a2" {
 		t.Fatalf("third = %s", d.Event.Text)
 	}
 }
@@ -301,17 +302,17 @@ func TestInterruptCancelsTheSessionsTurn(t *testing.T) {
 	}
 	_, _, conn := startWithHandler(t, rec)
 	conn.send(contract.Inbound{Event: event("telegram", "42", "m1", "x"), BufferID: "b1"})
-	d := recv(t, rec.events)
+	d := testkit.Recv(t, "events", rec.events)
 	conn.send(contract.InterruptInbound{SessionKey: "agent:main:telegram:dm:other", ChatID: "7"})
-	if got := recv(t, rec.interrupts); got != [2]string{"agent:main:telegram:dm:other", "7"} {
+	if got := testkit.Recv(t, "interrupts", rec.interrupts); got != [2]string{"agent:main:telegram:dm:other", "7"} {
 		t.Fatalf("interrupt = %v", got)
 	}
 	pending(t, cancelled)
 	conn.send(contract.InterruptInbound{SessionKey: d.SessionKey, ChatID: "42"})
-	if err := recv(t, cancelled); !errors.Is(err, client.ErrInterrupted) {
+	if err := testkit.Recv(t, "cancelled", cancelled); !errors.Is(err, client.ErrInterrupted) {
 		t.Fatalf("handler ctx cause = %v, want ErrInterrupted", err)
 	}
-	recv(t, rec.interrupts)
+	testkit.Recv(t, "interrupts", rec.interrupts)
 	conn.expect(t, contract.TypeInboundAck)
 }
 
@@ -325,9 +326,9 @@ func TestPanickingHandlerIsContained(t *testing.T) {
 	}
 	c, _, conn := startWithHandler(t, rec)
 	conn.send(contract.Inbound{Event: event("telegram", "42", "m1", "boom"), BufferID: "b1"})
-	recv(t, rec.events)
+	testkit.Recv(t, "events", rec.events)
 	conn.send(contract.Inbound{Event: event("telegram", "42", "m2", "fine"), BufferID: "b2"})
-	recv(t, rec.events)
+	testkit.Recv(t, "events", rec.events)
 	if f := conn.expect(t, contract.TypeInboundAck); f.f.(contract.InboundAck).BufferID != "b2" {
 		t.Fatalf("ack %q: the panicking delivery must stay unacked", f.raw)
 	}
@@ -390,23 +391,23 @@ func TestDeliveryBackpressure(t *testing.T) {
 		}
 		return nil
 	}
-	o := testOpts(tc, clock.NewManual(epoch), nil)
+	o := testOpts(tc, clock.NewManual(testkit.Epoch), nil)
 	o.Handler = rec
 	o.MaxQueuedDeliveries = 1
 	c, conn := start(t, tc, o)
 	conn.handshake(t, 1)
 	conn.send(contract.Inbound{Event: event("telegram", "A", "1", "first"), BufferID: "b1"})
-	recv(t, rec.events)
+	testkit.Recv(t, "events", rec.events)
 	// The only slot is taken: the reader waits before the second delivery,
 	// so the result behind it waits too.
 	conn.send(contract.Inbound{Event: event("telegram", "B", "1", "second"), BufferID: "b2"})
 	res := async(func() contract.Result { r, _ := c.Send(context.Background(), "A", "x"); return r })
 	pending(t, res)
 	close(release)
-	if r := recv(t, res); !r.Success {
+	if r := testkit.Recv(t, "res", res); !r.Success {
 		t.Fatalf("send = %+v", r)
 	}
-	if d := recv(t, rec.events); d.Event.Text != "second" {
+	if d := testkit.Recv(t, "events", rec.events); d.Event.Text != "second" {
 		t.Fatalf("second delivery = %+v", d.Event)
 	}
 }
@@ -418,15 +419,15 @@ func TestCloseWhileTheReaderWaitsForASlot(t *testing.T) {
 		<-ctx.Done()
 		return ctx.Err()
 	}
-	o := testOpts(tc, clock.NewManual(epoch), nil)
+	o := testOpts(tc, clock.NewManual(testkit.Epoch), nil)
 	o.Handler = rec
 	o.MaxQueuedDeliveries = 1
 	c, conn := start(t, tc, o)
 	conn.handshake(t, 1)
 	conn.send(contract.Inbound{Event: event("telegram", "A", "1", "x"), BufferID: "b1"})
-	recv(t, rec.events)
+	testkit.Recv(t, "events", rec.events)
 	conn.send(contract.Inbound{Event: event("telegram", "B", "1", "y"), BufferID: "b2"})
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Wait)
 	defer cancel()
 	if err := c.Close(ctx); err != nil {
 		t.Fatal(err)
@@ -446,7 +447,7 @@ func TestDeliveryRightAfterTheDescriptor(t *testing.T) {
 		}
 		return nil
 	}
-	o := testOpts(tc, clock.NewManual(epoch), nil)
+	o := testOpts(tc, clock.NewManual(testkit.Epoch), nil)
 	o.Handler = rec
 	connectInBackground(t, o)
 	conn := tc.next(t)

@@ -9,11 +9,12 @@ import (
 	"github.com/relaykit/relaykit/client"
 	"github.com/relaykit/relaykit/clock"
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/testkit"
 )
 
 func TestGoIdleAwaitsAckAndKeepsServing(t *testing.T) {
 	tc := newConnector(t)
-	clk := clock.NewManual(epoch)
+	clk := clock.NewManual(testkit.Epoch)
 	rec := newRecorder()
 	o := testOpts(tc, clk, nil)
 	o.Handler = rec
@@ -25,10 +26,10 @@ func TestGoIdleAwaitsAckAndKeepsServing(t *testing.T) {
 	}
 	// The flip window: still delivered live.
 	conn.send(contract.Inbound{Event: event("telegram", "42", "m1", "in the window")})
-	recv(t, rec.events)
+	testkit.Recv(t, "events", rec.events)
 	pending(t, res)
 	conn.send(contract.GoingIdleAck{})
-	if got := recv(t, res); got[0] != true || got[1] != nil {
+	if got := testkit.Recv(t, "res", res); got[0] != true || got[1] != nil {
 		t.Fatalf("GoIdle = %v", got)
 	}
 	// An ack nobody waits for is ignored.
@@ -40,21 +41,21 @@ func TestGoIdleAwaitsAckAndKeepsServing(t *testing.T) {
 
 func TestGoIdleTimesOut(t *testing.T) {
 	tc := newConnector(t)
-	clk := clock.NewManual(epoch)
+	clk := clock.NewManual(testkit.Epoch)
 	c, conn := start(t, tc, testOpts(tc, clk, nil))
 	conn.handshake(t, 1)
 	res := async(func() error { _, err := c.GoIdle(context.Background()); return err })
 	conn.expect(t, contract.TypeGoingIdle)
-	waitDeadline(t, clk, epoch.Add(10*time.Second))
+	waitDeadline(t, clk, testkit.Epoch.Add(10*time.Second))
 	clk.Advance(10 * time.Second)
-	if err := recv(t, res); !errors.Is(err, client.ErrGoIdleTimeout) {
+	if err := testkit.Recv(t, "res", res); !errors.Is(err, client.ErrGoIdleTimeout) {
 		t.Fatalf("GoIdle = %v", err)
 	}
 }
 
 func TestGoDormantRedialsOnTheDormantCadence(t *testing.T) {
 	tc := newConnector(t)
-	clk := clock.NewManual(epoch)
+	clk := clock.NewManual(testkit.Epoch)
 	st := newStates()
 	rec := newRecorder()
 	o := testOpts(tc, clk, st)
@@ -73,7 +74,7 @@ func TestGoDormantRedialsOnTheDormantCadence(t *testing.T) {
 	res := async(func() bool { ok, _ := c.GoDormant(context.Background()); return ok })
 	conn.expect(t, contract.TypeGoingIdle)
 	conn.send(contract.GoingIdleAck{})
-	if !recv(t, res) {
+	if !testkit.Recv(t, "res", res) {
 		t.Fatal("GoDormant = false")
 	}
 	if code, _ := conn.waitClosed(t); code != 1000 {
@@ -93,7 +94,7 @@ func TestGoDormantRedialsOnTheDormantCadence(t *testing.T) {
 	conn.handshake(t, 1)
 	// The connector drains what it buffered; the client acks it.
 	conn.send(contract.Inbound{Event: event("telegram", "42", "m9", "buffered"), BufferID: "buf-1"})
-	recv(t, rec.events)
+	testkit.Recv(t, "events", rec.events)
 	if f := conn.expect(t, contract.TypeInboundAck); f.f.(contract.InboundAck).BufferID != "buf-1" {
 		t.Fatalf("ack = %q", f.raw)
 	}
@@ -107,14 +108,14 @@ func TestGoDormantRedialsOnTheDormantCadence(t *testing.T) {
 
 func TestGoDormantWithoutAckStaysConnected(t *testing.T) {
 	tc := newConnector(t)
-	clk := clock.NewManual(epoch)
+	clk := clock.NewManual(testkit.Epoch)
 	c, conn := start(t, tc, testOpts(tc, clk, nil))
 	conn.handshake(t, 1)
 	res := async(func() bool { ok, _ := c.GoDormant(context.Background()); return ok })
 	conn.expect(t, contract.TypeGoingIdle)
-	waitDeadline(t, clk, epoch.Add(10*time.Second))
+	waitDeadline(t, clk, testkit.Epoch.Add(10*time.Second))
 	clk.Advance(10 * time.Second)
-	if recv(t, res) {
+	if testkit.Recv(t, "res", res) {
 		t.Fatal("GoDormant = true without an ack")
 	}
 	if r, _ := c.Send(context.Background(), "42", "x"); !r.Success {
@@ -125,7 +126,7 @@ func TestGoDormantWithoutAckStaysConnected(t *testing.T) {
 func TestCloseIsTerminalAndIdempotent(t *testing.T) {
 	tc := newConnector(t)
 	st := newStates()
-	c, conn := start(t, tc, testOpts(tc, clock.NewManual(epoch), st))
+	c, conn := start(t, tc, testOpts(tc, clock.NewManual(testkit.Epoch), st))
 	conn.handshake(t, 1)
 	ctx := context.Background()
 	idle := async(func() error {
@@ -136,7 +137,7 @@ func TestCloseIsTerminalAndIdempotent(t *testing.T) {
 	if err := c.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := recv(t, idle); err == nil {
+	if err := testkit.Recv(t, "idle", idle); err == nil {
 		t.Fatal("a pending GoIdle survived Close")
 	}
 	if err := c.Close(ctx); err != nil {
@@ -156,7 +157,7 @@ func TestCloseIsTerminalAndIdempotent(t *testing.T) {
 
 func TestCloseWhileReconnecting(t *testing.T) {
 	tc := newConnector(t)
-	clk := clock.NewManual(epoch)
+	clk := clock.NewManual(testkit.Epoch)
 	st := newStates()
 	c, conn := start(t, tc, testOpts(tc, clk, st))
 	conn.handshake(t, 1)
@@ -182,7 +183,7 @@ func TestCloseWaitsForHandlers(t *testing.T) {
 	}
 	c, _, conn := startWithHandler(t, rec)
 	conn.send(contract.Inbound{Event: event("telegram", "42", "m1", "x"), BufferID: "b1"})
-	recv(t, rec.events)
+	testkit.Recv(t, "events", rec.events)
 	if err := c.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}

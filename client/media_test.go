@@ -16,12 +16,13 @@ import (
 	"github.com/relaykit/relaykit/clock"
 	"github.com/relaykit/relaykit/contract"
 	"github.com/relaykit/relaykit/internal/deviation"
+	"github.com/relaykit/relaykit/internal/testkit"
 )
 
 // mediaClient is a client of tc, running with deviations devs.
 func mediaClient(t *testing.T, tc *connector, devs ...deviation.ID) *client.Client {
 	t.Helper()
-	o := withDeviations(t, testOpts(tc, clock.NewManual(epoch), nil), devs...)
+	o := withDeviations(t, testOpts(tc, clock.NewManual(testkit.Epoch), nil), devs...)
 	c, err := client.New(o)
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +52,7 @@ func TestUploadMedia(t *testing.T) {
 		r.header.Get(contract.HeaderMediaFilename) != "cat.png" || r.raw != "png" {
 		t.Fatalf("upload = %v %q", r.header, r.raw)
 	}
-	if _, err := contract.VerifyToken(strings.TrimPrefix(r.header.Get("Authorization"), "Bearer "), []string{"s3cret"}, epoch); err != nil {
+	if _, err := contract.VerifyToken(strings.TrimPrefix(r.header.Get("Authorization"), "Bearer "), []string{"s3cret"}, testkit.Epoch); err != nil {
 		t.Fatalf("upload bearer: %v", err)
 	}
 	// Unknown extension: octet-stream; long names are cut to 255.

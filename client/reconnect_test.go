@@ -8,13 +8,14 @@ import (
 	"github.com/relaykit/relaykit/client"
 	"github.com/relaykit/relaykit/clock"
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/testkit"
 )
 
 // ladder drives a connector that handshakes and then closes 1011 on every
 // connection, and returns the waits the supervisor chose.
 func ladder(t *testing.T, rnd float64, steps int) []time.Duration {
 	tc := newConnector(t)
-	clk := clock.NewManual(epoch)
+	clk := clock.NewManual(testkit.Epoch)
 	st := newStates()
 	o := testOpts(tc, clk, st)
 	o.Rand = func() float64 { return rnd }
@@ -64,7 +65,7 @@ func TestBackoffLadderLowerBound(t *testing.T) {
 
 func TestStableConnectionResetsCounter(t *testing.T) {
 	tc := newConnector(t)
-	clk := clock.NewManual(epoch)
+	clk := clock.NewManual(testkit.Epoch)
 	st := newStates()
 	_, conn := start(t, tc, testOpts(tc, clk, st))
 	for i, want := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second} {
@@ -96,7 +97,7 @@ func Test4401BeforeAnyHandshakeIsRetryable(t *testing.T) {
 	tc := newConnector(t)
 	tc.autoDescriptor.Store(false)
 	tc.onConn = func(c *tconn) { c.closeWith(contract.CloseUnauthorized, contract.ReasonUnauthorized) }
-	clk := clock.NewManual(epoch)
+	clk := clock.NewManual(testkit.Epoch)
 	st := newStates()
 	c := connectInBackground(t, testOpts(tc, clk, st))
 	for i, want := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second} {
@@ -149,7 +150,7 @@ func Test4401AfterHandshakeRepeatedIsRevocation(t *testing.T) {
 		t.Fatal("the retry reused the first token")
 	}
 	tok := az[1][len("Bearer "):]
-	if _, err := contract.VerifyToken(tok, []string{"s3cret"}, epoch.Add(time.Minute)); err != nil {
+	if _, err := contract.VerifyToken(tok, []string{"s3cret"}, testkit.Epoch.Add(time.Minute)); err != nil {
 		t.Fatalf("retry token: %v", err)
 	}
 }
@@ -190,7 +191,7 @@ func TestSingle4401ReDialsOnceAndRecovers(t *testing.T) {
 
 func Test4401ExpiredIsNeverTerminal(t *testing.T) {
 	tc := newConnector(t)
-	clk := clock.NewManual(epoch)
+	clk := clock.NewManual(testkit.Epoch)
 	st := newStates()
 	c, conn := start(t, tc, testOpts(tc, clk, st))
 	for i, want := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second} {
@@ -279,7 +280,7 @@ func TestHTTPRefusalIsAnOrdinaryDialError(t *testing.T) {
 
 func TestTryAgainLaterIsRetryable(t *testing.T) {
 	tc := newConnector(t)
-	clk := clock.NewManual(epoch)
+	clk := clock.NewManual(testkit.Epoch)
 	st := newStates()
 	_, conn := start(t, tc, testOpts(tc, clk, st))
 	conn.handshake(t, 1)
@@ -296,7 +297,7 @@ func TestTryAgainLaterIsRetryable(t *testing.T) {
 
 func TestReconnectDisabled(t *testing.T) {
 	tc := newConnector(t)
-	clk := clock.NewManual(epoch)
+	clk := clock.NewManual(testkit.Epoch)
 	st := newStates()
 	o := testOpts(tc, clk, st)
 	o.Reconnect = client.Bool(false)
@@ -319,14 +320,14 @@ func TestReconnectDisabled(t *testing.T) {
 func TestReconnectDisabledFirstDialFails(t *testing.T) {
 	tc := newConnector(t)
 	tc.refuse = func(int) int { return 503 }
-	o := testOpts(tc, clock.NewManual(epoch), nil)
+	o := testOpts(tc, clock.NewManual(testkit.Epoch), nil)
 	o.Reconnect = client.Bool(false)
 	c, err := client.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { closeClient(t, c) })
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Wait)
 	defer cancel()
 	if err := c.Connect(ctx); err == nil || ctx.Err() != nil {
 		t.Fatalf("Connect = %v, want the dial error at once", err)

@@ -13,6 +13,7 @@ import (
 	"github.com/relaykit/relaykit/client"
 	"github.com/relaykit/relaykit/clock"
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/testkit"
 	"github.com/relaykit/relaykit/simulator"
 )
 
@@ -48,7 +49,7 @@ func simClient(t *testing.T, s *simulator.Server, clk *clock.Manual, gw simulato
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { closeClient(t, c) })
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Wait)
 	defer cancel()
 	if err := c.Connect(ctx); err != nil {
 		t.Fatal(err)
@@ -57,16 +58,14 @@ func simClient(t *testing.T, s *simulator.Server, clk *clock.Manual, gw simulato
 }
 
 func TestSimRoundTripGatingAndTagging(t *testing.T) {
-	clk := clock.NewManual(epoch)
+	clk := clock.NewManual(testkit.Epoch)
 	s := newSim(t, clk, simulator.Options{})
 	gw, err := s.EnrollGateway(simulator.GatewaySpec{GatewayID: "gw-1", Platforms: []string{"discord", "telegram"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := simClient(t, s, clk, gw, nil, nil, client.Identity{Platform: "discord", BotID: "d-1"}, client.Identity{Platform: "telegram", BotID: "t-1"})
-	for len(c.Descriptors()) < 2 {
-		time.Sleep(time.Millisecond)
-	}
+	testkit.Eventually(t, "two descriptors", func() bool { return len(c.Descriptors()) >= 2 })
 	if d := c.Descriptor(""); d.Platform != "discord" || d.Label != "Discord" || d.MaxMessageLength != 2000 {
 		t.Fatalf("primary = %+v", d)
 	}
@@ -107,7 +106,7 @@ func TestSimRoundTripGatingAndTagging(t *testing.T) {
 }
 
 func TestSimGoDormantBufferDrainAck(t *testing.T) {
-	clk := clock.NewManual(epoch)
+	clk := clock.NewManual(testkit.Epoch)
 	s := newSim(t, clk, simulator.Options{})
 	gw, _ := s.EnrollGateway(simulator.GatewaySpec{GatewayID: "gw-1", Platforms: []string{"telegram"}})
 	st := newStates()
@@ -119,7 +118,7 @@ func TestSimGoDormantBufferDrainAck(t *testing.T) {
 	if d, err := s.Inject("gw-1", live); err != nil || d.Mode != simulator.DeliveryLive {
 		t.Fatalf("inject = %+v %v", d, err)
 	}
-	if d := recv(t, rec.events); d.Buffered() || d.Event.Text != "live" {
+	if d := testkit.Recv(t, "events", rec.events); d.Buffered() || d.Event.Text != "live" {
 		t.Fatalf("live delivery = %+v", d)
 	}
 
@@ -139,12 +138,12 @@ func TestSimGoDormantBufferDrainAck(t *testing.T) {
 	}
 	clk.Advance(ev.Wait)
 	for _, want := range []string{"away-1", "away-2"} {
-		d := recv(t, rec.events)
+		d := testkit.Recv(t, "events", rec.events)
 		if !d.Buffered() || d.Event.Text != want {
 			t.Fatalf("drained %+v, want buffered %s", d.Event, want)
 		}
 	}
-	deadline := time.Now().Add(waitFor)
+	deadline := time.Now().Add(testkit.Wait)
 	for (s.Acks("gw-1").Count < 2 || s.Flipped("gw-1")) && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
@@ -157,7 +156,7 @@ func TestSimGoDormantBufferDrainAck(t *testing.T) {
 }
 
 func TestSimRevocationIsTerminalAfterOneFreshTokenRetry(t *testing.T) {
-	clk := clock.NewManual(epoch)
+	clk := clock.NewManual(testkit.Epoch)
 	s := newSim(t, clk, simulator.Options{})
 	gw, _ := s.EnrollGateway(simulator.GatewaySpec{GatewayID: "gw-1", Platforms: []string{"slack"}})
 	st := newStates()
@@ -183,7 +182,7 @@ func TestSimRevocationIsTerminalAfterOneFreshTokenRetry(t *testing.T) {
 }
 
 func TestSimInterruptAndPassthrough(t *testing.T) {
-	clk := clock.NewManual(epoch)
+	clk := clock.NewManual(testkit.Epoch)
 	s := newSim(t, clk, simulator.Options{})
 	gw, _ := s.EnrollGateway(simulator.GatewaySpec{GatewayID: "gw-1", Platforms: []string{"discord"}})
 	rec := newRecorder()
@@ -192,7 +191,7 @@ func TestSimInterruptAndPassthrough(t *testing.T) {
 	if _, err := s.Interrupt("gw-1", "agent:main:discord:dm:c9", "c9"); err != nil {
 		t.Fatal(err)
 	}
-	if got := recv(t, rec.interrupts); got[0] != "agent:main:discord:dm:c9" || got[1] != "c9" {
+	if got := testkit.Recv(t, "interrupts", rec.interrupts); got[0] != "agent:main:discord:dm:c9" || got[1] != "c9" {
 		t.Fatalf("interrupt = %v", got)
 	}
 	reason := "stop"
@@ -202,10 +201,10 @@ func TestSimInterruptAndPassthrough(t *testing.T) {
 	if _, err := s.Passthrough("gw-1", contract.Forward{Platform: "discord", Method: "POST", Path: "/interactions", Body: []byte(`{"type":2}`)}); err != nil {
 		t.Fatal(err)
 	}
-	if d := recv(t, rec.passthrough); string(d.Forward.Body) != `{"type":2}` {
+	if d := testkit.Recv(t, "passthrough", rec.passthrough); string(d.Forward.Body) != `{"type":2}` {
 		t.Fatalf("forward = %+v", d.Forward)
 	}
-	deadline := time.Now().Add(waitFor)
+	deadline := time.Now().Add(testkit.Wait)
 	for len(s.Interrupts("gw-1")) == 0 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
@@ -215,7 +214,7 @@ func TestSimInterruptAndPassthrough(t *testing.T) {
 }
 
 func TestSimBootProvisionPolicyMedia(t *testing.T) {
-	clk := clock.NewManual(epoch)
+	clk := clock.NewManual(testkit.Epoch)
 	s := newSim(t, clk, simulator.Options{IdentityTokens: map[string]string{"id-token": ""}})
 	o := client.Options{
 		Config: client.Config{

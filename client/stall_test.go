@@ -12,6 +12,7 @@ import (
 	"github.com/relaykit/relaykit/client"
 	"github.com/relaykit/relaykit/clock"
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/testkit"
 )
 
 // watchedConn is the client's TCP connection with a small send buffer; it
@@ -69,7 +70,7 @@ func TestKeepaliveCatchesAConnectorThatStopsReading(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel() // each waits out coder/websocket's 5 s on the wall clock
 			tc := newConnector(t)
-			clk := clock.NewManual(epoch)
+			clk := clock.NewManual(testkit.Epoch)
 			st := newStates()
 			o := testOpts(tc, clk, st)
 			o.PingInterval = 0 // defaults: 30s / 60s
@@ -95,11 +96,11 @@ func TestKeepaliveCatchesAConnectorThatStopsReading(t *testing.T) {
 				r, _ := c.Do(context.Background(), contract.Action{Op: contract.OpSend, ChatID: "c", Content: strings.Repeat("x", 900_000)})
 				return r
 			})
-			recv(t, started)
+			testkit.Recv(t, "started", started)
 
-			waitDeadline(t, clk, epoch.Add(30*time.Second))
+			waitDeadline(t, clk, testkit.Epoch.Add(30*time.Second))
 			clk.Advance(30 * time.Second) // the ping comes due
-			waitDeadline(t, clk, epoch.Add(90*time.Second))
+			waitDeadline(t, clk, testkit.Epoch.Add(90*time.Second))
 			time.Sleep(5500 * time.Millisecond) // not an assertion: lets coder/websocket's 5 s lock wait run out
 			clk.Advance(60*time.Second - time.Nanosecond)
 			select {
@@ -114,7 +115,7 @@ func TestKeepaliveCatchesAConnectorThatStopsReading(t *testing.T) {
 			}
 			// Corked, bytes may have left: ambiguous; uncorked, coder/websocket
 			// never leaves a frame whole when it fails: a plain failure.
-			if r := recv(t, res); r.Success || r.Ambiguous != corked {
+			if r := testkit.Recv(t, "res", res); r.Success || r.Ambiguous != corked {
 				t.Fatalf("stuck call = %+v, want a failure, ambiguous %v", r, corked)
 			}
 

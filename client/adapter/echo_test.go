@@ -13,6 +13,7 @@ import (
 	"github.com/relaykit/relaykit/clock"
 	"github.com/relaykit/relaykit/contract"
 	"github.com/relaykit/relaykit/internal/deviation"
+	"github.com/relaykit/relaykit/internal/testkit"
 )
 
 // This file dry-runs the gateway conformance cases the adapter enables,
@@ -89,7 +90,7 @@ func echoEnv(t *testing.T, devs string, descs ...contract.CapabilityDescriptor) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := clock.NewManual(epoch)
+	clk := clock.NewManual(testkit.Epoch)
 	e := newEnv(t, envConfig{
 		descs:      descs,
 		clientDevs: set.Only(deviation.Client),

@@ -13,14 +13,9 @@ import (
 	"github.com/relaykit/relaykit/clock"
 	"github.com/relaykit/relaykit/contract"
 	"github.com/relaykit/relaykit/internal/deviation"
+	"github.com/relaykit/relaykit/internal/testkit"
 	"github.com/relaykit/relaykit/simulator"
 )
-
-// waitFor bounds every wait; waits end on events, never on this timeout,
-// unless something is broken.
-const waitFor = 10 * time.Second
-
-var epoch = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 
 const testSecret = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
@@ -61,7 +56,7 @@ type envConfig struct {
 // them; the first descriptor is the connection's default.
 func newEnv(t *testing.T, cfg envConfig) *env {
 	t.Helper()
-	e := &env{t: t, clk: clock.NewManual(epoch), turns: make(chan *Turn, 64)}
+	e := &env{t: t, clk: clock.NewManual(testkit.Epoch), turns: make(chan *Turn, 64)}
 	descs := map[string]contract.CapabilityDescriptor{}
 	var platforms []string
 	var ids []client.Identity
@@ -99,7 +94,7 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 
 	ttl := cfg.outboundTTL
 	if ttl == 0 {
-		ttl = waitFor
+		ttl = testkit.Wait
 	}
 	copts := client.Options{
 		Config:          client.Config{URL: sim.URL(), GatewayID: "gw1", Secret: testSecret, Platforms: ids},
@@ -118,7 +113,7 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 	}
 	e.c = c
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+		ctx, cancel := context.WithTimeout(context.Background(), testkit.Wait)
 		defer cancel()
 		if err := e.gw.Close(ctx); err != nil {
 			t.Errorf("Gateway.Close: %v", err)
@@ -127,7 +122,7 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 			t.Errorf("client.Close: %v", err)
 		}
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Wait)
 	defer cancel()
 	if err := c.Connect(ctx); err != nil {
 		t.Fatalf("Connect: %v", err)
@@ -138,19 +133,19 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 }
 
 func (e *env) ctx() context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Wait)
 	e.t.Cleanup(cancel)
 	return ctx
 }
 
 // eventually polls cond until it holds. It is a wait, never an assertion
-// on timing: it fails only when cond stays false for waitFor.
+// on timing: it fails only when cond stays false for testkit.Wait.
 func (e *env) eventually(what string, cond func() bool) {
 	e.t.Helper()
-	deadline := time.Now().Add(waitFor)
+	deadline := time.Now().Add(testkit.Wait)
 	for !cond() {
 		if time.Now().After(deadline) {
-			e.t.Fatalf("waited %v for %s", waitFor, what)
+			e.t.Fatalf("waited %v for %s", testkit.Wait, what)
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
@@ -194,7 +189,7 @@ func (e *env) nextTurn() *Turn {
 	select {
 	case t := <-e.turns:
 		return t
-	case <-time.After(waitFor):
+	case <-time.After(testkit.Wait):
 		e.t.Fatal("no turn started")
 		return nil
 	}
@@ -342,7 +337,7 @@ func (e *env) do(jobs chan turnJob, x ev, f func(ctx context.Context, t *Turn) e
 	select {
 	case err := <-j.done:
 		return err
-	case <-time.After(waitFor):
+	case <-time.After(testkit.Wait):
 		e.t.Fatal("turn did not finish")
 		return nil
 	}

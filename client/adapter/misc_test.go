@@ -10,6 +10,7 @@ import (
 	"github.com/relaykit/relaykit/client"
 	"github.com/relaykit/relaykit/contract"
 	"github.com/relaykit/relaykit/internal/deviation"
+	"github.com/relaykit/relaykit/internal/testkit"
 	"github.com/relaykit/relaykit/simulator"
 )
 
@@ -90,7 +91,7 @@ func TestPassthroughOtherForwardsAreAckedOrHandedOn(t *testing.T) {
 	if _, err := e.sim.Passthrough("gw1", contract.Forward{Platform: "discord", Method: "POST", Path: "/other", Body: []byte(`{"type":2}`)}); err != nil {
 		t.Fatal(err)
 	}
-	if p := recv(t, got); p != "/other" {
+	if p := testkit.Recv(t, "got", got); p != "/other" {
 		t.Fatal(p)
 	}
 }

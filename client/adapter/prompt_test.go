@@ -10,6 +10,7 @@ import (
 
 	"github.com/relaykit/relaykit/contract"
 	"github.com/relaykit/relaykit/internal/deviation"
+	"github.com/relaykit/relaykit/internal/testkit"
 	"github.com/relaykit/relaykit/simulator"
 )
 
@@ -54,18 +55,6 @@ func promptEnv(t *testing.T, d contract.CapabilityDescriptor, opts Options) (*en
 	return e, answers, errs
 }
 
-func recv[T any](t *testing.T, ch chan T) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(waitFor):
-		t.Fatal("nothing received")
-		var zero T
-		return zero
-	}
-}
-
 // sentinel sends a plain message in chat and waits for its echo, proving
 // every earlier delivery of the session has been handled.
 func (e *env) sentinel(platform, chat, text string) {
@@ -96,7 +85,7 @@ func TestPromptPressResolvesOwnPrompt(t *testing.T) {
 		t.Fatalf("prompt metadata %v", p.Metadata)
 	}
 	e.inject(press("dc", "c1", "press-1", id, "b"))
-	a := recv(t, answers)
+	a := testkit.Recv(t, "answers", answers)
 	if a.OptionID != "b" || a.Label != "Banana" || a.PromptID != id || a.Fallback || a.PromptMessageID == "" {
 		t.Fatalf("answer %+v", a)
 	}
@@ -165,7 +154,7 @@ func TestExpiredPromptGetsTheNotice(t *testing.T) {
 	default:
 	}
 	e.clk.Advance(time.Second)
-	if err := recv(t, errs); !errors.Is(err, ErrPromptExpired) {
+	if err := testkit.Recv(t, "errs", errs); !errors.Is(err, ErrPromptExpired) {
 		t.Fatalf("Prompt: %v, want ErrPromptExpired", err)
 	}
 	e.inject(press("dc", "c1", "late", id, "a").src("thread_id", "th-9"))
@@ -184,7 +173,7 @@ func TestPromptFallsBackToNumberedText(t *testing.T) {
 		t.Fatalf("fallback text %q", text.Content)
 	}
 	e.inject(event("old", "c1", "m2", " 2 "))
-	a := recv(t, answers)
+	a := testkit.Recv(t, "answers", answers)
 	if a.OptionID != "b" || !a.Fallback {
 		t.Fatalf("answer %+v", a)
 	}
@@ -206,14 +195,14 @@ func TestPromptRefusedFallsBackButDeclinedDoesNot(t *testing.T) {
 		t.Fatalf("a refused prompt should fall back to numbered text: %s", e.dump())
 	}
 	e.inject(event("dc", "c1", "m2", "banana"))
-	if a := recv(t, answers); a.OptionID != "b" {
+	if a := testkit.Recv(t, "answers", answers); a.OptionID != "b" {
 		t.Fatalf("%+v", a)
 	}
-	recv(t, errs)
+	testkit.Recv(t, "errs", errs)
 
 	e.script(simulator.ResultScript{Op: contract.OpPrompt, EgressDeclined: true})
 	e.inject(event("dc", "c2", "m3", "ask"))
-	if err := recv(t, errs); !errors.Is(err, ErrDeclined) {
+	if err := testkit.Recv(t, "errs", errs); !errors.Is(err, ErrDeclined) {
 		t.Fatalf("Prompt: %v, want ErrDeclined", err)
 	}
 	for _, s := range ofOps(e.actions(), contract.OpSend) {
@@ -242,7 +231,7 @@ func TestTypingPausesWhileAPromptWaits(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.inject(press("dc", "c1", "p1", id, "a"))
-	recv(t, answers)
+	testkit.Recv(t, "answers", answers)
 	if n := len(ofOps(e.actions(), contract.OpTyping)); n != before {
 		t.Fatalf("%d heartbeats while the prompt waited", n-before)
 	}
@@ -264,7 +253,7 @@ func TestPromptPressThroughPassthrough(t *testing.T) {
 	if _, err := e.sim.Passthrough("gw1", contract.Forward{Platform: "discord", Method: "POST", Path: "/interactions", Body: body}); err != nil {
 		t.Fatal(err)
 	}
-	if a := recv(t, answers); a.OptionID != "a" || a.PromptMessageID != "pm-1" {
+	if a := testkit.Recv(t, "answers", answers); a.OptionID != "a" || a.PromptMessageID != "pm-1" {
 		t.Fatalf("%+v", a)
 	}
 }

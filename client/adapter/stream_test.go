@@ -11,6 +11,7 @@ import (
 	"github.com/relaykit/relaykit/clock"
 	"github.com/relaykit/relaykit/contract"
 	"github.com/relaykit/relaykit/internal/deviation"
+	"github.com/relaykit/relaykit/internal/testkit"
 	"github.com/relaykit/relaykit/simulator"
 )
 
@@ -390,7 +391,7 @@ func TestStreamDraftSealRetriedAfterARealTimeout(t *testing.T) {
 		return ok && d.Sub(cclk.Now()) == ttl
 	})
 	cclk.Advance(ttl)
-	if err := recv(t, j.done); err != nil {
+	if err := testkit.Recv(t, "done", j.done); err != nil {
 		t.Fatal(err)
 	}
 	seals := ofOps(e.actions(), contract.OpDraft)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/relaykit/relaykit/client"
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/testkit"
 )
 
 // gate is a TurnFunc whose turns block until released or cancelled, and
@@ -60,7 +61,7 @@ func (g *gate) waitEnd(t *testing.T) string {
 	select {
 	case c := <-g.ended:
 		return c
-	case <-time.After(waitFor):
+	case <-time.After(testkit.Wait):
 		t.Fatal("no turn ended")
 		return ""
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/relaykit/relaykit/client/adapter"
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/testkit"
 	"github.com/relaykit/relaykit/simulator"
 )
 
@@ -55,8 +56,6 @@ func TestMain(m *testing.M) {
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
-
-const waitFor = 10 * time.Second
 
 // gateway is a running echogateway process.
 type gateway struct {
@@ -110,7 +109,7 @@ func startGateway(t *testing.T, s *simulator.Server, gatewayID string, extra ...
 		_ = cmd.Process.Kill()
 		select {
 		case <-g.exited:
-		case <-time.After(waitFor):
+		case <-time.After(testkit.Wait):
 		}
 		if t.Failed() {
 			t.Logf("echogateway stderr:\n%s", g.output())
@@ -128,7 +127,7 @@ func (g *gateway) output() string {
 // waitLog waits for a log line containing s.
 func (g *gateway) waitLog(t *testing.T, s string) {
 	t.Helper()
-	deadline := time.After(waitFor)
+	deadline := time.After(testkit.Wait)
 	for {
 		if strings.Contains(g.output(), s) {
 			return
@@ -180,7 +179,7 @@ func awaitOutbound(t *testing.T, s *simulator.Server, n int) []simulator.Outboun
 // ops, and returns those.
 func awaitOps(t *testing.T, s *simulator.Server, n int, ops ...string) []simulator.OutboundRecord {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Wait)
 	defer cancel()
 	for {
 		seq := s.JournalSeq()
@@ -236,7 +235,7 @@ func TestEchoLoopAndDrainOnSIGTERM(t *testing.T) {
 		if g.err != nil {
 			t.Fatalf("exit: %v\n%s", g.err, g.output())
 		}
-	case <-time.After(waitFor):
+	case <-time.After(testkit.Wait):
 		t.Fatal("no exit after SIGTERM")
 	}
 	if !strings.Contains(g.output(), "going_idle acknowledged") {
@@ -286,7 +285,7 @@ func actionOf(t *testing.T, rec simulator.OutboundRecord) map[string]any {
 
 func waitAcked(t *testing.T, s *simulator.Server, n int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Wait)
 	defer cancel()
 	for {
 		seq := s.JournalSeq()
@@ -360,7 +359,7 @@ func TestStreamFollowsTheDescriptor(t *testing.T) {
 	// Drafts on telegram, sealed by a final draft; a send then edits on
 	// discord; one send on slack, which cannot edit.
 	var seal, edit, slack []string
-	eventually(t, "the three streams", func() bool {
+	testkit.Eventually(t, "the three streams", func() bool {
 		seal, edit, slack = nil, nil, nil
 		for _, r := range answered(s, contract.OpDraft, contract.OpEdit, contract.OpSend) {
 			a := actionOf(t, r)
@@ -381,18 +380,6 @@ func TestStreamFollowsTheDescriptor(t *testing.T) {
 	})
 	if strings.TrimSpace(seal[0]) != "one two three" || strings.TrimSpace(slack[0]) != "one two three" {
 		t.Fatalf("streamed %q (telegram), %q (slack)", seal, slack)
-	}
-}
-
-// eventually polls cond until it holds, failing after waitFor.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %s for %s", waitFor, what)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -420,7 +407,7 @@ func TestPromptAndReact(t *testing.T) {
 	if _, err := s.Inject("gw-echo", press); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the echo of /react and the chosen option", func() bool {
+	testkit.Eventually(t, "the echo of /react and the chosen option", func() bool {
 		var react, chose bool
 		for _, r := range answered(s, contract.OpSend) {
 			switch actionOf(t, r)["content"] {
@@ -502,7 +489,7 @@ func TestMediaAndAttachments(t *testing.T) {
 	if _, err := s.Inject("gw-echo", ev); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the /attachments report", func() bool {
+	testkit.Eventually(t, "the /attachments report", func() bool {
 		for _, r := range answered(s, contract.OpSend) {
 			if actionOf(t, r)["content"] == "echo: /attachments: 12 bytes, failed" {
 				return true
@@ -525,7 +512,7 @@ func TestDormantSuspendsAfterTheAckAndComesBack(t *testing.T) {
 	if _, err := s.Inject("gw-echo", event("telegram", "c2", "m2", "after the nap")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the echo after the re-dial", func() bool {
+	testkit.Eventually(t, "the echo after the re-dial", func() bool {
 		for _, r := range answered(s, contract.OpSend) {
 			if actionOf(t, r)["content"] == "echo: after the nap" {
 				return true
