@@ -56,7 +56,7 @@ func (p *peer) redeliveredAck() (rxFrame, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	seen := map[string]int{}
-	for _, f := range p.frames {
+	for _, f := range p.all() {
 		if b := bufferID(f); b != "" && f.Type == contract.TypeInbound {
 			seen[b]++
 			if p.acked[b] && seen[b] > 1 {
