@@ -86,7 +86,7 @@ func newGatewayTarget(o GatewayOptions) (*gatewayTarget, error) {
 }
 
 func (t *gatewayTarget) prepare(rs *runState) {
-	for _, r := range allReqs() {
+	for _, r := range contract.Requirements() {
 		if r.Feature == "core" {
 			continue
 		}

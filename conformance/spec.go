@@ -233,7 +233,7 @@ func (s *S) Observe(format string, args ...any) {
 }
 
 func (s *S) isWarning(id string) bool {
-	r, ok := lookupReq(id)
+	r, ok := contract.LookupRequirement(id)
 	if !ok {
 		return false
 	}
@@ -261,8 +261,8 @@ func (s *S) addOutside(id, msg string) { s.addFinding(id, msg, false) }
 // as a finding of the run: a failure when binding, else a warning.
 func (s *S) addFinding(id, msg string, binding bool) {
 	level := ""
-	if r, ok := lookupReq(id); ok {
-		level = r.Level
+	if r, ok := contract.LookupRequirement(id); ok {
+		level = string(r.Level)
 	}
 	kind := CauseWarning
 	if binding {
@@ -282,7 +282,7 @@ func (s *S) addFinding(id, msg string, binding bool) {
 
 // describe renders a requirement failure the h2spec way.
 func (s *S) describe(id, expected, actual string) string {
-	r, ok := lookupReq(id)
+	r, ok := contract.LookupRequirement(id)
 	var b strings.Builder
 	if ok {
 		fmt.Fprintf(&b, "%s %s (%s) %s\n", r.ID, r.Level, r.Side, r.Title)
@@ -292,8 +292,8 @@ func (s *S) describe(id, expected, actual string) string {
 	}
 	fmt.Fprintf(&b, "  expected:    %s\n", expected)
 	fmt.Fprintf(&b, "  actual:      %s", actual)
-	if ok && r.Anchor != "" {
-		fmt.Fprintf(&b, "\n  see:         %s", r.Anchor)
+	if ok && specRef(r) != "" {
+		fmt.Fprintf(&b, "\n  see:         %s", specRef(r))
 	}
 	return b.String()
 }
