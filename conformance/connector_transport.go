@@ -253,10 +253,7 @@ var _ = connectorCase(Case{
 	if err := s.run.conn.ctl.advance(s.ctx, 31*time.Second); err != nil {
 		s.Harness("advance the clock: %v", err)
 	}
-	deadline := time.Now().Add(s.within(1))
-	for p.pingCount() == 0 && time.Now().Before(deadline) && !p.isClosed() {
-		time.Sleep(20 * time.Millisecond)
-	}
+	s.eventually(s.within(1), 20*time.Millisecond, func() bool { return p.pingCount() > 0 || p.isClosed() })
 	if p.pingCount() == 0 {
 		s.Failf("TRN-011", "a WebSocket ping within 30 s", "no ping after 31 s; connection %s", p.closeDesc())
 	}

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/onsi/gomega"
+
 	"github.com/relaykit/relaykit/contract"
 )
 
@@ -365,6 +367,21 @@ func (s *S) cleanup(fn func()) {
 	s.mu.Lock()
 	s.cleanups = append(s.cleanups, fn)
 	s.mu.Unlock()
+}
+
+// eventually polls cond every interval until it holds or d passes, and
+// reports whether it held: gomega's Eventually, bound to the case's
+// context. The case judges a false answer itself, under its own
+// requirement, so gomega never fails the case; a case that ends while
+// polling is a harness error, as at every wait of the suite. A verdict
+// cond raises (Failf, Harness) ends the case as usual.
+func (s *S) eventually(d, interval time.Duration, cond func() bool) bool {
+	g := gomega.NewGomega(func(string, ...int) {})
+	ok := g.Eventually(s.ctx, cond).WithTimeout(d).WithPolling(interval).Should(gomega.BeTrue())
+	if !ok && s.ctx.Err() != nil {
+		s.Harness("case timed out while waiting")
+	}
+	return ok
 }
 
 // timeAfter is time.After; a variable so waits read well at call sites.
