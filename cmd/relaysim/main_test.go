@@ -20,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/testkit"
 )
 
 func TestMain(m *testing.M) {
@@ -31,8 +32,6 @@ func TestMain(m *testing.M) {
 	}
 	goleak.VerifyTestMain(m)
 }
-
-const waitFor = 10 * time.Second
 
 // started is a run in progress.
 type started struct {
@@ -75,7 +74,7 @@ func startRun(t *testing.T, args []string, env map[string]string) *started {
 		<-st.code
 	})
 	sc := bufio.NewScanner(pr)
-	deadline := time.AfterFunc(waitFor, func() { pw.CloseWithError(errors.New("timeout")) })
+	deadline := time.AfterFunc(testkit.Wait, func() { pw.CloseWithError(errors.New("timeout")) })
 	defer deadline.Stop()
 	for sc.Scan() {
 		k, v, ok := strings.Cut(sc.Text(), "=")
@@ -98,7 +97,7 @@ func startRun(t *testing.T, args []string, env map[string]string) *started {
 func dialEnv(t *testing.T, env map[string]string) *websocket.Conn {
 	t.Helper()
 	tok := contract.MintTokenTTL(env["GATEWAY_RELAY_ID"], env["GATEWAY_RELAY_SECRET"], time.Now(), contract.DefaultTokenTTL)
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Wait)
 	defer cancel()
 	conn, _, err := websocket.Dial(ctx, contract.DialURL(env["GATEWAY_RELAY_URL"]), &websocket.DialOptions{
 		HTTPHeader: http.Header{"Authorization": {"Bearer " + tok}},
