@@ -7,18 +7,21 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/relaykit/relaykit/contract"
 )
 
-// Side is the role of the implementation under test.
-type Side string
+// Side is the role of the implementation under test: the contract's side,
+// one of the two below (never contract.SideBoth).
+type Side = contract.Side
 
 const (
 	// Connector: the implementation under test is a connector (WebSocket
 	// server); the suite plays the gateway.
-	Connector Side = "connector"
+	Connector = contract.SideConnector
 	// Gateway: the implementation under test is a gateway (WebSocket
 	// client); the suite plays the connector.
-	Gateway Side = "gateway"
+	Gateway = contract.SideGateway
 )
 
 // Need is a capability of the testee or the environment that a case depends
@@ -143,8 +146,8 @@ func (c *Case) Labels() []string {
 
 // SpecRef returns the contract document anchor of the primary requirement.
 func (c *Case) SpecRef() string {
-	r, _ := lookupReq(c.Reqs[0])
-	return r.Anchor
+	r, _ := contract.LookupRequirement(c.Reqs[0])
+	return specRef(r)
 }
 
 var (
@@ -221,12 +224,12 @@ func (c *Case) resolve() {
 	}
 	c.feat = "core"
 	for i, id := range c.Reqs {
-		r, ok := lookupReq(id)
+		r, ok := contract.LookupRequirement(id)
 		if !ok {
 			continue
 		}
 		if i == 0 {
-			c.level = r.Level
+			c.level = string(r.Level)
 		}
 		if r.Feature != "core" {
 			c.feat = r.Feature
@@ -289,15 +292,15 @@ func Validate() []error {
 					bad("case %q: requirement %s listed twice", c.ID, id)
 				}
 				dup[id] = true
-				r, ok := lookupReq(id)
+				r, ok := contract.LookupRequirement(id)
 				if !ok {
 					bad("case %q: unknown requirement ID %s", c.ID, id)
 					continue
 				}
-				if r.Level != c.level {
+				if string(r.Level) != c.level {
 					bad("case %q: requirement %s is %s but the case is %s; split the case", c.ID, id, r.Level, c.level)
 				}
-				if !r.bindsSide(side) {
+				if !r.Binds(side) {
 					bad("case %q: requirement %s binds the %s, not the %s", c.ID, id, r.Side, side)
 				}
 				if r.Feature != "core" {
@@ -316,14 +319,14 @@ func Validate() []error {
 		bad("uncovered.yaml: %v", err)
 	}
 	for key, u := range unc {
-		r, ok := lookupReq(u.ID)
+		r, ok := contract.LookupRequirement(u.ID)
 		switch {
 		case !ok:
 			bad("uncovered.yaml: unknown requirement %s", u.ID)
 			continue
 		case strings.TrimSpace(u.Reason) == "":
 			bad("uncovered.yaml: %s (%s) has no reason", u.ID, u.Side)
-		case !r.bindsSide(u.Side):
+		case !r.Binds(u.Side):
 			bad("uncovered.yaml: %s binds the %s, not the %s", u.ID, r.Side, u.Side)
 		}
 		if cs := covered[u.Side][u.ID]; len(cs) > 0 {
@@ -331,12 +334,12 @@ func Validate() []error {
 		}
 		_ = key
 	}
-	for _, r := range allReqs() {
+	for _, r := range contract.Requirements() {
 		if r.Level != "MUST" || !r.Observable {
 			continue
 		}
 		for _, side := range []Side{Connector, Gateway} {
-			if !r.bindsSide(side) {
+			if !r.Binds(side) {
 				continue
 			}
 			if len(covered[side][r.ID]) == 0 {

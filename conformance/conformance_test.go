@@ -13,7 +13,6 @@ import (
 
 	"github.com/onsi/ginkgo/v2/types"
 
-	"github.com/relaykit/relaykit/contract"
 	"github.com/relaykit/relaykit/internal/deviation"
 )
 
@@ -316,7 +315,7 @@ func TestCoverageDocIsCurrent(t *testing.T) {
 func TestDeviationMatrixCoversEveryMode(t *testing.T) {
 	rows := map[deviation.ID]int{}
 	for _, d := range DeviationMatrix {
-		info, ok := deviation.Lookup(contract.Side(d.Side), d.Deviation)
+		info, ok := deviation.Lookup(d.Side, d.Deviation)
 		if !ok {
 			t.Errorf("%s/%s: no such deviation in the registry", d.Side, d.Deviation)
 			continue

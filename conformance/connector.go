@@ -196,7 +196,7 @@ func (t *connectorTarget) prepare(ctx context.Context, rs *runState) error {
 			ops[op] = true
 		}
 	}
-	for _, r := range allReqs() {
+	for _, r := range contract.Requirements() {
 		f := r.Feature
 		if f == "core" {
 			continue

@@ -4,13 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"strings"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/wspeer"
 )
 
 // creds returns the case's gateway credentials.
@@ -254,8 +252,7 @@ func (s *S) chat() string {
 // any case context (used to probe features before the run).
 func handshakeOnce(ctx context.Context, dialURL string, c gwCreds) ([]contract.CapabilityDescriptor, error) {
 	tok := contract.MintToken(c.GatewayID, c.Secret, time.Now().Add(contract.DefaultTokenTTL).Unix())
-	h := http.Header{"Authorization": {"Bearer " + tok}}
-	conn, resp, err := websocket.Dial(ctx, dialURL, &websocket.DialOptions{HTTPHeader: h})
+	conn, resp, err := wspeer.Dial(ctx, dialURL, wspeer.Options{Token: tok})
 	if err != nil {
 		if resp != nil {
 			return nil, fmt.Errorf("upgrade refused with HTTP %d", resp.StatusCode)
@@ -263,17 +260,15 @@ func handshakeOnce(ctx context.Context, dialURL string, c gwCreds) ([]contract.C
 		return nil, err
 	}
 	defer conn.CloseNow()
-	conn.SetReadLimit(4 * contract.MaxFrameSize)
 	for _, id := range c.Identities {
-		b, _ := contract.EncodeFrame(contract.Hello{Platform: id.Platform, BotID: id.BotID})
-		if err := conn.Write(ctx, websocket.MessageText, b); err != nil {
+		if err := conn.WriteFrame(ctx, contract.Hello{Platform: id.Platform, BotID: id.BotID}); err != nil {
 			return nil, err
 		}
 	}
 	var out []contract.CapabilityDescriptor
 	var sp contract.LineSplitter
 	for len(out) < len(c.Identities) {
-		_, msg, err := conn.Read(ctx)
+		msg, _, err := conn.Read(ctx)
 		if err != nil {
 			if len(out) > 0 {
 				return out, nil
@@ -294,6 +289,6 @@ func handshakeOnce(ctx context.Context, dialURL string, c gwCreds) ([]contract.C
 			return nil
 		})
 	}
-	_ = conn.Close(websocket.StatusNormalClosure, "")
+	_ = conn.Close(contract.CloseNormal, "")
 	return out, nil
 }

@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/http"
 	"regexp"
 	"strings"
@@ -246,4 +247,117 @@ var _ = connectorCase(Case{
 	m = s.newMessage("in the second scope, unaddressed")
 	m.ChatType, m.ChatID = "group", "conform-second"
 	s.Check(s.delivered(p, m), "HTTP-014", "the second policy's scope in force", "not delivered")
+})
+
+var _ = connectorCase(Case{
+	ID:    "HTTP-002/provision-response",
+	Reqs:  []string{"HTTP-002", "HTTP-012"},
+	Text:  "a successful provision answers 200 with non-empty secret and gatewayId and string deliveryKey and tenant, and re-provisioning returns the same secret",
+	Needs: NeedControl,
+}, func(s *S) {
+	t := s.run.conn
+	if t.opts.IdentityToken == "" {
+		s.Untestable("needs an identity bearer the connector accepts (--identity-token)")
+	}
+	gw := "conform-provisioned-" + randHex(4)
+	secret := ""
+	for i, plat := range t.info.platforms(2) {
+		body := jsonBody(contract.ProvisionRequest{GatewayID: gw, Platform: plat, BotID: "conform-bot", RouteKeys: []string{}})
+		r := s.httpDo(http.MethodPost, s.route(contract.PathProvision), t.opts.IdentityToken, jsonHeader, body)
+		if r.Status != 200 {
+			s.Failf("HTTP-012", "200 for a valid provision", "HTTP %d %s", r.Status, truncate(string(r.Body), 200))
+		}
+		var resp map[string]any
+		_ = json.Unmarshal(r.Body, &resp)
+		sec, _ := resp["secret"].(string)
+		s.tr.Redact(sec)
+		if vs := contract.ValidateBody(contract.BodyProvisionResponse, r.Body); len(vs) > 0 {
+			s.Failf("HTTP-002", "a valid provision response", "%v", vs)
+		}
+		if i > 0 {
+			s.Check(sec == secret, "HTTP-012", "the same secret when provisioning the gateway again", "a different secret")
+		}
+		secret = sec
+	}
+	s.Step("a body that fails validation is answered 400")
+	s.checkErrorBody(s.httpDo(http.MethodPost, s.route(contract.PathProvision), t.opts.IdentityToken, jsonHeader, []byte(`{"gatewayId": 7}`)), 400, "HTTP-012", "an invalid body")
+})
+
+var _ = connectorCase(Case{
+	ID:    "HTTP-013/enroll-single-use",
+	Reqs:  []string{"HTTP-013"},
+	Text:  "enroll answers 200 for a fresh enrollment token and 403 when the same token is used again",
+	Needs: NeedControl,
+}, func(s *S) {
+	t := s.run.conn
+	if t.opts.IdentityToken == "" {
+		s.Untestable("needs an identity bearer the connector accepts (--identity-token)")
+	}
+	tok, err := t.ctl.enrollmentToken(s.ctx, t.opts.IdentityTenant)
+	if err != nil {
+		s.Untestable("the control API cannot issue enrollment tokens: %v", err)
+	}
+	s.tr.Redact(tok)
+	body := jsonBody(contract.EnrollRequest{EnrollmentToken: tok, GatewayID: "conform-enrolled-" + randHex(4)})
+	r := s.httpDo(http.MethodPost, s.route(contract.PathEnroll), t.opts.IdentityToken, jsonHeader, body)
+	if r.Status != 200 {
+		s.Failf("HTTP-013", "200 for a valid enrollment", "HTTP %d %s", r.Status, truncate(string(r.Body), 200))
+	}
+	var resp map[string]any
+	_ = json.Unmarshal(r.Body, &resp)
+	if sec, _ := resp["secret"].(string); sec != "" {
+		s.tr.Redact(sec)
+	}
+	s.Step("the enrollment token is single-use")
+	body2 := jsonBody(contract.EnrollRequest{EnrollmentToken: tok, GatewayID: "conform-enrolled-" + randHex(4)})
+	s.checkErrorBody(s.httpDo(http.MethodPost, s.route(contract.PathEnroll), t.opts.IdentityToken, jsonHeader, body2), 403, "HTTP-013", "a used enrollment token")
+})
+
+var _ = connectorCase(Case{
+	ID:    "HTTP-013/other-tenants-token",
+	Reqs:  []string{"HTTP-013"},
+	Text:  "an enrollment token issued for another tenant is refused with 403 and enrolls nothing",
+	Needs: NeedControl,
+}, func(s *S) {
+	t := s.run.conn
+	if t.opts.IdentityToken == "" {
+		s.Untestable("needs an identity bearer the connector accepts (--identity-token)")
+	}
+	other := "conform-other-" + randHex(4)
+	tok, err := t.ctl.enrollmentToken(s.ctx, other)
+	if err != nil {
+		s.Untestable("the control API cannot issue enrollment tokens: %v", err)
+	}
+	s.tr.Redact(tok)
+	s.Step("redeem tenant %s's enrollment token with the identity bearer of another tenant", other)
+	body := jsonBody(contract.EnrollRequest{EnrollmentToken: tok, GatewayID: "conform-enrolled-" + randHex(4)})
+	s.checkErrorBody(s.httpDo(http.MethodPost, s.route(contract.PathEnroll), t.opts.IdentityToken, jsonHeader, body), 403, "HTTP-013", "another tenant's enrollment token")
+})
+
+var _ = connectorCase(Case{
+	ID:    "HTTP-012/other-tenants-gateway",
+	Reqs:  []string{"HTTP-012"},
+	Text:  "provisioning a gateway id that belongs to another tenant answers 409 and hands out no secret",
+	Needs: NeedControl,
+}, func(s *S) {
+	t := s.run.conn
+	if t.opts.IdentityToken == "" {
+		s.Untestable("needs an identity bearer the connector accepts (--identity-token)")
+	}
+	tenant := "conform-other-" + randHex(4)
+	if tenant == t.opts.IdentityTenant {
+		tenant += "x"
+	}
+	other, err := t.ctl.enroll(s.ctx, enrollSpec{GatewayID: "conform-owned-" + randHex(4), Tenant: tenant, Platforms: t.info.platforms(1)})
+	if err != nil {
+		s.Harness("enroll a gateway of tenant %s: %v", tenant, err)
+	}
+	s.tr.Redact(other.Secret)
+	s.Step("provision %s with the identity bearer of another tenant", other.GatewayID)
+	body := jsonBody(contract.ProvisionRequest{GatewayID: other.GatewayID, Platform: t.info.platforms(1)[0], BotID: "conform-bot", RouteKeys: []string{}})
+	r := s.httpDo(http.MethodPost, s.route(contract.PathProvision), t.opts.IdentityToken, jsonHeader, body)
+	if bytes.Contains(r.Body, []byte(other.Secret)) {
+		s.Failf("HTTP-012", "no secret of another tenant's gateway in the answer", "HTTP %d with the other tenant's secret", r.Status)
+	}
+	s.Check(r.Status == http.StatusConflict, "HTTP-012", "409 for a gateway id that belongs to another tenant", "HTTP %d %s", r.Status, truncate(string(r.Body), 200))
 })

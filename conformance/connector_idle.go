@@ -56,7 +56,7 @@ func (p *peer) redeliveredAck() (rxFrame, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	seen := map[string]int{}
-	for _, f := range p.frames {
+	for _, f := range p.all() {
 		if b := bufferID(f); b != "" && f.Type == contract.TypeInbound {
 			seen[b]++
 			if p.acked[b] && seen[b] > 1 {
@@ -444,19 +444,10 @@ var _ = connectorCase(Case{
 	// The connector may take a moment to see the socket go: until then an
 	// event may still go out live (to be re-buffered if unwritten).
 	// Inject until one is buffered.
-	deadline := time.Now().Add(s.within(1))
-	for {
-		if d := s.inject(s.newMessage("buffered while away")); d == "buffered" {
-			break
-		}
-		if time.Now().After(deadline) {
-			s.Failf("IDLE-007", "delivery \"buffered\" for an event while the instance has no socket", "still not buffered %s after the close", s.within(1))
-		}
-		select {
-		case <-time.After(50 * time.Millisecond):
-		case <-s.ctx.Done():
-			s.Harness("case timed out")
-		}
+	if !s.eventually(s.within(1), 50*time.Millisecond, func() bool {
+		return s.inject(s.newMessage("buffered while away")) == "buffered"
+	}) {
+		s.Failf("IDLE-007", "delivery \"buffered\" for an event while the instance has no socket", "still not buffered %s after the close", s.within(1))
 	}
 	p, _ := s.connect()
 	// Whichever entry the drain sends first is the one in flight.

@@ -2,7 +2,6 @@ package conformance
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -327,46 +326,6 @@ func (s *S) twoInstances() (owner, other gwCreds) {
 	return enroll("owner"), enroll("other")
 }
 
-var _ = connectorCase(Case{
-	ID:    "SKEY-003/group-sessions",
-	Reqs:  []string{"SKEY-003", "IN-011"},
-	Text:  "the connector resolves the session keys of two users in one group chat, and of a thread in it, the way the contract computes them: another instance's interrupt for each reaches the owner",
-	Needs: NeedControl,
-}, func(s *S) {
-	owner, other := s.twoInstances()
-	s.cc.creds = owner
-	po, _ := s.connect()
-	chat, thread := "conform-group-"+randHex(3), "conform-thread-"+randHex(3)
-	var keys []string
-	for i, user := range []string{"conform-user-a", "conform-user-b", "conform-user-a"} {
-		m := s.newMessage("from " + user)
-		m.ChatType, m.ChatID, m.ScopeID, m.UserID, m.Addressed = "group", chat, "conform-scope", user, true
-		if i == 2 {
-			// The first user again, in a thread of the chat: a key of
-			// its own (thread sessions are shared by default).
-			m.ThreadID = thread
-		}
-		s.inject(m)
-		f := po.expectInbound("IN-001", m)
-		ev, err := contract.DecodeEvent(mustJSON(f.Obj["event"]))
-		if err != nil {
-			s.Failf("IN-002", "an event that decodes", "%v", err)
-		}
-		keys = append(keys, contract.SessionKey(ev.Source, contract.DefaultSessionKeyOptions()))
-	}
-	s.cc.creds = other
-	px, _ := s.connect()
-	reason := "conformance"
-	for _, key := range keys {
-		s.Step("the other instance interrupts %s", key)
-		px.send(contract.Interrupt{SessionKey: key, Reason: &reason})
-		ii := po.expect("SKEY-003", "an interrupt_inbound for "+key+" on the owning instance", func(f rxFrame) bool {
-			return f.Type == contract.TypeInterruptInbound && f.str("session_key") == key
-		})
-		s.Check(ii.str("chat_id") == chat, "IN-011", "chat_id "+chat, "%s", ii)
-	}
-})
-
 // mustJSON marshals a decoded JSON value back to bytes.
 func mustJSON(v any) []byte {
 	b, _ := json.Marshal(v)
@@ -390,41 +349,6 @@ var _ = connectorCase(Case{
 	m.Platform = ids[1].Platform
 	s.inject(m)
 	p.expectNone(s.quiet(), "IN-007", "no inbound of "+m.Platform+", which no hello on this connection named", s.isMsg(m))
-})
-
-var _ = connectorCase(Case{
-	ID:    "TRN-018/large-event",
-	Reqs:  []string{"TRN-018"},
-	Text:  "an event just under 1,048,575 bytes, too big once framed, is refused by the control API or delivered in a frame within TRN-018",
-	Needs: NeedControl,
-}, func(s *S) {
-	p, _ := s.connect()
-	// Sized so that the event itself is a few bytes under the frame cap:
-	// in an inbound frame, with its envelope, it is over it. A connector
-	// that checks only the event delivers an oversize frame.
-	m := s.newMessage("")
-	pad := contract.MaxFrameSize - 10 - len(eventJSON(m))
-	m = s.newMessage(strings.Repeat("a", pad))
-	d, err := s.run.conn.ctl.injectDelivery(s.ctx, s.creds().GatewayID, m)
-	if err != nil {
-		var ce *controlError
-		if errors.As(err, &ce) && ce.Status/100 == 4 {
-			s.Observe("the connector refused the event: %v", err)
-			return
-		}
-		s.Harness("inject: %v", err)
-	}
-	s.mu.Lock()
-	if s.msgs == nil {
-		s.msgs = map[string]injected{}
-	}
-	s.msgs[m.MessageID] = injected{delivery: d.Delivery, messageID: d.MessageID, nonce: m.Nonce}
-	s.mu.Unlock()
-	if d.Delivery != "live" {
-		return
-	}
-	// Every frame is checked against TRN-018 as it arrives.
-	p.expectInbound("TRN-018", m)
 })
 
 var _ = connectorCase(Case{

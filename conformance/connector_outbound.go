@@ -426,3 +426,52 @@ var _ = connectorCase(Case{
 	r2, f2 := s.outboundRaw(p, "OUT-006", ren, plat)
 	s.Check(r2.Success, "OUT-026", "success:true for a rename whose only_if_current_name does not hold", "%s", f2)
 })
+
+var _ = connectorCase(Case{
+	ID:    "OUT-013/default-platform",
+	Reqs:  []string{"OUT-013"},
+	Text:  "an untagged outbound goes to the platform of the first descriptor on the connection",
+	Needs: NeedControl | NeedTwoPlatforms,
+}, func(s *S) {
+	ids := s.creds().Identities
+	if len(ids) < 2 {
+		s.Untestable("the case's gateway fronts one platform")
+	}
+	p := s.mustDial("AUTH-005", s.validToken())
+	// Hello for the second identity first: it becomes the default.
+	s.handshake(p, ids[1], ids[0])
+	r, f := s.outbound(p, sendAction(s.chat(), "untagged"), "")
+	if !r.Success {
+		s.Untestable("the untagged send failed (code %q)", r.Code)
+	}
+	rid := f.str("requestId")
+	recs, err := s.run.conn.ctl.outbound(s.ctx, s.creds().GatewayID)
+	if err != nil {
+		s.Untestable("the control API has no outbound log: %v", err)
+	}
+	for _, rec := range recs {
+		if rec.RequestID == rid {
+			s.Check(rec.ResolvedPlatform == ids[1].Platform, "OUT-013",
+				"the action performed on "+ids[1].Platform+" (first hello)", "performed on %q", rec.ResolvedPlatform)
+			return
+		}
+	}
+	s.Harness("the outbound log has no record of request %s", rid)
+})
+
+var _ = connectorCase(Case{
+	ID:    "OUT-011/decline-shape",
+	Reqs:  []string{"OUT-011"},
+	Text:  "an egress decline is success:false with code egress_declined and never ambiguous",
+	Needs: NeedControl,
+}, func(s *S) {
+	p, _ := s.connect()
+	chat := "conform-declined-" + randHex(3)
+	if err := s.run.conn.ctl.declineNext(s.ctx, s.creds().GatewayID, chat); err != nil {
+		s.Untestable("the control API cannot script an egress decline: %v", err)
+	}
+	r, f := s.outbound(p, sendAction(chat, "declined"), "")
+	res, _ := f.Obj["result"].(map[string]any)
+	s.Check(!r.Success && r.Code == contract.CodeEgressDeclined, "OUT-011", "success:false, code egress_declined", "%s", f)
+	s.Check(res["ambiguous"] != true, "OUT-011", "a decline never marked ambiguous", "%s", f)
+})

@@ -51,3 +51,27 @@ var _ = connectorCase(Case{
 		b.expectInbound("RC-002", m)
 	}
 })
+
+var _ = connectorCase(Case{
+	ID:     "RC-003/throttle-1013",
+	global: true,
+	Reqs:   []string{"RC-003", "RC-001"},
+	Text:   "a connector that temporarily refuses a connection closes it 1013, never 4401",
+	Needs:  NeedControl,
+}, func(s *S) {
+	ctl := s.run.conn.ctl
+	if err := ctl.refuseConnections(s.ctx, true); err != nil {
+		s.Untestable("the control API cannot make the connector refuse connections: %v", err)
+	}
+	s.cleanup(func() { _ = ctl.refuseConnections(s.ctx, false) })
+	r := s.dial(s.validToken())
+	if r.p == nil {
+		s.Failf("RC-003", "the upgrade to complete, then close 1013", "HTTP %d", r.status)
+	}
+	id := s.primary()
+	r.p.hello(id.Platform, id.BotID)
+	code, _ := r.p.expectClose("RC-003", "close 1013", s.within(1))
+	s.Check(code == contract.CloseTryAgainLater, "RC-003", "close 1013 for a temporary refusal", "%s", r.p.closeDesc())
+	_ = ctl.refuseConnections(s.ctx, false)
+	s.connect()
+})

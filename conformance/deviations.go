@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/relaykit/relaykit/contract"
 	"github.com/relaykit/relaykit/internal/deviation"
 )
 
@@ -25,7 +24,7 @@ type DeviationRow struct {
 // of deviations (internal/deviation) names it; "" for a row that names no
 // deviation of its side.
 func (d DeviationRow) Breaks() string {
-	info, _ := deviation.Lookup(contract.Side(d.Side), d.Deviation)
+	info, _ := deviation.Lookup(d.Side, d.Deviation)
 	return info.Requirement
 }
 
@@ -33,7 +32,7 @@ func (d DeviationRow) Breaks() string {
 // (an ack of a live frame also has an empty bufferId): cases may be
 // blocked by them, and frames may show them as findings.
 func (d DeviationRow) Also() []string {
-	info, _ := deviation.Lookup(contract.Side(d.Side), d.Deviation)
+	info, _ := deviation.Lookup(d.Side, d.Deviation)
 	return info.Also
 }
 
@@ -131,7 +130,7 @@ func deviationMatrixMarkdown() string {
 	b.WriteString("client's and the adapter's from `RELAYKIT_DEVIATIONS`.\n\n")
 	b.WriteString("| suite | deviation | breaks | what it does instead | focused cases | cases that must fail |\n| --- | --- | --- | --- | --- | --- |\n")
 	for _, d := range DeviationMatrix {
-		info, _ := deviation.Lookup(contract.Side(d.Side), d.Deviation)
+		info, _ := deviation.Lookup(d.Side, d.Deviation)
 		impl := "relaysim"
 		if d.Side == Gateway {
 			impl = "echogateway (" + string(info.Component) + ")"

@@ -36,6 +36,28 @@
 // expected, what happened and the case's frame transcript, with tokens and
 // secrets redacted.
 //
+// # Layout
+//
+// The harness: run.go, engine.go and entry.go run a suite; spec.go is the
+// case handle [S] and its verdicts; case.go, registry.go and uncovered.go
+// define and validate cases against contract.Requirements; result.go,
+// report.go, baseline.go and transcript.go make the reports; connector.go
+// and control.go are the connector target and its testee control API (the
+// typed client of contract/testee); gateway.go, front.go and front_http.go
+// are the gateway target, the in-process simulator and the recording
+// front before it. peer.go is the suite's side of a connection to a
+// connector, on the module's one WebSocket test peer (internal/wspeer),
+// which the bad-input catalogue and the soak use too.
+//
+// The cases: one file per contract section and side, named by the
+// requirement prefix's section (connector_auth.go, gateway_transport.go,
+// ...: TRN transport, AUTH auth, HS handshake, OUT outbound, IN inbound,
+// IDLE idle, WAKE wake, HTTP http, RC rc, SKEY skey), beside the preflight
+// cases (connector_preflight.go, gateway_preflight.go), the bad-input
+// catalogue's (connector_badinput.go) and the helpers the cases of one
+// side share (connector_helpers.go, gateway_helpers.go). A helper used by
+// one section's cases lives in that section's file.
+//
 // # One run per process
 //
 // Ginkgo's RunSpecs may run once per process, so a process runs one suite.

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/relaykit/relaykit/contract"
 )
 
 // How a run schedules its cases.
@@ -248,7 +250,7 @@ func (rs *runState) markBroken(c *Case, v Verdict, msg string, cause *RootCause)
 // requirementOf reads the requirement ID a failure message leads with.
 func requirementOf(msg, fallback string) string {
 	id, _, _ := strings.Cut(msg, " ")
-	if _, ok := lookupReq(id); ok {
+	if _, ok := contract.LookupRequirement(id); ok {
 		return id
 	}
 	return fallback

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/relaykit/relaykit/contract"
 )
 
 // FeatureAll, as a key of Options.Features, forces every optional feature
@@ -18,7 +20,7 @@ const FeatureAll = "all"
 func optionalFeatures() []string {
 	seen := map[string]bool{}
 	var out []string
-	for _, r := range allReqs() {
+	for _, r := range contract.Requirements() {
 		if r.Feature != "core" && !seen[r.Feature] {
 			seen[r.Feature] = true
 			out = append(out, r.Feature)

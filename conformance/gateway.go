@@ -86,7 +86,7 @@ func newGatewayTarget(o GatewayOptions) (*gatewayTarget, error) {
 }
 
 func (t *gatewayTarget) prepare(rs *runState) {
-	for _, r := range allReqs() {
+	for _, r := range contract.Requirements() {
 		if r.Feature == "core" {
 			continue
 		}
@@ -409,29 +409,14 @@ func (g *gwCase) newMessage(text string) userMessage {
 		UserID: "conform-user", Text: text, MessageID: "m-" + randHex(6)}
 }
 
-// eventJSON renders a message as a contract event object.
+// eventJSON renders a message as a contract event object: the event of
+// the control API's inbound request and of the frames the gateway suite
+// writes.
 func eventJSON(m userMessage) json.RawMessage {
-	src := map[string]any{"platform": m.Platform, "chat_id": m.ChatID, "chat_type": m.ChatType,
-		"user_id": m.UserID, "user_name": "Conformance"}
-	if m.MessageID != "" {
-		src["message_id"] = m.MessageID
-	}
-	if m.ScopeID != "" {
-		src["scope_id"] = m.ScopeID
-	}
-	if m.ThreadID != "" {
-		src["thread_id"] = m.ThreadID
-	}
-	if m.IsBot {
-		src["is_bot"] = true
-	}
-	ev := map[string]any{"text": m.Text, "message_type": "text", "source": src}
-	if m.MessageID != "" {
-		ev["message_id"] = m.MessageID
-	}
-	if len(m.MediaURLs) > 0 {
-		ev["media_urls"] = m.MediaURLs
-	}
+	ev := contract.MessageEvent{Text: m.Text, MessageType: "text", MessageID: m.MessageID, MediaURLs: m.MediaURLs,
+		Source: contract.SessionSource{Platform: m.Platform, ChatID: m.ChatID, ChatType: m.ChatType,
+			UserID: m.UserID, UserName: "Conformance", MessageID: m.MessageID, ScopeID: m.ScopeID,
+			ThreadID: m.ThreadID, IsBot: m.IsBot}}
 	b, _ := json.Marshal(ev)
 	return b
 }

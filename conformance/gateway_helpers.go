@@ -4,12 +4,216 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/relaykit/relaykit/contract"
 )
+
+// Gateway-suite cases, one file per contract section (gateway_<section>.go,
+// named like the connector cases' files), and the helpers they share. The
+// suite plays the connector: an in-process simulator behind a scripted
+// front; the gateway under test is started per case with the testee
+// environment (gateway.go).
+//
+// Some cases need more of the gateway testee contract than a dial
+// (docs/conformance-guide.md), and are untestable without it:
+//
+//   - the echo profile: the gateway answers each text message with a send
+//     to the same chat whose content contains the text, and obeys a few
+//     commands (/interrupt, /slow, /reject, /stream, /react, /prompt);
+//     the shaping cases (length limits in the descriptor's unit, optional
+//     ops and edits only where advertised, the metadata stamp, prompt
+//     presses) use /stream, /react and /prompt;
+//   - media: /media uploads a file and sends it, /attachments downloads an
+//     event's media_urls;
+//   - the boot features: provision and policy, whose HTTP calls the HTTP
+//     cases check (gateway_http.go says how each is started).
+
+// ofGwType matches gateway frames of one type.
+func ofGwType(typ string) func(gwFrame) bool {
+	return func(g gwFrame) bool { return g.Type == typ }
+}
+
+// checkToken checks AUTH-001 and AUTH-003 on one dial's bearer.
+func (s *S) checkToken(g *gwCase, d *gwDial) {
+	if d.Token == "" {
+		s.Failf("AUTH-001", "Authorization: Bearer <token> on the upgrade", "dial %d had no bearer", d.N)
+	}
+	if d.TokenErr != nil {
+		s.Failf("AUTH-003", "a canonical token (unpadded base64url of <id>:<exp>:<64 lowercase hex>)", "dial %d: %v", d.N, d.TokenErr)
+	}
+	if d.Claims.GatewayID != g.gatewayID {
+		s.Failf("AUTH-003", "the gateway id "+g.gatewayID+" as the token's payload", "%q", d.Claims.GatewayID)
+	}
+	at := time.Unix(d.Claims.Exp, 0)
+	if d.Claims.Exp == 0 {
+		at = d.At
+	}
+	if _, err := contract.VerifyToken(d.Token, []string{g.secret}, at); err != nil {
+		s.Failf("AUTH-003", "the HMAC-SHA256 of <id>:<exp> under the secret", "dial %d: %v", d.N, err)
+	}
+}
+
+func closeNote(c *gwConn) string {
+	if !c.isClosed() {
+		return "still open"
+	}
+	code, reason, by, _ := c.closeInfo()
+	return fmt.Sprintf("closed %d %q by the %s", code, reason, by)
+}
+
+// terminalWait is how long the suite watches for a dial that must not
+// come: longer than any backoff wait the gateway could be in.
+func (g *gwCase) terminalWait() time.Duration {
+	if g.t.opts.Timers {
+		return knobBackoffCap + 700*time.Millisecond
+	}
+	return 3 * time.Second
+}
+
+// isReplyTo matches the echo reply to m: a send to m's chat whose content
+// contains m's text.
+func isReplyTo(m userMessage) func(gwFrame) bool {
+	return func(g gwFrame) bool {
+		if g.Type != contract.TypeOutbound {
+			return false
+		}
+		a, _ := g.Obj["action"].(map[string]any)
+		content, _ := a["content"].(string)
+		return a["op"] == contract.OpSend && a["chat_id"] == m.ChatID && strings.Contains(content, m.Text)
+	}
+}
+
+// command sends an echo-profile command in a new chat and waits for the
+// gateway's first action of op there, failing the case under id when none
+// comes.
+func (g *gwCase) command(id, cmd, op string) (userMessage, gwFrame) {
+	g.s.rely(basicEcho)
+	m := g.newMessage(cmd)
+	g.inject(m)
+	f := g.f.expectFrame(id, fmt.Sprintf("a %s action in %s (echo profile: %s where %s is advertised)", op, m.ChatID, cmd, op), func(f gwFrame) bool {
+		return outboundFor(m.ChatID)(f) && actionOf(f)["op"] == op
+	})
+	return m, f
+}
+
+// outboundFor matches any outbound frame addressed to chat.
+func outboundFor(chat string) func(gwFrame) bool {
+	return func(g gwFrame) bool {
+		if g.Type != contract.TypeOutbound {
+			return false
+		}
+		a, _ := g.Obj["action"].(map[string]any)
+		return a["chat_id"] == chat
+	}
+}
+
+// expectReply waits for the echo reply to m.
+func (g *gwCase) expectReply(id string, m userMessage) gwFrame {
+	g.s.rely(basicEcho)
+	return g.f.expectFrame(id, fmt.Sprintf("the echo reply to %q in chat %s (echo profile)", m.Text, m.ChatID), isReplyTo(m))
+}
+
+// actionOf returns the action of an outbound frame, or nil.
+func actionOf(f gwFrame) map[string]any {
+	a, _ := f.Obj["action"].(map[string]any)
+	return a
+}
+
+// contentOf returns the content of an outbound frame's action.
+func contentOf(f gwFrame) string {
+	c, _ := actionOf(f)["content"].(string)
+	return c
+}
+
+// actions returns the outbound frames the gateway sent toward chat (every
+// chat when chat is ""), in order, keeping only ops when any are given.
+func (g *gwCase) actions(chat string, ops ...string) []gwFrame {
+	var out []gwFrame
+	for _, f := range g.f.gwFramesOf(contract.TypeOutbound) {
+		a := actionOf(f)
+		if (chat == "" || a["chat_id"] == chat) && (len(ops) == 0 || slices.Contains(ops, fmt.Sprint(a["op"]))) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// contents returns the contents of frames.
+func contents(fs []gwFrame) []string {
+	out := make([]string, len(fs))
+	for i, f := range fs {
+		out[i] = contentOf(f)
+	}
+	return out
+}
+
+// partIndicator is the " (i/N)" a gateway may end each part of a split
+// reply with, as the reference gateway does.
+var partIndicator = regexp.MustCompile(` \(\d+/\d+\)$`)
+
+// rejoin re-assembles the parts of a split reply by the echo profile's
+// rule: in order, each without a trailing " (i/N)" indicator,
+// concatenated.
+func rejoin(parts []string) string {
+	var b strings.Builder
+	for _, p := range parts {
+		b.WriteString(partIndicator.ReplaceAllString(p, ""))
+	}
+	return b.String()
+}
+
+var isMediaUpload = route("front", http.MethodPost, "/relay/media")
+
+// mediaAs uploads data to the case's connector as the case's gateway and
+// returns the item's id.
+func (g *gwCase) mediaAs(data []byte) string {
+	req, _ := http.NewRequest(http.MethodPost, g.sim.URL()+"/relay/media", bytes.NewReader(data))
+	req.Header.Set("Authorization", "Bearer "+contract.MintTokenTTL(g.gatewayID, g.secret, time.Now(), time.Minute))
+	req.Header.Set("Content-Type", "text/plain")
+	req.Header.Set(contract.HeaderMediaFilename, "conform.txt")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		g.s.Harness("upload media to the suite's connector: %v", err)
+	}
+	defer resp.Body.Close()
+	var up contract.MediaUploadResponse
+	if err := json.NewDecoder(resp.Body).Decode(&up); err != nil || resp.StatusCode != http.StatusOK || up.ID == "" {
+		g.s.Harness("upload media to the suite's connector: HTTP %d, %v", resp.StatusCode, err)
+	}
+	return up.ID
+}
+
+// attachmentURLs sets up the three downloads of the attachment cases: the
+// connector's own re-host of an item uploaded for the gateway, a look-alike
+// path on another origin, and a file on the connector's origin outside
+// /relay/media/. foreign answers what another origin serves.
+type attachmentURLs struct {
+	own, foreign, sideways string
+	ownBody                []byte
+}
+
+func (g *gwCase) attachmentURLs(foreignBody string) attachmentURLs {
+	u := attachmentURLs{ownBody: []byte("the connector's re-hosted attachment\n")}
+	u.own = g.f.url() + "/relay/media/" + g.mediaAs(u.ownBody)
+	u.foreign = g.f.elsewhereURL() + "/relay/media/" + randHex(16)
+	u.sideways = g.f.url() + "/conform/attachment.txt"
+	g.f.setOnHTTP(func(req gwHTTP) (httpAnswer, bool) {
+		switch {
+		case req.Method == http.MethodGet && req.Server == "elsewhere":
+			return httpAnswer{Status: http.StatusOK, Body: foreignBody}, true
+		case req.Method == http.MethodGet && req.Server == "front" && req.Path == "/conform/attachment.txt":
+			return httpAnswer{Status: http.StatusOK, Body: "an attachment beside the re-host\n"}, true
+		}
+		return httpAnswer{}, false
+	})
+	return u
+}
 
 // rawInbound renders an inbound frame carrying m, buffered when bufferID is
 // set, compactly with a trailing newline.
@@ -149,54 +353,9 @@ func (g *gwCase) rewriteDescriptors(fn func(d map[string]any)) {
 	})
 }
 
-// gaps returns the times between successive dials, from dial 1.
-func (g *gwCase) gaps() []time.Duration {
-	var out []time.Duration
-	for n := 2; n <= g.f.dialCount(); n++ {
-		out = append(out, g.f.dial(n).At.Sub(g.f.dial(n-1).At))
-	}
-	return out
-}
-
-// backoffCeiling returns d for reconnect attempt n under the knobs.
-func backoffCeiling(base, cap time.Duration, n int) time.Duration {
-	d := base
-	for i := 1; i < n && d < cap; i++ {
-		d *= 2
-	}
-	if d > cap {
-		d = cap
-	}
-	return d
-}
-
 // noMoreDials checks no dial beyond n happens within d.
 func (g *gwCase) noMoreDials(n int, d time.Duration, id, what string) {
 	if g.f.await(d, func() bool { return g.f.dialCount() > n }) {
 		g.s.Failf(id, what, "dial %d at +%s", n+1, g.f.dial(n+1).At.Sub(g.f.dial(n).At).Round(time.Millisecond))
-	}
-}
-
-// closeAfterHandshake closes connection n with code and reason once it is
-// handshaked.
-func (g *gwCase) closeAfterHandshake(n, code int, reason string) *gwConn {
-	c := g.handshaked(n)
-	c.closeWith(code, reason)
-	return c
-}
-
-// checkUpgradeBearer fails the case under id unless req carries an
-// unexpired upgrade token of the case's gateway, signed with its secret.
-func (s *S) checkUpgradeBearer(g *gwCase, req gwHTTP, id string) {
-	tok := req.bearer()
-	if tok == "" {
-		s.Failf(id, "Authorization: Bearer <upgrade token> on "+req.String(), "no bearer")
-	}
-	claims, _, err := contract.ParseToken(tok)
-	if err != nil {
-		s.Failf(id, "an upgrade token (section 3.2) as the bearer of "+req.String(), "a bearer that is not one: %v", err)
-	}
-	if _, err := contract.VerifyToken(tok, []string{g.secret}, time.Now()); err != nil || claims.GatewayID != g.gatewayID {
-		s.Failf(id, "an unexpired upgrade token for "+g.gatewayID+" signed with its secret on "+req.String(), "%s: %v", describeToken(tok), err)
 	}
 }

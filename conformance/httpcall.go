@@ -5,12 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/relaykit/relaykit/contract"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/relaykit/relaykit/contract"
 )
 
 // httpResp is an HTTP answer as a case sees it.

@@ -4,16 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/wspeer"
 )
 
 // rxFrame is one frame received from the implementation under test.
@@ -34,30 +32,18 @@ func (f rxFrame) str(key string) string {
 func (f rxFrame) String() string { return truncate(string(f.Line), 300) }
 
 // peer is one WebSocket connection the suite holds with the implementation
-// under test. A reader goroutine reads every message, records it in the
-// transcript, splits it into frames, checks each frame's hygiene with
-// contract.ValidateFrame and queues it. Waits happen on the case's
-// goroutine.
+// under test, on the module's one test peer (internal/wspeer). Its
+// receiver reads every message, records it in the transcript, splits it
+// into frames, checks each frame's hygiene with contract.ValidateFrame and
+// queues it. Waits happen on the case's goroutine.
 type peer struct {
-	s      *S
-	who    string
-	conn   *websocket.Conn
-	ctx    context.Context
-	cancel context.CancelFunc
+	s    *S
+	who  string
+	conn *wspeer.Conn
+	rx   *wspeer.Receiver[rxFrame]
 
-	mu           sync.Mutex
-	frames       []rxFrame
-	taken        []bool
-	closed       bool
-	closeCode    int // -1 when the connection ended without a close frame
-	closeReason  string
-	closeErr     error
-	pendingBytes int
-	pendingSince time.Time
-	pings        int
-	acked        map[string]bool // bufferIds this peer acked
-	wake         chan struct{}
-	done         chan struct{}
+	mu    sync.Mutex
+	acked map[string]bool // bufferIds this peer acked
 }
 
 // dialOptions shape one dial of the connector.
@@ -79,34 +65,18 @@ type dialResult struct {
 // dial opens a connection to url (a ws:// or wss:// URL).
 func (s *S) dialURL(url string, o dialOptions) dialResult {
 	who := s.nextConn()
-	h := http.Header{}
-	for k, v := range o.header {
-		h[k] = v
-	}
+	wo := wspeer.Options{Header: o.header, ReadLimit: o.readSize}
 	authNote := "no Authorization"
 	if o.token != "" && !o.noAuth {
-		h.Set("Authorization", "Bearer "+o.token)
+		wo.Token = o.token
 		s.tr.Redact(o.token)
 		authNote = "Authorization: Bearer " + describeToken(o.token)
 	}
 	s.tr.Event(who, "dial %s (%s)", url, authNote)
 	ctx, cancel := context.WithTimeout(s.ctx, s.within(1))
-	var pp *peer // set below; pings only arrive once the reader runs
-	var ppMu sync.Mutex
-	conn, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: h,
-		OnPingReceived: func(context.Context, []byte) bool {
-			ppMu.Lock()
-			p := pp
-			ppMu.Unlock()
-			if p != nil {
-				p.mu.Lock()
-				p.pings++
-				p.notify()
-				p.mu.Unlock()
-				s.tr.Event(who, "ping from the connector")
-			}
-			return true
-		}})
+	// Pings only arrive once the receiver reads.
+	wo.OnPing = func() { s.tr.Event(who, "ping from the connector") }
+	conn, resp, err := wspeer.Dial(ctx, url, wo)
 	cancel()
 	if err != nil {
 		st := 0
@@ -119,20 +89,27 @@ func (s *S) dialURL(url string, o dialOptions) dialResult {
 		return dialResult{status: st, err: err}
 	}
 	s.tr.Event(who, "upgrade accepted: HTTP %d", resp.StatusCode)
-	limit := o.readSize
-	if limit == 0 {
-		limit = 4 * contract.MaxFrameSize
-	}
-	conn.SetReadLimit(limit)
-	pctx, pcancel := context.WithCancel(context.Background())
-	p := &peer{
-		s: s, who: who, conn: conn, ctx: pctx, cancel: pcancel,
-		closeCode: -1, wake: make(chan struct{}), done: make(chan struct{}),
-	}
-	ppMu.Lock()
-	pp = p
-	ppMu.Unlock()
-	go p.read()
+	p := &peer{s: s, who: who, conn: conn}
+	p.rx = wspeer.Receive(conn, wspeer.ReceiveOptions[rxFrame]{
+		OnMessage: func(msg []byte, binary bool) { s.tr.Recv(who, msg, binary) },
+		Decode: func(line []byte) rxFrame {
+			frame := make([]byte, len(line)+1)
+			copy(frame, line)
+			frame[len(line)] = '\n'
+			s.hygiene(who, frame, contract.ValidateFrame(frame))
+			return decodeRx(frame[:len(line)])
+		},
+		OnOversize: func(msg []byte) {
+			s.hygiene(who, msg, []contract.Violation{{Requirement: "TRN-018", Message: "frame larger than 1 MiB"}})
+		},
+		OnEnd: func(e wspeer.End) {
+			if e.Code >= 0 {
+				s.tr.Event(who, "closed by peer: %d %q", e.Code, e.Reason)
+			} else if !e.Stopped {
+				s.tr.Event(who, "connection ended without a close frame: %v", e.Err)
+			}
+		},
+	})
 	s.cleanup(func() { p.closeNow() })
 	return dialResult{p: p, status: resp.StatusCode}
 }
@@ -145,61 +122,6 @@ func describeToken(tok string) string {
 		return "<token, not canonical>"
 	}
 	return fmt.Sprintf("<token gw=%s exp=%d>", claims.GatewayID, claims.Exp)
-}
-
-func (p *peer) notify() {
-	close(p.wake)
-	p.wake = make(chan struct{})
-}
-
-func (p *peer) read() {
-	defer close(p.done)
-	var sp contract.LineSplitter
-	for {
-		typ, msg, err := p.conn.Read(p.ctx)
-		if err != nil {
-			p.mu.Lock()
-			p.closed = true
-			p.closeErr = err
-			var ce websocket.CloseError
-			if errors.As(err, &ce) {
-				p.closeCode, p.closeReason = int(ce.Code), ce.Reason
-				p.s.tr.Event(p.who, "closed by peer: %d %q", ce.Code, ce.Reason)
-			} else if p.ctx.Err() == nil {
-				p.s.tr.Event(p.who, "connection ended without a close frame: %v", err)
-			}
-			p.notify()
-			p.mu.Unlock()
-			return
-		}
-		binary := typ == websocket.MessageBinary
-		p.s.tr.Recv(p.who, msg, binary)
-		var got []rxFrame
-		ferr := sp.Feed(msg, func(line []byte) error {
-			frame := make([]byte, len(line)+1)
-			copy(frame, line)
-			frame[len(line)] = '\n'
-			p.s.hygiene(p.who, frame, contract.ValidateFrame(frame))
-			got = append(got, decodeRx(frame[:len(line)]))
-			return nil
-		})
-		p.mu.Lock()
-		if ferr != nil {
-			p.s.hygiene(p.who, msg, []contract.Violation{{Requirement: "TRN-018", Message: "frame larger than 1 MiB"}})
-			sp = contract.LineSplitter{}
-		}
-		for _, f := range got {
-			p.frames = append(p.frames, f)
-			p.taken = append(p.taken, false)
-		}
-		pend := sp.Pending()
-		if pend > 0 && p.pendingBytes == 0 {
-			p.pendingSince = time.Now()
-		}
-		p.pendingBytes = pend
-		p.notify()
-		p.mu.Unlock()
-	}
 }
 
 func decodeRx(line []byte) rxFrame {
@@ -227,13 +149,9 @@ func (p *peer) send(f contract.Frame) {
 // sendRaw writes one message exactly as given.
 func (p *peer) sendRaw(b []byte, binary bool) {
 	p.s.tr.Sent(p.who, b, binary)
-	typ := websocket.MessageText
-	if binary {
-		typ = websocket.MessageBinary
-	}
 	ctx, cancel := context.WithTimeout(p.s.ctx, p.s.within(1))
 	defer cancel()
-	if err := p.conn.Write(ctx, typ, b); err != nil {
+	if err := p.conn.Write(ctx, b, binary); err != nil {
 		p.s.tr.Event(p.who, "write failed: %v", err)
 	}
 }
@@ -253,21 +171,12 @@ func (p *peer) hello(platform, botID string) {
 }
 
 // closeNow ends the connection from the suite's side without a handshake.
-func (p *peer) closeNow() {
-	p.cancel()
-	_ = p.conn.CloseNow()
-	<-p.done
-}
+func (p *peer) closeNow() { p.rx.Stop() }
 
 // closeNormal closes with 1000 and waits briefly for the reader to end.
 func (p *peer) closeNormal() {
 	p.s.tr.Event(p.who, "closing 1000")
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	go func() { <-ctx.Done(); _ = p.conn.CloseNow() }()
-	_ = p.conn.Close(websocket.StatusNormalClosure, "")
-	p.cancel()
-	<-p.done
+	p.rx.CloseNormal(time.Second)
 }
 
 // waitResult is what a wait ended on.
@@ -299,42 +208,30 @@ func (p *peer) waitFor(d time.Duration, match func(rxFrame) bool) (rxFrame, wait
 	defer tick.Stop()
 	shortened := false
 	for {
-		p.mu.Lock()
-		for i, f := range p.frames {
-			if !p.taken[i] && match(f) {
-				p.taken[i] = true
-				p.mu.Unlock()
-				return f, gotFrame
-			}
+		// Taken before looking, so that no change is missed.
+		wake := p.rx.Changed()
+		if f, ok := p.rx.Take(match); ok {
+			return f, gotFrame
 		}
 		if !shortened {
-			for i, f := range p.frames {
-				if !p.taken[i] && f.Type == "error" && f.At.After(start) {
-					shortened = true
-					if left := d - time.Since(start); left > errorGrace {
-						deadline.Reset(errorGrace)
-						p.s.tr.Event(p.who, "an error frame arrived: waiting %s more, not %s", errorGrace, left.Round(time.Millisecond))
-					}
-					break
+			if _, ok := p.rx.Find(func(f rxFrame) bool { return f.Type == "error" && f.At.After(start) }); ok {
+				shortened = true
+				if left := d - time.Since(start); left > errorGrace {
+					deadline.Reset(errorGrace)
+					p.s.tr.Event(p.who, "an error frame arrived: waiting %s more, not %s", errorGrace, left.Round(time.Millisecond))
 				}
 			}
 		}
-		p.mu.Unlock()
 		// Raised only when nothing matched, so that a case judges its own
 		// requirement before a frame that also breaks another one blocks
 		// it.
 		p.s.flush()
-		p.mu.Lock()
-		if p.closed {
-			p.mu.Unlock()
+		if p.isClosed() {
 			return rxFrame{}, gotClose
 		}
-		if p.pendingBytes > 0 && time.Since(p.pendingSince) > unterminatedGrace {
-			p.mu.Unlock()
+		if n, since := p.rx.Pending(); n > 0 && time.Since(since) > unterminatedGrace {
 			return rxFrame{}, gotUnterminated
 		}
-		wake := p.wake
-		p.mu.Unlock()
 		select {
 		case <-wake:
 		case <-tick.C:
@@ -385,9 +282,7 @@ func (p *peer) failWait(id, what string, r waitResult) {
 // unterminated fails the case under TRN-002 for bytes that never got their
 // newline.
 func (p *peer) unterminated() {
-	p.mu.Lock()
-	n := p.pendingBytes
-	p.mu.Unlock()
+	n, _ := p.rx.Pending()
 	p.s.Failf("TRN-002", "every frame to end with \\n so the gateway's reader processes it",
 		"%d bytes received without a terminating newline; a reference gateway never processes them", n)
 }
@@ -405,9 +300,8 @@ func (p *peer) expectNone(d time.Duration, id, what string, match func(rxFrame) 
 func (p *peer) expectClose(id, what string, d time.Duration) (int, string) {
 	_, r := p.waitFor(d, func(rxFrame) bool { return false })
 	if r == gotClose {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		return p.closeCode, p.closeReason
+		e, _ := p.rx.Ended()
+		return e.Code, e.Reason
 	}
 	if r == gotUnterminated {
 		p.unterminated()
@@ -419,26 +313,22 @@ func (p *peer) expectClose(id, what string, d time.Duration) (int, string) {
 // closeStatus returns the close code and reason (-1 when the connection
 // ended without a close frame, 0 while open).
 func (p *peer) closeStatus() (int, string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if !p.closed {
+	e, ended := p.rx.Ended()
+	if !ended {
 		return 0, ""
 	}
-	return p.closeCode, p.closeReason
+	return e.Code, e.Reason
 }
 
 // pingCount returns how many WebSocket pings the connector sent.
 func (p *peer) pingCount() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.pings
+	return p.rx.Pings()
 }
 
 // isClosed reports whether the connection has ended.
 func (p *peer) isClosed() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.closed
+	_, ended := p.rx.Ended()
+	return ended
 }
 
 // stayOpen checks that the connection is still open after d, failing under
@@ -454,43 +344,38 @@ func (p *peer) stayOpen(d time.Duration, id, what string) {
 }
 
 func (p *peer) closeDesc() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if !p.closed {
+	e, ended := p.rx.Ended()
+	if !ended {
 		return "open"
 	}
-	if p.closeCode < 0 {
-		return fmt.Sprintf("ended without a close frame (%v)", p.closeErr)
+	if e.Code < 0 {
+		return fmt.Sprintf("ended without a close frame (%v)", e.Err)
 	}
-	return fmt.Sprintf("close %d %q", p.closeCode, p.closeReason)
+	return fmt.Sprintf("close %d %q", e.Code, e.Reason)
 }
 
 // summary lists the frames received so far, for failure messages.
 func (p *peer) summary() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if len(p.frames) == 0 {
-		return "no frames"
-	}
 	var types []string
-	for i, f := range p.frames {
+	p.rx.Each(func(f rxFrame, taken bool) {
 		t := f.Type
 		if t == "" {
 			t = "?"
 		}
-		if p.taken[i] {
+		if taken {
 			t += "(seen)"
 		}
 		types = append(types, t)
+	})
+	if len(types) == 0 {
+		return "no frames"
 	}
 	return strings.Join(types, ", ")
 }
 
 // all returns every frame received so far, taken or not.
 func (p *peer) all() []rxFrame {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]rxFrame(nil), p.frames...)
+	return p.rx.All()
 }
 
 // jsonLine marshals v compactly with a trailing newline.

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/relaykit/relaykit/contract"
 )
 
 // JSON renders the result as the conformance report JSON.
@@ -252,12 +254,12 @@ func CoverageMarkdown() []byte {
 		fmt.Fprintf(&b, "## %s %s\n\n", a.Code, a.Title)
 		b.WriteString("| requirement | level | side | feature | title | connector cases | gateway cases |\n")
 		b.WriteString("| --- | --- | --- | --- | --- | --- | --- |\n")
-		for _, r := range allReqs() {
+		for _, r := range contract.Requirements() {
 			if area(r.ID) != a.Code {
 				continue
 			}
 			cell := func(side Side) string {
-				if !r.bindsSide(side) {
+				if !r.Binds(side) {
 					return "—"
 				}
 				if cs := cases[r.ID+"@"+string(side)]; len(cs) > 0 {
@@ -284,9 +286,9 @@ func CoverageMarkdown() []byte {
 				if u, ok := unc[uncoveredKey(r.ID, side)]; ok {
 					return "uncovered: " + mdCell(strings.TrimSpace(u.Reason))
 				}
-				return "no case (" + r.Level + ")"
+				return "no case (" + string(r.Level) + ")"
 			}
-			fmt.Fprintf(&b, "| [%s](%s) | %s | %s | %s | %s | %s | %s |\n", r.ID, strings.TrimPrefix(r.Anchor, "docs/"), r.Level, r.Side, r.Feature,
+			fmt.Fprintf(&b, "| [%s](%s) | %s | %s | %s | %s | %s | %s |\n", r.ID, strings.TrimPrefix(specRef(r), "docs/"), r.Level, r.Side, r.Feature,
 				mdCell(r.Title), cell(Connector), cell(Gateway))
 		}
 		b.WriteString("\n")

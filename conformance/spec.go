@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/onsi/gomega"
+
 	"github.com/relaykit/relaykit/contract"
 )
 
@@ -233,7 +235,7 @@ func (s *S) Observe(format string, args ...any) {
 }
 
 func (s *S) isWarning(id string) bool {
-	r, ok := lookupReq(id)
+	r, ok := contract.LookupRequirement(id)
 	if !ok {
 		return false
 	}
@@ -261,8 +263,8 @@ func (s *S) addOutside(id, msg string) { s.addFinding(id, msg, false) }
 // as a finding of the run: a failure when binding, else a warning.
 func (s *S) addFinding(id, msg string, binding bool) {
 	level := ""
-	if r, ok := lookupReq(id); ok {
-		level = r.Level
+	if r, ok := contract.LookupRequirement(id); ok {
+		level = string(r.Level)
 	}
 	kind := CauseWarning
 	if binding {
@@ -282,7 +284,7 @@ func (s *S) addFinding(id, msg string, binding bool) {
 
 // describe renders a requirement failure the h2spec way.
 func (s *S) describe(id, expected, actual string) string {
-	r, ok := lookupReq(id)
+	r, ok := contract.LookupRequirement(id)
 	var b strings.Builder
 	if ok {
 		fmt.Fprintf(&b, "%s %s (%s) %s\n", r.ID, r.Level, r.Side, r.Title)
@@ -292,8 +294,8 @@ func (s *S) describe(id, expected, actual string) string {
 	}
 	fmt.Fprintf(&b, "  expected:    %s\n", expected)
 	fmt.Fprintf(&b, "  actual:      %s", actual)
-	if ok && r.Anchor != "" {
-		fmt.Fprintf(&b, "\n  see:         %s", r.Anchor)
+	if ok && specRef(r) != "" {
+		fmt.Fprintf(&b, "\n  see:         %s", specRef(r))
 	}
 	return b.String()
 }
@@ -365,6 +367,21 @@ func (s *S) cleanup(fn func()) {
 	s.mu.Lock()
 	s.cleanups = append(s.cleanups, fn)
 	s.mu.Unlock()
+}
+
+// eventually polls cond every interval until it holds or d passes, and
+// reports whether it held: gomega's Eventually, bound to the case's
+// context. The case judges a false answer itself, under its own
+// requirement, so gomega never fails the case; a case that ends while
+// polling is a harness error, as at every wait of the suite. A verdict
+// cond raises (Failf, Harness) ends the case as usual.
+func (s *S) eventually(d, interval time.Duration, cond func() bool) bool {
+	g := gomega.NewGomega(func(string, ...int) {})
+	ok := g.Eventually(s.ctx, cond).WithTimeout(d).WithPolling(interval).Should(gomega.BeTrue())
+	if !ok && s.ctx.Err() != nil {
+		s.Harness("case timed out while waiting")
+	}
+	return ok
 }
 
 // timeAfter is time.After; a variable so waits read well at call sites.

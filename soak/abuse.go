@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
+	"github.com/relaykit/relaykit/contract"
 )
 
 // Abuse patterns of issue 11, each within the caps of
@@ -110,7 +110,7 @@ func (a *abuser) burst(pattern string) {
 	go func() {
 		defer close(readDone)
 		for {
-			_, msg, err := conn.Read(ctx)
+			msg, _, err := conn.Read(ctx)
 			if err != nil {
 				return
 			}
@@ -143,7 +143,7 @@ func (a *abuser) burst(pattern string) {
 	outbound, frames := 0, 0
 	var sent int64
 	write := func(msg []byte) bool {
-		if err := conn.Write(ctx, websocket.MessageText, msg); err != nil {
+		if err := conn.Write(ctx, msg, false); err != nil {
 			return false
 		}
 		sent += int64(len(msg))
@@ -196,7 +196,7 @@ func (a *abuser) burst(pattern string) {
 	a.mu.Unlock()
 	switch {
 	case ok && got:
-		conn.Close(websocket.StatusNormalClosure, "soak: burst done")
+		conn.Close(contract.CloseNormal, "soak: burst done")
 	case h.replaced(hs):
 		a.mu.Lock()
 		a.stats.Interrupted++

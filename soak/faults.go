@@ -4,13 +4,11 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 	"strings"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/wspeer"
 	"github.com/relaykit/relaykit/simulator"
 )
 
@@ -256,9 +254,7 @@ func (h *harness) duplicateAcks(ctx context.Context, srv host, g *gateway, acked
 	tok := contract.MintTokenTTL(g.id, g.secret, time.Now(), time.Minute)
 	dctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	conn, _, err := websocket.Dial(dctx, srv.relayURL(), &websocket.DialOptions{
-		HTTPHeader: http.Header{"Authorization": {"Bearer " + tok}},
-	})
+	conn, _, err := wspeer.Dial(dctx, srv.relayURL(), wspeer.Options{Token: tok})
 	if err != nil {
 		return // the simulator is restarting
 	}
@@ -272,7 +268,7 @@ func (h *harness) duplicateAcks(ctx context.Context, srv host, g *gateway, acked
 		fmt.Fprintf(&b, "{\"type\":\"inbound_ack\",\"bufferId\":%q}\n", id)
 	}
 	seq := srv.journalSeq()
-	if err := conn.Write(dctx, websocket.MessageText, []byte(b.String())); err != nil {
+	if err := conn.WriteText(dctx, b.String()); err != nil {
 		return
 	}
 	h.led.count("duplicate_acks_sent", len(ids))
@@ -292,5 +288,5 @@ func (h *harness) duplicateAcks(ctx context.Context, srv host, g *gateway, acked
 		}
 	}
 	wcancel()
-	conn.Close(websocket.StatusNormalClosure, "")
+	conn.Close(contract.CloseNormal, "")
 }

@@ -6,16 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/wspeer"
 	"github.com/relaykit/relaykit/simulator"
 )
 
@@ -181,20 +179,18 @@ func (st *staller) run() {
 
 // dialRaw opens a raw socket as gatewayID and sends a hello for every
 // soak platform.
-func dialRaw(ctx context.Context, relayURL, gatewayID, secret string) (*websocket.Conn, error) {
+func dialRaw(ctx context.Context, relayURL, gatewayID, secret string) (*wspeer.Conn, error) {
 	tok := contract.MintTokenTTL(gatewayID, secret, time.Now(), time.Hour)
-	conn, _, err := websocket.Dial(ctx, relayURL, &websocket.DialOptions{
-		HTTPHeader: http.Header{"Authorization": {"Bearer " + tok}},
-	})
+	// Read by hand, never by a receiver: the staller stops reading.
+	conn, _, err := wspeer.Dial(ctx, relayURL, wspeer.Options{Token: tok, ReadLimit: -1})
 	if err != nil {
 		return nil, err
 	}
-	conn.SetReadLimit(-1)
 	var hello bytes.Buffer
 	for _, p := range platforms {
 		fmt.Fprintf(&hello, `{"type":"hello","platform":%q,"botId":"b-%s"}`+"\n", p, gatewayID)
 	}
-	if err := conn.Write(ctx, websocket.MessageText, hello.Bytes()); err != nil {
+	if err := conn.Write(ctx, hello.Bytes(), false); err != nil {
 		conn.CloseNow()
 		return nil, err
 	}
@@ -290,7 +286,7 @@ func (st *staller) episode(ep int, guarded bool, seed uint64) {
 	}
 	descs := 0
 	for descs < len(platforms) {
-		_, msg, err := conn.Read(ctx)
+		msg, _, err := conn.Read(ctx)
 		if err != nil {
 			break
 		}
@@ -487,7 +483,7 @@ func (st *staller) inject(hs host, inc, ep int, seed uint64, done <-chan struct{
 // drain reads what the stalled socket still holds. With resume the socket
 // is still open (the run is ending): it reads until nothing arrived for a
 // second, then closes normally.
-func (st *staller) drain(conn *websocket.Conn, resume bool) {
+func (st *staller) drain(conn *wspeer.Conn, resume bool) {
 	defer conn.CloseNow()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -495,15 +491,14 @@ func (st *staller) drain(conn *websocket.Conn, resume bool) {
 		if resume {
 			ctx, cancel = context.WithTimeout(context.Background(), time.Second)
 		}
-		_, msg, err := conn.Read(ctx)
+		msg, _, err := conn.Read(ctx)
 		cancel()
 		if err != nil {
-			var ce websocket.CloseError
-			if errors.As(err, &ce) && ce.Code == websocket.StatusCode(contract.CloseInternalError) {
+			if code, _, ok := wspeer.CloseOf(err); ok && code == contract.CloseInternalError {
 				st.count(func(s *StallStats) { s.CloseFrames++ })
 			}
 			if resume {
-				conn.Close(websocket.StatusNormalClosure, "soak: done")
+				conn.Close(contract.CloseNormal, "soak: done")
 			}
 			return
 		}
@@ -583,7 +578,7 @@ func (st *staller) replayOnce(hs host, ep int, deadline time.Time) bool {
 	go func() {
 		defer close(readDone)
 		for {
-			_, msg, err := conn.Read(ctx)
+			msg, _, err := conn.Read(ctx)
 			if err != nil {
 				return
 			}
@@ -593,7 +588,7 @@ func (st *staller) replayOnce(hs host, ep int, deadline time.Time) bool {
 				for _, id := range ids {
 					fmt.Fprintf(&acks, `{"type":"inbound_ack","bufferId":%q}`+"\n", id)
 				}
-				if err := conn.Write(ctx, websocket.MessageText, acks.Bytes()); err != nil {
+				if err := conn.Write(ctx, acks.Bytes(), false); err != nil {
 					return
 				}
 			}
@@ -614,7 +609,7 @@ func (st *staller) replayOnce(hs host, ep int, deadline time.Time) bool {
 		lastAsk = time.Now()
 		n, _, draining, err := hs.bufferState(stallInstance)
 		if err == nil && n == 0 && !draining {
-			conn.Close(websocket.StatusNormalClosure, "soak: replayed")
+			conn.Close(contract.CloseNormal, "soak: replayed")
 			<-readDone
 			return true
 		}

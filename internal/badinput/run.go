@@ -18,9 +18,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/wspeer"
 )
 
 // Creds are an enrolled gateway's id and secret.
@@ -357,16 +356,12 @@ func (f rxFrame) str(key string) string {
 	return s
 }
 
-// sock is one WebSocket to the connector with a reader splitting frames.
+// sock is one WebSocket to the connector, on the module's test peer,
+// whose receiver splits frames. The catalogue reads in order: a wait
+// consumes every frame up to the one it matched.
 type sock struct {
-	c      *websocket.Conn
-	mu     sync.Mutex
-	frames []rxFrame
-	notify chan struct{}
-	done   chan struct{}
-	code   int
-	reason string
-	rerr   error
+	c  *wspeer.Conn
+	rx *wspeer.Receiver[rxFrame]
 }
 
 func (r *runner) dial(ctx context.Context, path, auth string) (*sock, *http.Response, error) {
@@ -377,63 +372,36 @@ func (r *runner) dial(ctx context.Context, path, auth string) (*sock, *http.Resp
 	}
 	dctx, cancel := context.WithTimeout(ctx, r.t.Timeout)
 	defer cancel()
-	c, resp, err := websocket.Dial(dctx, base+path, &websocket.DialOptions{HTTPHeader: h, HTTPClient: r.t.HTTPClient})
+	// relaysim puts several frames in one message (up to 64 KiB); a frame
+	// itself may be 1 MiB.
+	c, resp, err := wspeer.Dial(dctx, base+path, wspeer.Options{Header: h, HTTPClient: r.t.HTTPClient, ReadLimit: 4 << 20})
 	if err != nil {
 		return nil, resp, err
 	}
-	// relaysim puts several frames in one message (up to 64 KiB); a frame
-	// itself may be 1 MiB.
-	c.SetReadLimit(4 << 20)
-	s := &sock{c: c, notify: make(chan struct{}, 1), done: make(chan struct{})}
-	go s.read()
-	return s, resp, nil
-}
-
-func (s *sock) read() {
-	defer close(s.done)
-	split := contract.LineSplitter{MaxFrameSize: 4 << 20}
-	for {
-		_, msg, err := s.c.Read(context.Background())
-		if err != nil {
-			s.mu.Lock()
-			s.rerr = err
-			var ce websocket.CloseError
-			if errors.As(err, &ce) {
-				s.code, s.reason = int(ce.Code), ce.Reason
-			} else {
-				s.code = -1
-			}
-			s.mu.Unlock()
-			return
-		}
-		split.Feed(msg, func(line []byte) error {
+	rx := wspeer.Receive(c, wspeer.ReceiveOptions[rxFrame]{
+		MaxFrameSize: 4 << 20,
+		Decode: func(line []byte) rxFrame {
 			f := rxFrame{line: string(line)}
 			json.Unmarshal(line, &f.obj)
-			s.mu.Lock()
-			s.frames = append(s.frames, f)
-			s.mu.Unlock()
-			select {
-			case s.notify <- struct{}{}:
-			default:
-			}
-			return nil
-		})
-	}
+			return f
+		},
+	})
+	return &sock{c: c, rx: rx}, resp, nil
 }
 
-func (s *sock) send(ctx context.Context, typ websocket.MessageType, b []byte) error {
+func (s *sock) send(ctx context.Context, binary bool, b []byte) error {
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	return s.c.Write(wctx, typ, b)
+	return s.c.Write(wctx, b, binary)
 }
 
 func (s *sock) sendText(ctx context.Context, text string) error {
-	return s.send(ctx, websocket.MessageText, []byte(text))
+	return s.send(ctx, false, []byte(text))
 }
 
 func (s *sock) isClosed() bool {
 	select {
-	case <-s.done:
+	case <-s.rx.Done():
 		return true
 	default:
 		return false
@@ -441,12 +409,11 @@ func (s *sock) isClosed() bool {
 }
 
 func (s *sock) closeDesc() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.code == -1 {
-		return fmt.Sprintf("connection lost (%v)", s.rerr)
+	e, _ := s.rx.Ended()
+	if e.Code == -1 {
+		return fmt.Sprintf("connection lost (%v)", e.Err)
 	}
-	return fmt.Sprintf("close %d %q", s.code, s.reason)
+	return fmt.Sprintf("close %d %q", e.Code, e.Reason)
 }
 
 // expect waits for a frame matching match, consuming frames up to it.
@@ -454,28 +421,17 @@ func (s *sock) expect(ctx context.Context, d time.Duration, what string, match f
 	timer := time.NewTimer(d)
 	defer timer.Stop()
 	for {
-		s.mu.Lock()
-		for i, f := range s.frames {
-			if match(f) {
-				s.frames = s.frames[i+1:]
-				s.mu.Unlock()
+		changed := s.rx.Changed()
+		if f, ok := s.rx.TakeThrough(match); ok {
+			return f, nil
+		}
+		select {
+		case <-changed:
+		case <-s.rx.Done():
+			// Frames read before the close still count.
+			if f, ok := s.rx.TakeThrough(match); ok {
 				return f, nil
 			}
-		}
-		s.mu.Unlock()
-		select {
-		case <-s.notify:
-		case <-s.done:
-			// Frames read before the close still count.
-			s.mu.Lock()
-			for i, f := range s.frames {
-				if match(f) {
-					s.frames = s.frames[i+1:]
-					s.mu.Unlock()
-					return f, nil
-				}
-			}
-			s.mu.Unlock()
 			return rxFrame{}, fmt.Errorf("waiting for %s: the socket ended: %s", what, s.closeDesc())
 		case <-timer.C:
 			return rxFrame{}, fmt.Errorf("no %s within %s", what, d)
@@ -488,23 +444,15 @@ func (s *sock) expect(ctx context.Context, d time.Duration, what string, match f
 // any reports whether a frame matching match has arrived, without
 // consuming it.
 func (s *sock) any(match func(rxFrame) bool) (rxFrame, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, f := range s.frames {
-		if match(f) {
-			return f, true
-		}
-	}
-	return rxFrame{}, false
+	return s.rx.Find(match)
 }
 
 // awaitClose waits for the socket to end and returns its close.
 func (s *sock) awaitClose(ctx context.Context, d time.Duration) (int, string, bool) {
 	select {
-	case <-s.done:
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return s.code, s.reason, true
+	case <-s.rx.Done():
+		e, _ := s.rx.Ended()
+		return e.Code, e.Reason, true
 	case <-time.After(d):
 		return 0, "", false
 	case <-ctx.Done():
@@ -677,7 +625,7 @@ func (r *runner) runSocket(ctx context.Context, e Entry, vars map[string]string)
 		if err != nil {
 			return fmt.Errorf("bad base64 in the catalogue: %w", err)
 		}
-		if err := s.send(ctx, websocket.MessageBinary, []byte(expand(string(b), vars))); err != nil && e.Reaction.Close == nil {
+		if err := s.send(ctx, true, []byte(expand(string(b), vars))); err != nil && e.Reaction.Close == nil {
 			return fmt.Errorf("send: %w", err)
 		}
 	case e.Input.Generate != nil:
@@ -694,7 +642,7 @@ func (r *runner) runSocket(ctx context.Context, e Entry, vars map[string]string)
 			chunk = len(frame)
 		}
 		for off := 0; off < len(frame); off += chunk {
-			if err := s.send(ctx, websocket.MessageText, frame[off:min(off+chunk, len(frame))]); err != nil {
+			if err := s.send(ctx, false, frame[off:min(off+chunk, len(frame))]); err != nil {
 				if e.Reaction.Close != nil {
 					break // closed while we were still sending: judged below
 				}
@@ -917,7 +865,7 @@ func (r *runner) runUpgrade(ctx context.Context, e Entry, vars map[string]string
 			return fmt.Errorf("after the flood %s could not dial: %v (%s)", c.GatewayID, err, status(resp))
 		}
 		err = r.hello(ctx, s, r.t.Platform)
-		s.c.Close(websocket.StatusNormalClosure, "")
+		s.c.Close(contract.CloseNormal, "")
 		if err != nil {
 			return fmt.Errorf("after the flood %s could not handshake: %w", c.GatewayID, err)
 		}

@@ -23,8 +23,10 @@ func deps(t *testing.T, pattern string) []string {
 }
 
 // TestLayering: contract imports nothing of ours; client and simulator
-// never import each other, conformance or Ginkgo; the connector binary
-// (cmd/relaysim) links neither the gateway client nor the soak.
+// never import each other, conformance or Ginkgo; the test peer
+// (internal/wspeer) and the bad-input catalogue know only the contract;
+// the suite links no gateway client; the connector binary (cmd/relaysim)
+// links neither the gateway client nor the soak.
 func TestLayering(t *testing.T) {
 	for _, rule := range []struct {
 		pattern string
@@ -39,6 +41,13 @@ func TestLayering(t *testing.T) {
 		{module + "/simulator/...", func(p string) bool {
 			return !strings.HasPrefix(p, module+"/client") && !strings.HasPrefix(p, module+"/conformance")
 		}, "simulator never imports client or conformance"},
+		{module + "/internal/wspeer", func(p string) bool {
+			return p == module+"/internal/wspeer" || p == module+"/contract"
+		}, "the one WebSocket test peer knows only the contract: the suite, the catalogue and the soak share it"},
+		{module + "/internal/badinput", func(p string) bool {
+			return p == module+"/internal/badinput" || p == module+"/internal/wspeer" || p == module+"/contract" || p == module+"/fixtures"
+		}, "the bad-input catalogue reaches a connector only over the wire"},
+		{module + "/conformance/...", func(p string) bool { return !strings.HasPrefix(p, module+"/client") }, "the suite judges gateways over the wire and links no gateway client"},
 		{module + "/cmd/relaysim", func(p string) bool {
 			return !strings.HasPrefix(p, module+"/client") && !strings.HasPrefix(p, module+"/conformance") && p != module+"/soak"
 		}, "the connector binary links no gateway code (the soak is cmd/relaysoak)"},
@@ -49,7 +58,7 @@ func TestLayering(t *testing.T) {
 			}
 		}
 	}
-	for _, pattern := range []string{module + "/client/...", module + "/simulator/...", module + "/contract/..."} {
+	for _, pattern := range []string{module + "/client/...", module + "/simulator/...", module + "/contract/...", module + "/internal/wspeer"} {
 		for _, p := range deps(t, pattern) {
 			if strings.HasPrefix(p, "github.com/onsi/") {
 				t.Errorf("%s depends on %s: Ginkgo and Gomega belong to conformance", pattern, p)

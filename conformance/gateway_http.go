@@ -7,13 +7,15 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/relaykit/relaykit/contract"
 )
 
-// Gateway cases on the boot sequence's HTTP calls. They run for a gateway
-// that declares the optional features of the gateway testee contract
-// (docs/conformance-guide.md):
+// Gateway cases of section 9 of the contract, HTTP routes (HTTP-*): the
+// media routes, and the boot sequence's HTTP calls. The boot cases run for
+// a gateway that declares the optional features of the gateway testee
+// contract (docs/conformance-guide.md):
 //
 //   - provision: started with no GATEWAY_RELAY_SECRET and an identity
 //     bearer (GATEWAY_RELAY_IDENTITY_TOKEN, or the suite's OAuth2
@@ -22,6 +24,78 @@ import (
 //     got;
 //   - policy: started with {PLATFORM}_ALLOW_BOTS=all, it declares that
 //     platform's relevance policy at boot.
+
+var _ = gatewayCase(Case{
+	ID:    "HTTP-019/media-upload",
+	Reqs:  []string{"HTTP-019", "HTTP-009"},
+	Text:  "an upload to /relay/media carries non-empty raw bytes, a Content-Type, an X-Media-Filename of at most 255 characters and an upgrade token",
+	Needs: NeedEcho,
+}, func(s *S) {
+	g := s.gateway(gwConfig{})
+	g.handshaked(1)
+	ask := g.newMessage("/media")
+	g.inject(ask)
+	up := g.f.awaitRequests(1, s.within(1), "HTTP-019", "a POST /relay/media (echo profile: /media)", isMediaUpload)[0]
+	s.checkUpgradeBearer(g, up, "HTTP-009")
+	s.Check(up.Header.Get("Content-Type") != "", "HTTP-019", "a Content-Type header on the upload", "none")
+	name := up.Header.Get(contract.HeaderMediaFilename)
+	s.Check(name != "" && utf8.RuneCountInString(name) <= 255, "HTTP-019", "an "+contract.HeaderMediaFilename+" header of 1 to 255 characters",
+		"%q (%d characters)", truncate(name, 80), utf8.RuneCountInString(name))
+	s.Check(len(up.Body) > 0 && len(up.Body) <= contract.MediaMaxBytes, "HTTP-019", "1 to 26,214,400 bytes of body", "%d bytes", len(up.Body))
+})
+
+// downloadOf matches the gateway's GET of rawURL.
+func (g *gwCase) downloadOf(rawURL string) func(gwHTTP) bool {
+	server, path := "front", strings.TrimPrefix(rawURL, g.f.url())
+	if !strings.HasPrefix(rawURL, g.f.url()+"/") {
+		server, path = "elsewhere", strings.TrimPrefix(rawURL, g.f.elsewhereURL())
+	}
+	return route(server, http.MethodGet, path)
+}
+
+var _ = gatewayCase(Case{
+	ID:    "HTTP-022/download-bearer",
+	Reqs:  []string{"HTTP-022"},
+	Text:  "the gateway sends its bearer when downloading the connector's own re-host, and none to another origin or to a path outside /relay/media/",
+	Needs: NeedEcho,
+}, func(s *S) {
+	g := s.gateway(gwConfig{})
+	g.handshaked(1)
+	u := g.attachmentURLs("an attachment on another origin\n")
+	m := g.newMessage("/attachments")
+	m.MediaURLs = []string{u.own, u.foreign, u.sideways}
+	g.inject(m)
+	own := g.f.awaitRequests(1, s.within(1), "HTTP-022", "a GET of the re-hosted attachment "+u.own, g.downloadOf(u.own))[0]
+	s.checkUpgradeBearer(g, own, "HTTP-022")
+	for _, url := range []string{u.foreign, u.sideways} {
+		r := g.f.awaitRequests(1, s.within(1), "HTTP-022", "a GET of "+url+" (echo profile: /attachments fetches every media_url)", g.downloadOf(url))[0]
+		s.Check(r.Header.Get("Authorization") == "", "HTTP-022", "no Authorization on "+url+", which is not the connector's re-host",
+			"Authorization: Bearer %s", describeToken(r.bearer()))
+	}
+	reply := g.expectReply("HTTP-022", m)
+	s.Check(!strings.Contains(contentOf(reply), "failed"), "HTTP-022", "every attachment fetched (echo profile: \"<n> bytes\" each)", "%q", contentOf(reply))
+})
+
+var _ = gatewayCase(Case{
+	ID:    "HTTP-023/empty-download-refused",
+	Reqs:  []string{"HTTP-023"},
+	Text:  "a media download whose body is empty is refused",
+	Needs: NeedEcho,
+}, func(s *S) {
+	g := s.gateway(gwConfig{})
+	g.handshaked(1)
+	u := g.attachmentURLs("")
+	m := g.newMessage("/attachments")
+	m.MediaURLs = []string{u.foreign, u.own}
+	g.inject(m)
+	reply := contentOf(g.expectReply("HTTP-023", m))
+	// The echo profile names, per URL in order, "<n> bytes" or "failed";
+	// it fixes no separator.
+	fetched := fmt.Sprintf("%d bytes", len(u.ownBody))
+	i := strings.Index(reply, "failed")
+	s.Check(i >= 0 && strings.Contains(reply[i:], fetched), "HTTP-023",
+		"the empty download refused and the other fetched (echo profile: \"failed\", then \""+fetched+"\")", "%q", reply)
+})
 
 // Identities of the provision cases: two platforms, so one provision
 // request per platform is visible.
@@ -232,3 +306,19 @@ var _ = gatewayCase(Case{
 	g.handshaked(1)
 	s.checkToken(g, g.f.dial(1))
 })
+
+// checkUpgradeBearer fails the case under id unless req carries an
+// unexpired upgrade token of the case's gateway, signed with its secret.
+func (s *S) checkUpgradeBearer(g *gwCase, req gwHTTP, id string) {
+	tok := req.bearer()
+	if tok == "" {
+		s.Failf(id, "Authorization: Bearer <upgrade token> on "+req.String(), "no bearer")
+	}
+	claims, _, err := contract.ParseToken(tok)
+	if err != nil {
+		s.Failf(id, "an upgrade token (section 3.2) as the bearer of "+req.String(), "a bearer that is not one: %v", err)
+	}
+	if _, err := contract.VerifyToken(tok, []string{g.secret}, time.Now()); err != nil || claims.GatewayID != g.gatewayID {
+		s.Failf(id, "an unexpired upgrade token for "+g.gatewayID+" signed with its secret on "+req.String(), "%s: %v", describeToken(tok), err)
+	}
+}
