@@ -107,7 +107,8 @@ func TestSet(t *testing.T) {
 	}
 }
 
-type noHook struct{ n int }
+// noHook is a target type no hook is registered for.
+type noHook struct{}
 
 type hooked struct{ set deviation.Set }
 
