@@ -114,15 +114,22 @@ var _ = gatewayCase(Case{
 	g.noMoreDials(1, g.terminalWait(), "RC-015", "no reconnect after the gateway's own disconnect")
 })
 
-// knobGoIdleTimeout is the gateway's wait for going_idle_ack in the
-// dormant cases, under --timers.
+// knobGoIdleTimeout is the gateway's wait for going_idle_ack when a case
+// waits it out, under --timers.
 const knobGoIdleTimeout = 600 * time.Millisecond
 
-// goDormant starts the gateway with a short going_idle_ack wait, makes it
-// go dormant through the echo profile's /dormant while the suite holds the
-// ack, and returns the connection and the holder once going_idle is sent.
-func (s *S) goDormant() (*gwCase, *gwConn, *holder) {
-	g := s.gateway(gwConfig{Env: map[string]string{EnvGoIdleTimeout: knobGoIdleTimeout.String()}})
+// knobGoIdleTimeoutLong is the gateway's wait for going_idle_ack when a
+// case holds the ack and then sends it: far longer than the hold, so that
+// a loaded machine cannot stretch the hold past the gateway's wait and
+// turn a conformant "stays connected" into a failure.
+const knobGoIdleTimeoutLong = 20 * knobGoIdleTimeout
+
+// goDormant starts the gateway with the given going_idle_ack wait, makes
+// it go dormant through the echo profile's /dormant while the suite holds
+// the ack, and returns the connection and the holder once going_idle is
+// sent.
+func (s *S) goDormant(wait time.Duration) (*gwCase, *gwConn, *holder) {
+	g := s.gateway(gwConfig{Env: map[string]string{EnvGoIdleTimeout: wait.String()}})
 	c := g.handshaked(1)
 	h := g.hold(contract.TypeGoingIdleAck)
 	g.inject(g.newMessage("/dormant"))
@@ -139,7 +146,7 @@ var _ = gatewayCase(Case{
 	Text:  "a gateway going dormant keeps its socket while going_idle_ack is held back, and suspends (closes) once it arrives",
 	Needs: NeedEcho | NeedTimers,
 }, func(s *S) {
-	g, c, h := s.goDormant()
+	g, c, h := s.goDormant(knobGoIdleTimeoutLong)
 	s.Step("hold the ack for 300 ms")
 	if g.f.await(300*time.Millisecond, c.isClosed) {
 		s.Failf("IDLE-019", "the socket kept until going_idle_ack arrives", "%s before the ack", closeNote(c))
@@ -158,7 +165,7 @@ var _ = gatewayCase(Case{
 	Text:  "a gateway whose going_idle_ack never comes stays connected after its wait runs out",
 	Needs: NeedEcho | NeedTimers,
 }, func(s *S) {
-	g, c, _ := s.goDormant()
+	g, c, _ := s.goDormant(knobGoIdleTimeout)
 	wait := knobGoIdleTimeout + s.within(0.2)
 	s.Step("never send the ack; watch the socket for %s", wait)
 	if g.f.await(wait, c.isClosed) {
