@@ -300,6 +300,31 @@ var (
 	ErrMissingType    = errors.New("frame has no string type")
 )
 
+// FieldError is DecodeFrame's error for a known frame with a field of the
+// wrong JSON type or shape, and Action.UnmarshalJSON's for an action key of
+// the wrong type. It names the field, so a receiver can answer it without
+// parsing the error text.
+type FieldError struct {
+	// Frame is the frame's type; "" for an action decoded on its own.
+	Frame string
+	// Field is the dotted path of the field: "requestId", "action.op".
+	Field string
+	// Problem says what is wrong: "wrong type (number)", "not an object".
+	Problem string
+}
+
+func (e *FieldError) Error() string {
+	if e.Frame == "" {
+		return e.Field + ": " + e.Problem
+	}
+	return e.Frame + " frame: " + e.Field + ": " + e.Problem
+}
+
+// wrongType is the FieldError for a value of the wrong JSON type.
+func wrongType(frame, field string, v []byte) *FieldError {
+	return &FieldError{Frame: frame, Field: field, Problem: "wrong type (" + jsonKind(v) + ")"}
+}
+
 // DecodeFrame decodes one frame line (a trailing newline is allowed). It
 // accepts any valid JSON formatting (TRN-006). It returns ErrMalformedFrame
 // for invalid JSON, ErrNotObject for JSON that is not an object,
@@ -350,7 +375,9 @@ func DecodeFrame(line []byte) (Frame, error) {
 				// The line is already valid JSON, so skip encoding/json's
 				// second scan and decode in place.
 				if err := o.Action.decodeValid(v); err != nil && !isNull(v) {
-					d.err = fmt.Errorf("outbound frame: %w", err)
+					fe := *err
+					fe.Frame = TypeOutbound
+					d.err = &fe
 				}
 			case "platform":
 				d.str(k, v, &o.Platform)
@@ -392,7 +419,7 @@ func DecodeFrame(line []byte) (Frame, error) {
 			}
 		})
 		if raw == nil || raw[0] != '{' {
-			return nil, fmt.Errorf("descriptor frame: descriptor: missing or not an object")
+			return nil, &FieldError{Frame: TypeDescriptor, Field: "descriptor", Problem: "missing or not an object"}
 		}
 		desc, err := DecodeDescriptor(raw)
 		if err != nil {
@@ -418,7 +445,7 @@ func DecodeFrame(line []byte) (Frame, error) {
 			}
 		})
 		if bad {
-			return nil, fmt.Errorf("inbound frame: event: not an object")
+			return nil, &FieldError{Frame: TypeInbound, Field: "event", Problem: "not an object"}
 		}
 		if in.Event == nil {
 			in.Event = json.RawMessage("{}")
@@ -462,7 +489,7 @@ func DecodeFrame(line []byte) (Frame, error) {
 			}
 		})
 		if raw == nil || raw[0] != '{' {
-			return nil, fmt.Errorf("passthrough_forward frame: forward: missing or not an object")
+			return nil, &FieldError{Frame: TypePassthroughForward, Field: "forward", Problem: "missing or not an object"}
 		}
 		fw, err := decodeForward(raw)
 		if err != nil {
@@ -499,7 +526,7 @@ func (d *fieldDecoder) any(k string, v []byte, dst any) {
 		return
 	}
 	if err := json.Unmarshal(v, dst); err != nil {
-		d.err = fmt.Errorf("%s frame: %s: wrong type (%s)", d.frame, k, jsonKind(v))
+		d.err = wrongType(d.frame, k, v)
 	}
 }
 
@@ -509,7 +536,7 @@ func (d *fieldDecoder) str(k string, v []byte, dst *string) {
 	}
 	s, ok := rawString(v)
 	if !ok {
-		d.err = fmt.Errorf("%s frame: %s: wrong type (%s)", d.frame, k, jsonKind(v))
+		d.err = wrongType(d.frame, k, v)
 		return
 	}
 	*dst = s
@@ -521,7 +548,7 @@ func (d *fieldDecoder) str(k string, v []byte, dst *string) {
 func decodeForward(raw json.RawMessage) (Forward, error) {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &m); err != nil {
-		return Forward{}, fmt.Errorf("passthrough_forward frame: forward: %w", err)
+		return Forward{}, &FieldError{Frame: TypePassthroughForward, Field: "forward", Problem: err.Error()}
 	}
 	fw := Forward{
 		Platform: rawID(m["platform"]),

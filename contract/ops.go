@@ -246,13 +246,16 @@ func (a Action) appendJSON(dst []byte) ([]byte, error) {
 // against the contract.
 func (a *Action) UnmarshalJSON(b []byte) error {
 	if !json.Valid(b) {
-		return fmt.Errorf("action: not valid JSON")
+		return &FieldError{Field: "action", Problem: "not valid JSON"}
 	}
-	return a.decodeValid(b)
+	if err := a.decodeValid(b); err != nil {
+		return err
+	}
+	return nil
 }
 
 // decodeValid is UnmarshalJSON for input already known to be valid JSON.
-func (a *Action) decodeValid(b []byte) error {
+func (a *Action) decodeValid(b []byte) *FieldError {
 	var out Action
 	var content *string
 	err := eachField(b, func(k string, v []byte) error {
@@ -262,7 +265,7 @@ func (a *Action) decodeValid(b []byte) error {
 			}
 			s, ok := rawString(v)
 			if !ok {
-				return fmt.Errorf("action.%s: wrong type (%s)", k, jsonKind(v))
+				return wrongType("", "action."+k, v)
 			}
 			*dst = s
 			return nil
@@ -272,7 +275,7 @@ func (a *Action) decodeValid(b []byte) error {
 				return nil
 			}
 			if err := json.Unmarshal(v, dst); err != nil {
-				return fmt.Errorf("action.%s: wrong type (%s)", k, jsonKind(v))
+				return wrongType("", "action."+k, v)
 			}
 			return nil
 		}
@@ -343,10 +346,10 @@ func (a *Action) decodeValid(b []byte) error {
 		return nil
 	})
 	if errors.Is(err, errNotObjectScan) {
-		return fmt.Errorf("action: not a JSON object")
+		return &FieldError{Field: "action", Problem: "not a JSON object"}
 	}
 	if err != nil {
-		return err
+		return err.(*FieldError)
 	}
 	if out.Op == OpTyping {
 		out.Status = content

@@ -301,8 +301,9 @@ func (s *Server) badOutbound(sess *session, line []byte, decodeErr error) {
 	// Name the offending key when the validator can; the decode error only
 	// names the action as a whole.
 	msg := decodeErr.Error()
-	if i := strings.Index(msg, "frame: "); i >= 0 {
-		msg = msg[i+len("frame: "):]
+	var fe *contract.FieldError
+	if errors.As(decodeErr, &fe) {
+		msg = fe.Field + ": " + fe.Problem
 	}
 	for _, v := range contract.ValidateFrame(append(line[:len(line):len(line)], '\n')) {
 		if strings.HasPrefix(v.Field, "action") {

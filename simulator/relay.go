@@ -295,7 +295,8 @@ func (sess *session) feed(split *contract.LineSplitter, skipping *bool, chunk []
 			// Skip the rest of the frame when it is still arriving; a
 			// complete oversized line takes the rest of its chunk with it.
 			*split = contract.LineSplitter{}
-			*skipping = strings.Contains(err.Error(), "without a newline")
+			var tooLarge *contract.FrameTooLargeError
+			*skipping = errors.As(err, &tooLarge) && tooLarge.Unterminated
 			return false
 		}
 		sess.closeNow(contract.CloseTooBig, contract.ReasonFrameTooLarge)
