@@ -460,7 +460,7 @@ func (s *Server) deliverAnswer(sess *session, rec *OutboundRecord, ans answer) {
 		rec.Answered, rec.AnsweredAt = true, s.clk.Now()
 		s.hist.mu.Unlock()
 		bp := getBuf()
-		*bp = appendResult((*bp)[:0], rec.RequestID, ans.result)
+		*bp = contract.AppendOutboundResult((*bp)[:0], rec.RequestID, ans.result)
 		// Results come from the socket's own reader or a timer goroutine,
 		// never under a lock: waiting for room pushes back on this peer
 		// alone.
@@ -475,17 +475,6 @@ func (s *Server) deliverAnswer(sess *session, rec *OutboundRecord, ans answer) {
 		return
 	}
 	send()
-}
-
-// appendResult encodes an outbound_result around a result object kept as
-// is, so a script can send any shape, even one breaking the contract.
-func appendResult(dst []byte, requestID string, result []byte) []byte {
-	id, _ := json.Marshal(requestID)
-	dst = append(dst, `{"type":"outbound_result","requestId":`...)
-	dst = append(dst, id...)
-	dst = append(dst, `,"result":`...)
-	dst = append(dst, result...)
-	return append(dst, "}\n"...)
 }
 
 var errNoSession = errors.New("no open socket")

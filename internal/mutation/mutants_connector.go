@@ -324,8 +324,8 @@ var connectorMutants = []Mutant{
 	},
 	{
 		ID: "sim-result-no-newline", Side: Connector, File: "simulator/outbound.go", Requirement: "TRN-002",
-		Old:         "dst = append(dst, result...)\n\treturn append(dst, \"}\\n\"...)",
-		New:         "dst = append(dst, result...)\n\treturn append(dst, '}')",
+		Old:         "*bp = contract.AppendOutboundResult((*bp)[:0], rec.RequestID, ans.result)",
+		New:         "*bp = contract.AppendOutboundResult((*bp)[:0], rec.RequestID, ans.result)\n\t\t*bp = (*bp)[:len(*bp)-1]",
 		Description: "outbound_result frames are written without their trailing newline.",
 	},
 	{
@@ -344,8 +344,8 @@ var connectorMutants = []Mutant{
 	},
 	{
 		ID: "sim-live-empty-buffer-id", Side: Connector, File: "simulator/session.go", Requirement: "IN-001",
-		Old:         "if bufferID != \"\" {\n\t\t// Buffer ids are ours",
-		New:         "if true {\n\t\t// Buffer ids are ours",
+		Old:         "*bp = appendDelivery((*bp)[:0], frameType, payload, bufferID)",
+		New:         "*bp = appendDelivery((*bp)[:0], frameType, payload, bufferID)\n\tif bufferID == \"\" {\n\t\t*bp = append((*bp)[:len(*bp)-2], `,\"bufferId\":\"\"}`+\"\\n\"...)\n\t}",
 		Description: "Every inbound and passthrough_forward frame carries bufferId, live ones as \"\", where the member must be absent or a non-empty string.",
 	},
 
