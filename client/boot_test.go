@@ -16,6 +16,7 @@ import (
 	"github.com/relaykit/relaykit/client"
 	"github.com/relaykit/relaykit/clock"
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/deviation"
 )
 
 // httpRec records requests to one route.
@@ -396,7 +397,7 @@ func TestDevBearerOnRedirect(t *testing.T) {
 	})
 	o := bootOpts(tc)
 	o.Config.IdentityToken = "id-token"
-	o.Deviations = []client.Deviation{client.DevBearerOnRedirect}
+	o = withDeviations(t, o, deviation.ClientBearerOnRedirect)
 	boot(t, o)
 	reqs := other.all()
 	if len(reqs) != 1 || reqs[0].header.Get("Authorization") != "Bearer id-token" {
@@ -407,7 +408,7 @@ func TestDevBearerOnRedirect(t *testing.T) {
 func TestDevAcceptSecretlessProvision(t *testing.T) {
 	// run boots against a connector whose discord answer has no secret
 	// and returns the discord provision step and the first dial's bearer.
-	run := func(devs ...client.Deviation) (client.BootStep, string) {
+	run := func(devs ...deviation.ID) (client.BootStep, string) {
 		tc := newConnector(t)
 		tc.mux.HandleFunc("/relay/provision", func(w http.ResponseWriter, r *http.Request) {
 			rec := (&httpRec{}).add(r)
@@ -420,7 +421,7 @@ func TestDevAcceptSecretlessProvision(t *testing.T) {
 		o := bootOpts(tc)
 		o.Config.IdentityToken = "id"
 		o.Config.Platforms = []client.Identity{{Platform: "discord"}, {Platform: "telegram"}}
-		o.Deviations = devs
+		o = withDeviations(t, o, devs...)
 		c, rep := boot(t, o)
 		closeClient(t, c)
 		return outcome(t, rep, client.StepProvision, "discord"), tc.Authz()[0]
@@ -429,7 +430,7 @@ func TestDevAcceptSecretlessProvision(t *testing.T) {
 	if _, err := contract.VerifyToken(strings.TrimPrefix(authz, "Bearer "), []string{secret64}, epoch); step.Outcome != client.OutcomeFailed || err != nil {
 		t.Fatalf("conformant: provision discord %v, dial bearer %v; want failed, and a token signed with telegram's secret", step, err)
 	}
-	step, authz = run(client.DevAcceptSecretlessProvision)
+	step, authz = run(deviation.ClientAcceptSecretlessProvision)
 	if step.Outcome != client.OutcomeOK || authz != "" {
 		t.Fatalf("deviant: provision discord %v, dial Authorization %q; want ok, and no bearer (the empty secret adopted)", step, authz)
 	}
@@ -440,7 +441,7 @@ func TestDevPolicySecretBearer(t *testing.T) {
 	pol := record(tc, "/relay/policy", contract.PolicyResponse{OK: true})
 	o := testOpts(tc, clock.NewManual(epoch), nil)
 	o.Config.Platforms = []client.Identity{{Platform: "discord"}}
-	o.Deviations = []client.Deviation{client.DevPolicySecretBearer}
+	o = withDeviations(t, o, deviation.ClientPolicySecretBearer)
 	boot(t, o)
 	reqs := pol.all()
 	if len(reqs) != 1 || reqs[0].header.Get("Authorization") != "Bearer "+o.Config.Secret {
@@ -454,7 +455,7 @@ func TestDevEnrollTokenInHeader(t *testing.T) {
 	o := bootOpts(tc)
 	o.Config.GatewayID = "gw-me"
 	o.Config.EnrollToken = "enroll-1"
-	o.Deviations = []client.Deviation{client.DevEnrollTokenInHeader}
+	o = withDeviations(t, o, deviation.ClientEnrollTokenInHeader)
 	boot(t, o)
 	r := enr.all()[0]
 	if r.header.Get("Authorization") != "Bearer enroll-1" || r.body["enrollmentToken"] != nil {

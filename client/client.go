@@ -16,6 +16,7 @@ import (
 
 	"github.com/relaykit/relaykit/clock"
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/deviation"
 )
 
 // Errors a Client reports. Results of outbound calls carry the same texts
@@ -44,7 +45,7 @@ type Client struct {
 	cfg     Config
 	clk     clock.Clock
 	log     *slog.Logger
-	dev     deviationSet
+	dev     deviation.Set
 	hc      *http.Client // HTTP routes
 	dialHC  *http.Client // WebSocket upgrades
 	dialTr  *http.Transport
@@ -115,8 +116,8 @@ func New(opts Options) (*Client, error) {
 	if cfg.URL == "" {
 		return nil, errors.New("client: Config.URL is empty; set GATEWAY_RELAY_URL or gateway.relay_url")
 	}
-	dev, err := newDeviationSet(opts.Deviations)
-	if err != nil {
+	dev := opts.deviations
+	if err := dev.Check(deviation.Client); err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
 	c := &Client{
@@ -314,7 +315,7 @@ func (c *Client) Descriptors() map[string]contract.CapabilityDescriptor {
 // prefix and a counter. Unique for the client's life, and cheaper than
 // reading crypto/rand per call.
 func (c *Client) nextRequestID() string {
-	if c.dev.has(DevRequestIDReuse) {
+	if c.dev.Has(deviation.ClientRequestIDReuse) {
 		return reusedRequestID
 	}
 	var b [32]byte
@@ -338,7 +339,7 @@ func (c *Client) token() string {
 	if c.creds.gatewayID == "" || c.creds.secret == "" {
 		return ""
 	}
-	if c.dev.has(DevStaleToken) && c.staleToken != "" {
+	if c.dev.Has(deviation.ClientStaleToken) && c.staleToken != "" {
 		return c.staleToken
 	}
 	ttl := c.opts.TokenTTL
@@ -346,7 +347,7 @@ func (c *Client) token() string {
 		ttl = 0
 	}
 	t := contract.MintTokenTTL(c.creds.gatewayID, c.creds.secret, c.clk.Now(), ttl)
-	if c.dev.has(DevStaleToken) {
+	if c.dev.Has(deviation.ClientStaleToken) {
 		c.staleToken = t
 	}
 	return t

@@ -11,14 +11,16 @@ import (
 	"github.com/relaykit/relaykit/client"
 	"github.com/relaykit/relaykit/clock"
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/deviation"
 )
 
 func TestNewRequiresURL(t *testing.T) {
 	if _, err := client.New(client.Options{}); err == nil || !strings.Contains(err.Error(), "URL") {
 		t.Fatalf("New without URL = %v, want an error naming the URL", err)
 	}
-	if _, err := client.New(client.Options{Config: client.Config{URL: "http://x"}, Deviations: []client.Deviation{"bogus"}}); err == nil {
-		t.Fatal("New accepted an unknown deviation")
+	o := client.Options{Config: client.Config{URL: "http://x"}}
+	if err := deviation.Apply(&o, deviation.NewSet(deviation.SimNoWake)); err == nil {
+		t.Fatal("Options took a simulator deviation")
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/relaykit/relaykit/clock"
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/deviation"
 )
 
 // closeWhy records why the client itself closed a connection, which decides
@@ -110,7 +111,7 @@ func (cn *conn) start() {
 // its ping from going out) and Close guarantee. On failure,
 // maybeSent reports whether the frame may still have reached the peer.
 func (cn *conn) write(frame []byte) (maybeSent bool, err error) {
-	if cn.c.dev.has(DevNoNewline) && len(frame) > 0 && frame[len(frame)-1] == '\n' {
+	if cn.c.dev.Has(deviation.ClientNoNewline) && len(frame) > 0 && frame[len(frame)-1] == '\n' {
 		frame = frame[:len(frame)-1]
 	}
 	cn.writing.Add(1)
@@ -458,7 +459,7 @@ func (c *Client) reportHandshake(platform string) {
 
 func (cn *conn) onResult(id []byte, r contract.Result) {
 	cn.mu.Lock()
-	if cn.c.dev.has(DevRequestIDReuse) && string(id) == reusedRequestID && len(cn.reuseQ) > 0 {
+	if cn.c.dev.Has(deviation.ClientRequestIDReuse) && string(id) == reusedRequestID && len(cn.reuseQ) > 0 {
 		id = []byte(cn.reuseQ[0])
 		cn.reuseQ = cn.reuseQ[1:]
 	}

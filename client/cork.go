@@ -140,7 +140,7 @@ type corkKey struct{}
 // must not linger in a pool. When base's transport is not an
 // *http.Transport it is used as is, without corking.
 func dialClient(base *http.Client) (*http.Client, *http.Transport) {
-	hc := safeHTTPClient(base, nil)
+	hc := safeHTTPClient(base, 0)
 	var tr *http.Transport
 	switch t := hc.Transport.(type) {
 	case nil:

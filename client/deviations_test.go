@@ -9,27 +9,36 @@ import (
 	"github.com/relaykit/relaykit/client"
 	"github.com/relaykit/relaykit/clock"
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/deviation"
 )
 
 // Each deviation must break exactly the behaviour it names; these tests
 // pin the broken behaviour so the conformance suite's self-check has a
 // stable target.
 
-func devOpts(tc *connector, clk *clock.Manual, st *states, d client.Deviation) client.Options {
-	o := testOpts(tc, clk, st)
-	o.Deviations = []client.Deviation{d}
+func devOpts(t *testing.T, tc *connector, clk *clock.Manual, st *states, d deviation.ID) client.Options {
+	return withDeviations(t, testOpts(tc, clk, st), d)
+}
+
+// withDeviations returns o with the deviations ds on.
+func withDeviations(t *testing.T, o client.Options, ds ...deviation.ID) client.Options {
+	t.Helper()
+	if err := deviation.Apply(&o, deviation.NewSet(ds...)); err != nil {
+		t.Fatal(err)
+	}
 	return o
 }
 
-func TestParseDeviations(t *testing.T) {
-	ds, err := client.ParseDeviations(" no-newline, ,stale-token ")
-	if err != nil || len(ds) != 2 || ds[0] != client.DevNoNewline || ds[1] != client.DevStaleToken {
-		t.Fatalf("ParseDeviations = %v, %v", ds, err)
+// TestDeviationsAreTheClients: Options take the client's deviations and
+// no other component's, even one of the same name.
+func TestDeviationsAreTheClients(t *testing.T) {
+	var o client.Options
+	for _, d := range []deviation.ID{deviation.SimNoNewline, deviation.AdapterIgnoreSupportedOps} {
+		if err := deviation.Apply(&o, deviation.NewSet(deviation.ClientNoNewline, d)); err == nil {
+			t.Errorf("Options took %s", d)
+		}
 	}
-	if _, err := client.ParseDeviations("no-newline,bogus"); err == nil {
-		t.Fatal("unknown deviation accepted")
-	}
-	if n := len(client.AllDeviations()); n != 20 {
+	if n := len(deviation.Of(deviation.Client)); n != 20 {
 		t.Fatalf("%d deviations", n)
 	}
 }
@@ -38,7 +47,7 @@ func TestDevSecond4401NotTerminal(t *testing.T) {
 	tc := newConnector(t)
 	clk := clock.NewManual(epoch)
 	st := newStates()
-	c, conn := start(t, tc, devOpts(tc, clk, st, client.DevSecond4401NotTerminal))
+	c, conn := start(t, tc, devOpts(t, tc, clk, st, deviation.ClientSecond4401NotTerminal))
 	conn.handshake(t, 1)
 	st.wait(t, client.StateHandshaked)
 	tc.autoDescriptor.Store(false)
@@ -56,7 +65,7 @@ func TestDevExpiredIsTerminal(t *testing.T) {
 	tc := newConnector(t)
 	clk := clock.NewManual(epoch)
 	st := newStates()
-	_, conn := start(t, tc, devOpts(tc, clk, st, client.DevExpiredIsTerminal))
+	_, conn := start(t, tc, devOpts(t, tc, clk, st, deviation.ClientExpiredIsTerminal))
 	conn.handshake(t, 1)
 	st.wait(t, client.StateHandshaked)
 	tc.autoDescriptor.Store(false)
@@ -69,7 +78,7 @@ func TestDevExpiredIsTerminal(t *testing.T) {
 func TestDevNoAckBuffered(t *testing.T) {
 	tc := newConnector(t)
 	rec := newRecorder()
-	o := devOpts(tc, clock.NewManual(epoch), nil, client.DevNoAckBuffered)
+	o := devOpts(t, tc, clock.NewManual(epoch), nil, deviation.ClientNoAckBuffered)
 	o.Handler = rec
 	_, conn := start(t, tc, o)
 	conn.handshake(t, 1)
@@ -81,7 +90,7 @@ func TestDevNoAckBuffered(t *testing.T) {
 func TestDevAckLive(t *testing.T) {
 	tc := newConnector(t)
 	rec := newRecorder()
-	o := devOpts(tc, clock.NewManual(epoch), nil, client.DevAckLive)
+	o := devOpts(t, tc, clock.NewManual(epoch), nil, deviation.ClientAckLive)
 	o.Handler = rec
 	_, conn := start(t, tc, o)
 	conn.handshake(t, 1)
@@ -97,7 +106,7 @@ func TestDevAckBeforeHandler(t *testing.T) {
 	rec := newRecorder()
 	block := make(chan struct{})
 	rec.onEvent = func(context.Context, *client.Delivery) error { <-block; return nil }
-	o := devOpts(tc, clock.NewManual(epoch), nil, client.DevAckBeforeHandler)
+	o := devOpts(t, tc, clock.NewManual(epoch), nil, deviation.ClientAckBeforeHandler)
 	o.Handler = rec
 	_, conn := start(t, tc, o)
 	defer close(block)
@@ -110,7 +119,7 @@ func TestDevAckBeforeHandler(t *testing.T) {
 func TestDevNoNewline(t *testing.T) {
 	tc := newConnector(t)
 	tc.autoDescriptor.Store(false)
-	connectInBackground(t, devOpts(tc, clock.NewManual(epoch), nil, client.DevNoNewline))
+	connectInBackground(t, devOpts(t, tc, clock.NewManual(epoch), nil, deviation.ClientNoNewline))
 	f := tc.next(t).expect(t, contract.TypeHello)
 	if strings.HasSuffix(f.raw, "\n") {
 		t.Fatalf("hello %q ends with a newline", f.raw)
@@ -121,7 +130,7 @@ func TestDevStaleToken(t *testing.T) {
 	tc := newConnector(t)
 	clk := clock.NewManual(epoch)
 	st := newStates()
-	_, conn := start(t, tc, devOpts(tc, clk, st, client.DevStaleToken))
+	_, conn := start(t, tc, devOpts(t, tc, clk, st, deviation.ClientStaleToken))
 	conn.handshake(t, 1)
 	st.wait(t, client.StateHandshaked)
 	clk.Advance(time.Hour)
@@ -136,7 +145,7 @@ func TestDevStaleToken(t *testing.T) {
 
 func TestDevNoHelloPerIdentity(t *testing.T) {
 	tc := newConnector(t)
-	o := devOpts(tc, clock.NewManual(epoch), nil, client.DevNoHelloPerIdentity)
+	o := devOpts(t, tc, clock.NewManual(epoch), nil, deviation.ClientNoHelloPerIdentity)
 	o.Config.Platforms = []client.Identity{{Platform: "discord"}, {Platform: "telegram"}}
 	_, conn := start(t, tc, o)
 	conn.handshake(t, 1)
@@ -146,7 +155,7 @@ func TestDevNoHelloPerIdentity(t *testing.T) {
 func TestDevRequestIDReuse(t *testing.T) {
 	tc := newConnector(t)
 	tc.autoResult.Store(false)
-	c, conn := start(t, tc, devOpts(tc, clock.NewManual(epoch), nil, client.DevRequestIDReuse))
+	c, conn := start(t, tc, devOpts(t, tc, clock.NewManual(epoch), nil, deviation.ClientRequestIDReuse))
 	conn.handshake(t, 1)
 	ctx := context.Background()
 	a := async(func() contract.Result { return c.Send(ctx, "c1", "a") })
@@ -168,7 +177,7 @@ func TestDevNoBackoff(t *testing.T) {
 	tc := newConnector(t)
 	clk := clock.NewManual(epoch)
 	st := newStates()
-	_, conn := start(t, tc, devOpts(tc, clk, st, client.DevNoBackoff))
+	_, conn := start(t, tc, devOpts(t, tc, clk, st, deviation.ClientNoBackoff))
 	for i := 0; i < 3; i++ {
 		conn.handshake(t, 1)
 		conn.closeWith(contract.CloseInternalError, "x")
@@ -181,7 +190,7 @@ func TestDevNoBackoff(t *testing.T) {
 
 func TestDevNoGoingIdleWait(t *testing.T) {
 	tc := newConnector(t)
-	c, conn := start(t, tc, devOpts(tc, clock.NewManual(epoch), nil, client.DevNoGoingIdleWait))
+	c, conn := start(t, tc, devOpts(t, tc, clock.NewManual(epoch), nil, deviation.ClientNoGoingIdleWait))
 	conn.handshake(t, 1)
 	ok, err := c.GoDormant(context.Background())
 	if !ok || err != nil {
@@ -195,7 +204,7 @@ func TestDevNoGoingIdleWait(t *testing.T) {
 
 func TestDevUnsupportedOpSent(t *testing.T) {
 	tc := newConnector(t)
-	c, conn := start(t, tc, devOpts(tc, clock.NewManual(epoch), nil, client.DevUnsupportedOpSent))
+	c, conn := start(t, tc, devOpts(t, tc, clock.NewManual(epoch), nil, deviation.ClientUnsupportedOpSent))
 	conn.handshake(t, 1)
 	c.React(context.Background(), "c1", "m1", "x", false)
 	if f := conn.expect(t, contract.TypeOutbound); f.f.(contract.Outbound).Action.Op != contract.OpReact {
@@ -205,7 +214,7 @@ func TestDevUnsupportedOpSent(t *testing.T) {
 
 func TestDevReasonOmitted(t *testing.T) {
 	tc := newConnector(t)
-	c, conn := start(t, tc, devOpts(tc, clock.NewManual(epoch), nil, client.DevReasonOmitted))
+	c, conn := start(t, tc, devOpts(t, tc, clock.NewManual(epoch), nil, deviation.ClientReasonOmitted))
 	conn.handshake(t, 1)
 	if err := c.Interrupt(context.Background(), "k", nil); err != nil {
 		t.Fatal(err)
@@ -216,23 +225,5 @@ func TestDevReasonOmitted(t *testing.T) {
 	}
 	if vs := contract.ValidateFrame([]byte(f.raw)); len(vs) == 0 || vs[0].Requirement != "IN-004" {
 		t.Fatalf("violations = %v, want IN-004", vs)
-	}
-}
-
-func TestEveryDeviationNamesAKnownGatewayRequirement(t *testing.T) {
-	known := map[string]contract.Requirement{}
-	for _, r := range contract.Requirements() {
-		known[r.ID] = r
-	}
-	for _, d := range client.AllDeviations() {
-		id := d.Requirement()
-		r, ok := known[id]
-		if !ok {
-			t.Errorf("%s breaks %q, which is not in the registry", d, id)
-			continue
-		}
-		if r.Side == "connector" {
-			t.Errorf("%s breaks %s, a connector requirement", d, id)
-		}
 	}
 }

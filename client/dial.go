@@ -9,6 +9,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/deviation"
 )
 
 // dialConn opens one connection: it mints a fresh token (every dial gets
@@ -60,7 +61,7 @@ func (c *Client) dialConn(ctx context.Context, fresh bool) (*conn, error) {
 func (cn *conn) sendHellos() {
 	defer close(cn.helloed)
 	ids := cn.c.ids
-	if cn.c.dev.has(DevNoHelloPerIdentity) {
+	if cn.c.dev.Has(deviation.ClientNoHelloPerIdentity) {
 		ids = ids[:1]
 	}
 	for _, ident := range ids {

@@ -93,7 +93,9 @@
 //
 // # Deviations
 //
-// Options.Deviations make the client break one contract requirement each,
-// the way real gateways have, so the conformance suite can prove that it
-// catches them. They are for testing only.
+// The client can break one contract requirement per deviation, the way
+// real gateways have, so the conformance suite can prove that it catches
+// them. They are for this module's self-check only and have no switch in
+// Options; the echo gateway (examples/echogateway) takes their names from
+// RELAYKIT_DEVIATIONS, and docs/conformance.md lists them.
 package client // import "github.com/relaykit/relaykit/client"

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/deviation"
 )
 
 // Handler receives what the connector pushes down the socket.
@@ -160,7 +161,7 @@ func (a *admission) ack(bufferID string) error {
 // sendAck writes inbound_ack on whatever connection is live: the connector
 // keys acks by buffer id, not by socket.
 func (c *Client) sendAck(bufferID string) error {
-	if c.dev.has(DevNoAckBuffered) {
+	if c.dev.Has(deviation.ClientNoAckBuffered) {
 		return nil
 	}
 	cn := c.cur.Load()
@@ -192,7 +193,7 @@ func (c *Client) onInbound(cn *conn, f contract.Inbound) {
 		cn.log.Warn("relay skipped an undecodable event", slog.String("err", err.Error()))
 		return
 	}
-	if f.BufferID == "" && c.dev.has(DevAckLive) {
+	if f.BufferID == "" && c.dev.Has(deviation.ClientAckLive) {
 		_ = c.sendAckRaw("")
 	}
 	key := dedupeKey(ev)
@@ -211,7 +212,7 @@ func (c *Client) onInbound(cn *conn, f contract.Inbound) {
 		SessionKey: contract.SessionKey(ev.Source, c.opts.sessKeys),
 		admit:      admission{c: c, key: key, entry: entry},
 	}
-	if d.Buffered() && c.dev.has(DevAckBeforeHandler) {
+	if d.Buffered() && c.dev.Has(deviation.ClientAckBeforeHandler) {
 		_ = d.Ack()
 	}
 	if !c.inq.acquire(cn.abort) {
@@ -243,7 +244,7 @@ func (c *Client) runEvent(ctx context.Context, d *Delivery) {
 }
 
 func (c *Client) onPassthrough(cn *conn, f contract.PassthroughForward) {
-	if f.BufferID == "" && c.dev.has(DevAckLive) {
+	if f.BufferID == "" && c.dev.Has(deviation.ClientAckLive) {
 		_ = c.sendAckRaw("")
 	}
 	key := ""
@@ -260,7 +261,7 @@ func (c *Client) onPassthrough(cn *conn, f contract.PassthroughForward) {
 		return
 	}
 	d := &PassthroughDelivery{Forward: f.Forward, BufferID: f.BufferID, admit: admission{c: c, key: key, entry: entry}}
-	if d.Buffered() && c.dev.has(DevAckBeforeHandler) {
+	if d.Buffered() && c.dev.Has(deviation.ClientAckBeforeHandler) {
 		_ = d.Ack()
 	}
 	if !c.inq.acquire(cn.abort) {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/deviation"
 )
 
 // GoIdle asks the connector to flip this instance to buffered-only delivery
@@ -34,7 +35,7 @@ func (c *Client) GoIdle(ctx context.Context) (bool, error) {
 	if err := cn.sendFrame(contract.GoingIdle{}); err != nil {
 		return false, wrapSend(err)
 	}
-	if c.dev.has(DevNoGoingIdleWait) {
+	if c.dev.Has(deviation.ClientNoGoingIdleWait) {
 		return true, nil
 	}
 	t := c.clk.NewTimer(c.opts.GoIdleTimeout)

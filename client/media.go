@@ -17,6 +17,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/deviation"
 )
 
 // ErrMediaTooLarge and ErrMediaEmpty are the client-side media limits:
@@ -70,7 +71,7 @@ func (c *Client) UploadMedia(ctx context.Context, name, contentType string, data
 	}
 	req.Header.Set("User-Agent", contract.MediaUserAgent)
 	req.Header.Set("Content-Type", contentType)
-	if name = mediaFilename(name); name != "" && !c.dev.has(DevUploadWithoutFilename) {
+	if name = mediaFilename(name); name != "" && !c.dev.Has(deviation.ClientUploadWithoutFilename) {
 		req.Header.Set(contract.HeaderMediaFilename, name)
 	}
 	if tok := c.token(); tok != "" {
@@ -135,7 +136,7 @@ func (c *Client) DownloadMedia(ctx context.Context, rawURL string) (*DownloadedM
 	if err != nil {
 		return nil, fmt.Errorf("failed to build the media download: %w", err)
 	}
-	if c.isRehost(u) || c.dev.has(DevBearerOnAnyDownload) {
+	if c.isRehost(u) || c.dev.Has(deviation.ClientBearerOnAnyDownload) {
 		if tok := c.token(); tok != "" {
 			req.Header.Set("Authorization", "Bearer "+tok)
 		}
@@ -158,7 +159,7 @@ func (c *Client) DownloadMedia(ctx context.Context, rawURL string) (*DownloadedM
 	if len(data) > contract.MediaMaxBytes {
 		return nil, fmt.Errorf("failed to download media: %w", ErrMediaTooLarge)
 	}
-	if len(data) == 0 && !c.dev.has(DevAcceptEmptyDownload) {
+	if len(data) == 0 && !c.dev.Has(deviation.ClientAcceptEmptyDownload) {
 		return nil, fmt.Errorf("failed to download media: %w", ErrMediaEmpty)
 	}
 	m := &DownloadedMedia{Data: data, ContentType: resp.Header.Get("Content-Type")}

@@ -15,13 +15,13 @@ import (
 	"github.com/relaykit/relaykit/client"
 	"github.com/relaykit/relaykit/clock"
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/deviation"
 )
 
 // mediaClient is a client of tc, running with deviations devs.
-func mediaClient(t *testing.T, tc *connector, devs ...client.Deviation) *client.Client {
+func mediaClient(t *testing.T, tc *connector, devs ...deviation.ID) *client.Client {
 	t.Helper()
-	o := testOpts(tc, clock.NewManual(epoch), nil)
-	o.Deviations = devs
+	o := withDeviations(t, testOpts(tc, clock.NewManual(epoch), nil), devs...)
 	c, err := client.New(o)
 	if err != nil {
 		t.Fatal(err)
@@ -183,7 +183,7 @@ func TestDevUploadWithoutFilename(t *testing.T) {
 		up.add(r)
 		writeJSON(w, 200, contract.MediaUploadResponse{ID: "0123456789abcdef0123456789abcdef", Size: 3})
 	})
-	c := mediaClient(t, tc, client.DevUploadWithoutFilename)
+	c := mediaClient(t, tc, deviation.ClientUploadWithoutFilename)
 	if _, err := c.UploadMedia(context.Background(), "cat.png", "", []byte("png")); err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +199,7 @@ func TestDevBearerOnAnyDownload(t *testing.T) {
 		_, _ = w.Write([]byte("png"))
 	}))
 	defer pub.Close()
-	c := mediaClient(t, newConnector(t), client.DevBearerOnAnyDownload)
+	c := mediaClient(t, newConnector(t), deviation.ClientBearerOnAnyDownload)
 	if _, err := c.DownloadMedia(context.Background(), pub.URL+"/pic.png"); err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +211,7 @@ func TestDevBearerOnAnyDownload(t *testing.T) {
 func TestDevAcceptEmptyDownload(t *testing.T) {
 	tc := newConnector(t)
 	tc.mux.HandleFunc("GET /relay/media/{id}", func(w http.ResponseWriter, r *http.Request) {})
-	c := mediaClient(t, tc, client.DevAcceptEmptyDownload)
+	c := mediaClient(t, tc, deviation.ClientAcceptEmptyDownload)
 	m, err := c.DownloadMedia(context.Background(), tc.URL()+"/relay/media/empty")
 	if err != nil || len(m.Data) != 0 {
 		t.Fatalf("with accept-empty-download an empty body is an attachment: %+v, %v", m, err)

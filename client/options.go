@@ -8,6 +8,7 @@ import (
 
 	"github.com/relaykit/relaykit/clock"
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/deviation"
 )
 
 // Options configure a Client. The zero value of every field means its
@@ -128,9 +129,10 @@ type Options struct {
 	// It must return quickly and must not call Close.
 	OnState func(StateEvent)
 
-	// Deviations make the client break specific contract requirements on
-	// purpose, for the conformance suite's self-check. Default none.
-	Deviations []Deviation
+	// deviations make the client break contract requirements on purpose,
+	// for the conformance self-check; set with deviation.Apply
+	// (deviations.go).
+	deviations deviation.Set
 
 	// Getenv and ConfigPath are used by Boot only. When Getenv is set, Boot
 	// resolves configuration with LoadConfig(Getenv, ConfigPath) and fills

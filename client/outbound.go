@@ -10,6 +10,7 @@ import (
 
 	"github.com/relaykit/relaykit/clock"
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/deviation"
 )
 
 // call is one outbound waiting for its result. Exactly one result is ever
@@ -159,7 +160,7 @@ func (c *Client) Do(ctx context.Context, a contract.Action, opts ...CallOption) 
 
 	platform, botID := c.route(a, cfg)
 	d, _ := cn.descs.Load().lookup(platform)
-	if !d.SupportsOp(a.Op) && !c.dev.has(DevUnsupportedOpSent) {
+	if !d.SupportsOp(a.Op) && !c.dev.Has(deviation.ClientUnsupportedOpSent) {
 		c.putTimer(tm)
 		if a.Op == contract.OpGetChatInfo {
 			// The reference answers an unadvertised get_chat_info itself.
@@ -171,7 +172,7 @@ func (c *Client) Do(ctx context.Context, a contract.Action, opts ...CallOption) 
 
 	id := c.nextRequestID()
 	key := id
-	if c.dev.has(DevRequestIDReuse) {
+	if c.dev.Has(deviation.ClientRequestIDReuse) {
 		key = c.internalID()
 	}
 	bp := getBuf()
@@ -503,7 +504,7 @@ func (c *Client) Interrupt(ctx context.Context, sessionKey string, reason *strin
 	if cn == nil {
 		return ErrNotConnected
 	}
-	if c.dev.has(DevReasonOmitted) {
+	if c.dev.Has(deviation.ClientReasonOmitted) {
 		bp := getBuf()
 		defer putBuf(bp)
 		b, err := contract.AppendFrame((*bp)[:0], contract.Interrupt{SessionKey: sessionKey})

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/deviation"
 )
 
 // ProjectPolicy maps a platform adapter's relevance knobs onto the
@@ -61,7 +62,7 @@ func (c *Client) declarePolicy(ctx context.Context, tok string, p contract.Polic
 	if p.FreeResponseScopes == nil {
 		p.FreeResponseScopes = []string{}
 	}
-	if c.dev.has(DevPolicySecretBearer) {
+	if c.dev.Has(deviation.ClientPolicySecretBearer) {
 		c.mu.Lock()
 		tok = c.creds.secret
 		c.mu.Unlock()

@@ -14,13 +14,14 @@ import (
 	"time"
 
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/deviation"
 )
 
 // safeHTTPClient returns a copy of base (or a default client) whose
 // redirects never carry a bearer to another origin. Go's own rule would
 // still forward Authorization to a subdomain; the contract forbids any
 // other origin (settlement 6). Timeouts come from the caller's context.
-func safeHTTPClient(base *http.Client, dev deviationSet) *http.Client {
+func safeHTTPClient(base *http.Client, dev deviation.Set) *http.Client {
 	hc := &http.Client{}
 	if base != nil {
 		*hc = *base
@@ -28,7 +29,7 @@ func safeHTTPClient(base *http.Client, dev deviationSet) *http.Client {
 	hc.Timeout = 0
 	prev := hc.CheckRedirect
 	hc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		if len(via) > 0 && !sameOrigin(via[0].URL, req.URL) && !dev.has(DevBearerOnRedirect) {
+		if len(via) > 0 && !sameOrigin(via[0].URL, req.URL) && !dev.Has(deviation.ClientBearerOnRedirect) {
 			req.Header.Del("Authorization")
 		}
 		if prev != nil {
@@ -211,7 +212,7 @@ func (c *Client) provision(ctx context.Context) []BootStep {
 		}
 		var resp contract.ProvisionResponse
 		err := c.postJSON(ctx, contract.ProvisionURL(c.cfg.URL), bearer, body, &resp, 0)
-		if err == nil && strings.TrimSpace(resp.Secret) == "" && !c.dev.has(DevAcceptSecretlessProvision) {
+		if err == nil && strings.TrimSpace(resp.Secret) == "" && !c.dev.Has(deviation.ClientAcceptSecretlessProvision) {
 			err = errors.New("provision answer has no secret")
 		}
 		if err != nil {
@@ -246,7 +247,7 @@ func (c *Client) enroll(ctx context.Context) BootStep {
 	bearer, _ := c.identityBearer(ctx) // enroll may run without an identity
 	body := contract.EnrollRequest{EnrollmentToken: c.cfg.EnrollToken, GatewayID: c.provisionGatewayID()}
 	var payload any = body
-	if c.dev.has(DevEnrollTokenInHeader) {
+	if c.dev.Has(deviation.ClientEnrollTokenInHeader) {
 		bearer, payload = body.EnrollmentToken, map[string]string{"gatewayId": body.GatewayID}
 	}
 	var resp contract.EnrollResponse

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/deviation"
 )
 
 // plan is what the supervisor does after a connection or dial ended.
@@ -166,12 +167,12 @@ func (c *Client) planAfterClose(cn *conn, why closeWhy, everHS bool, closeErr er
 		return plan{state: StateDormant, wait: c.opts.DormantRedial, err: closeErr}
 	}
 	if cn.code == contract.CloseUnauthorized && why == whyNone {
-		expired := cn.reason == contract.ReasonExpired && !c.dev.has(DevExpiredIsTerminal)
+		expired := cn.reason == contract.ReasonExpired && !c.dev.Has(deviation.ClientExpiredIsTerminal)
 		switch {
 		case expired:
 			// The token aged out (a frozen machine, a slow dial): never a
 			// revocation, whatever came before.
-		case cn.second && !c.dev.has(DevSecond4401NotTerminal):
+		case cn.second && !c.dev.Has(deviation.ClientSecond4401NotTerminal):
 			c.log.Error("relay secret revoked: the fresh-token connection was refused with 4401",
 				slog.String("reason", cn.reason))
 			return plan{stop: true, terminal: StateRevoked, err: ErrRevoked}
@@ -198,7 +199,7 @@ func (cn *conn) firstDescTime() time.Time {
 
 // nextBackoff advances the attempt counter and returns the jittered wait.
 func (c *Client) nextBackoff() time.Duration {
-	if c.dev.has(DevNoBackoff) {
+	if c.dev.Has(deviation.ClientNoBackoff) {
 		return 0
 	}
 	c.mu.Lock()

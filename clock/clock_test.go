@@ -6,23 +6,23 @@ import (
 	"testing"
 	"time"
 
-	"github.com/relaykit/relaykit/clock"
 	"go.uber.org/goleak"
+
+	"github.com/relaykit/relaykit/clock"
+	"github.com/relaykit/relaykit/internal/testkit"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-var epoch = time.Unix(1_700_000_000, 0)
-
 func TestManualFiresTimersInDeadlineOrder(t *testing.T) {
-	m := clock.NewManual(epoch)
+	m := clock.NewManual(testkit.Epoch)
 	late := m.NewTimer(2 * time.Second)
 	early := m.NewTimer(time.Second)
 	m.Advance(1500 * time.Millisecond)
 	select {
 	case got := <-early.C():
-		if !got.Equal(epoch.Add(time.Second)) {
-			t.Fatalf("early fired at %v, want %v", got, epoch.Add(time.Second))
+		if !got.Equal(testkit.Epoch.Add(time.Second)) {
+			t.Fatalf("early fired at %v, want %v", got, testkit.Epoch.Add(time.Second))
 		}
 	default:
 		t.Fatal("early timer did not fire")
@@ -32,7 +32,7 @@ func TestManualFiresTimersInDeadlineOrder(t *testing.T) {
 		t.Fatal("late timer fired before its deadline")
 	default:
 	}
-	if got := m.Now(); !got.Equal(epoch.Add(1500 * time.Millisecond)) {
+	if got := m.Now(); !got.Equal(testkit.Epoch.Add(1500 * time.Millisecond)) {
 		t.Fatalf("Now = %v", got)
 	}
 	m.Advance(time.Second)
@@ -40,7 +40,7 @@ func TestManualFiresTimersInDeadlineOrder(t *testing.T) {
 }
 
 func TestManualStopAndReset(t *testing.T) {
-	m := clock.NewManual(epoch)
+	m := clock.NewManual(testkit.Epoch)
 	tm := m.NewTimer(time.Second)
 	if !tm.Stop() {
 		t.Fatal("Stop of a pending timer returned false")
@@ -60,7 +60,7 @@ func TestManualStopAndReset(t *testing.T) {
 }
 
 func TestManualAfterFuncAndWait(t *testing.T) {
-	m := clock.NewManual(epoch)
+	m := clock.NewManual(testkit.Epoch)
 	var fired atomic.Int32
 	done := make(chan struct{})
 	go func() {
@@ -71,7 +71,7 @@ func TestManualAfterFuncAndWait(t *testing.T) {
 	if err := m.WaitForTimers(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	if d, ok := m.NextDeadline(); !ok || !d.Equal(epoch.Add(time.Minute)) {
+	if d, ok := m.NextDeadline(); !ok || !d.Equal(testkit.Epoch.Add(time.Minute)) {
 		t.Fatalf("NextDeadline = %v, %v", d, ok)
 	}
 	m.Advance(time.Minute)
@@ -82,7 +82,7 @@ func TestManualAfterFuncAndWait(t *testing.T) {
 }
 
 func TestSleepHonoursContext(t *testing.T) {
-	m := clock.NewManual(epoch)
+	m := clock.NewManual(testkit.Epoch)
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- clock.Sleep(ctx, m, time.Hour) }()

@@ -4,9 +4,8 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/relaykit/relaykit/client"
-	"github.com/relaykit/relaykit/client/adapter"
-	"github.com/relaykit/relaykit/simulator"
+	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/deviation"
 )
 
 // DeviationRow is one deliberate deviation of a reference implementation
@@ -22,71 +21,20 @@ type DeviationRow struct {
 	Fail      []string
 }
 
+// Breaks returns the requirement the deviation is for, as the registry
+// of deviations (internal/deviation) names it; "" for a row that names no
+// deviation of its side.
+func (d DeviationRow) Breaks() string {
+	info, _ := deviation.Lookup(contract.Side(d.Side), d.Deviation)
+	return info.Requirement
+}
+
 // Also names requirements the deviation breaks besides the one it is for
 // (an ack of a live frame also has an empty bufferId): cases may be
 // blocked by them, and frames may show them as findings.
-func (d DeviationRow) Also() []string { return deviationAlso[string(d.Side)+"/"+d.Deviation] }
-
-var deviationAlso = map[string][]string{
-	// Acking a live frame means acking without a bufferId.
-	"gateway/ack-live": {"IDLE-002"},
-}
-
-// Breaks returns the requirement the implementation says the deviation
-// breaks.
-func (d DeviationRow) Breaks() string {
-	switch d.Side {
-	case Connector:
-		for _, info := range simulator.DeviationInfos() {
-			if string(info.Deviation) == d.Deviation {
-				return info.Requirement
-			}
-		}
-	case Gateway:
-		if r, ok := clientDeviationBreaks[client.Deviation(d.Deviation)]; ok {
-			return r
-		}
-		return adapterDeviationBreaks[adapter.Deviation(d.Deviation)]
-	}
-	return ""
-}
-
-// clientDeviationBreaks names the requirement each client deviation breaks
-// (the client documents it in prose only).
-var clientDeviationBreaks = map[client.Deviation]string{
-	client.DevSecond4401NotTerminal: "RC-012",
-	client.DevExpiredIsTerminal:     "RC-013",
-	client.DevNoAckBuffered:         "IDLE-013",
-	client.DevAckLive:               "IDLE-016",
-	client.DevAckBeforeHandler:      "IDLE-014",
-	client.DevNoNewline:             "TRN-002",
-	client.DevStaleToken:            "AUTH-001",
-	client.DevNoHelloPerIdentity:    "HS-003",
-	client.DevRequestIDReuse:        "OUT-001",
-	client.DevNoBackoff:             "RC-006",
-	client.DevNoGoingIdleWait:       "IDLE-006",
-	client.DevUnsupportedOpSent:     "HS-012",
-	client.DevReasonOmitted:         "IN-004",
-
-	client.DevBearerOnRedirect:          "HTTP-008",
-	client.DevAcceptSecretlessProvision: "HTTP-011",
-	client.DevPolicySecretBearer:        "HTTP-009",
-	client.DevBearerOnAnyDownload:       "HTTP-022",
-	client.DevUploadWithoutFilename:     "HTTP-019",
-	client.DevAcceptEmptyDownload:       "HTTP-023",
-	client.DevEnrollTokenInHeader:       "HTTP-003",
-}
-
-// adapterDeviationBreaks names the requirement each adapter deviation
-// breaks (the adapter documents it in prose only).
-var adapterDeviationBreaks = map[adapter.Deviation]string{
-	adapter.DevCountCodePoints:      "OUT-031",
-	adapter.DevIgnoreSupportedOps:   "HS-012",
-	adapter.DevEditWithoutSupport:   "HS-024",
-	adapter.DevNoMetadataStamp:      "OUT-027",
-	adapter.DevAnswerForeignPrompts: "IN-014",
-	adapter.DevLongPromptIDs:        "OUT-024",
-	adapter.DevMediaKindFile:        "OUT-023",
+func (d DeviationRow) Also() []string {
+	info, _ := deviation.Lookup(contract.Side(d.Side), d.Deviation)
+	return info.Also
 }
 
 // DeviationMatrix lists every deviation mode of the simulator, the client
@@ -177,43 +125,27 @@ func deviationMatrixMarkdown() string {
 	b.WriteString("The suite is proven sensitive: the simulator, the client and its adapter each have deliberate deviation\n")
 	b.WriteString("modes, one per real-world deviation (see the field notes) and per MUST that can be broken. The self-check\n")
 	b.WriteString("(`go test ./conformance/selfcheck`) runs the focused cases in strict mode against each mode and\n")
-	b.WriteString("requires exactly the listed cases to fail; the other focused cases must not fail.\n\n")
-	b.WriteString("| suite | deviation | breaks | focused cases | cases that must fail |\n| --- | --- | --- | --- | --- |\n")
+	b.WriteString("requires exactly the listed cases to fail; the other focused cases must not fail. The deviations, the\n")
+	b.WriteString("requirement each is for and what the implementation does instead come from one registry\n")
+	b.WriteString("(`internal/deviation`); relaysim takes the connector's with `--deviate`, the echo gateway the\n")
+	b.WriteString("client's and the adapter's from `RELAYKIT_DEVIATIONS`.\n\n")
+	b.WriteString("| suite | deviation | breaks | what it does instead | focused cases | cases that must fail |\n| --- | --- | --- | --- | --- | --- |\n")
 	for _, d := range DeviationMatrix {
+		info, _ := deviation.Lookup(contract.Side(d.Side), d.Deviation)
 		impl := "relaysim"
 		if d.Side == Gateway {
-			impl = "echogateway"
+			impl = "echogateway (" + string(info.Component) + ")"
+		}
+		breaks := info.Requirement
+		if len(info.Also) > 0 {
+			breaks += " (also " + strings.Join(info.Also, ", ") + ")"
 		}
 		var fail []string
 		for _, f := range d.Fail {
 			fail = append(fail, "`"+f+"`")
 		}
-		fmt.Fprintf(&b, "| %s | %s `%s` | %s | `%s` | %s |\n", d.Side, impl, d.Deviation, d.Breaks(),
+		fmt.Fprintf(&b, "| %s | %s `%s` | %s | %s | `%s` | %s |\n", d.Side, impl, d.Deviation, breaks, info.Description,
 			strings.Join(d.Focus, "`, `"), strings.Join(fail, "<br>"))
 	}
 	return b.String()
-}
-
-func simDeviations() []string {
-	var out []string
-	for _, info := range simulator.DeviationInfos() {
-		out = append(out, string(info.Deviation))
-	}
-	return out
-}
-
-func clientDeviations() []string {
-	var out []string
-	for _, d := range client.AllDeviations() {
-		out = append(out, string(d))
-	}
-	return out
-}
-
-func adapterDeviations() []string {
-	var out []string
-	for _, d := range adapter.AllDeviations() {
-		out = append(out, string(d))
-	}
-	return out
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/deviation"
 )
 
 // authResult is the outcome of checking an upgrade token. reason is "" when
@@ -68,13 +69,13 @@ func (s *Server) authenticate(header string, upgrade bool) authResult {
 		if errors.Is(err, contract.ErrTokenExpired) {
 			res.detail, res.kind = "token expired", authExpired
 			res.reason = contract.ReasonExpired
-			if s.deviations().has(DevExpiredAsUnauthorized) {
+			if s.deviations().Has(deviation.SimExpiredAsUnauthorized) {
 				res.reason = contract.ReasonUnauthorized
 			}
 		}
 		return res
 	}
-	if claims.Exp == 0 && s.deviations().has(DevExpZeroRejected) {
+	if claims.Exp == 0 && s.deviations().Has(deviation.SimExpZeroRejected) {
 		res.reason, res.detail, res.kind = contract.ReasonUnauthorized, "exp 0 refused (deviation)", authDeviation
 		return res
 	}

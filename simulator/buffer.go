@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/deviation"
 )
 
 // instance is the delivery state of one gateway instance: its sockets, its
@@ -166,7 +167,7 @@ func (in *instance) stopDrainLocked() {
 // in.mu must be held.
 func (s *Server) deliverLocked(in *instance, gw *GatewayRecord, frameType, platform string, payload []byte, mayWait bool) (Delivery, *session, int64, error) {
 	devs := s.deviations()
-	noDrain := devs.has(DevNoDrain)
+	noDrain := devs.Has(deviation.SimNoDrain)
 	why := ""
 	if !in.flipped && (noDrain || (in.drain == nil && in.pending[platform] == 0)) {
 		if sess := in.liveSessionLocked(platform); sess != nil {
@@ -298,7 +299,7 @@ func (s *Server) afterBufferedLocked(in *instance, platform string) {
 		// A socket fronting the platform may exist while older entries
 		// wait (they arrived before its hello, or its queue was full);
 		// replay them now.
-		if sess := in.liveSessionLocked(platform); sess != nil && !s.deviations().has(DevNoDrain) {
+		if sess := in.liveSessionLocked(platform); sess != nil && !s.deviations().Has(deviation.SimNoDrain) {
 			s.startDrainLocked(in, sess)
 		}
 	}
@@ -358,13 +359,13 @@ func (s *Server) onDescriptorLocked(in *instance, sess *session) {
 	if in.drain != nil {
 		return
 	}
-	if s.deviations().has(DevNoDrain) {
+	if s.deviations().Has(deviation.SimNoDrain) {
 		if in.flipped {
 			s.setFlipLocked(in, sess, false, "handshake (no-drain deviation)")
 		}
 		return
 	}
-	if in.flipped || in.hasEligibleLocked(sess) || (len(in.replayed) > 0 && s.deviations().has(DevRedeliverAcked)) {
+	if in.flipped || in.hasEligibleLocked(sess) || (len(in.replayed) > 0 && s.deviations().Has(deviation.SimRedeliverAcked)) {
 		s.startDrainLocked(in, sess)
 	}
 }
@@ -388,10 +389,10 @@ func (s *Server) startDrainLocked(in *instance, sess *session) {
 func (s *Server) runDrain(in *instance, d *drain) {
 	devs := s.deviations()
 	window := s.cfg.DrainWindow
-	gated := !devs.has(DevReplayNotAckGated)
+	gated := !devs.Has(deviation.SimReplayNotAckGated)
 	var batch []*entry
 	in.mu.Lock()
-	if devs.has(DevRedeliverAcked) {
+	if devs.Has(deviation.SimRedeliverAcked) {
 		// The deviation replays what was already acked before anything
 		// else, exactly the bug IDLE-010 forbids.
 		batch = append(batch, in.replayed...)
@@ -491,7 +492,7 @@ func (s *Server) ack(sess *session, bufferID string) {
 	if len(in.acked) > ackHistory {
 		in.acked = append(in.acked[:0], in.acked[len(in.acked)-ackHistory/2:]...)
 	}
-	if s.deviations().has(DevRedeliverAcked) && len(in.replayed) < ackHistory {
+	if s.deviations().Has(deviation.SimRedeliverAcked) && len(in.replayed) < ackHistory {
 		in.replayed = append(in.replayed, e)
 	}
 	if d := e.sentOn; d != nil && d == in.drain {
@@ -507,7 +508,7 @@ func (s *Server) goingIdle(sess *session) {
 	in := sess.inst
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	if !s.deviations().has(DevAckWithoutFlip) {
+	if !s.deviations().Has(deviation.SimAckWithoutFlip) {
 		if in.drain != nil {
 			// A drain must not clear the flip the gateway just asked for.
 			in.stopDrainLocked()

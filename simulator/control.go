@@ -7,10 +7,12 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/relaykit/relaykit/contract"
 	"github.com/relaykit/relaykit/contract/testee"
+	"github.com/relaykit/relaykit/internal/deviation"
 )
 
 // ControlPrefix is where the control API lives, apart from the contract's
@@ -74,7 +76,7 @@ func (s *Server) ctlHealth(w http.ResponseWriter, r *http.Request) {
 			Name: "relaysim", ContractVersion: contract.Version, Platforms: s.Platforms(),
 			ManualClock: s.ManualClock() != nil, Features: s.Features(),
 		},
-		OK: true, Deviations: s.Deviations(),
+		OK: true, Deviations: s.deviations().Names(),
 	})
 }
 
@@ -490,12 +492,16 @@ func (s *Server) ctlDeviations(w http.ResponseWriter, r *http.Request) {
 			ctlFail(w, err)
 			return
 		}
-		if err := s.SetDeviations(req.Deviations...); err != nil {
+		set, err := deviation.Parse(strings.Join(req.Deviations, ","), deviation.Simulator)
+		if err == nil {
+			err = s.setDeviations(set)
+		}
+		if err != nil {
 			ctlFail(w, badRequest("deviations", "%v", err))
 			return
 		}
 	}
-	writeJSON(w, http.StatusOK, DeviationsState{Active: s.Deviations(), Known: DeviationInfos()})
+	writeJSON(w, http.StatusOK, DeviationsState{Active: s.deviations().Names(), Known: knownDeviations()})
 }
 
 func (s *Server) ctlDescriptors(w http.ResponseWriter, r *http.Request) {

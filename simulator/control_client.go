@@ -255,10 +255,11 @@ func (c *ControlClient) Deviations(ctx context.Context) (DeviationsState, error)
 	return out, err
 }
 
-// SetDeviations calls POST /deviations; none restores conformance.
-func (c *ControlClient) SetDeviations(ctx context.Context, ds ...Deviation) (DeviationsState, error) {
+// SetDeviations calls POST /deviations with deviation names; none restores
+// conformance.
+func (c *ControlClient) SetDeviations(ctx context.Context, names ...string) (DeviationsState, error) {
 	var out DeviationsState
-	err := c.Do(ctx, http.MethodPost, "/deviations", DeviationsRequest{Deviations: append([]Deviation{}, ds...)}, &out)
+	err := c.Do(ctx, http.MethodPost, "/deviations", DeviationsRequest{Deviations: append([]string{}, names...)}, &out)
 	return out, err
 }
 

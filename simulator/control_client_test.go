@@ -276,7 +276,7 @@ func TestControlClientRelaysimRoutes(t *testing.T) {
 	if cs, err := c.MoveClock(ctx, simulator.ClockRequest{Advance: &adv}); err != nil || !cs.Manual || !cs.Time.Equal(epoch.Add(time.Minute)) || cs.Unix != cs.Time.Unix() {
 		t.Fatalf("clock %+v %v", cs, err)
 	}
-	if ds, err := c.SetDeviations(ctx, simulator.DeviationInfos()[0].Deviation); err != nil || len(ds.Active) != 1 || len(ds.Known) == 0 {
+	if ds, err := c.SetDeviations(ctx, "no-wake"); err != nil || len(ds.Active) != 1 || len(ds.Known) == 0 {
 		t.Fatalf("deviations %+v %v", ds, err)
 	}
 	if ds, err := c.SetDeviations(ctx); err != nil || len(ds.Active) != 0 {

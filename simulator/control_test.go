@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/deviation"
 	"github.com/relaykit/relaykit/simulator"
 )
 
@@ -210,7 +211,7 @@ func TestControlAPI(t *testing.T) {
 		Active []string
 		Known  []simulator.DeviationInfo
 	}
-	if code := ctl(t, s, "POST", "deviations", map[string]any{"deviations": []string{"no-wake"}}, &devs); code != 200 || len(devs.Active) != 1 || len(devs.Known) != len(simulator.DeviationInfos()) {
+	if code := ctl(t, s, "POST", "deviations", map[string]any{"deviations": []string{"no-wake"}}, &devs); code != 200 || len(devs.Active) != 1 || len(devs.Known) != len(deviation.Of(deviation.Simulator)) {
 		t.Fatalf("deviations %d %+v", code, devs)
 	}
 	if code := ctl(t, s, "POST", "deviations", map[string]any{"deviations": []string{"bogus"}}, &e); code != 400 {

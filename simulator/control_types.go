@@ -24,8 +24,8 @@ type HealthInfo struct {
 	testee.Health
 	// OK is always true, for liveness probes.
 	OK bool `json:"ok"`
-	// Deviations are the active deviations.
-	Deviations []Deviation `json:"deviations"`
+	// Deviations are the names of the active deviations.
+	Deviations []string `json:"deviations"`
 }
 
 // GatewayList is the answer of GET /gateways: every gateway, revoked ones
@@ -226,15 +226,26 @@ type Done struct {
 	OK bool `json:"ok"`
 }
 
-// DeviationsRequest is the body of POST /deviations: the new active set.
+// DeviationsRequest is the body of POST /deviations: the names of the new
+// active set (docs/relaysim.md lists them); none restores conformance.
 type DeviationsRequest struct {
-	Deviations []Deviation `json:"deviations"`
+	Deviations []string `json:"deviations"`
 }
 
 // DeviationsState is the answer of GET and POST /deviations.
 type DeviationsState struct {
-	Active []Deviation     `json:"active"`
+	Active []string        `json:"active"`
 	Known  []DeviationInfo `json:"known"`
+}
+
+// DeviationInfo describes one deviation relaysim knows.
+type DeviationInfo struct {
+	// Deviation is the name.
+	Deviation string `json:"deviation"`
+	// Requirement is the ID of the requirement the deviation breaks.
+	Requirement string `json:"requirement"`
+	// Behaviour says what the simulator does instead.
+	Behaviour string `json:"behaviour"`
 }
 
 // DescriptorSet is the answer of GET /descriptors: the served platforms

@@ -11,15 +11,15 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/deviation"
 	"github.com/relaykit/relaykit/simulator"
 )
 
 // devServer starts a simulator with one deviation and a gateway gw1
 // fronting discord and whatsapp.
-func devServer(t *testing.T, d simulator.Deviation, opts simulator.Options) *simulator.Server {
+func devServer(t *testing.T, d deviation.ID, opts simulator.Options) *simulator.Server {
 	t.Helper()
-	opts.Deviations = []simulator.Deviation{d}
-	s := start(t, opts)
+	s := start(t, withDeviations(t, opts, d))
 	enroll(t, s, simulator.GatewaySpec{GatewayID: "gw1", Platforms: []string{"discord", "whatsapp"}})
 	return s
 }
@@ -41,28 +41,28 @@ func (g *testGW) helloBarrier() []frame {
 }
 
 func TestDeviations(t *testing.T) {
-	seen := map[simulator.Deviation]bool{}
-	run := func(d simulator.Deviation, fn func(t *testing.T)) {
+	seen := map[deviation.ID]bool{}
+	run := func(d deviation.ID, fn func(t *testing.T)) {
 		seen[d] = true
-		t.Run(string(d), fn)
+		t.Run(d.Name(), fn)
 	}
 
-	run(simulator.DevHTTP401Auth, func(t *testing.T) {
-		s := devServer(t, simulator.DevHTTP401Auth, simulator.Options{})
+	run(deviation.SimHTTP401Auth, func(t *testing.T) {
+		s := devServer(t, deviation.SimHTTP401Auth, simulator.Options{})
 		g, err := tryDial(t, s, dialOpts{token: "bad"})
 		if err == nil || g.resp == nil || g.resp.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("want HTTP 401, got %v %+v", err, g.resp)
 		}
 	})
-	run(simulator.DevExpiredAsUnauthorized, func(t *testing.T) {
-		s := devServer(t, simulator.DevExpiredAsUnauthorized, simulator.Options{})
+	run(deviation.SimExpiredAsUnauthorized, func(t *testing.T) {
+		s := devServer(t, deviation.SimExpiredAsUnauthorized, simulator.Options{})
 		// A token that expired an hour ago, signed with the right secret.
 		env, _ := s.Env("gw1")
 		expired := contract.MintToken("gw1", envValue(env, "GATEWAY_RELAY_SECRET"), time.Now().Add(-time.Hour).Unix())
 		dialWith(t, s, dialOpts{token: expired}).expectClose(contract.CloseUnauthorized, contract.ReasonUnauthorized)
 	})
-	run(simulator.DevNoNewline, func(t *testing.T) {
-		s := devServer(t, simulator.DevNoNewline, simulator.Options{})
+	run(deviation.SimNoNewline, func(t *testing.T) {
+		s := devServer(t, deviation.SimNoNewline, simulator.Options{})
 		g := dialGW(t, s, "gw1")
 		g.send(contract.Hello{Platform: "discord"})
 		msg := <-g.msgs
@@ -70,8 +70,8 @@ func TestDeviations(t *testing.T) {
 			t.Fatalf("message %q", msg)
 		}
 	})
-	run(simulator.DevReplayNotAckGated, func(t *testing.T) {
-		s := devServer(t, simulator.DevReplayNotAckGated, simulator.Options{DrainWindow: 1})
+	run(deviation.SimReplayNotAckGated, func(t *testing.T) {
+		s := devServer(t, deviation.SimReplayNotAckGated, simulator.Options{DrainWindow: 1})
 		bufferEvents(t, s, 0, 3)
 		g := dialGW(t, s, "gw1")
 		g.hello("discord")
@@ -82,8 +82,8 @@ func TestDeviations(t *testing.T) {
 			t.Fatalf("%d entries left: deleted without acks is the deviation", n)
 		}
 	})
-	run(simulator.DevAckWithoutFlip, func(t *testing.T) {
-		s := devServer(t, simulator.DevAckWithoutFlip, simulator.Options{})
+	run(deviation.SimAckWithoutFlip, func(t *testing.T) {
+		s := devServer(t, deviation.SimAckWithoutFlip, simulator.Options{})
 		g := dialGW(t, s, "gw1")
 		g.hello("discord")
 		g.send(contract.GoingIdle{})
@@ -95,8 +95,8 @@ func TestDeviations(t *testing.T) {
 			t.Fatalf("%+v", d)
 		}
 	})
-	run(simulator.DevNoDrain, func(t *testing.T) {
-		s := devServer(t, simulator.DevNoDrain, simulator.Options{})
+	run(deviation.SimNoDrain, func(t *testing.T) {
+		s := devServer(t, deviation.SimNoDrain, simulator.Options{})
 		bufferEvents(t, s, 0, 2)
 		g := dialGW(t, s, "gw1")
 		g.hello("discord")
@@ -108,8 +108,8 @@ func TestDeviations(t *testing.T) {
 			t.Fatal("buffer touched")
 		}
 	})
-	run(simulator.DevRedeliverAcked, func(t *testing.T) {
-		s := devServer(t, simulator.DevRedeliverAcked, simulator.Options{})
+	run(deviation.SimRedeliverAcked, func(t *testing.T) {
+		s := devServer(t, deviation.SimRedeliverAcked, simulator.Options{})
 		id := bufferEvents(t, s, 0, 1)[0]
 		g := dialGW(t, s, "gw1")
 		g.hello("discord")
@@ -124,29 +124,29 @@ func TestDeviations(t *testing.T) {
 			t.Fatalf("%+v", in)
 		}
 	})
-	run(simulator.DevDropUnknownFramesClose, func(t *testing.T) {
-		s := devServer(t, simulator.DevDropUnknownFramesClose, simulator.Options{})
+	run(deviation.SimDropUnknownFramesClose, func(t *testing.T) {
+		s := devServer(t, deviation.SimDropUnknownFramesClose, simulator.Options{})
 		g := dialGW(t, s, "gw1")
 		g.sendText(`{"type":"future"}` + "\n")
 		g.expectClose(contract.CloseUnsupportedData, "unknown frame type")
 	})
-	run(simulator.DevNoDescriptorPerHello, func(t *testing.T) {
-		s := devServer(t, simulator.DevNoDescriptorPerHello, simulator.Options{})
+	run(deviation.SimNoDescriptorPerHello, func(t *testing.T) {
+		s := devServer(t, deviation.SimNoDescriptorPerHello, simulator.Options{})
 		g := dialGW(t, s, "gw1")
 		g.hello("discord")
 		g.send(contract.Hello{Platform: "whatsapp"})
 		g.expectQuiet()
 	})
-	run(simulator.DevUnsupportedOpSuccess, func(t *testing.T) {
-		s := devServer(t, simulator.DevUnsupportedOpSuccess, simulator.Options{})
+	run(deviation.SimUnsupportedOpSuccess, func(t *testing.T) {
+		s := devServer(t, deviation.SimUnsupportedOpSuccess, simulator.Options{})
 		g := dialGW(t, s, "gw1")
 		g.hello("whatsapp")
 		if r := g.call("", validActions()[contract.OpEdit]); !r.Success {
 			t.Fatalf("%+v", r)
 		}
 	})
-	run(simulator.DevNoOutboundResult, func(t *testing.T) {
-		s := devServer(t, simulator.DevNoOutboundResult, simulator.Options{})
+	run(deviation.SimNoOutboundResult, func(t *testing.T) {
+		s := devServer(t, deviation.SimNoOutboundResult, simulator.Options{})
 		g := dialGW(t, s, "gw1")
 		g.hello("discord")
 		g.sendOutbound("", validActions()[contract.OpSend])
@@ -154,8 +154,8 @@ func TestDeviations(t *testing.T) {
 			t.Fatalf("got %s", lines(got))
 		}
 	})
-	run(simulator.DevPlatformNotFrontedDropped, func(t *testing.T) {
-		s := devServer(t, simulator.DevPlatformNotFrontedDropped, simulator.Options{})
+	run(deviation.SimPlatformNotFrontedDropped, func(t *testing.T) {
+		s := devServer(t, deviation.SimPlatformNotFrontedDropped, simulator.Options{})
 		g := dialGW(t, s, "gw1")
 		g.hello("discord")
 		g.sendOutbound("slack", validActions()[contract.OpSend])
@@ -163,30 +163,32 @@ func TestDeviations(t *testing.T) {
 			t.Fatalf("got %s", lines(got))
 		}
 	})
-	run(simulator.DevWrongResultShape, func(t *testing.T) {
-		s := devServer(t, simulator.DevWrongResultShape, simulator.Options{})
+	run(deviation.SimWrongResultShape, func(t *testing.T) {
+		s := devServer(t, deviation.SimWrongResultShape, simulator.Options{})
 		g := dialGW(t, s, "gw1")
 		g.hello("discord")
 		if r := g.call("", validActions()[contract.OpSend]); !r.Success || r.MessageID != "" {
 			t.Fatalf("%+v", r)
 		}
 	})
-	run(simulator.DevExpZeroRejected, func(t *testing.T) {
-		s := devServer(t, simulator.DevExpZeroRejected, simulator.Options{})
+	run(deviation.SimExpZeroRejected, func(t *testing.T) {
+		s := devServer(t, deviation.SimExpZeroRejected, simulator.Options{})
 		env, _ := s.Env("gw1")
 		tok := contract.MintToken("gw1", envValue(env, "GATEWAY_RELAY_SECRET"), 0)
 		dialWith(t, s, dialOpts{token: tok}).expectClose(contract.CloseUnauthorized, contract.ReasonUnauthorized)
 	})
-	run(simulator.DevNoWake, func(t *testing.T) {
+	run(deviation.SimNoWake, func(t *testing.T) {
 		target := newWakeTarget(t, 200)
-		s := start(t, simulator.Options{Deviations: []simulator.Deviation{simulator.DevNoWake}})
+		s := start(t, withDeviations(t, simulator.Options{}, deviation.SimNoWake))
 		enroll(t, s, simulator.GatewaySpec{GatewayID: "gw1", Platforms: []string{"discord"}, WakeURL: target.URL})
 		g := dialGW(t, s, "gw1")
 		g.hello("discord")
 		g.send(contract.GoingIdle{})
 		g.expect(contract.TypeGoingIdleAck)
 		inject(t, s, "gw1", event("discord", "c", "x"))
-		s.SetDeviations()
+		if err := deviation.Apply(s, 0); err != nil {
+			t.Fatal(err)
+		}
 		seq := s.JournalSeq()
 		inject(t, s, "gw1", event("discord", "c", "y"))
 		awaitJournal(t, s, seq, func(e simulator.JournalEntry) bool { return e.Kind == simulator.JournalWake && e.Status == 200 })
@@ -194,8 +196,8 @@ func TestDeviations(t *testing.T) {
 			t.Fatalf("%d wakes: the first buffered event must not have woken", n)
 		}
 	})
-	run(simulator.DevPolicyIgnored, func(t *testing.T) {
-		s := devServer(t, simulator.DevPolicyIgnored, simulator.Options{})
+	run(deviation.SimPolicyIgnored, func(t *testing.T) {
+		s := devServer(t, deviation.SimPolicyIgnored, simulator.Options{})
 		g := dialGW(t, s, "gw1")
 		g.hello("discord")
 		httpDo(t, "POST", s.URL()+contract.PathPolicy, bearerHeader(mustToken(t, s, "gw1")), jsonBody(contract.PolicyRequest{Platform: "discord", RequireAddress: true, FreeResponseScopes: []string{}}), nil)
@@ -204,8 +206,8 @@ func TestDeviations(t *testing.T) {
 			t.Fatalf("%+v", d)
 		}
 	})
-	run(simulator.DevCrossTenantMedia, func(t *testing.T) {
-		s := devServer(t, simulator.DevCrossTenantMedia, simulator.Options{})
+	run(deviation.SimCrossTenantMedia, func(t *testing.T) {
+		s := devServer(t, deviation.SimCrossTenantMedia, simulator.Options{})
 		enroll(t, s, simulator.GatewaySpec{GatewayID: "evil", Tenant: "other"})
 		var item contract.MediaUploadResponse
 		httpDo(t, "POST", s.URL()+contract.PathMedia, bearerHeader(mustToken(t, s, "gw1")), []byte("secret pic"), &item)
@@ -213,14 +215,14 @@ func TestDeviations(t *testing.T) {
 			t.Fatalf("%d", r.code)
 		}
 	})
-	run(simulator.DevMalformedNoClose, func(t *testing.T) {
-		s := devServer(t, simulator.DevMalformedNoClose, simulator.Options{})
+	run(deviation.SimMalformedNoClose, func(t *testing.T) {
+		s := devServer(t, deviation.SimMalformedNoClose, simulator.Options{})
 		g := dialGW(t, s, "gw1")
 		g.sendText("{nope\n[]\n")
 		g.hello("discord")
 	})
-	run(simulator.DevOversizeNoClose, func(t *testing.T) {
-		s := devServer(t, simulator.DevOversizeNoClose, simulator.Options{})
+	run(deviation.SimOversizeNoClose, func(t *testing.T) {
+		s := devServer(t, deviation.SimOversizeNoClose, simulator.Options{})
 		g := dialGW(t, s, "gw1")
 		g.sendText(padFrame(contract.MaxFrameSize + 100))
 		g.sendText("\n")
@@ -230,8 +232,8 @@ func TestDeviations(t *testing.T) {
 		g.conn.Write(ctx, websocket.MessageText, []byte(padFrame(contract.MaxFrameSize+1)+"\n"))
 		g.hello("discord")
 	})
-	run(simulator.DevPressRawCallback, func(t *testing.T) {
-		s, g, msgID := pressSim(t, simulator.DevPressRawCallback)
+	run(deviation.SimPressRawCallback, func(t *testing.T) {
+		s, g, msgID := pressSim(t, deviation.SimPressRawCallback)
 		if _, err := s.PressPrompt(simulator.PressRequest{GatewayID: "gw-a", MessageID: msgID, OptionID: "apple"}); err != nil {
 			t.Fatal(err)
 		}
@@ -242,19 +244,39 @@ func TestDeviations(t *testing.T) {
 			t.Fatalf("text %q, prompt_response %+v", ev.Text, ev.PromptResponse)
 		}
 	})
-	for _, info := range simulator.DeviationInfos() {
-		if !seen[info.Deviation] {
-			t.Errorf("deviation %s has no test", info.Deviation)
-		}
-		if info.Requirement == "" || info.Behaviour == "" {
-			t.Errorf("deviation %s undocumented", info.Deviation)
+	for _, info := range deviation.Of(deviation.Simulator) {
+		if !seen[info.ID] {
+			t.Errorf("deviation %s has no test", info.Name)
 		}
 	}
-	if _, err := simulator.ParseDeviations("no-wake, bogus"); err == nil {
-		t.Error("bogus deviation parsed")
+}
+
+// withDeviations returns opts with the deviations ds on.
+func withDeviations(t *testing.T, opts simulator.Options, ds ...deviation.ID) simulator.Options {
+	t.Helper()
+	if err := deviation.Apply(&opts, deviation.NewSet(ds...)); err != nil {
+		t.Fatal(err)
 	}
-	if ds, err := simulator.ParseDeviations("no-wake,,no-drain"); err != nil || len(ds) != 2 {
-		t.Errorf("%v %v", ds, err)
+	return opts
+}
+
+// TestDeviationsAreTheSimulators: the simulator takes none of the
+// client's deviations, before New or while it runs.
+func TestDeviationsAreTheSimulators(t *testing.T) {
+	var opts simulator.Options
+	if err := deviation.Apply(&opts, deviation.NewSet(deviation.ClientNoNewline)); err == nil {
+		t.Error("Options took a client deviation")
+	}
+	s := start(t, simulator.Options{})
+	if err := deviation.Apply(s, deviation.NewSet(deviation.SimNoWake, deviation.AdapterMediaKindFile)); err == nil {
+		t.Error("the server took an adapter deviation")
+	}
+	if err := deviation.Apply(s, deviation.NewSet(deviation.SimNoWake)); err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.ControlClient().Deviations(context.Background())
+	if err != nil || len(st.Active) != 1 || st.Active[0] != "no-wake" {
+		t.Errorf("active %v, %v; want [no-wake]", st.Active, err)
 	}
 }
 

@@ -39,10 +39,13 @@
 //
 // # Deviations
 //
-// Options.Deviations (and SetDeviations at run time) make the simulator
-// break one requirement each, the way real connectors have; a conformance
-// suite proves it detects bugs by failing against them. DeviationInfos
-// lists them with the requirement each breaks.
+// The simulator can break one requirement per deviation on purpose, the way
+// real connectors have, so a conformance suite can prove it detects the
+// bug by failing against it: start relaysim with --deviate, or switch
+// deviations at run time through POST /_relaysim/deviations
+// (ControlClient.SetDeviations). docs/relaysim.md lists them with the
+// requirement each breaks. They are off by default and have no switch in
+// Options.
 //
 // # Security
 //

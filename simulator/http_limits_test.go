@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/deviation"
 	"github.com/relaykit/relaykit/simulator"
 )
 
@@ -383,7 +384,7 @@ func TestJournalLongPollOutlivesRequestTimeouts(t *testing.T) {
 		t.Fatalf("the long poll ended before any entry, with %d entries", len(a.Entries))
 	default:
 	}
-	if err := s.SetDeviations(); err != nil { // journals a control entry
+	if err := deviation.Apply(s, 0); err != nil { // journals a control entry
 		t.Fatal(err)
 	}
 	select {

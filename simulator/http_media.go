@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/deviation"
 )
 
 // mediaItem is one re-hosted file. Without a MediaStore, media lives in
@@ -251,7 +252,7 @@ func (s *Server) serveMediaDownload(w http.ResponseWriter, r *http.Request) {
 	}
 	m.mu.Unlock()
 	s.dropMedia(expired)
-	if it == nil || (it.tenant != auth.gw.Tenant && !s.deviations().has(DevCrossTenantMedia)) {
+	if it == nil || (it.tenant != auth.gw.Tenant && !s.deviations().Has(deviation.SimCrossTenantMedia)) {
 		s.httpError(w, r, http.StatusNotFound, "media not found")
 		return
 	}

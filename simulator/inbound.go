@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/deviation"
 )
 
 // DeliveryMode says what happened to an injected event.
@@ -152,7 +153,7 @@ func (s *Server) InjectEvent(req InjectRequest) (Delivery, error) {
 	s.learn(&gw, src)
 	in := s.instance(gw.InstanceID)
 	d, err := s.deliver(in, &gw, contract.TypeInbound, src.Platform, ev, func() (Delivery, bool) {
-		if s.deviations().has(DevPolicyIgnored) {
+		if s.deviations().Has(deviation.SimPolicyIgnored) {
 			return Delivery{}, false
 		}
 		if why := policyBlocks(in.policies[src.Platform], src, req.Addressed); why != "" {

@@ -11,6 +11,7 @@ import (
 	"github.com/relaykit/relaykit/clock"
 	"github.com/relaykit/relaykit/contract"
 	"github.com/relaykit/relaykit/fixtures"
+	"github.com/relaykit/relaykit/internal/deviation"
 )
 
 // DuplicatePolicy says what the simulator does when a second socket of one
@@ -356,9 +357,9 @@ type Options struct {
 	// authentication, on Clock. Default DefaultAuthFailRefill (500 ms).
 	AuthFailRefill time.Duration
 
-	// Deviations make the simulator break specific MUSTs on purpose, for
-	// testing conformance suites. Default none. See Deviation.
-	Deviations []Deviation
+	// deviations make the simulator break requirements on purpose, for the
+	// conformance self-check; set with deviation.Apply (deviations.go).
+	deviations deviation.Set
 
 	// DisableConsole turns off the web console: the page at /_relaysim/
 	// and its assets under /_relaysim/console/ (console.go). The control
@@ -510,7 +511,7 @@ func (o Options) withDefaults() (*config, error) {
 	if c.AuthFailRefill <= 0 {
 		c.AuthFailRefill = DefaultAuthFailRefill
 	}
-	if _, err := normalizeDeviations(c.Deviations); err != nil {
+	if err := c.deviations.Check(deviation.Simulator); err != nil {
 		return nil, err
 	}
 	if err := c.Capture.defaults(); err != nil {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/deviation"
 )
 
 // OutboundRecord is one outbound frame a gateway sent and what the
@@ -341,7 +342,7 @@ func (s *Server) decide(sess *session, f contract.Outbound, line []byte, rec *Ou
 		fronted = fronted || p == platform
 	}
 	if !fronted {
-		if devs.has(DevPlatformNotFrontedDropped) {
+		if devs.Has(deviation.SimPlatformNotFrontedDropped) {
 			return answer{never: true, why: "platform not fronted: dropped (deviation)"}
 		}
 		if platform == "" {
@@ -351,7 +352,7 @@ func (s *Server) decide(sess *session, f contract.Outbound, line []byte, rec *Ou
 	}
 	op := f.Action.Op
 	desc := s.cfg.presets[platform].desc
-	if (!contract.IsKnownOp(op) || !desc.SupportsOp(op)) && !devs.has(DevUnsupportedOpSuccess) {
+	if (!contract.IsKnownOp(op) || !desc.SupportsOp(op)) && !devs.Has(deviation.SimUnsupportedOpSuccess) {
 		return fail(contract.CodeUnsupportedOp, "unsupported op: "+op)
 	}
 	// Most actions are well formed: vouch for them on the fast path and
@@ -363,7 +364,7 @@ func (s *Server) decide(sess *session, f contract.Outbound, line []byte, rec *Ou
 			}
 		}
 	}
-	if devs.has(DevNoOutboundResult) {
+	if devs.Has(deviation.SimNoOutboundResult) {
 		return answer{never: true, why: "no result (no-outbound-result deviation)"}
 	}
 	if sc, ok := s.scripts.match(sess.gw.GatewayID, platform, op, f.Action.ChatID); ok {
@@ -435,7 +436,7 @@ func (s *Server) generate(gw, platform string, a contract.Action) []byte {
 			r.Extra = map[string]json.RawMessage{"skipped": json.RawMessage("true")}
 		}
 	}
-	if s.deviations().has(DevWrongResultShape) {
+	if s.deviations().Has(deviation.SimWrongResultShape) {
 		r.MessageID = ""
 	}
 	b, _ := r.MarshalJSON()

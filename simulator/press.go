@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/deviation"
 )
 
 // PressRequest presses one option of a prompt the gateway sent: what a
@@ -79,7 +80,7 @@ func (s *Server) PressPrompt(req PressRequest) (Delivery, error) {
 	msgID := s.newMessageID()
 	src := map[string]any{"platform": platform, "chat_id": prompt.ChatID, "chat_type": chatType, "user_id": user, "message_id": msgID}
 	ev := map[string]any{"message_id": msgID, "source": src}
-	if s.deviations().has(DevPressRawCallback) {
+	if s.deviations().Has(deviation.SimPressRawCallback) {
 		// The button's callback token as plain text, undecoded.
 		ev["text"], ev["message_type"] = "hp1:"+prompt.PromptID+":"+req.OptionID, "text"
 	} else {

@@ -5,14 +5,15 @@ import (
 	"testing"
 
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/deviation"
 	"github.com/relaykit/relaykit/simulator"
 )
 
 // pressSim starts a simulator with a gateway that has sent a two-option
 // prompt on discord, and returns it with the prompt's message id.
-func pressSim(t *testing.T, devs ...simulator.Deviation) (*simulator.Server, *testGW, string) {
+func pressSim(t *testing.T, devs ...deviation.ID) (*simulator.Server, *testGW, string) {
 	t.Helper()
-	s := start(t, simulator.Options{Deviations: devs})
+	s := start(t, withDeviations(t, simulator.Options{}, devs...))
 	enroll(t, s, simulator.GatewaySpec{GatewayID: "gw-a", Platforms: []string{"discord"}})
 	g := dialGW(t, s, "gw-a")
 	g.hello("discord")

@@ -15,6 +15,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/deviation"
 )
 
 var errDuplicate = errors.New("duplicate socket")
@@ -53,7 +54,7 @@ func (s *Server) serveRelay(w http.ResponseWriter, r *http.Request) {
 	defer s.untrack()
 
 	auth := s.authenticateUpgrade(r.Header.Get("Authorization"))
-	if auth.reason != "" && s.deviations().has(DevHTTP401Auth) {
+	if auth.reason != "" && s.deviations().Has(deviation.SimHTTP401Auth) {
 		s.note(JournalEntry{Kind: JournalAuth, GatewayID: auth.claimed, Status: http.StatusUnauthorized, Reason: auth.reason, Detail: auth.detail + " (answered HTTP 401: deviation)"})
 		writeJSON(w, http.StatusUnauthorized, contract.ErrorBody{Error: auth.reason})
 		return
@@ -291,7 +292,7 @@ func (sess *session) feed(split *contract.LineSplitter, skipping *bool, chunk []
 	}
 	if errors.Is(err, contract.ErrFrameTooLarge) {
 		s.note(JournalEntry{Kind: JournalFrameIn, GatewayID: sess.gw.GatewayID, SessionID: sess.id, Detail: err.Error()})
-		if s.deviations().has(DevOversizeNoClose) {
+		if s.deviations().Has(deviation.SimOversizeNoClose) {
 			// Skip the rest of the frame when it is still arriving; a
 			// complete oversized line takes the rest of its chunk with it.
 			*split = contract.LineSplitter{}
@@ -345,7 +346,7 @@ func (sess *session) handleLine(line []byte) bool {
 		}
 		s.note(e)
 		s.metrics.malformedIn()
-		if s.deviations().has(DevMalformedNoClose) {
+		if s.deviations().Has(deviation.SimMalformedNoClose) {
 			return false
 		}
 		sess.closeNow(contract.CloseInvalidPayload, reason)
@@ -402,7 +403,7 @@ func (sess *session) dispatch(f contract.Frame, line []byte) bool {
 	case contract.InboundAck:
 		s.ack(sess, f.BufferID)
 	case contract.UnknownFrame:
-		if s.deviations().has(DevDropUnknownFramesClose) {
+		if s.deviations().Has(deviation.SimDropUnknownFramesClose) {
 			sess.closeNow(contract.CloseUnsupportedData, "unknown frame type")
 			return true
 		}
@@ -446,7 +447,7 @@ func (sess *session) hello(h contract.Hello) {
 
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	if len(sess.platforms) > 0 && s.deviations().has(DevNoDescriptorPerHello) {
+	if len(sess.platforms) > 0 && s.deviations().Has(deviation.SimNoDescriptorPerHello) {
 		s.note(JournalEntry{Kind: JournalIgnored, GatewayID: sess.gw.GatewayID, SessionID: sess.id, FrameType: contract.TypeHello,
 			Detail: "hello left unanswered (no-descriptor-per-hello deviation)"})
 		return

@@ -29,7 +29,7 @@ type Server struct {
 	log   *slog.Logger
 	store Store
 	jr    *journal
-	devs  atomic.Uint32
+	devs  atomic.Uint64
 	epoch string // random per process, so buffer ids never repeat across restarts
 
 	bufSeq  atomic.Uint64
@@ -136,8 +136,7 @@ func NewUnstarted(opts Options) (*Server, error) {
 	s.capt.init(cfg.Capture, s.epoch)
 	s.metrics = newMetrics(s)
 	s.media.init()
-	set, _ := normalizeDeviations(cfg.Deviations)
-	s.devs.Store(uint32(set))
+	s.devs.Store(uint64(cfg.deviations))
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if s.store == nil {
 		s.store = NewMemoryStore()
@@ -335,23 +334,6 @@ func (s *Server) afterFunc(d time.Duration, f func()) clock.Timer {
 		f()
 	})
 }
-
-func (s *Server) deviations() deviationSet { return deviationSet(s.devs.Load()) }
-
-// SetDeviations replaces the active deviations; none restores the
-// conforming behaviour.
-func (s *Server) SetDeviations(ds ...Deviation) error {
-	set, err := normalizeDeviations(ds)
-	if err != nil {
-		return err
-	}
-	s.devs.Store(uint32(set))
-	s.note(JournalEntry{Kind: JournalControl, Detail: fmt.Sprintf("deviations set to %v", set.list())})
-	return nil
-}
-
-// Deviations returns the active deviations.
-func (s *Server) Deviations() []Deviation { return s.deviations().list() }
 
 // note adds a journal entry stamped with the simulator's clock.
 func (s *Server) note(e JournalEntry) uint64 {

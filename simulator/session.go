@@ -11,6 +11,7 @@ import (
 
 	"github.com/relaykit/relaykit/clock"
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/deviation"
 )
 
 // session is one authenticated gateway socket.
@@ -479,7 +480,7 @@ func (sess *session) release(frames []outFrame, unwritten bool) {
 // a busy socket keep up.
 func (sess *session) writeBatch(batch []outFrame) (int, error) {
 	s := sess.srv
-	single := s.cfg.OneFramePerMessage || s.deviations().has(DevNoNewline)
+	single := s.cfg.OneFramePerMessage || s.deviations().Has(deviation.SimNoNewline)
 	for i := 0; i < len(batch); {
 		j, size := i+1, len(*batch[i].buf)
 		if !single {
@@ -519,7 +520,7 @@ func (sess *session) writeBatch(batch []outFrame) (int, error) {
 }
 
 func (sess *session) writeMessage(b []byte) error {
-	if sess.srv.deviations().has(DevNoNewline) {
+	if sess.srv.deviations().Has(deviation.SimNoNewline) {
 		b = b[:len(b)-1]
 	}
 	// The background context keeps coder/websocket from arming a timer per

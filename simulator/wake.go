@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/relaykit/relaykit/internal/deviation"
 )
 
 // WakeRecord is one wake request, or one that the cooldown suppressed.
@@ -25,7 +27,7 @@ type WakeRecord struct {
 // buffered an event, at most once per cooldown (WAKE-002, WAKE-003).
 // in.mu must be held.
 func (s *Server) maybeWakeLocked(in *instance, gw *GatewayRecord) {
-	if s.deviations().has(DevNoWake) {
+	if s.deviations().Has(deviation.SimNoWake) {
 		return
 	}
 	now := s.clk.Now()

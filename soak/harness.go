@@ -59,6 +59,7 @@ import (
 
 	"github.com/relaykit/relaykit/client"
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/deviation"
 	"github.com/relaykit/relaykit/simulator"
 )
 
@@ -126,10 +127,20 @@ type Config struct {
 	// and kills aside). Default 5 s.
 	PauseBound time.Duration
 
-	// SimDeviations and ClientDeviations break the implementations under
-	// test on purpose, to show the soak catches the bug (TestSoakCatches).
-	SimDeviations    []simulator.Deviation
-	ClientDeviations []client.Deviation
+	// deviations break the simulator and the clients under test on
+	// purpose, to show the soak catches the bug (TestSoakCatches); set
+	// with deviation.Apply (internal/deviation).
+	deviations deviation.Set
+}
+
+func init() {
+	deviation.Register(func(c *Config, s deviation.Set) error {
+		if err := (s &^ s.Only(deviation.Simulator)).Check(deviation.Client); err != nil {
+			return fmt.Errorf("soak: %w", err)
+		}
+		c.deviations = s
+		return nil
+	})
 }
 
 func (c *Config) defaults() error {
@@ -553,7 +564,7 @@ func quiescent() (int, uint64) {
 }
 
 func (h *harness) simOptions(store simulator.Store) simulator.Options {
-	return simulator.Options{
+	o := simulator.Options{
 		Store:             store,
 		Logger:            h.cfg.Logger,
 		Platforms:         platforms,
@@ -564,8 +575,10 @@ func (h *harness) simOptions(store simulator.Store) simulator.Options {
 		JournalSize:       20000,
 		JournalFrameBytes: 256,
 		HistorySize:       500,
-		Deviations:        h.cfg.SimDeviations,
 	}
+	// Cannot fail: the share is the simulator's.
+	_ = deviation.Apply(&o, h.cfg.deviations.Only(deviation.Simulator))
+	return o
 }
 
 // launch starts a simulator on the store: in this process, or as a
@@ -600,11 +613,7 @@ func (h *harness) launch() (host, error) {
 }
 
 func (h *harness) childArgs() []string {
-	devs := make([]string, len(h.cfg.SimDeviations))
-	for i, d := range h.cfg.SimDeviations {
-		devs[i] = string(d)
-	}
-	return childFlags(h.path, devs)
+	return childFlags(h.path, h.cfg.deviations.Only(deviation.Simulator).Names())
 }
 
 // noteChild adds what a child's store logged while it opened (those
@@ -671,7 +680,7 @@ func (h *harness) start(ctx context.Context) error {
 		}
 		g := &gateway{h: h, idx: i, id: id, secret: secret, inst: fmt.Sprintf("inst-%d", i),
 			rng: rand.New(rand.NewPCG(uint64(h.cfg.Seed), uint64(1000+i)))}
-		g.c, err = client.New(client.Options{
+		opts := client.Options{
 			Config: client.Config{URL: h.proxy.URL(), GatewayID: id, Secret: secret, Platforms: []client.Identity{
 				{Platform: "discord", BotID: fmt.Sprintf("d-%d", i)}, {Platform: "telegram", BotID: fmt.Sprintf("t-%d", i)},
 			}},
@@ -688,8 +697,11 @@ func (h *harness) start(ctx context.Context) error {
 			BackoffCap:       500 * time.Millisecond,
 			CloseGrace:       200 * time.Millisecond,
 			HTTPTimeout:      5 * time.Second,
-			Deviations:       h.cfg.ClientDeviations,
-		})
+		}
+		if err := deviation.Apply(&opts, h.cfg.deviations.Only(deviation.Client)); err != nil {
+			return fmt.Errorf("soak: client %s: %w", id, err)
+		}
+		g.c, err = client.New(opts)
 		if err != nil {
 			return fmt.Errorf("soak: failed to build client %s: %w", id, err)
 		}

@@ -9,8 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/relaykit/relaykit/client"
-	"github.com/relaykit/relaykit/simulator"
+	"github.com/relaykit/relaykit/internal/deviation"
 )
 
 var (
@@ -124,38 +123,39 @@ func TestSoakCatches(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name  string
-		sim   []simulator.Deviation
-		gw    []client.Deviation
+		devs  deviation.Set
 		kills bool // relaysim as a child process, killed with SIGKILL
 		want  []string
 	}{
 		// The connector replays acked entries on every drain: the journal
 		// shows it, and so do the gateways' own sockets.
-		{name: "redeliver-acked", sim: []simulator.Deviation{simulator.DevRedeliverAcked},
+		{name: "redeliver-acked", devs: deviation.NewSet(deviation.SimRedeliverAcked),
 			want: []string{"redelivered", "IDLE-010 (gateway ledger)"}},
 		// The same with relaysim killed now and then: journals die with
 		// the process, the gateway ledger still sees it.
-		{name: "redeliver-acked with kills", sim: []simulator.Deviation{simulator.DevRedeliverAcked}, kills: true,
+		{name: "redeliver-acked with kills", devs: deviation.NewSet(deviation.SimRedeliverAcked), kills: true,
 			want: []string{"IDLE-010 (gateway ledger)"}},
 		// The connector forgets entries as it sends them, so a crashed
 		// handler's event is gone, and live events overtake entries the
 		// gateway never acked.
-		{name: "replay-not-ack-gated", sim: []simulator.Deviation{simulator.DevReplayNotAckGated},
+		{name: "replay-not-ack-gated", devs: deviation.NewSet(deviation.SimReplayNotAckGated),
 			want: []string{"lost", "IDLE-012 (gateway ledger)"}},
 		// The gateway acks before its handler admitted the event.
-		{name: "ack-before-handler", gw: []client.Deviation{client.DevAckBeforeHandler},
+		{name: "ack-before-handler", devs: deviation.NewSet(deviation.ClientAckBeforeHandler),
 			want: []string{"without being admitted", "IDLE-013 (gateway ledger)"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := Config{
 				Duration: 3 * time.Second, Seed: 7, Gateways: 4, Dir: t.TempDir(), Settle: 5 * time.Second,
-				SimDeviations: tc.sim, ClientDeviations: tc.gw,
 				// Four of these run at once inside go test ./...: the
 				// abuser's megabyte frames would only load the machine
 				// other packages' timing tests share.
 				StallEvery: -1, AbuseEvery: -1,
 			}
-			if tc.sim != nil && tc.sim[0] == simulator.DevRedeliverAcked {
+			if err := deviation.Apply(&cfg, tc.devs); err != nil {
+				t.Fatal(err)
+			}
+			if tc.devs.Has(deviation.SimRedeliverAcked) {
 				// The gateway ledger reports a redelivery only after an
 				// ack a live frame confirmed, and the deviation forgets
 				// what it replays when the simulator restarts: give it a

@@ -8,6 +8,7 @@ import (
 
 	"github.com/relaykit/relaykit/client"
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/deviation"
 )
 
 // Chat sends to one chat the way its platform's descriptor allows: content
@@ -55,12 +56,12 @@ func (c *Chat) Descriptor() contract.CapabilityDescriptor { return c.tr.Descript
 func (c *Chat) Supports(op string) bool { return c.supports(c.Descriptor(), op) }
 
 func (c *Chat) supports(d contract.CapabilityDescriptor, op string) bool {
-	advertised := d.SupportsOp(op) || c.g.deviates(DevIgnoreSupportedOps)
+	advertised := d.SupportsOp(op) || c.g.deviates(deviation.AdapterIgnoreSupportedOps)
 	switch op {
 	case contract.OpDraft:
 		return advertised && d.SupportsDraftStreaming
 	case contract.OpEdit:
-		return advertised && (d.SupportsEdit || c.g.deviates(DevEditWithoutSupport))
+		return advertised && (d.SupportsEdit || c.g.deviates(deviation.AdapterEditWithoutSupport))
 	}
 	return advertised
 }
@@ -68,7 +69,7 @@ func (c *Chat) supports(d contract.CapabilityDescriptor, op string) bool {
 // splitter returns the splitter for the chat's descriptor.
 func (c *Chat) splitter(d contract.CapabilityDescriptor) Splitter {
 	unit := d.LenUnit
-	if c.g.deviates(DevCountCodePoints) {
+	if c.g.deviates(deviation.AdapterCountCodePoints) {
 		unit = contract.LenUnitChars
 	}
 	return Splitter{Limit: d.MessageLimit(), Unit: unit}
@@ -86,7 +87,7 @@ func (c *Chat) metadata(d contract.CapabilityDescriptor, text bool) map[string]a
 			md["thread_id"] = c.thread
 		}
 	}
-	if !c.g.deviates(DevNoMetadataStamp) {
+	if !c.g.deviates(deviation.AdapterNoMetadataStamp) {
 		md = c.g.meta.Stamp(c.platform, c.id, md)
 	}
 	if text {
@@ -258,7 +259,7 @@ func (c *Chat) SendMedia(ctx context.Context, m client.Media) (Sent, error) {
 			Op: contract.OpSendMedia, ChatID: c.id, MediaKind: m.Kind, SourceURL: m.SourceURL,
 			Content: m.Caption, Filename: m.Filename, Metadata: c.metadata(d, false),
 		}
-		if c.g.deviates(DevMediaKindFile) {
+		if c.g.deviates(deviation.AdapterMediaKindFile) {
 			a.MediaKind = "file"
 		}
 		r := c.do(ctx, a)

@@ -43,9 +43,11 @@
 //
 // # Deviations
 //
-// Options.Deviations make the adapter break one rule each on purpose
-// (count code points where utf16 is advertised, ignore supported_ops, edit
-// without supports_edit, skip metadata stamping, answer other processes'
-// prompts), so a gateway conformance suite can prove its checks catch
-// those bugs. docs/gateway-adapter.md lists them with the cases they fail.
+// The adapter can break one rule per deviation on purpose (count code
+// points where utf16 is advertised, ignore supported_ops, edit without
+// supports_edit, skip metadata stamping, answer other processes' prompts),
+// so a gateway conformance suite can prove its checks catch those bugs.
+// They are for this module's self-check only and have no switch in
+// Options; the echo gateway takes their names from RELAYKIT_DEVIATIONS,
+// and docs/gateway-adapter.md lists them with the cases they fail.
 package adapter

@@ -12,6 +12,7 @@ import (
 
 	"github.com/relaykit/relaykit/clock"
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/deviation"
 )
 
 // This file dry-runs the gateway conformance cases the adapter enables,
@@ -84,15 +85,15 @@ func echoAdmit(_ context.Context, ev contract.MessageEvent) error {
 // environment).
 func echoEnv(t *testing.T, devs string, descs ...contract.CapabilityDescriptor) *env {
 	t.Helper()
-	cdevs, adevs, err := SplitDeviations(devs)
+	set, err := deviation.Parse(devs, deviation.Client, deviation.Adapter)
 	if err != nil {
 		t.Fatal(err)
 	}
 	clk := clock.NewManual(epoch)
 	e := newEnv(t, envConfig{
 		descs:      descs,
-		clientDevs: cdevs,
-		opts:       Options{Clock: clk, Deviations: adevs, Admit: echoAdmit, StreamInterval: -1},
+		clientDevs: set.Only(deviation.Client),
+		opts:       Options{Clock: clk, deviations: set.Only(deviation.Adapter), Admit: echoAdmit, StreamInterval: -1},
 		fn:         echoTurn(clk),
 	})
 	e.clk = clk
@@ -106,23 +107,23 @@ type failure = string
 // suite would run it: what it injects and what it asserts.
 var conformanceCases = []struct {
 	name      string
-	deviation Deviation // the adapter deviation that must make it fail
+	deviation deviation.ID // the adapter deviation that must make it fail
 	run       func(t *testing.T, devs string) failure
 }{
-	{"OUT-031/utf16-limit", DevCountCodePoints, caseUTF16Limit},
-	{"HS-012/optional-op-gating", DevIgnoreSupportedOps, caseOptionalOpGating},
-	{"HS-024/edit-needs-supports-edit", DevEditWithoutSupport, caseEditNeedsSupport},
-	{"OUT-027/metadata-stamp", DevNoMetadataStamp, caseMetadataStamp},
-	{"IN-014/foreign-prompt-press", DevAnswerForeignPrompts, caseForeignPromptPress},
+	{"OUT-031/utf16-limit", deviation.AdapterCountCodePoints, caseUTF16Limit},
+	{"HS-012/optional-op-gating", deviation.AdapterIgnoreSupportedOps, caseOptionalOpGating},
+	{"HS-024/edit-needs-supports-edit", deviation.AdapterEditWithoutSupport, caseEditNeedsSupport},
+	{"OUT-027/metadata-stamp", deviation.AdapterNoMetadataStamp, caseMetadataStamp},
+	{"IN-014/foreign-prompt-press", deviation.AdapterAnswerForeignPrompts, caseForeignPromptPress},
 }
 
 func TestConformanceCasesCatchTheirDeviations(t *testing.T) {
 	for _, c := range conformanceCases {
 		t.Run(c.name, func(t *testing.T) {
-			for _, d := range append([]Deviation{""}, AllDeviations()...) {
-				got := c.run(t, string(d))
-				if wantFail := d == c.deviation; (got != "") != wantFail {
-					t.Errorf("deviation %q: failure %q, want failing %v", d, got, wantFail)
+			for _, d := range append([]deviation.Info{{}}, deviation.Of(deviation.Adapter)...) {
+				got := c.run(t, d.Name)
+				if wantFail := d.Name != "" && d.ID == c.deviation; (got != "") != wantFail {
+					t.Errorf("deviation %q: failure %q, want failing %v", d.Name, got, wantFail)
 				}
 			}
 		})

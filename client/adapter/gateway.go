@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"runtime/debug"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,6 +16,7 @@ import (
 	"github.com/relaykit/relaykit/client"
 	"github.com/relaykit/relaykit/clock"
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/deviation"
 )
 
 // Transport is what the adapter needs from a connection: *client.Client
@@ -102,9 +102,10 @@ type Options struct {
 	// buffered forward does not replay forever.
 	Passthrough func(ctx context.Context, d *client.PassthroughDelivery) error
 
-	// Deviations make the adapter break contract requirements on purpose,
-	// for the conformance suite's self-check. Default none.
-	Deviations []Deviation
+	// deviations make the adapter break contract requirements on purpose,
+	// for the conformance self-check; set with deviation.Apply
+	// (deviations.go).
+	deviations deviation.Set
 }
 
 // Gateway turns a relay client into a gateway that behaves according to
@@ -122,7 +123,6 @@ type Gateway struct {
 	clk    clock.Clock
 	log    *slog.Logger
 	opts   Options
-	dev    map[Deviation]bool
 	nonce  string
 	meta   MetadataStore
 	draftN atomic.Int64
@@ -150,8 +150,7 @@ type queued struct {
 }
 
 // New returns a Gateway that runs fn for every inbound message. It panics
-// on invalid options (an unknown deviation or a malformed nonce): they are
-// programming errors.
+// on invalid options (a malformed nonce): they are programming errors.
 func New(fn TurnFunc, opts Options) *Gateway {
 	if fn == nil {
 		panic("adapter: New needs a TurnFunc")
@@ -161,18 +160,11 @@ func New(fn TurnFunc, opts Options) *Gateway {
 		clk:      clock.OrReal(opts.Clock),
 		log:      opts.Logger,
 		opts:     opts,
-		dev:      map[Deviation]bool{},
 		nonce:    opts.Nonce,
 		sessions: map[string]*session{},
 	}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
-	}
-	for _, d := range opts.Deviations {
-		if !slices.Contains(AllDeviations(), d) {
-			panic(fmt.Sprintf("adapter: unknown deviation %q", d))
-		}
-		g.dev[d] = true
 	}
 	if g.nonce == "" {
 		g.nonce = NewNonce()
@@ -202,8 +194,6 @@ func (g *Gateway) Nonce() string { return g.nonce }
 
 // Metadata returns the per-chat metadata the Gateway learned.
 func (g *Gateway) Metadata() *MetadataStore { return &g.meta }
-
-func (g *Gateway) deviates(d Deviation) bool { return g.dev[d] }
 
 // Chat returns the outbound surface of one chat on tr, for messages sent
 // outside a turn. platform "" means the platform of the chat's last

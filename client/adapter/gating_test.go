@@ -9,6 +9,7 @@ import (
 
 	"github.com/relaykit/relaykit/client"
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/deviation"
 )
 
 // legacyDesc advertises no supported_ops (so the legacy set) and no
@@ -79,8 +80,8 @@ func TestDeviationIgnoreSupportedOps(t *testing.T) {
 	jobs := make(chan turnJob, 1)
 	e := newEnv(t, envConfig{
 		descs:      []contract.CapabilityDescriptor{legacyDesc("old")},
-		opts:       Options{Deviations: []Deviation{DevIgnoreSupportedOps}},
-		clientDevs: []client.Deviation{client.DevUnsupportedOpSent},
+		opts:       Options{deviations: deviation.NewSet(deviation.AdapterIgnoreSupportedOps)},
+		clientDevs: deviation.NewSet(deviation.ClientUnsupportedOpSent),
 		fn:         runFn(jobs),
 	})
 	_ = e.do(jobs, event("old", "c1", "m1", "hi"), func(ctx context.Context, t *Turn) error {
@@ -107,7 +108,7 @@ func TestFallbacksSurviveTheClientGate(t *testing.T) {
 	jobs := make(chan turnJob, 1)
 	e := newEnv(t, envConfig{
 		descs: []contract.CapabilityDescriptor{legacyDesc("old")},
-		opts:  Options{Deviations: []Deviation{DevIgnoreSupportedOps}},
+		opts:  Options{deviations: deviation.NewSet(deviation.AdapterIgnoreSupportedOps)},
 		fn:    runFn(jobs),
 	})
 	_ = e.do(jobs, event("old", "c1", "m1", "hi"), func(ctx context.Context, t *Turn) error {

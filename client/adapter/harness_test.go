@@ -12,6 +12,7 @@ import (
 	"github.com/relaykit/relaykit/client"
 	"github.com/relaykit/relaykit/clock"
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/deviation"
 	"github.com/relaykit/relaykit/simulator"
 )
 
@@ -50,7 +51,7 @@ type env struct {
 type envConfig struct {
 	descs       []contract.CapabilityDescriptor
 	opts        Options
-	clientDevs  []client.Deviation
+	clientDevs  deviation.Set
 	outboundTTL time.Duration // client OutboundTimeout; default 10s
 	clientClock clock.Clock   // the client's clock; default the wall clock
 	fn          TurnFunc      // default: block until ctx ends
@@ -100,15 +101,18 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 	if ttl == 0 {
 		ttl = waitFor
 	}
-	c, err := client.New(client.Options{
+	copts := client.Options{
 		Config:          client.Config{URL: sim.URL(), GatewayID: "gw1", Secret: testSecret, Platforms: ids},
 		Handler:         e.gw,
 		Reconnect:       client.Bool(false),
 		PingInterval:    -1,
 		OutboundTimeout: ttl,
-		Deviations:      cfg.clientDevs,
 		Clock:           cfg.clientClock,
-	})
+	}
+	if err := deviation.Apply(&copts, cfg.clientDevs); err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(copts)
 	if err != nil {
 		t.Fatalf("client.New: %v", err)
 	}

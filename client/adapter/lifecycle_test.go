@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/deviation"
 	"github.com/relaykit/relaykit/simulator"
 )
 
@@ -82,7 +83,7 @@ func TestDeviationNoMetadataStamp(t *testing.T) {
 	jobs := make(chan turnJob, 1)
 	e := newEnv(t, envConfig{
 		descs: []contract.CapabilityDescriptor{desc("dc", 2000, "chars", allOps...)},
-		opts:  Options{Deviations: []Deviation{DevNoMetadataStamp}},
+		opts:  Options{deviations: deviation.NewSet(deviation.AdapterNoMetadataStamp)},
 		fn:    runFn(jobs),
 	})
 	_ = e.do(jobs, scoped("dc", "c1", "m1"), func(ctx context.Context, t *Turn) error {

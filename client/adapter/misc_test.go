@@ -4,44 +4,29 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"slices"
 	"strings"
 	"testing"
 
 	"github.com/relaykit/relaykit/client"
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/deviation"
 	"github.com/relaykit/relaykit/simulator"
 )
 
-func TestParseDeviations(t *testing.T) {
-	cs, as, err := SplitDeviations(" count-code-points, no-newline ,,ignore-supported-ops")
-	if err != nil {
-		t.Fatal(err)
+// TestDeviationsAreTheAdapters: Options take the adapter's deviations and
+// none of the client's (their names share one environment variable).
+func TestDeviationsAreTheAdapters(t *testing.T) {
+	var o Options
+	if err := deviation.Apply(&o, deviation.NewSet(deviation.AdapterCountCodePoints, deviation.ClientNoNewline)); err == nil {
+		t.Fatal("Options took a client deviation")
 	}
-	if !slices.Equal(as, []Deviation{DevCountCodePoints, DevIgnoreSupportedOps}) {
-		t.Fatalf("adapter deviations %v", as)
-	}
-	if !slices.Equal(cs, []client.Deviation{client.DevNoNewline, client.DevUnsupportedOpSent}) {
-		t.Fatalf("client deviations %v", cs)
-	}
-	if _, _, err := SplitDeviations("nope"); err == nil {
-		t.Fatal("an unknown deviation parsed")
-	}
-	if got, err := ParseDeviations("no-metadata-stamp,answer-foreign-prompts,edit-without-support"); err != nil || len(got) != 3 {
-		t.Fatalf("ParseDeviations = %v, %v", got, err)
-	}
-	if _, err := ParseDeviations("no-newline"); err == nil {
-		t.Fatal("a client deviation parsed as an adapter one")
-	}
-	for _, d := range AllDeviations() {
-		if slices.Contains(client.AllDeviations(), client.Deviation(d)) {
-			t.Fatalf("%s names a client deviation too", d)
-		}
+	if err := deviation.Apply(&o, deviation.NewSet(deviation.AdapterCountCodePoints)); err != nil || !o.deviations.Has(deviation.AdapterCountCodePoints) {
+		t.Fatalf("Apply = %v, set %v", err, o.deviations.IDs())
 	}
 }
 
 func TestNewRejectsBadOptions(t *testing.T) {
-	for _, o := range []Options{{Deviations: []Deviation{"bogus"}}, {Nonce: "has.dot"}} {
+	for _, o := range []Options{{Nonce: "has.dot"}} {
 		func() {
 			defer func() {
 				if recover() == nil {
@@ -136,7 +121,7 @@ func TestMediaRefusedFallsBackToText(t *testing.T) {
 
 func TestDeviationMediaKindFile(t *testing.T) {
 	e := newEnv(t, envConfig{descs: []contract.CapabilityDescriptor{desc("dc", 2000, "chars", allOps...)},
-		opts: Options{TypingInterval: -1, NoReactions: true, Deviations: []Deviation{DevMediaKindFile}}})
+		opts: Options{TypingInterval: -1, NoReactions: true, deviations: deviation.NewSet(deviation.AdapterMediaKindFile)}})
 	_, _ = e.gw.Chat(e.c, "dc", "c1").SendMedia(e.ctx(), client.Media{Kind: "image", SourceURL: "https://example.com/x.png"})
 	sm := ofOps(e.actions(), contract.OpSendMedia)
 	if len(sm) != 1 || sm[0].MediaKind != "file" {

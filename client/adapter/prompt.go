@@ -11,6 +11,7 @@ import (
 
 	"github.com/relaykit/relaykit/clock"
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/deviation"
 )
 
 // PromptRequest describes an interactive prompt: a question with buttons.
@@ -200,7 +201,7 @@ func (c *Chat) Ask(ctx context.Context, req PromptRequest) (*PendingPrompt, erro
 		return nil, fmt.Errorf("prompt kind %q: want one of %v", kind, contract.PromptKinds)
 	}
 	id := MintPromptID(g.nonce)
-	if g.deviates(DevLongPromptIDs) {
+	if g.deviates(deviation.AdapterLongPromptIDs) {
 		id = g.nonce + "." + randomHex(16)
 	} else if err := ValidateOptions(id, optionIDs(req.Options)); err != nil {
 		return nil, fmt.Errorf("invalid prompt: %w", err)
@@ -290,7 +291,7 @@ func (g *Gateway) consumePromptResponse(ctx context.Context, tr Transport, ev co
 		return false
 	}
 	log := g.log.With(slog.String("prompt", pr.PromptID), slog.String("option", pr.OptionID))
-	if owner, ok := PromptOwner(pr.PromptID); ok && owner != g.nonce && !g.deviates(DevAnswerForeignPrompts) {
+	if owner, ok := PromptOwner(pr.PromptID); ok && owner != g.nonce && !g.deviates(deviation.AdapterAnswerForeignPrompts) {
 		log.Debug("relay prompt answer belongs to another gateway process")
 		return true
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/deviation"
 	"github.com/relaykit/relaykit/simulator"
 )
 
@@ -129,7 +130,7 @@ func TestForeignPromptPressesAreSwallowed(t *testing.T) {
 }
 
 func TestDeviationAnswerForeignPrompts(t *testing.T) {
-	e, _, _ := promptEnv(t, desc("dc", 2000, "chars", allOps...), Options{TypingInterval: -1, NoReactions: true, Deviations: []Deviation{DevAnswerForeignPrompts}})
+	e, _, _ := promptEnv(t, desc("dc", 2000, "chars", allOps...), Options{TypingInterval: -1, NoReactions: true, deviations: deviation.NewSet(deviation.AdapterAnswerForeignPrompts)})
 	e.inject(press("dc", "c1", "p1", "f0f0f0.12345678", "a"))
 	e.sentinel("dc", "c1", "after")
 	if sends := ofOps(e.actions(), contract.OpSend); len(sends) != 2 || sends[0].Content != DefaultExpiredNotice {
@@ -138,7 +139,7 @@ func TestDeviationAnswerForeignPrompts(t *testing.T) {
 }
 
 func TestDeviationLongPromptIDs(t *testing.T) {
-	e, _, _ := promptEnv(t, desc("dc", 2000, "chars", allOps...), Options{TypingInterval: -1, NoReactions: true, Deviations: []Deviation{DevLongPromptIDs}})
+	e, _, _ := promptEnv(t, desc("dc", 2000, "chars", allOps...), Options{TypingInterval: -1, NoReactions: true, deviations: deviation.NewSet(deviation.AdapterLongPromptIDs)})
 	_, promptID := askFruit(e, "dc")
 	p := ofOps(e.waitActions(1, contract.OpPrompt), contract.OpPrompt)[0]
 	id := promptID()

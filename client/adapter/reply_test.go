@@ -8,6 +8,7 @@ import (
 
 	"github.com/relaykit/relaykit/client"
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/deviation"
 	"github.com/relaykit/relaykit/simulator"
 )
 
@@ -59,7 +60,7 @@ func TestDeviationCountCodePointsOverflowsUTF16(t *testing.T) {
 	jobs := make(chan turnJob, 1)
 	e := newEnv(t, envConfig{
 		descs: []contract.CapabilityDescriptor{desc("tg", 60, contract.LenUnitUTF16)},
-		opts:  Options{Deviations: []Deviation{DevCountCodePoints}},
+		opts:  Options{deviations: deviation.NewSet(deviation.AdapterCountCodePoints)},
 		fn:    runFn(jobs),
 	})
 	_ = e.do(jobs, event("tg", "c1", "m1", "hi"), func(ctx context.Context, t *Turn) error {

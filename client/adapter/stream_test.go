@@ -10,6 +10,7 @@ import (
 
 	"github.com/relaykit/relaykit/clock"
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/deviation"
 	"github.com/relaykit/relaykit/simulator"
 )
 
@@ -256,7 +257,7 @@ func TestDeviationEditWithoutSupport(t *testing.T) {
 	jobs := make(chan turnJob, 1)
 	e := newEnv(t, envConfig{
 		descs: []contract.CapabilityDescriptor{desc("old", 4096, "chars")},
-		opts:  Options{TypingInterval: -1, NoReactions: true, StreamInterval: -1, Deviations: []Deviation{DevEditWithoutSupport}},
+		opts:  Options{TypingInterval: -1, NoReactions: true, StreamInterval: -1, deviations: deviation.NewSet(deviation.AdapterEditWithoutSupport)},
 		fn:    runFn(jobs),
 	})
 	_ = e.do(jobs, event("old", "c1", "m1", "hi"), func(ctx context.Context, t *Turn) error {

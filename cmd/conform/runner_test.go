@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"go.uber.org/goleak"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,8 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/relaykit/relaykit/clock"
 	"github.com/relaykit/relaykit/conformance"
+	"github.com/relaykit/relaykit/internal/deviation"
 	"github.com/relaykit/relaykit/simulator"
 )
 
@@ -170,7 +172,7 @@ func TestBaselineExpectedNewAndStale(t *testing.T) {
 		t.Fatal(err)
 	}
 	args := []string{"connector", "--url", sim.URL(), "--control", sim.URL() + "/_relaysim", "--focus", "AUTH-002/,AUTH-010/wrong-secret", "-q"}
-	if err := sim.SetDeviations(simulator.DevHTTP401Auth); err != nil {
+	if err := deviation.Apply(sim, deviation.NewSet(deviation.SimHTTP401Auth)); err != nil {
 		t.Fatal(err)
 	}
 	if code, out, _ := conform(t, args...); code != 1 || !strings.Contains(out, "FAIL AUTH-002/missing-token") {
@@ -183,7 +185,7 @@ func TestBaselineExpectedNewAndStale(t *testing.T) {
 	if code, out, _ := conform(t, "connector", "--url", sim.URL(), "--control", sim.URL()+"/_relaysim", "--focus", "AUTH-002/", "--baseline", base, "-q"); code != 0 {
 		t.Errorf("deviating, listed failure only: exit %d, want 0\n%s", code, out)
 	}
-	if err := sim.SetDeviations(); err != nil {
+	if err := deviation.Apply(sim, 0); err != nil {
 		t.Fatal(err)
 	}
 	if code, out, _ := conform(t, append(args, "--baseline", base)...); code != 1 || !strings.Contains(out, "stale") {

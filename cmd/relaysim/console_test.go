@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/relaykit/relaykit/internal/testkit"
 )
 
 // consoleLine returns the URL of relaysim's log line naming the console,
@@ -15,7 +17,7 @@ import (
 func consoleLine(t *testing.T, st *started, expected bool) string {
 	t.Helper()
 	re := regexp.MustCompile(`msg="relaysim: console: open it in a browser" url=(\S+)`)
-	deadline := time.Now().Add(waitFor)
+	deadline := time.Now().Add(testkit.Wait)
 	for {
 		logs := st.stderr.String()
 		if m := re.FindStringSubmatch(logs); m != nil {
@@ -30,7 +32,7 @@ func consoleLine(t *testing.T, st *started, expected bool) string {
 
 func getStatus(t *testing.T, url string) int {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Wait)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	resp, err := http.DefaultClient.Do(req)

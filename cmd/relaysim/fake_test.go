@@ -12,6 +12,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/testkit"
 )
 
 const exampleDescriptor = "../../examples/relaysim/smallchat.json"
@@ -27,7 +28,7 @@ func TestDescriptorFlagServesThePlatform(t *testing.T) {
 	st = startRun(t, []string{"--addr", "127.0.0.1:0", "--descriptor", exampleDescriptor, "--platforms", "smallchat,telegram"}, nil)
 	conn := dialEnv(t, st.env) // checks the descriptor names smallchat
 	defer conn.CloseNow()
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Wait)
 	defer cancel()
 	conn.Write(ctx, websocket.MessageText, []byte(`{"type":"hello","platform":"smallchat","botId":""}`+"\n"))
 	_, msg, err := conn.Read(ctx)

@@ -29,6 +29,7 @@ import (
 
 	"github.com/relaykit/relaykit/clock"
 	"github.com/relaykit/relaykit/internal/buildinfo"
+	"github.com/relaykit/relaykit/internal/deviation"
 	"github.com/relaykit/relaykit/simulator"
 )
 
@@ -138,7 +139,6 @@ func usage(fs *flag.FlagSet, w io.Writer) {
 	fmt.Fprint(w, `relaysim runs a Hermes relay connector simulator with a control API.
 
 Usage: relaysim [flags]
-       relaysim soak [--duration D] [--seed N] [--gateways N] [--dir PATH] [--kill-every D] [-v]
        relaysim --version
 
 With no flags it listens on loopback, keeps state in memory, enrolls the
@@ -149,8 +149,7 @@ authentication unless --control-token is set: keep relaysim on loopback
 (it warns when it is not). Dev mode (--dev: any bearer may provision) is
 on only on loopback without --identity-token. Every value is checked at
 start; a bad one is a usage error (exit 2) naming the flag.
-"relaysim soak" runs the chaos soak (docs/soak.md) instead and prints its
-figures; "relaysim soak --help" lists its flags.
+The chaos soak (docs/soak.md) is the separate command relaysoak.
 
 Flags (each also read from the environment variable shown):
 `)
@@ -171,9 +170,6 @@ Flags (each also read from the environment variable shown):
 // run is main without the process: it returns the exit code, and stops
 // gracefully when ctx ends.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	if len(args) > 0 && args[0] == "soak" {
-		return runSoak(ctx, args[1:], stdout, stderr)
-	}
 	var c config
 	fs := newFlagSet(&c, stderr)
 	if wantsVersion(fs, args) {
@@ -185,6 +181,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "relaysim: unexpected argument %q\n", fs.Arg(0))
+		if fs.Arg(0) == "soak" {
+			// Session 2's "relaysim soak" moved out: the connector binary links no gateway code.
+			fmt.Fprintln(stderr, "relaysim: the chaos soak is the command relaysoak now (go run ./cmd/relaysoak, docs/soak.md)")
+		}
 		return 2
 	}
 	// Environment twins fill in what the command line left unset.
@@ -288,7 +288,11 @@ func (c *config) options(logger *slog.Logger) (simulator.Options, error) {
 		return opts, err
 	}
 	opts.DuplicatePolicy = p
-	if opts.Deviations, err = simulator.ParseDeviations(c.deviate); err != nil {
+	devs, err := deviation.Parse(c.deviate, deviation.Simulator)
+	if err != nil {
+		return opts, err
+	}
+	if err := deviation.Apply(&opts, devs); err != nil {
 		return opts, err
 	}
 	if c.platforms != "" {

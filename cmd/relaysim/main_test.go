@@ -20,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/testkit"
 )
 
 func TestMain(m *testing.M) {
@@ -31,8 +32,6 @@ func TestMain(m *testing.M) {
 	}
 	goleak.VerifyTestMain(m)
 }
-
-const waitFor = 10 * time.Second
 
 // started is a run in progress.
 type started struct {
@@ -75,7 +74,7 @@ func startRun(t *testing.T, args []string, env map[string]string) *started {
 		<-st.code
 	})
 	sc := bufio.NewScanner(pr)
-	deadline := time.AfterFunc(waitFor, func() { pw.CloseWithError(errors.New("timeout")) })
+	deadline := time.AfterFunc(testkit.Wait, func() { pw.CloseWithError(errors.New("timeout")) })
 	defer deadline.Stop()
 	for sc.Scan() {
 		k, v, ok := strings.Cut(sc.Text(), "=")
@@ -98,7 +97,7 @@ func startRun(t *testing.T, args []string, env map[string]string) *started {
 func dialEnv(t *testing.T, env map[string]string) *websocket.Conn {
 	t.Helper()
 	tok := contract.MintTokenTTL(env["GATEWAY_RELAY_ID"], env["GATEWAY_RELAY_SECRET"], time.Now(), contract.DefaultTokenTTL)
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Wait)
 	defer cancel()
 	conn, _, err := websocket.Dial(ctx, contract.DialURL(env["GATEWAY_RELAY_URL"]), &websocket.DialOptions{
 		HTTPHeader: http.Header{"Authorization": {"Bearer " + tok}},
@@ -327,33 +326,5 @@ func TestSubprocessSIGTERM(t *testing.T) {
 	}
 	if !strings.Contains(errb.String(), "shutting down") {
 		t.Fatalf("stderr:\n%s", errb.String())
-	}
-}
-
-// relaysim soak runs the chaos soak from the binary and reports its
-// figures; bad flags are usage errors.
-func TestSoakSubcommand(t *testing.T) {
-	noEnv := func(string) string { return "" }
-	var out, errb bytes.Buffer
-	dir := t.TempDir()
-	// In process: this test binary cannot be the relaysim child.
-	if code := run(context.Background(), []string{"soak", "--duration", "1s", "--seed", "7", "--gateways", "3", "--dir", dir, "--kill-every", "0"}, &out, &errb, noEnv); code != 0 {
-		t.Fatalf("soak exit %d\n%s%s", code, out.String(), errb.String())
-	}
-	for _, want := range []string{"soak: seed 7, 3 gateways", "lost 0, duplicated-after-ack 0, out-of-order 0, cross-tenant 0", "violations 0"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("soak output lacks %q:\n%s", want, out.String())
-		}
-	}
-	if _, err := os.Stat(dir); err != nil {
-		t.Errorf("the soak removed the --dir it was given: %v", err)
-	}
-	if code := run(context.Background(), []string{"soak", "--help"}, &out, &errb, noEnv); code != 0 {
-		t.Errorf("soak --help exit %d", code)
-	}
-	for _, args := range [][]string{{"soak", "--duration", "soon"}, {"soak", "extra"}, {"soak", "--kill-every", "-1s"}} {
-		if code := run(context.Background(), args, &out, &errb, noEnv); code != 2 {
-			t.Errorf("%v: exit %d, want 2", args, code)
-		}
 	}
 }

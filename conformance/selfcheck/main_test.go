@@ -4,17 +4,20 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"go.uber.org/goleak"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/relaykit/relaykit/clock"
 	"github.com/relaykit/relaykit/conformance"
+	"github.com/relaykit/relaykit/internal/deviation"
 	"github.com/relaykit/relaykit/simulator"
 )
 
@@ -82,19 +85,22 @@ func runChild(raw string) int {
 	case spec.Foreign != "" && spec.Side == conformance.Connector:
 		res, err = runForeign(spec, common)
 	case spec.Side == conformance.Connector:
-		var devs []simulator.Deviation
-		for _, d := range spec.SimDeviations {
-			devs = append(devs, simulator.Deviation(d))
-		}
 		var clk clock.Clock = clock.NewManual(time.Now())
 		if spec.RealClock {
 			clk = nil
 		}
-		sim, serr := simulator.New(simulator.Options{
+		opts := simulator.Options{
 			Clock:          clk,
-			Deviations:     devs,
 			IdentityTokens: map[string]string{identityToken: ""},
-		})
+		}
+		devs, serr := deviation.Parse(strings.Join(spec.SimDeviations, ","), deviation.Simulator)
+		if serr == nil {
+			serr = deviation.Apply(&opts, devs)
+		}
+		var sim *simulator.Server
+		if serr == nil {
+			sim, serr = simulator.New(opts)
+		}
 		if serr != nil {
 			fmt.Fprintln(os.Stderr, "selfcheck child: simulator:", serr)
 			return 3

@@ -130,7 +130,7 @@ func firstLine(s string) string {
 }
 
 // deviationsEnv is how the echo gateway learns its client and adapter
-// deviations (one comma list, split by adapter.SplitDeviations).
+// deviations: one comma list of names, parsed with deviation.Parse.
 const deviationsEnv = "RELAYKIT_DEVIATIONS"
 
 // TestSuiteTimeOnAFailingConnector holds a stranger's first run to its

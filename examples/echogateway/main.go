@@ -27,6 +27,7 @@ import (
 	"github.com/relaykit/relaykit/client"
 	"github.com/relaykit/relaykit/client/adapter"
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/deviation"
 )
 
 func main() {
@@ -49,7 +50,9 @@ func run(ctx context.Context, stop func(), getenv func(string) string, stderr io
 			devs = alias
 		}
 	}
-	cdevs, adevs, err := adapter.SplitDeviations(devs)
+	// The deviations are relaykit's own self-check (internal/deviation):
+	// a gateway of yours has none.
+	set, err := deviation.Parse(devs, deviation.Client, deviation.Adapter)
 	if err != nil {
 		log.Error("bad RELAYKIT_DEVIATIONS", "err", err)
 		return 2
@@ -67,13 +70,17 @@ func run(ctx context.Context, stop func(), getenv func(string) string, stderr io
 
 	// TypingInterval -1: the echo sends its typing indicator itself (see
 	// echo.typing), instead of the adapter's heartbeat.
-	gw := adapter.New(e.turn, adapter.Options{Logger: log, Admit: admit, Deviations: adevs, TypingInterval: -1})
+	aopts := adapter.Options{Logger: log, Admit: admit, TypingInterval: -1}
+	if err := deviation.Apply(&aopts, set.Only(deviation.Adapter)); err != nil {
+		log.Error("bad RELAYKIT_DEVIATIONS", "err", err)
+		return 2
+	}
+	gw := adapter.New(e.turn, aopts)
 	e.meta = gw.Metadata()
-	c, rep, err := client.Boot(ctx, client.Options{
-		Getenv:     getenv,
-		Handler:    gw,
-		Logger:     log,
-		Deviations: cdevs,
+	copts := client.Options{
+		Getenv:  getenv,
+		Handler: gw,
+		Logger:  log,
 		// The timer knobs of the gateway testee contract
 		// (docs/conformance-guide.md); unset means the default.
 		BackoffBase:      envDuration(getenv, "RELAYKIT_BACKOFF_BASE"),
@@ -83,7 +90,12 @@ func run(ctx context.Context, stop func(), getenv func(string) string, stderr io
 		HandshakeTimeout: envDuration(getenv, "RELAYKIT_HANDSHAKE_TIMEOUT"),
 		GoIdleTimeout:    envDuration(getenv, "RELAYKIT_GO_IDLE_TIMEOUT"),
 		StableWindow:     envDuration(getenv, "RELAYKIT_STABLE_WINDOW"),
-	})
+	}
+	if err := deviation.Apply(&copts, set.Only(deviation.Client)); err != nil {
+		log.Error("bad RELAYKIT_DEVIATIONS", "err", err)
+		return 2
+	}
+	c, rep, err := client.Boot(ctx, copts)
 	for _, w := range rep.Warnings {
 		log.Warn("config", "warning", w)
 	}

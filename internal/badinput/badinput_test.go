@@ -12,6 +12,7 @@ import (
 
 	"github.com/relaykit/relaykit/contract"
 	"github.com/relaykit/relaykit/fixtures"
+	"github.com/relaykit/relaykit/internal/deviation"
 	"github.com/relaykit/relaykit/simulator"
 )
 
@@ -22,14 +23,17 @@ const identity = "badinput-identity-token"
 // relaysim starts a simulator with two tenants' gateways on telegram, a
 // revoked gateway, and slack served but not fronted, and returns the
 // catalogue's target for it.
-func relaysim(t *testing.T, devs ...simulator.Deviation) (*simulator.Server, Target) {
+func relaysim(t *testing.T, devs ...deviation.ID) (*simulator.Server, Target) {
 	t.Helper()
-	s, err := simulator.New(simulator.Options{
+	opts := simulator.Options{
 		Platforms:      []string{"telegram", "slack"},
 		IdentityTokens: map[string]string{identity: "tenant-a"},
-		Deviations:     devs,
 		HelloGrace:     500 * time.Millisecond,
-	})
+	}
+	if err := deviation.Apply(&opts, deviation.NewSet(devs...)); err != nil {
+		t.Fatal(err)
+	}
+	s, err := simulator.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,20 +157,20 @@ func TestCatalogueCatchesDeviations(t *testing.T) {
 		byID[e.ID] = e
 	}
 	for _, tc := range []struct {
-		dev  simulator.Deviation
+		dev  deviation.ID
 		fail []string
 	}{
-		{simulator.DevMalformedNoClose, []string{"frame-not-json-truncated", "frame-not-object-array", "binary-invalid-utf8"}},
-		{simulator.DevOversizeNoClose, []string{"frame-oversize", "frame-oversize-unterminated"}},
-		{simulator.DevDropUnknownFramesClose, []string{"frame-unknown-type"}},
-		{simulator.DevHTTP401Auth, []string{"upgrade-token-forged", "upgrade-token-expired", "upgrade-token-missing"}},
-		{simulator.DevExpiredAsUnauthorized, []string{"upgrade-token-expired"}},
-		{simulator.DevCrossTenantMedia, []string{"media-download-other-tenant"}},
-		{simulator.DevPlatformNotFrontedDropped, []string{"outbound-platform-not-fronted"}},
-		{simulator.DevNoDescriptorPerHello, []string{"hello-second"}},
-		{simulator.DevUnsupportedOpSuccess, []string{"outbound-op-unknown"}},
+		{deviation.SimMalformedNoClose, []string{"frame-not-json-truncated", "frame-not-object-array", "binary-invalid-utf8"}},
+		{deviation.SimOversizeNoClose, []string{"frame-oversize", "frame-oversize-unterminated"}},
+		{deviation.SimDropUnknownFramesClose, []string{"frame-unknown-type"}},
+		{deviation.SimHTTP401Auth, []string{"upgrade-token-forged", "upgrade-token-expired", "upgrade-token-missing"}},
+		{deviation.SimExpiredAsUnauthorized, []string{"upgrade-token-expired"}},
+		{deviation.SimCrossTenantMedia, []string{"media-download-other-tenant"}},
+		{deviation.SimPlatformNotFrontedDropped, []string{"outbound-platform-not-fronted"}},
+		{deviation.SimNoDescriptorPerHello, []string{"hello-second"}},
+		{deviation.SimUnsupportedOpSuccess, []string{"outbound-op-unknown"}},
 	} {
-		t.Run(string(tc.dev), func(t *testing.T) {
+		t.Run(tc.dev.Name(), func(t *testing.T) {
 			t.Parallel()
 			_, target := relaysim(t, tc.dev)
 			var sel []Entry

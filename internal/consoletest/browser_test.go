@@ -15,6 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"go.uber.org/goleak"
 
+	"github.com/relaykit/relaykit/internal/testkit"
 	"github.com/relaykit/relaykit/simulator"
 )
 
@@ -24,9 +25,6 @@ const (
 	envChromium   = "RELAYKIT_CHROMIUM"      // the browser binary
 	envScreenshot = "RELAYKIT_CONSOLE_SCREENSHOT"
 )
-
-// waitFor bounds every wait on the page or the gateway.
-const waitFor = 15 * time.Second
 
 var tmpDir string
 
@@ -152,7 +150,7 @@ func startGateway(t *testing.T, s *simulator.Server, gatewayID string) {
 	case <-ready:
 	case <-done:
 		t.Fatal("echogateway exited before it was ready")
-	case <-time.After(waitFor):
+	case <-time.After(testkit.SlowWait):
 		t.Fatal("echogateway not ready in time")
 	}
 }
@@ -185,7 +183,7 @@ func startChrome(path string) {
 		chromedp.NoFirstRun,
 		chromedp.NoDefaultBrowserCheck,
 		chromedp.WindowSize(1500, 900),
-		chromedp.WSURLReadTimeout(waitFor), // bounds the start
+		chromedp.WSURLReadTimeout(testkit.SlowWait), // bounds the start
 		// This machine's network is closed: without these Chromium keeps
 		// trying to reach Google's hosts.
 		chromedp.Flag("disable-quic", true),
@@ -257,10 +255,10 @@ func newBrowser(t *testing.T) *browser {
 	return b
 }
 
-// do runs actions within waitFor.
+// do runs actions within testkit.SlowWait.
 func (b *browser) do(actions ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, waitFor)
+	ctx, cancel := context.WithTimeout(b.ctx, testkit.SlowWait)
 	defer cancel()
 	if err := chromedp.Do(ctx, actions...); err != nil {
 		b.t.Fatalf("browser: %v", err)
@@ -278,10 +276,10 @@ func (b *browser) open(url string) {
 // never is.
 func (b *browser) until(what, expr string) {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, waitFor)
+	ctx, cancel := context.WithTimeout(b.ctx, testkit.SlowWait)
 	defer cancel()
 	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(20*time.Millisecond),
-		chromedp.WithPollingTimeout(waitFor))); err != nil {
+		chromedp.WithPollingTimeout(testkit.SlowWait))); err != nil {
 		// What the page shows, to tell why.
 		sctx, scancel := context.WithTimeout(b.ctx, 2*time.Second)
 		page, _ := chromedp.Run(sctx, chromedp.Evaluate[string](`['status: ' + (document.querySelector('#status')?.textContent || ''),
@@ -295,7 +293,7 @@ func (b *browser) until(what, expr string) {
 // eval evaluates a JavaScript expression (awaiting a promise) into out.
 func eval[T any](b *browser, expr string) T {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, waitFor)
+	ctx, cancel := context.WithTimeout(b.ctx, testkit.SlowWait)
 	defer cancel()
 	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
 	if err != nil {

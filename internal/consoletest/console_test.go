@@ -14,6 +14,7 @@ import (
 
 	"github.com/relaykit/relaykit/clock"
 	"github.com/relaykit/relaykit/fixtures"
+	"github.com/relaykit/relaykit/internal/testkit"
 	"github.com/relaykit/relaykit/simulator"
 )
 
@@ -215,7 +216,7 @@ func TestConsole(t *testing.T) {
 		before := s.Clock().Now()
 		seq := s.JournalSeq()
 		b.click(`[data-advance="30s"]`)
-		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+		ctx, cancel := context.WithTimeout(context.Background(), testkit.SlowWait)
 		defer cancel()
 		if _, err := s.Await(ctx, seq, func(e simulator.JournalEntry) bool {
 			return e.Kind == simulator.JournalControl && strings.HasPrefix(e.Detail, "clock moved")
@@ -293,9 +294,9 @@ func TestConsole(t *testing.T) {
 // waitFault waits until GET /faults reports refusing as want.
 func waitFault(t *testing.T, cc *simulator.ControlClient, want bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitFor)
+	deadline := time.Now().Add(testkit.SlowWait)
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+		ctx, cancel := context.WithTimeout(context.Background(), testkit.SlowWait)
 		f, err := cc.Faults(ctx)
 		cancel()
 		if err != nil {
@@ -324,7 +325,7 @@ func screenshot(b *browser, path string) {
 	b.send("/stream streaming drafts into one message")
 	b.until("the draft", `document.querySelector('#messages .msg.bot[data-op="draft"][data-final="true"]') !== null`)
 	b.do(chromedp.EmulateViewport(1500, 900))
-	ctx, cancel := context.WithTimeout(b.ctx, waitFor)
+	ctx, cancel := context.WithTimeout(b.ctx, testkit.SlowWait)
 	defer cancel()
 	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 	if err != nil {
@@ -352,7 +353,7 @@ func TestConsoleControlToken(t *testing.T) {
 	b.click(`#token-form button[type="submit"]`)
 	b.until("the console", `document.body.dataset.ready === 'true' && !document.querySelector('#token-dialog').open`)
 	// Something for the stream to carry, through the API with the token.
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.SlowWait)
 	defer cancel()
 	if _, err := s.ControlClient().AddScripts(ctx, simulator.ScriptRequest{Op: "send", Fail: &simulator.ScriptFailure{Error: "x", Code: "internal"}}); err != nil {
 		t.Fatal(err)

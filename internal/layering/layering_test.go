@@ -24,7 +24,7 @@ func deps(t *testing.T, pattern string) []string {
 
 // TestLayering: contract imports nothing of ours; client and simulator
 // never import each other, conformance or Ginkgo; the connector binary
-// does not link the gateway client.
+// (cmd/relaysim) links neither the gateway client nor the soak.
 func TestLayering(t *testing.T) {
 	for _, rule := range []struct {
 		pattern string
@@ -39,6 +39,9 @@ func TestLayering(t *testing.T) {
 		{module + "/simulator/...", func(p string) bool {
 			return !strings.HasPrefix(p, module+"/client") && !strings.HasPrefix(p, module+"/conformance")
 		}, "simulator never imports client or conformance"},
+		{module + "/cmd/relaysim", func(p string) bool {
+			return !strings.HasPrefix(p, module+"/client") && !strings.HasPrefix(p, module+"/conformance") && p != module+"/soak"
+		}, "the connector binary links no gateway code (the soak is cmd/relaysoak)"},
 	} {
 		for _, p := range deps(t, rule.pattern) {
 			if strings.HasPrefix(p, module) && !rule.allowed(p) {

@@ -93,8 +93,8 @@ var gatewayMutants = []Mutant{
 	},
 	{
 		ID: "gw-typing-ungated", Side: Gateway, File: "client/outbound.go", Requirement: "HS-012",
-		Old:         "if !d.SupportsOp(a.Op) && !c.dev.has(DevUnsupportedOpSent) {",
-		New:         "if !d.SupportsOp(a.Op) && a.Op != contract.OpTyping && !c.dev.has(DevUnsupportedOpSent) {",
+		Old:         "if !d.SupportsOp(a.Op) && !c.dev.Has(deviation.ClientUnsupportedOpSent) {",
+		New:         "if !d.SupportsOp(a.Op) && a.Op != contract.OpTyping && !c.dev.Has(deviation.ClientUnsupportedOpSent) {",
 		Description: "typing is sent whatever supported_ops says (\"it is harmless\").",
 	},
 	{

@@ -13,8 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -103,14 +101,35 @@ func checkMainPackage(t testing.TB, what, rel string) {
 
 func packageName(t testing.TB, dir string) string {
 	t.Helper()
-	pkgs, err := parser.ParseDir(token.NewFileSet(), dir, func(fi os.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, parser.PackageClauseOnly)
+	files, err := parseGoFiles(dir, parser.PackageClauseOnly)
 	if err != nil {
 		return fmt.Sprintf("unreadable: %v", err)
 	}
-	for name := range pkgs {
-		return name
+	for _, f := range files {
+		return f.Name.Name
 	}
 	return "none"
+}
+
+// parseGoFiles parses the non-test Go files of dir.
+func parseGoFiles(dir string, mode parser.Mode) ([]*ast.File, error) {
+	names, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil {
+		return nil, err
+	}
+	fset := token.NewFileSet()
+	var out []*ast.File
+	for _, n := range names {
+		if strings.HasSuffix(n, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, n, nil, mode)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	return out, nil
 }
 
 // checkLinkerTargets fails unless every -X path.name=value in ldflags
@@ -141,13 +160,13 @@ func checkLinkerTargets(t testing.TB, what, ldflags string) []string {
 func stringVars(t testing.TB, dir string) map[string]bool {
 	t.Helper()
 	vars := map[string]bool{}
-	pkgs, err := parser.ParseDir(token.NewFileSet(), dir, func(fi os.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, 0)
+	files, err := parseGoFiles(dir, 0)
 	if err != nil {
 		t.Errorf("parse %s: %v", dir, err)
 		return vars
 	}
-	for _, p := range pkgs {
-		for _, f := range p.Files {
+	{
+		for _, f := range files {
 			for _, d := range f.Decls {
 				g, ok := d.(*ast.GenDecl)
 				if !ok || g.Tok != token.VAR {
@@ -190,15 +209,6 @@ func flagNames(t testing.TB, rel string) map[string]bool {
 		t.Fatalf("found no flags in %s", rel)
 	}
 	return names
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // runGo runs the go command in the repository root dir with extra
@@ -251,13 +261,6 @@ func staticBinaries(t testing.TB) string {
 		t.Fatal(binErr)
 	}
 	return binDir
-}
-
-func exe(name string) string {
-	if runtime.GOOS == "windows" {
-		return name + ".exe"
-	}
-	return name
 }
 
 func asExit(err error, target **exec.ExitError) bool {

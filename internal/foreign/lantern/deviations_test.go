@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/testkit"
 	"github.com/relaykit/relaykit/simulator"
 )
 
@@ -108,7 +109,7 @@ func testForwardAcks(t *testing.T, dev string) {
 	ping := r.forward(t, `{"id":"i-2","type":1}`)
 	probe := r.inject(t, dm("discord", "probe")).BufferID
 	r.start(t, devEnv(dev))
-	eventually(t, "the probe's ack", func() bool { return r.acked(probe) })
+	testkit.EventuallyWithin(t, testkit.SlowWait, "the probe's ack", func() bool { return r.acked(probe) })
 	st := r.sim.Acks(r.gw)
 	rejectAcked := !slices.Contains(r.buffered(), reject)
 	switch dev {
@@ -143,7 +144,7 @@ func testIdenticalPendingActions(t *testing.T, dev string) {
 	r.inject(t, a)
 	r.inject(t, b)
 	var typing []simulator.OutboundRecord
-	eventually(t, "two typing actions", func() bool { typing = r.actions(a.chat, "typing"); return len(typing) >= 2 })
+	testkit.EventuallyWithin(t, testkit.SlowWait, "two typing actions", func() bool { typing = r.actions(a.chat, "typing"); return len(typing) >= 2 })
 	same := typing[0].RequestID == typing[1].RequestID
 	if (dev == "") == same {
 		t.Errorf("requestIds %s and %s of two identical pending typing actions", typing[0].RequestID, typing[1].RequestID)
@@ -204,7 +205,7 @@ func testGroupInterrupt(t *testing.T, dev string) {
 	r.inject(t, a)
 	r.inject(t, b)
 	r.inject(t, marker)
-	eventually(t, "both turns to start", func() bool { return len(r.actions(chat, "typing")) >= 2 })
+	testkit.EventuallyWithin(t, testkit.SlowWait, "both turns to start", func() bool { return len(r.actions(chat, "typing")) >= 2 })
 	key := sessionKey(source{Platform: "telegram", ChatID: chat, ChatType: "group", UserID: "ann"}, false)
 	if _, err := r.sim.Interrupt(r.gw, key, chat); err != nil {
 		t.Fatal(err)
@@ -316,7 +317,7 @@ func testDiscordSessionKey(t *testing.T, dev string) {
 	m := msg{platform: "discord", chat: "chan1", chatType: "group", user: "u1", scope: "g1", text: "/interrupt", id: "m-1"}
 	r.inject(t, m)
 	var got []simulator.InterruptRecord
-	eventually(t, "an interrupt", func() bool { got = r.sim.Interrupts(r.gw); return len(got) > 0 })
+	testkit.EventuallyWithin(t, testkit.SlowWait, "an interrupt", func() bool { got = r.sim.Interrupts(r.gw); return len(got) > 0 })
 	want := "agent:main:discord:group:chan1:u1"
 	if dev != "" {
 		want = "agent:main:discord:group:g1:chan1:u1"
@@ -334,7 +335,7 @@ func testNullReplyTo(t *testing.T, dev string) {
 	m := dm("telegram", "reply to nothing")
 	r.inject(t, m)
 	var sends []simulator.OutboundRecord
-	eventually(t, "the echo", func() bool { sends = r.actions(m.chat, "send"); return len(sends) > 0 })
+	testkit.EventuallyWithin(t, testkit.SlowWait, "the echo", func() bool { sends = r.actions(m.chat, "send"); return len(sends) > 0 })
 	var a map[string]json.RawMessage
 	_ = json.Unmarshal(sends[0].Action, &a)
 	v, has := a["reply_to"]
@@ -387,7 +388,7 @@ func TestStyles(t *testing.T) {
 			t.Cleanup(front.Close)
 			p := startLantern(t, map[string]string{"GATEWAY_RELAY_URL": front.URL, "GATEWAY_RELAY_ID": "gw-redirect",
 				"GATEWAY_RELAY_PLATFORMS": "telegram", "GATEWAY_RELAY_IDENTITY_TOKEN": "idtok", "LANTERN_STYLE": style})
-			eventually(t, "lantern to give up provisioning", p.exited)
+			testkit.EventuallyWithin(t, testkit.SlowWait, "lantern to give up provisioning", p.exited)
 			mu.Lock()
 			got := slices.Clone(atOther)
 			mu.Unlock()

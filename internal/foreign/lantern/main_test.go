@@ -23,6 +23,7 @@ import (
 
 	"github.com/relaykit/relaykit/clock"
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/testkit"
 	"github.com/relaykit/relaykit/simulator"
 )
 
@@ -55,22 +56,6 @@ func TestMain(m *testing.M) {
 	}()
 	os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-// waitFor bounds every wait on lantern or the connector.
-const waitFor = 15 * time.Second
-
-// eventually polls cond until it holds, failing the test after waitFor.
-// It is a bounded wait, never an assertion by itself.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", waitFor, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // --- the lantern process ---
@@ -231,7 +216,7 @@ func (r *relay) start(t *testing.T, extra map[string]string) *proc {
 func (r *relay) handshaked(t *testing.T) simulator.SessionInfo {
 	t.Helper()
 	var got simulator.SessionInfo
-	eventually(t, "lantern's handshake", func() bool {
+	testkit.EventuallyWithin(t, testkit.SlowWait, "lantern's handshake", func() bool {
 		for _, s := range r.sim.Sessions() {
 			if s.GatewayID == r.gw && len(s.Platforms) == len(r.plats) {
 				got = s
@@ -316,7 +301,7 @@ func contents(recs []simulator.OutboundRecord) []string {
 func (r *relay) replied(t *testing.T, chat, want string) []simulator.OutboundRecord {
 	t.Helper()
 	var got []simulator.OutboundRecord
-	eventually(t, fmt.Sprintf("a reply containing %q in %s", want, chat), func() bool {
+	testkit.EventuallyWithin(t, testkit.SlowWait, fmt.Sprintf("a reply containing %q in %s", want, chat), func() bool {
 		got = r.actions(chat, "send")
 		return strings.Contains(strings.Join(contents(got), ""), want)
 	})
@@ -455,7 +440,7 @@ func TestDedupeOfReplay(t *testing.T) {
 				t.Fatal("the simulator did not buffer")
 			}
 			r.start(t, map[string]string{"LANTERN_DEVIATION": dev})
-			eventually(t, "the ack of the last buffered event", func() bool { return r.acked(b3) })
+			testkit.EventuallyWithin(t, testkit.SlowWait, "the ack of the last buffered event", func() bool { return r.acked(b3) })
 			r.replied(t, dup.chat, "lantern: after")
 			r.replied(t, dup.chat, "lantern: said once")
 			if n := strings.Count(strings.Join(contents(r.actions(dup.chat, "send")), "|"), "said once"); n != 1 {
@@ -489,7 +474,7 @@ func TestAckAfterDurableAppend(t *testing.T) {
 	b1, b2, b3 := r.inject(t, first).BufferID, r.inject(t, reject).BufferID, r.inject(t, last).BufferID
 	r.start(t, map[string]string{"LANTERN_JOURNAL": jpath})
 	for _, b := range []string{b1, b3} {
-		eventually(t, "the ack of "+b, func() bool { return r.acked(b) })
+		testkit.EventuallyWithin(t, testkit.SlowWait, "the ack of "+b, func() bool { return r.acked(b) })
 		// The ack is written after the record is synced, so once the
 		// connector has the ack the journal has the record.
 		j, err := os.ReadFile(jpath)
@@ -605,7 +590,7 @@ func TestFramesOnTheWire(t *testing.T) {
 	startLantern(t, scriptedEnv(s, map[string]string{"GATEWAY_RELAY_PLATFORMS": "telegram,discord",
 		"GATEWAY_RELAY_BOT_IDS": `{"discord":{"botId":"d-1"}}`}))
 	var msgs [][]byte
-	eventually(t, "two hellos", func() bool {
+	testkit.EventuallyWithin(t, testkit.SlowWait, "two hellos", func() bool {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		msgs = slices.Clone(s.msgs)
@@ -650,7 +635,7 @@ func TestBackoffJitterSpread(t *testing.T) {
 			s := newScripted(t, func(int) step { return step{refuse: http.StatusServiceUnavailable} })
 			startLantern(t, scriptedEnv(s, map[string]string{"RELAYKIT_BACKOFF_BASE": "100ms", "RELAYKIT_BACKOFF_CAP": "100ms",
 				"LANTERN_DEVIATION": dev, "LANTERN_LOG_LEVEL": "info"}))
-			eventually(t, fmt.Sprintf("%d dials", n+1), func() bool { return len(s.dials()) > n })
+			testkit.EventuallyWithin(t, testkit.SlowWait, fmt.Sprintf("%d dials", n+1), func() bool { return len(s.dials()) > n })
 			gs := gaps(s.dials())[:n]
 			short, lo, hi := 0, time.Hour, time.Duration(0)
 			for _, g := range gs {
@@ -689,13 +674,13 @@ func TestExpired4401(t *testing.T) {
 			s := newScripted(t, plan)
 			p := startLantern(t, scriptedEnv(s, map[string]string{"LANTERN_DEVIATION": dev, "RELAYKIT_BACKOFF_CAP": "100ms"}))
 			if dev == "" {
-				eventually(t, "five dials after repeated 4401 expired", func() bool { return len(s.dials()) >= 5 })
+				testkit.EventuallyWithin(t, testkit.SlowWait, "five dials after repeated 4401 expired", func() bool { return len(s.dials()) >= 5 })
 				if p.exited() {
 					t.Errorf("lantern exited after 4401 expired: %v", p.err)
 				}
 				return
 			}
-			eventually(t, "lantern to give up", p.exited)
+			testkit.EventuallyWithin(t, testkit.SlowWait, "lantern to give up", p.exited)
 			var ee *exec.ExitError
 			if !errors.As(p.err, &ee) || ee.ExitCode() != exitRevoked || len(s.dials()) != 2 {
 				t.Errorf("deviation: exit %v after %d dials; want revoked (3) after the immediate re-dial", p.err, len(s.dials()))
@@ -718,7 +703,7 @@ func TestStrikeRules(t *testing.T) {
 		return step{close: 4401, reason: "unauthorized"}
 	})
 	p := startLantern(t, scriptedEnv(s, map[string]string{"RELAYKIT_BACKOFF_BASE": "1s", "RELAYKIT_BACKOFF_CAP": "1s"}))
-	eventually(t, "lantern to stop as revoked", p.exited)
+	testkit.EventuallyWithin(t, testkit.SlowWait, "lantern to stop as revoked", p.exited)
 	ds := s.dials()
 	if len(ds) != 3 {
 		t.Fatalf("%d dials, want 3", len(ds))
