@@ -53,6 +53,7 @@ func lineCorpus(t testing.TB) []string {
 		`{"type":"inbound","event":{"text":"`+"\xff"+`","source":{}},"bufferId":"b"}`,
 		`{"type":"inbound","event":{"a":`+strings.Repeat("[", 1200)+strings.Repeat("]", 1200)+`}}`,
 		`{"type":"inbound","event":{"a":`+strings.Repeat("[", 12000)+strings.Repeat("]", 12000)+`}}`,
+		`"`+"\xff"+`"`, `["`+"\xfe"+`", {}]`, `{"type":"outbound","requestId":"r","action":{"op":"send","content":"`+"\xc3"+`"}}`,
 		`{"t\u0079pe":"going_idle"}`, `{"type":"x","type":5}`, `{"type":""}`, `{"type":null}`, `[]`, `"x"`, `{`, ``, `{} {}`,
 		`{"type":"hello","a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8,"i":9,"j":10,"k":11,"l":12,"platform":"p"}`,
 		`{"type":"passthrough_forward","forward":{"platform":"p","headers":[["a","b"],[1]],"bodyB64":"aGk="},"bufferId":"b"}`,
@@ -72,11 +73,13 @@ func checkDecodeLine(t *testing.T, line []byte) {
 		t.Fatalf("frame differs:\n got %#v\nwant %#v\n%q", f, rf, line)
 	}
 	trimmed := bytes.TrimRight(line, "\r\n")
+	// A receiver tells a malformed line (TRN-016) from one that is no
+	// object by InvalidUTF8, so it must be right for any valid JSON.
+	if json.Valid(trimmed) && info.InvalidUTF8 != !utf8.Valid(trimmed) {
+		t.Fatalf("InvalidUTF8 %v on %q", info.InvalidUTF8, line)
+	}
 	var head map[string]json.RawMessage
 	if json.Unmarshal(trimmed, &head) == nil {
-		if info.InvalidUTF8 != !utf8.Valid(trimmed) {
-			t.Fatalf("InvalidUTF8 %v on %q", info.InvalidUTF8, line)
-		}
 		typ, _ := RawField(trimmed, "type")
 		if s, ok := rawString(typ); ok && s != "" && info.Type != s {
 			t.Fatalf("Type %q, want %q: %q", info.Type, s, line)

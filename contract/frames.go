@@ -350,7 +350,8 @@ type LineInfo struct {
 	// InvalidUTF8 reports that a string in the line holds bytes that are
 	// not UTF-8. DecodeLine, like encoding/json, still decodes such a
 	// line; TRN-016 makes it a malformed frame, which the receiver
-	// enforces. It is known for every line that is a JSON object.
+	// enforces. It is known for every line that is valid JSON, also when
+	// DecodeLine returns ErrNotObject.
 	InvalidUTF8 bool
 	// RequestID and Platform are an outbound's requestId and platform when
 	// they are strings, and Action its action as sent (aliasing the line;
@@ -387,6 +388,7 @@ func DecodeLine(line []byte) (Frame, LineInfo, error) {
 		if !json.Valid(line) {
 			return nil, info, ErrMalformedFrame
 		}
+		info.InvalidUTF8 = !utf8.Valid(line)
 		ms = ms[:0]
 		if eachField(line, func(k, v []byte) error {
 			ms = append(ms, member{key: k, val: v})
@@ -394,7 +396,7 @@ func DecodeLine(line []byte) (Frame, LineInfo, error) {
 		}) != nil {
 			return nil, info, ErrNotObject
 		}
-		badUTF8 = !utf8.Valid(line)
+		badUTF8 = info.InvalidUTF8
 	}
 	info.InvalidUTF8 = badUTF8
 	typ, hasType := "", false

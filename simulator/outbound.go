@@ -263,12 +263,12 @@ type answer struct {
 
 // outbound answers one outbound frame with exactly one result (OUT-006),
 // unless a script or a deviation says otherwise.
-func (s *Server) outbound(sess *session, f contract.Outbound, line []byte) {
+// line is the frame as read and info what DecodeLine found in it.
+func (s *Server) outbound(sess *session, f contract.Outbound, line []byte, info contract.LineInfo) {
 	// The record outlives line, which is a pooled read buffer: copy.
-	action, _ := contract.RawField(line, "action")
 	rec := &OutboundRecord{
 		GatewayID: sess.gw.GatewayID, SessionID: sess.id, RequestID: f.RequestID,
-		Platform: f.Platform, BotID: f.BotID, Op: f.Action.Op, Action: bytes.Clone(action), ReceivedAt: s.clk.Now(),
+		Platform: f.Platform, BotID: f.BotID, Op: f.Action.Op, Action: bytes.Clone(info.Action), ReceivedAt: s.clk.Now(),
 	}
 	if f.RequestID == "" {
 		s.hist.addOutbound(rec)
@@ -276,25 +276,19 @@ func (s *Server) outbound(sess *session, f contract.Outbound, line []byte) {
 			Detail: "outbound without requestId cannot be answered"})
 		return
 	}
-	ans := s.decide(sess, f, line, rec)
+	ans := s.decide(sess, f, line, info, rec)
 	rec.Result = ans.result
 	s.hist.addOutbound(rec)
 	s.deliverAnswer(sess, rec, ans)
 }
 
-// badOutbound answers an outbound frame DecodeFrame refused (a field of the
-// wrong type) with invalid_action, when its requestId is readable.
-func (s *Server) badOutbound(sess *session, line []byte, decodeErr error) {
-	var head struct {
-		RequestID json.RawMessage `json:"requestId"`
-		Action    json.RawMessage `json:"action"`
-		Platform  json.RawMessage `json:"platform"`
-	}
-	json.Unmarshal(line, &head)
-	var id, platform string
-	json.Unmarshal(head.RequestID, &id)
-	json.Unmarshal(head.Platform, &platform)
-	rec := &OutboundRecord{GatewayID: sess.gw.GatewayID, SessionID: sess.id, RequestID: id, Platform: platform, Action: head.Action, ReceivedAt: s.clk.Now()}
+// badOutbound answers an outbound frame DecodeLine refused (a field of the
+// wrong type) with invalid_action, when its requestId is readable; info
+// holds what DecodeLine could still read of it.
+func (s *Server) badOutbound(sess *session, line []byte, info contract.LineInfo, decodeErr error) {
+	id := info.RequestID
+	rec := &OutboundRecord{GatewayID: sess.gw.GatewayID, SessionID: sess.id, RequestID: id, Platform: info.Platform,
+		Action: bytes.Clone(info.Action), ReceivedAt: s.clk.Now()}
 	if id == "" {
 		s.hist.addOutbound(rec)
 		return
@@ -321,7 +315,7 @@ func (s *Server) badOutbound(sess *session, line []byte, decodeErr error) {
 
 // decide works out the answer: gating (OUT-009), validation (OUT-015),
 // scripts, then the generated success.
-func (s *Server) decide(sess *session, f contract.Outbound, line []byte, rec *OutboundRecord) answer {
+func (s *Server) decide(sess *session, f contract.Outbound, line []byte, info contract.LineInfo, rec *OutboundRecord) answer {
 	devs := s.deviations()
 	fail := func(code, msg string) answer {
 		b, _ := contract.Result{Success: false, Code: code, Error: msg}.MarshalJSON()
@@ -357,7 +351,7 @@ func (s *Server) decide(sess *session, f contract.Outbound, line []byte, rec *Ou
 	}
 	// Most actions are well formed: vouch for them on the fast path and
 	// build ValidateFrame's value tree only to word a refusal.
-	if contract.IsKnownOp(op) && !contract.OutboundActionValid(line) {
+	if contract.IsKnownOp(op) && !info.ActionValid {
 		for _, v := range contract.ValidateFrame(append(line[:len(line):len(line)], '\n')) {
 			if v.Requirement == "OUT-004" || v.Requirement == "OUT-003" {
 				return fail(contract.CodeInvalidAction, "invalid action: "+v.Field+": "+v.Message)

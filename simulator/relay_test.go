@@ -188,6 +188,10 @@ func TestMalformedFramesClose1007(t *testing.T) {
 		"number":       {"1\n", contract.ReasonNotObject},
 		"null":         {"null\n", contract.ReasonNotObject},
 		"invalid utf8": {"{\"type\":\"x\",\"v\":\"\xff\"}\n", contract.ReasonMalformedFrame},
+		// TRN-016 comes first: bad UTF-8 makes any line malformed, also
+		// one that is no object or has a mistyped field.
+		"invalid utf8 array":    {"[\"\xff\"]\n", contract.ReasonMalformedFrame},
+		"invalid utf8 mistyped": {"{\"type\":\"outbound\",\"requestId\":\"r\",\"platform\":5,\"v\":\"\xfe\"}\n", contract.ReasonMalformedFrame},
 	}
 	s := start(t, simulator.Options{})
 	enroll(t, s, simulator.GatewaySpec{GatewayID: "gw1"})
