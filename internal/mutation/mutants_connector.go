@@ -311,8 +311,8 @@ var connectorMutants = []Mutant{
 	},
 	{
 		ID: "sim-invalid-utf8-accepted", Side: Connector, File: "simulator/relay.go", Requirement: "TRN-016",
-		Old:         "if !utf8.Valid(line) {",
-		New:         "if false && !utf8.Valid(line) {",
+		Old:         "if info.InvalidUTF8 {",
+		New:         "if false && info.InvalidUTF8 {",
 		Description: "The UTF-8 check is gone: a line with invalid UTF-8 is decoded (bad bytes become U+FFFD) instead of closing 1007 as malformed.",
 	},
 	{
@@ -372,7 +372,7 @@ var connectorMutants = []Mutant{
 	},
 	{
 		ID: "sim-mistyped-outbound-unanswered", Side: Connector, File: "simulator/relay.go", Requirement: "OUT-006",
-		Old:         "if typ == contract.TypeOutbound {\n\t\t\t\ts.badOutbound(sess, line, err)\n\t\t\t} else {",
+		Old:         "if typ == contract.TypeOutbound {\n\t\t\t\ts.badOutbound(sess, line, info, err)\n\t\t\t} else {",
 		New:         "{ // a frame that does not decode cannot be answered",
 		Description: "An outbound frame that fails to decode (an action key of the wrong type) is journaled and ignored instead of answered with an outbound_result for its requestId.",
 	},
