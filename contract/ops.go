@@ -482,7 +482,13 @@ func (r Result) Info(chatID string) ChatInfo {
 
 // MarshalJSON writes the result in canonical key order, omitting empty keys
 // except success.
-func (r Result) MarshalJSON() ([]byte, error) { return r.appendJSON(nil) }
+func (r Result) MarshalJSON() ([]byte, error) {
+	// Sized for the keys and strings, so that a result without chat_info
+	// or extra keys costs one allocation (results are made per action).
+	n := len(`{"success":false,"message_id":"","error":"","code":"","ambiguous":true,"thread_id":"","auto_thread_name":""}`) +
+		len(r.MessageID) + len(r.Error) + len(r.Code) + len(r.ThreadID) + len(r.AutoThreadName)
+	return r.appendJSON(make([]byte, 0, n))
+}
 
 func (r Result) appendJSON(dst []byte) ([]byte, error) {
 	w := newObject(dst)

@@ -138,7 +138,7 @@ func unescapeKey(raw []byte) []byte {
 
 // rawString decodes a JSON string value, taking the fast path when it has
 // no escapes. ok is false when val is not a string.
-func rawString(val []byte) (s string, ok bool) {
+func rawString(val []byte) (string, bool) {
 	if len(val) < 2 || val[0] != '"' {
 		return "", false
 	}
@@ -146,6 +146,13 @@ func rawString(val []byte) (s string, ok bool) {
 	if bytes.IndexByte(inner, '\\') < 0 {
 		return string(inner), true
 	}
+	return unquote(val)
+}
+
+// unquote is rawString's slow path, apart so that the string
+// encoding/json decodes into goes to the heap only when there are escapes.
+func unquote(val []byte) (string, bool) {
+	var s string
 	if err := json.Unmarshal(val, &s); err != nil {
 		return "", false
 	}

@@ -321,20 +321,19 @@ func (s *Server) decide(sess *session, f contract.Outbound, line []byte, info co
 		b, _ := contract.Result{Success: false, Code: code, Error: msg}.MarshalJSON()
 		return answer{result: b}
 	}
+	// Resolved under the lock rather than on a copy of the list: this runs
+	// for every outbound.
 	in := sess.inst
+	platform, fronted := f.Platform, false
 	in.mu.Lock()
-	platforms := append([]string(nil), sess.platforms...)
-	in.mu.Unlock()
-
-	platform := f.Platform
-	if platform == "" && len(platforms) > 0 {
-		platform = platforms[0]
+	if platform == "" && len(sess.platforms) > 0 {
+		platform = sess.platforms[0]
 	}
-	rec.ResolvedPlatform = platform
-	fronted := false
-	for _, p := range platforms {
+	for _, p := range sess.platforms {
 		fronted = fronted || p == platform
 	}
+	in.mu.Unlock()
+	rec.ResolvedPlatform = platform
 	if !fronted {
 		if devs.Has(deviation.SimPlatformNotFrontedDropped) {
 			return answer{never: true, why: "platform not fronted: dropped (deviation)"}
@@ -437,7 +436,10 @@ func (s *Server) generate(gw, platform string, a contract.Action) []byte {
 	return b
 }
 
-func (s *Server) newMessageID() string { return "m-" + strconv.FormatUint(s.msgSeq.Add(1), 10) }
+func (s *Server) newMessageID() string {
+	var b [24]byte // one allocation, for the string
+	return string(strconv.AppendUint(append(b[:0], "m-"...), s.msgSeq.Add(1), 10))
+}
 
 // deliverAnswer sends the planned result now or after its delay.
 func (s *Server) deliverAnswer(sess *session, rec *OutboundRecord, ans answer) {
@@ -448,28 +450,30 @@ func (s *Server) deliverAnswer(sess *session, rec *OutboundRecord, ans answer) {
 		s.note(JournalEntry{Kind: JournalIgnored, GatewayID: sess.gw.GatewayID, SessionID: sess.id, FrameType: contract.TypeOutbound, RequestID: rec.RequestID, Detail: ans.why})
 		return
 	}
-	send := func() {
-		// Recorded before the frame is queued, so whoever reads the result
-		// off the socket finds the record already answered.
-		s.hist.mu.Lock()
-		rec.Answered, rec.AnsweredAt = true, s.clk.Now()
-		s.hist.mu.Unlock()
-		bp := getBuf()
-		*bp = contract.AppendOutboundResult((*bp)[:0], rec.RequestID, ans.result)
-		// Results come from the socket's own reader or a timer goroutine,
-		// never under a lock: waiting for room pushes back on this peer
-		// alone.
-		if err := sess.write(bp, frameMeta{typ: contract.TypeOutboundResult, requestID: rec.RequestID}, enqueueWait); err != nil {
-			s.hist.mu.Lock()
-			rec.Answered, rec.AnsweredAt = false, time.Time{}
-			s.hist.mu.Unlock()
-		}
-	}
 	if ans.delay > 0 {
-		s.afterFunc(ans.delay, send)
+		s.afterFunc(ans.delay, func() { s.sendAnswer(sess, rec, ans.result) })
 		return
 	}
-	send()
+	s.sendAnswer(sess, rec, ans.result) // no closure to allocate on the common path
+}
+
+// sendAnswer queues the outbound_result answering rec.
+func (s *Server) sendAnswer(sess *session, rec *OutboundRecord, result []byte) {
+	// Recorded before the frame is queued, so whoever reads the result
+	// off the socket finds the record already answered.
+	s.hist.mu.Lock()
+	rec.Answered, rec.AnsweredAt = true, s.clk.Now()
+	s.hist.mu.Unlock()
+	bp := getBuf()
+	*bp = contract.AppendOutboundResult((*bp)[:0], rec.RequestID, result)
+	// Results come from the socket's own reader or a timer goroutine,
+	// never under a lock: waiting for room pushes back on this peer
+	// alone.
+	if err := sess.write(bp, frameMeta{typ: contract.TypeOutboundResult, requestID: rec.RequestID}, enqueueWait); err != nil {
+		s.hist.mu.Lock()
+		rec.Answered, rec.AnsweredAt = false, time.Time{}
+		s.hist.mu.Unlock()
+	}
 }
 
 var errNoSession = errors.New("no open socket")

@@ -324,8 +324,8 @@ var connectorMutants = []Mutant{
 	},
 	{
 		ID: "sim-result-no-newline", Side: Connector, File: "simulator/outbound.go", Requirement: "TRN-002",
-		Old:         "*bp = contract.AppendOutboundResult((*bp)[:0], rec.RequestID, ans.result)",
-		New:         "*bp = contract.AppendOutboundResult((*bp)[:0], rec.RequestID, ans.result)\n\t\t*bp = (*bp)[:len(*bp)-1]",
+		Old:         "*bp = contract.AppendOutboundResult((*bp)[:0], rec.RequestID, result)",
+		New:         "*bp = contract.AppendOutboundResult((*bp)[:0], rec.RequestID, result)\n\t*bp = (*bp)[:len(*bp)-1]",
 		Description: "outbound_result frames are written without their trailing newline.",
 	},
 	{
@@ -352,8 +352,8 @@ var connectorMutants = []Mutant{
 	// --- outbound (OUT-*) ---
 	{
 		ID: "sim-default-platform-last", Side: Connector, File: "simulator/outbound.go", Requirement: "OUT-013",
-		Old:         "platform = platforms[0]",
-		New:         "platform = platforms[len(platforms)-1]",
+		Old:         "platform = sess.platforms[0]",
+		New:         "platform = sess.platforms[len(sess.platforms)-1]",
 		Description: "An untagged outbound goes to the platform of the latest descriptor instead of the first.",
 	},
 	{
