@@ -68,7 +68,7 @@ func measureSequential(b *testing.B, c *client.Client) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		t0 := time.Now()
-		if r := c.Send(ctx, "42", "ping"); !r.Success {
+		if r, _ := c.Send(ctx, "42", "ping"); !r.Success {
 			b.Fatalf("send = %+v", r)
 		}
 		lat = append(lat, time.Since(t0))
@@ -93,7 +93,7 @@ func measureConcurrent(b *testing.B, c *client.Client, callers int) {
 		go func() {
 			defer wg.Done()
 			for next.Add(1) <= int64(b.N) {
-				if r := c.Send(ctx, "42", "ping"); !r.Success {
+				if r, _ := c.Send(ctx, "42", "ping"); !r.Success {
 					failed.Add(1)
 				}
 			}

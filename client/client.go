@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/relaykit/relaykit/clock"
 	"github.com/relaykit/relaykit/contract"
@@ -40,72 +39,44 @@ var (
 // the socket alive and re-dials it, correlates outbound calls with their
 // results and hands inbound deliveries to a Handler. All methods are safe
 // for concurrent use.
+//
+// A Client is three parts. The supervisor it embeds (supervisor.go) owns
+// every dial, the reconnection ladder and the lifecycle (idle, dormant,
+// hold, Close). The connection it supervises, a conn (conn.go), is one
+// socket's session: its reader, keepalive, handshake and the calls waiting
+// on it. What is left here outlives connections: the configuration, the
+// outbound call machinery (request ids, timers, the in-flight count Close
+// drains) and the inbound pipeline with its replay dedupe (pipeline.go,
+// inbound.go).
 type Client struct {
+	supervisor
+
 	opts    settings
 	cfg     Config
 	clk     clock.Clock
 	log     *slog.Logger
 	dev     deviation.Set
 	hc      *http.Client // HTTP routes
-	dialHC  *http.Client // WebSocket upgrades
-	dialTr  *http.Transport
-	dialURL string
-	// safeURL is dialURL with any user info redacted, for errors and logs:
-	// a reverse proxy's basic-auth credentials must not leak (S-7).
-	safeURL string
 	ids     []Identity
 	idIndex map[string]int
 
+	// The live session, and the newest session's descriptors, which
+	// outlive it until the next handshake.
+	cur   atomic.Pointer[conn]
+	descs atomic.Pointer[descSet]
+
+	// Outbound calls, on whichever connection is live.
 	reqPrefix [16]byte // per-client random half of every requestId
 	reqSeq    atomic.Uint64
+	timers    sync.Pool // *callTimer on this client's clock
+	inflight  atomic.Int64
+	drained   chan struct{} // signalled when inflight drops to 0 while closing
 
-	cur     atomic.Pointer[conn]
-	descs   atomic.Pointer[descSet] // the newest connection's descriptors
-	state   atomic.Int32
-	emitMu  sync.Mutex
-	closing atomic.Bool
-
-	timers sync.Pool // *callTimer on this client's clock
-
-	inflight atomic.Int64
-	drained  chan struct{} // signalled when inflight drops to 0 while closing
-
-	mu             sync.Mutex
-	creds          credentials
-	staleToken     string
-	started        bool
-	termErr        error
-	everHandshaked bool // a descriptor was received in this client's life
-	fresh          bool // the next dial is the fresh-token retry
-	attempt        int
-	dormant        bool
-	held           bool
-	holdSince      time.Time
-	holdRelease    chan struct{}
-	idleWaiters    []chan struct{}
-	connSeq        uint64
-
-	firstHS     chan struct{} // closed on the first descriptor ever
-	firstHSOnce sync.Once
-	done        chan struct{} // closed on a terminal state
-	doneOnce    sync.Once
-	closed      chan struct{} // closed when Close has finished
-	supCtx      context.Context
-	supCancel   context.CancelFunc
-	supDone     chan struct{}
-
-	trace connectTrace // what the supervisor does, for Connect's error
-
+	// Inbound deliveries, from every connection.
 	baseCtx    context.Context // parent of handler contexts
 	baseCancel context.CancelCauseFunc
-	inq        *inboundQueue
+	inq        *pipeline
 	dd         *dedupe
-}
-
-// credentials are the gateway id and secret the client authenticates with.
-// They live in memory only; Boot may fill them by provisioning.
-type credentials struct {
-	gatewayID, secret, deliveryKey string
 }
 
 // New returns a Client for opts without dialling. Call Connect to start it,
@@ -121,21 +92,23 @@ func New(opts Options) (*Client, error) {
 		return nil, fmt.Errorf("client: %w", err)
 	}
 	c := &Client{
+		supervisor: supervisor{
+			dialURL: contract.DialURL(cfg.URL),
+			safeURL: redactURL(contract.DialURL(cfg.URL)),
+			firstHS: make(chan struct{}),
+			done:    make(chan struct{}),
+			closed:  make(chan struct{}),
+			supDone: make(chan struct{}),
+			creds:   credentials{gatewayID: cfg.GatewayID, secret: cfg.Secret, deliveryKey: cfg.DeliveryKey},
+		},
 		opts:    s,
 		cfg:     cfg,
 		clk:     s.Clock,
 		log:     s.Logger,
 		dev:     dev,
-		dialURL: contract.DialURL(cfg.URL),
-		safeURL: redactURL(contract.DialURL(cfg.URL)),
 		ids:     cfg.identities(),
 		drained: make(chan struct{}, 1),
-		firstHS: make(chan struct{}),
-		done:    make(chan struct{}),
-		closed:  make(chan struct{}),
-		supDone: make(chan struct{}),
 		dd:      newDedupe(512),
-		creds:   credentials{gatewayID: cfg.GatewayID, secret: cfg.Secret, deliveryKey: cfg.DeliveryKey},
 	}
 	c.hc = safeHTTPClient(opts.HTTPClient, c.dev)
 	c.dialHC, c.dialTr = dialClient(opts.HTTPClient)
@@ -152,74 +125,9 @@ func New(opts Options) (*Client, error) {
 	hex.Encode(c.reqPrefix[:], seed[:])
 	c.baseCtx, c.baseCancel = context.WithCancelCause(context.Background())
 	c.supCtx, c.supCancel = context.WithCancel(c.baseCtx)
-	c.inq = newInboundQueue(c.baseCtx, s.MaxQueuedDeliveries)
+	c.inq = newPipeline(c.baseCtx, s.MaxQueuedDeliveries)
 	c.descs.Store(newDescSet())
 	return c, nil
-}
-
-// Connect starts the connection supervisor and waits until the first
-// descriptor arrives (the handshake), the client reaches a terminal state,
-// or ctx ends. When ctx ends first, Connect returns a *ConnectError that
-// says why the connection is not up, matching ctx's error and one of
-// ErrRefused, ErrUnauthorized, ErrTokenExpired, ErrNoDescriptor and
-// ErrTimeout (errors.Is); the supervisor keeps dialling in the background,
-// so call Close to stop it. A terminal state returns Err: with
-// Options.Reconnect off, the first failure, which matches the same
-// sentinels. Calling Connect again only waits.
-func (c *Client) Connect(ctx context.Context) error {
-	c.mu.Lock()
-	if c.closing.Load() {
-		c.mu.Unlock()
-		return ErrClosed
-	}
-	if !c.started {
-		c.started = true
-		go c.supervise()
-	}
-	c.mu.Unlock()
-	select {
-	case <-c.firstHS:
-		return nil
-	case <-c.done:
-		return c.Err()
-	case <-ctx.Done():
-		return c.connectError(ctx.Err())
-	}
-}
-
-// Done returns a channel closed when the client reaches a terminal state:
-// revoked, or closed.
-func (c *Client) Done() <-chan struct{} { return c.done }
-
-// Err returns why the client stopped: ErrRevoked, ErrClosed, or the error
-// that ended the connection with reconnection disabled. It returns nil
-// while the client is alive.
-func (c *Client) Err() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.termErr
-}
-
-// terminate moves the client to a terminal state once.
-func (c *Client) terminate(st State, err error) {
-	first := false
-	c.doneOnce.Do(func() {
-		first = true
-		c.mu.Lock()
-		c.termErr = err
-		c.mu.Unlock()
-	})
-	if !first {
-		return
-	}
-	c.emit(StateEvent{State: st, Err: err, Attempt: c.attemptNow()})
-	close(c.done)
-}
-
-func (c *Client) attemptNow() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.attempt
 }
 
 // Identities returns the identities the client fronts, in hello order. It

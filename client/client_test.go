@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"regexp"
 	"strings"
 	"testing"
@@ -131,7 +132,7 @@ func TestOutboundRoundTripAndTagging(t *testing.T) {
 	conn.handshake(t, 2)
 	ctx := context.Background()
 
-	r := c.Send(ctx, "c1", "hé")
+	r, _ := c.Send(ctx, "c1", "hé")
 	if !r.Success || r.MessageID != "srv-send" {
 		t.Fatalf("send = %+v", r)
 	}
@@ -177,9 +178,9 @@ func TestResultsInAnyOrder(t *testing.T) {
 	c, conn := start(t, tc, testOpts(tc, clock.NewManual(epoch), nil))
 	conn.handshake(t, 1)
 	ctx := context.Background()
-	first := async(func() contract.Result { return c.Send(ctx, "c1", "one") })
+	first := async(func() contract.Result { r, _ := c.Send(ctx, "c1", "one"); return r })
 	a := conn.expect(t, contract.TypeOutbound).f.(contract.Outbound)
-	second := async(func() contract.Result { return c.Send(ctx, "c1", "two") })
+	second := async(func() contract.Result { r, _ := c.Send(ctx, "c1", "two"); return r })
 	b := conn.expect(t, contract.TypeOutbound).f.(contract.Outbound)
 	conn.send(contract.OutboundResult{RequestID: "unknown-id", Result: contract.Result{Success: true}})
 	conn.send(contract.OutboundResult{RequestID: b.RequestID, Result: contract.Result{Success: true, MessageID: "m-two"}})
@@ -200,7 +201,7 @@ func TestOutboundTimeoutIsAmbiguous(t *testing.T) {
 	clk := clock.NewManual(epoch)
 	c, conn := start(t, tc, testOpts(tc, clk, nil))
 	conn.handshake(t, 1)
-	res := async(func() contract.Result { return c.Send(context.Background(), "c1", "x") })
+	res := async(func() contract.Result { r, _ := c.Send(context.Background(), "c1", "x"); return r })
 	conn.expect(t, contract.TypeOutbound)
 	clk.Advance(30*time.Second - time.Nanosecond)
 	pending(t, res)
@@ -217,7 +218,7 @@ func TestCallerCancelAfterWriteIsAmbiguous(t *testing.T) {
 	c, conn := start(t, tc, testOpts(tc, clock.NewManual(epoch), nil))
 	conn.handshake(t, 1)
 	ctx, cancel := context.WithCancel(context.Background())
-	res := async(func() contract.Result { return c.Send(ctx, "c1", "x") })
+	res := async(func() contract.Result { r, _ := c.Send(ctx, "c1", "x"); return r })
 	conn.expect(t, contract.TypeOutbound)
 	cancel()
 	if r := recv(t, res); !r.Ambiguous || !strings.Contains(r.Error, "cancelled") {
@@ -232,7 +233,7 @@ func TestFailFastWithoutSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { closeClient(t, c) })
-	r := c.Send(context.Background(), "c1", "x")
+	r, _ := c.Send(context.Background(), "c1", "x")
 	if r.Success || r.Ambiguous || r.Error != "relay transport not connected" {
 		t.Fatalf("send before Connect = %+v", r)
 	}
@@ -250,7 +251,7 @@ func TestPendingCallsFailAtOnceOnConnectionLoss(t *testing.T) {
 	st := newStates()
 	c, conn := start(t, tc, testOpts(tc, clock.NewManual(epoch), st))
 	conn.handshake(t, 1)
-	res := async(func() contract.Result { return c.Send(context.Background(), "c1", "x") })
+	res := async(func() contract.Result { r, _ := c.Send(context.Background(), "c1", "x"); return r })
 	conn.expect(t, contract.TypeOutbound)
 	conn.closeWith(contract.CloseInternalError, "overloaded")
 	// No clock advance: the call must fail as soon as the reader exits.
@@ -263,7 +264,7 @@ func TestPendingCallsFailAtOnceOnConnectionLoss(t *testing.T) {
 		t.Errorf("reconnecting event = %+v", ev)
 	}
 	// During the backoff wait there is no socket: fail fast, not ambiguous.
-	r = c.Send(context.Background(), "c1", "y")
+	r, _ = c.Send(context.Background(), "c1", "y")
 	if r.Error != "relay transport not connected" || r.Ambiguous {
 		t.Fatalf("send during backoff = %+v", r)
 	}
@@ -286,16 +287,16 @@ func TestCloseGraceAndPendingFailure(t *testing.T) {
 	for c.State() != client.StateHandshaked {
 		time.Sleep(time.Millisecond)
 	}
-	answered := async(func() contract.Result { return c.Send(ctx, "c1", "answered in grace") })
+	answered := async(func() contract.Result { r, _ := c.Send(ctx, "c1", "answered in grace"); return r })
 	a := conn.expect(t, contract.TypeOutbound).f.(contract.Outbound)
-	unanswered := async(func() contract.Result { return c.Send(ctx, "c1", "never answered") })
+	unanswered := async(func() contract.Result { r, _ := c.Send(ctx, "c1", "never answered"); return r })
 	conn.expect(t, contract.TypeOutbound)
 
 	closed := async(func() error { return c.Close(ctx) })
 	if err := clk.WaitForTimers(ctx, 3); err != nil { // two outbound timers and the grace
 		t.Fatal(err)
 	}
-	if r := c.Send(ctx, "c1", "late"); r.Error != "relay transport closed" || r.Ambiguous {
+	if r, _ := c.Send(ctx, "c1", "late"); r.Error != "relay transport closed" || r.Ambiguous {
 		t.Fatalf("send after Close started = %+v", r)
 	}
 	conn.send(contract.OutboundResult{RequestID: a.RequestID, Result: contract.Result{Success: true, MessageID: "m1"}})
@@ -342,27 +343,27 @@ func TestOpGating(t *testing.T) {
 	}
 	ctx := context.Background()
 	// discord advertises nothing: the legacy set applies.
-	r := c.React(ctx, "c1", "m1", "👍", false)
+	r, _ := c.React(ctx, "c1", "m1", "👍", false)
 	if r.Code != contract.CodeUnsupportedOp || r.Error != "unsupported op: react" || r.Success {
 		t.Fatalf("react on a legacy descriptor = %+v", r)
 	}
-	if r := c.Delete(ctx, "c1", "m1"); r.Code != contract.CodeUnsupportedOp {
+	if r, _ := c.Delete(ctx, "c1", "m1"); r.Code != contract.CodeUnsupportedOp {
 		t.Fatalf("delete on discord = %+v", r)
 	}
 	conn.quiet(t)
-	if r := c.Delete(ctx, "c1", "m1", client.Platform("telegram")); !r.Success {
+	if r, _ := c.Delete(ctx, "c1", "m1", client.Platform("telegram")); !r.Success {
 		t.Fatalf("delete on telegram = %+v", r)
 	}
 	conn.expect(t, contract.TypeOutbound)
-	if r := c.Edit(ctx, "c1", "m1", "x", client.Platform("telegram")); r.Code != contract.CodeUnsupportedOp {
+	if r, _ := c.Edit(ctx, "c1", "m1", "x", client.Platform("telegram")); r.Code != contract.CodeUnsupportedOp {
 		t.Fatalf("edit on telegram (not advertised) = %+v", r)
 	}
-	info, r := c.GetChatInfo(ctx, "chat-9")
+	info, r, _ := c.GetChatInfo(ctx, "chat-9")
 	if !r.Success || info.Name != "chat-9" || info.Type != "dm" {
 		t.Fatalf("local get_chat_info = %+v %+v", info, r)
 	}
 	conn.quiet(t)
-	_, r = c.GetChatInfo(ctx, "chat-9", client.Platform("telegram"))
+	_, r, _ = c.GetChatInfo(ctx, "chat-9", client.Platform("telegram"))
 	if f := conn.expect(t, contract.TypeOutbound); !strings.Contains(f.raw, `"op":"get_chat_info"`) {
 		t.Fatalf("advertised get_chat_info not sent: %q", f.raw)
 	}
@@ -378,7 +379,7 @@ func TestCallWaitsForDescriptor(t *testing.T) {
 	conn := tc.next(t)
 	conn.expect(t, contract.TypeHello)
 	st.wait(t, client.StateConnected)
-	res := async(func() contract.Result { return c.Send(context.Background(), "c1", "x") })
+	res := async(func() contract.Result { r, _ := c.Send(context.Background(), "c1", "x"); return r })
 	conn.quiet(t) // nothing is sent before the descriptor
 	conn.send(contract.DescriptorFrame{Descriptor: tc.descriptor("relay")})
 	conn.expect(t, contract.TypeOutbound)
@@ -394,7 +395,7 @@ func TestReaderSurvivesHostileInput(t *testing.T) {
 	conn.handshake(t, 1)
 	tc.autoResult.Store(false)
 	ctx := context.Background()
-	res := async(func() contract.Result { return c.Send(ctx, "c1", "x") })
+	res := async(func() contract.Result { r, _ := c.Send(ctx, "c1", "x"); return r })
 	out := conn.expect(t, contract.TypeOutbound).f.(contract.Outbound)
 	for _, junk := range []string{
 		"[]\n", "1\n", "null\n", "\"str\"\n", "{not json\n", "   \n", "{}\n", `{"type":7}` + "\n",
@@ -417,7 +418,7 @@ func TestReaderSurvivesHostileInput(t *testing.T) {
 		t.Fatalf("result after hostile input = %+v", r)
 	}
 	// A binary message is text too.
-	res2 := async(func() contract.Result { return c.Send(ctx, "c1", "y") })
+	res2 := async(func() contract.Result { r, _ := c.Send(ctx, "c1", "y"); return r })
 	out2 := conn.expect(t, contract.TypeOutbound).f.(contract.Outbound)
 	b, _ := contract.EncodeFrame(contract.OutboundResult{RequestID: out2.RequestID, Result: contract.Result{Success: true}})
 	_ = conn.ws.Write(ctx, 2, b) // websocket.MessageBinary
@@ -571,4 +572,85 @@ func TestRequestIDsAreRandomPerClient(t *testing.T) {
 			t.Errorf("prefix %s looks like hex-encoded hex", p)
 		}
 	}
+}
+
+// TestCallErrorsMatchTheirCause: a call's error is nil exactly on success,
+// else a *CallError carrying the same result, which matches the client's
+// own sentinel when the client made the result and none when the connector
+// answered.
+func TestCallErrorsMatchTheirCause(t *testing.T) {
+	type res struct {
+		r   contract.Result
+		err error
+	}
+	tc := newConnector(t)
+	tc.autoResult.Store(false)
+	clk := clock.NewManual(epoch)
+	c, err := client.New(testOpts(tc, clk, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	check := func(what string, got res, want error) {
+		t.Helper()
+		var ce *client.CallError
+		switch {
+		case got.r.Success:
+			t.Fatalf("%s: success %+v", what, got.r)
+		case !errors.As(got.err, &ce):
+			t.Fatalf("%s: error %v is not a *CallError", what, got.err)
+		case ce.Result.Error != got.r.Error || ce.Op != contract.OpSend:
+			t.Fatalf("%s: CallError %+v does not hold the result %+v", what, ce, got.r)
+		case want == nil && ce.Err != nil:
+			t.Fatalf("%s: a connector answer has cause %v", what, ce.Err)
+		case want != nil && !errors.Is(got.err, want):
+			t.Fatalf("%s: error %v does not match %v", what, got.err, want)
+		}
+	}
+	send := func() <-chan res {
+		return async(func() res { r, err := c.Send(ctx, "c1", "x"); return res{r, err} })
+	}
+	check("before Connect", recv(t, send()), client.ErrNotConnected)
+
+	go func() { _ = c.Connect(ctx) }()
+	conn := tc.next(t)
+	conn.handshake(t, 1)
+	for c.State() != client.StateHandshaked {
+		time.Sleep(time.Millisecond)
+	}
+	ch := send()
+	out := conn.expect(t, contract.TypeOutbound).f.(contract.Outbound)
+	conn.send(contract.OutboundResult{RequestID: out.RequestID, Result: contract.Result{Success: true, MessageID: "m1"}})
+	if got := recv(t, ch); !got.r.Success || got.err != nil {
+		t.Fatalf("success = %+v, %v", got.r, got.err)
+	}
+	ch = send()
+	out = conn.expect(t, contract.TypeOutbound).f.(contract.Outbound)
+	conn.send(contract.OutboundResult{RequestID: out.RequestID, Result: contract.Result{Error: "chat not found", Code: "not_found"}})
+	check("the connector's failure", recv(t, ch), nil)
+
+	r, err := c.React(ctx, "c1", "m1", "👍", false)
+	if !errors.Is(err, client.ErrUnsupportedOp) || r.Code != contract.CodeUnsupportedOp {
+		t.Fatalf("unadvertised op = %+v, %v", r, err)
+	}
+	ch = send()
+	conn.expect(t, contract.TypeOutbound)
+	clk.Advance(30 * time.Second)
+	check("timeout", recv(t, ch), client.ErrOutboundTimeout)
+
+	cctx, cancel := context.WithCancel(ctx)
+	cancelled := async(func() res { r, err := c.Send(cctx, "c1", "x"); return res{r, err} })
+	conn.expect(t, contract.TypeOutbound)
+	cancel()
+	if got := recv(t, cancelled); !errors.Is(got.err, context.Canceled) || !got.r.Ambiguous {
+		t.Fatalf("cancelled = %+v, %v", got.r, got.err)
+	}
+
+	ch = send()
+	conn.expect(t, contract.TypeOutbound)
+	conn.closeWith(contract.CloseInternalError, "overloaded")
+	check("connection lost", recv(t, ch), client.ErrConnectionLost)
+
+	closeClient(t, c)
+	check("after Close", recv(t, send()), client.ErrClosed)
 }

@@ -34,7 +34,9 @@ const (
 
 // conn is one WebSocket connection and everything tied to its life: the
 // reader, the keepalive, the handshake timer and the calls waiting for
-// results on it.
+// results on it. It is the session the Client's supervisor supervises:
+// the supervisor dials and installs it, and plans the next dial from how
+// it ended.
 type conn struct {
 	c      *Client
 	ws     *websocket.Conn
@@ -303,12 +305,12 @@ func (cn *conn) finish() {
 	}
 	cn.mu.Unlock()
 
-	lost := contract.Result{Error: ErrConnectionLost.Error(), Ambiguous: true}
+	lost, cause := contract.Result{Error: ErrConnectionLost.Error(), Ambiguous: true}, ErrConnectionLost
 	if cn.c.closing.Load() {
-		lost = contract.Result{Error: "relay send failed: " + ErrClosed.Error(), Ambiguous: true}
+		lost, cause = contract.Result{Error: "relay send failed: " + ErrClosed.Error(), Ambiguous: true}, ErrClosed
 	}
 	for _, cl := range calls {
-		cl.resolve(lost)
+		cl.fail(lost, cause)
 	}
 	cn.wg.Wait()
 	_ = cn.ws.CloseNow()

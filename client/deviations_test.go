@@ -158,9 +158,9 @@ func TestDevRequestIDReuse(t *testing.T) {
 	c, conn := start(t, tc, devOpts(t, tc, clock.NewManual(epoch), nil, deviation.ClientRequestIDReuse))
 	conn.handshake(t, 1)
 	ctx := context.Background()
-	a := async(func() contract.Result { return c.Send(ctx, "c1", "a") })
+	a := async(func() contract.Result { r, _ := c.Send(ctx, "c1", "a"); return r })
 	fa := conn.expect(t, contract.TypeOutbound).f.(contract.Outbound)
-	b := async(func() contract.Result { return c.Send(ctx, "c1", "b") })
+	b := async(func() contract.Result { r, _ := c.Send(ctx, "c1", "b"); return r })
 	fb := conn.expect(t, contract.TypeOutbound).f.(contract.Outbound)
 	if fa.RequestID != fb.RequestID {
 		t.Fatalf("ids %s %s differ", fa.RequestID, fb.RequestID)

@@ -17,9 +17,14 @@
 //
 // # Outbound
 //
-// Every call returns a contract.Result and never hangs: it is bounded by
-// Options.OutboundTimeout, fails at once when there is no socket, and fails
-// at once when the socket dies under it. A result with ambiguous:true means
+// Every call returns a contract.Result and an error, and never hangs: it
+// is bounded by Options.OutboundTimeout, fails at once when there is no
+// socket, and fails at once when the socket dies under it. The error is
+// nil exactly when the result is a success; otherwise it is a *CallError
+// holding the result, which matches the client's own cause with errors.Is
+// (ErrNotConnected, ErrClosed, ErrConnectionLost, ErrOutboundTimeout,
+// ErrUnsupportedOp, ErrSendFailed, or the context's error) and nothing when
+// the connector answered success:false. A result with ambiguous:true means
 // the frame reached the wire and the action may have been applied; unlike
 // the reference, a connection lost after the write is ambiguous too
 // (settlement 9). Ops the target platform's descriptor does not advertise
@@ -27,23 +32,36 @@
 //
 // # Inbound
 //
-// Handlers run off the reader goroutine: a slow handler never delays
-// outbound results. Deliveries of one session run one at a time in arrival
-// order; sessions run concurrently, up to Options.MaxQueuedDeliveries
-// deliveries in flight. A buffered event is acked only after HandleEvent
-// returned nil (or called Delivery.Ack); a passthrough forward only when
-// its handler calls PassthroughDelivery.Ack. Replays are deduplicated by
-// platform, chat and message id (the 512 most recent) and by
-// passthrough_buffer:<bufferId>, and a replay of work already admitted is
-// acked without being handled again. Interrupts cancel the session's running
-// handler with cause ErrInterrupted. A malformed line, an invalid
-// descriptor or a panicking handler never kills the reader: lines are
-// logged and skipped, handlers are recovered, and a descriptor missing a
-// required field closes the socket 1002 and re-dials with backoff.
+// Every delivery takes one pipeline, off the reader goroutine, so a slow
+// handler never delays outbound results: admission, then handling.
+// Deliveries of one session are handled one at a time in arrival order;
+// sessions run concurrently, up to Options.MaxQueuedDeliveries deliveries
+// in the pipeline, queued or running. An ack stands for admission: a
+// buffered event is acked once admitted and never otherwise; a passthrough
+// forward only when PassthroughDelivery.Ack is called. A plain Handler
+// admits an event by returning nil from HandleEvent (or calling
+// Delivery.Ack). A Handler that also implements Admitter admits each
+// delivery as it arrives (AdmitEvent, AdmitPassthrough), ahead of handling
+// it, so its event is acked while an earlier event of the same session is
+// still being handled; this is how package adapter acks a message once its
+// turn is queued and runs the turn later, without a queue of its own.
+// Replays are deduplicated by platform, chat and message id (the 512 most
+// recent) and by passthrough_buffer:<bufferId>, and a replay of work
+// already admitted is acked without being handled again. An interrupt
+// cancels the context of the session's running handler, the one context
+// its work runs under, with cause ErrInterrupted; Close cancels every
+// handler with cause ErrClosed. A malformed line, an invalid descriptor or
+// a panicking handler never kills the reader: lines are logged and
+// skipped, handlers are recovered, and a descriptor missing a required
+// field closes the socket 1002 and re-dials with backoff.
 //
 // # Connection supervision
 //
-// A single supervisor goroutine owns every dial, so two dials never race.
+// A Client is its supervisor and the session it supervises: one
+// connection at a time, whose end the supervisor reads to plan the next
+// dial, while outbound calls and the inbound pipeline carry on across
+// connections. A single supervisor goroutine owns every dial, so two dials
+// never race.
 // Each dial mints a fresh token and sends one hello per identity; the first
 // descriptor of a connection is its default. Waits follow the reference
 // ladder: drawn from [d/2, d] with d = min(1s·2^(n−1), 30s), n reset only

@@ -31,7 +31,7 @@ func Example() {
 		},
 		Handler: client.HandlerFuncs{
 			Event: func(ctx context.Context, d *client.Delivery) error {
-				r := d.Client().Send(ctx, d.Event.Source.ChatID, "echo: "+d.Event.Text)
+				r, _ := d.Client().Send(ctx, d.Event.Source.ChatID, "echo: "+d.Event.Text)
 				replied <- r.MessageID
 				return nil // admitted: a buffered delivery is acked now
 			},
@@ -80,18 +80,20 @@ func ExampleBoot() {
 func ExampleClient_Do() {
 	var c *client.Client // connected
 	ctx := context.Background()
-	r := c.Do(ctx, contract.Action{Op: contract.OpReact, ChatID: "C1", MessageID: "m9", Emoji: "👀"},
+	r, err := c.Do(ctx, contract.Action{Op: contract.OpReact, ChatID: "C1", MessageID: "m9", Emoji: "👀"},
 		client.Platform("slack"))
 	switch {
-	case r.Success:
+	case err == nil:
 		// applied
-	case r.Code == contract.CodeUnsupportedOp:
+	case errors.Is(err, client.ErrUnsupportedOp):
 		// slack's descriptor does not advertise react; nothing was sent
+	case errors.Is(err, client.ErrNotConnected), errors.Is(err, client.ErrClosed) && !r.Ambiguous:
+		// no socket: nothing was sent, try again once connected
 	case r.Ambiguous:
 		// the frame reached the connector, the outcome is unknown: do not
 		// blindly resend a non-idempotent action
 	default:
-		// definitely not applied
+		// definitely not applied; r.Code and r.Error say why
 	}
 }
 

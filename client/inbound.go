@@ -15,29 +15,71 @@ import (
 
 // Handler receives what the connector pushes down the socket.
 //
-// Handlers run off the reader goroutine, so a slow handler never delays
-// outbound results. Deliveries of one session (by session key) are handled
-// one at a time in arrival order; different sessions run concurrently.
-// Passthrough forwards are ordered per platform. A handler must not call
-// Client.Close: Close waits for handlers to return.
+// Every delivery takes one pipeline: admission, then handling, both off
+// the reader goroutine, so a slow handler never delays outbound results.
+// Deliveries of one session (by session key) are handled one at a time in
+// arrival order; different sessions run concurrently. Passthrough forwards
+// are ordered per platform, unless their admission names a session. An
+// interrupt cancels the context of exactly its session's running handler.
+// A handler must not call Client.Close: Close waits for handlers to return.
+//
+// Admission is what an ack stands for (IDLE-013 to IDLE-015): a buffered
+// delivery is acked once admitted, never before, and never when admission
+// failed. A plain Handler admits an event by returning nil from
+// HandleEvent (or calling Delivery.Ack), and a forward by calling
+// PassthroughDelivery.Ack. A Handler that also implements Admitter
+// admits each delivery as it arrives, ahead of handling it, so an event
+// is acked while the handler of an earlier event of its session still
+// runs.
 type Handler interface {
-	// HandleEvent handles one inbound event. Returning nil means the event
-	// was durably accepted (admitted): a buffered delivery is then acked,
-	// unless d.Ack was already called. Returning an error leaves a buffered
-	// delivery unacked, so the connector replays it on the next connection.
-	// ctx is cancelled when the connector interrupts this session (cause
-	// ErrInterrupted) or the client closes (cause ErrClosed).
+	// HandleEvent handles one inbound event. For a plain Handler,
+	// returning nil means the event was durably accepted (admitted): a
+	// buffered delivery is then acked, unless d.Ack was already called.
+	// Returning an error leaves a buffered delivery unacked, so the
+	// connector replays it on the next connection. For an Admitter the
+	// event was admitted (and acked) before HandleEvent runs, and its
+	// return is only logged. ctx is cancelled when the connector
+	// interrupts this session (cause ErrInterrupted) or the client closes
+	// (cause ErrClosed).
 	HandleEvent(ctx context.Context, d *Delivery) error
 
 	// HandleInterrupt is told that the connector interrupted a session;
-	// the session's running HandleEvent has already had its ctx cancelled.
+	// the session's running handler has already had its ctx cancelled.
 	HandleInterrupt(ctx context.Context, sessionKey, chatID string)
 
 	// HandlePassthrough handles a raw platform request (such as a Discord
 	// interaction). A buffered forward is acked only by d.Ack, which the
-	// handler calls once the work is admitted, possibly after returning.
-	// Returning an error before acking leaves it replayable.
+	// handler (or the admission) calls once the work is admitted, possibly
+	// after returning. Returning an error before acking leaves it
+	// replayable.
 	HandlePassthrough(ctx context.Context, d *PassthroughDelivery) error
+}
+
+// Admitter is a Handler that admits deliveries as they arrive, apart from
+// handling them: the reference gateway's admission, where a message counts
+// as accepted once its turn is queued, not once the turn is over.
+// Admission runs in arrival order per session (per platform for forwards),
+// possibly while the session's previous handler still runs, and must not
+// wait for that handler. ctx is cancelled only when the client closes.
+type Admitter interface {
+	Handler
+
+	// AdmitEvent decides whether the event is admitted. On nil a buffered
+	// event is acked at once (and any replay of it that arrived
+	// meanwhile); then, when handle is true, HandleEvent runs in the
+	// session's order. handle false admits the event without handling it,
+	// as for a prompt answer the admission consumed. An error refuses it:
+	// not acked (IDLE-014) and not handled, so a buffered event replays
+	// and a replay is admitted afresh.
+	AdmitEvent(ctx context.Context, d *Delivery) (handle bool, err error)
+
+	// AdmitPassthrough decides whether the forward is handled. A forward
+	// is still acked only by d.Ack, which admission may call. When handle
+	// is true HandlePassthrough runs: in the order of the session named
+	// by d.SessionKey when admission set it (an interrupt of that session
+	// then cancels it), else per platform. An error not preceded by d.Ack
+	// leaves a buffered forward replayable.
+	AdmitPassthrough(ctx context.Context, d *PassthroughDelivery) (handle bool, err error)
 }
 
 // HandlerFuncs adapts functions to a Handler; nil fields ignore that kind
@@ -80,7 +122,8 @@ func (f HandlerFuncs) HandlePassthrough(ctx context.Context, d *PassthroughDeliv
 	return f.Passthrough(ctx, d)
 }
 
-// Delivery is one inbound event handed to HandleEvent.
+// Delivery is one inbound event handed to HandleEvent (and first to
+// Admitter.AdmitEvent when the Handler is one).
 type Delivery struct {
 	// Event is the decoded event with the gateway's defaults applied.
 	Event contract.MessageEvent
@@ -107,7 +150,7 @@ func (d *Delivery) Client() *Client { return d.admit.c }
 // a buffered delivery, and for any replay of it that arrived meanwhile. It
 // is idempotent and safe from any goroutine. Call it early when admission
 // happens before the handler's work is done; otherwise a nil return from
-// HandleEvent acks. An error means the ack could not be written (no live
+// HandleEvent (from AdmitEvent for an Admitter) acks. An error means the ack could not be written (no live
 // socket); the acceptance is still recorded, so the replay that follows is
 // acked without being handled again.
 func (d *Delivery) Ack() error { return d.admit.ack(d.BufferID) }
@@ -116,6 +159,11 @@ func (d *Delivery) Ack() error { return d.admit.ack(d.BufferID) }
 type PassthroughDelivery struct {
 	Forward  contract.Forward
 	BufferID string
+	// SessionKey is "" unless Admitter.AdmitPassthrough set it to the
+	// session the forward belongs to (a slash command's, say): the forward
+	// is then handled in that session's order, and an interrupt of the
+	// session cancels its handler.
+	SessionKey string
 
 	admit admission
 }
@@ -219,9 +267,26 @@ func (c *Client) onInbound(cn *conn, f contract.Inbound) {
 		c.dd.abandon(key, entry)
 		return
 	}
-	c.inq.enqueue(d.SessionKey, func(ctx context.Context) { c.runEvent(ctx, d) })
+	j := &job{drop: func() { c.dd.abandon(key, entry) }}
+	if a, ok := c.opts.Handler.(Admitter); ok {
+		j.admit = func(ctx context.Context) (string, bool) {
+			handle, err := safeAdmit(func() (bool, error) { return a.AdmitEvent(ctx, d) })
+			return d.SessionKey, c.settleEvent(d, err) && handle
+		}
+		j.run = func(ctx context.Context) {
+			if err := safeCall(func() error { return a.HandleEvent(ctx, d) }); err != nil {
+				c.log.Warn("relay event handler failed after admission", slog.String("session", d.SessionKey),
+					slog.String("err", err.Error()))
+			}
+		}
+	} else {
+		j.run = func(ctx context.Context) { c.runEvent(ctx, d) }
+	}
+	c.inq.submit(d.SessionKey, j)
 }
 
+// runEvent runs a plain Handler's HandleEvent, whose return admits the
+// event or refuses it.
 func (c *Client) runEvent(ctx context.Context, d *Delivery) {
 	h := c.opts.Handler
 	var err error
@@ -230,17 +295,25 @@ func (c *Client) runEvent(ctx context.Context, d *Delivery) {
 	} else {
 		err = safeCall(func() error { return h.HandleEvent(ctx, d) })
 	}
+	c.settleEvent(d, err)
+}
+
+// settleEvent settles an event's admission and reports whether it was
+// admitted: err refuses it, so it stays unacked (IDLE-014) and its replay
+// is handled afresh; nil acks it, with any replay that waited (IDLE-013).
+func (c *Client) settleEvent(d *Delivery, err error) bool {
 	if err != nil {
 		if !d.admit.acked.Load() {
 			c.dd.abandon(d.admit.key, d.admit.entry)
 		}
 		c.log.Warn("relay event not admitted", slog.String("session", d.SessionKey),
 			slog.Bool("buffered", d.Buffered()), slog.String("err", err.Error()))
-		return
+		return false
 	}
 	if err := d.Ack(); err != nil {
 		c.log.Warn("relay ack failed", slog.String("err", err.Error()))
 	}
+	return true
 }
 
 func (c *Client) onPassthrough(cn *conn, f contract.PassthroughForward) {
@@ -268,8 +341,31 @@ func (c *Client) onPassthrough(cn *conn, f contract.PassthroughForward) {
 		c.dd.abandon(key, entry)
 		return
 	}
-	c.inq.enqueue("passthrough:"+f.Forward.Platform, func(ctx context.Context) {
-		h := c.opts.Handler
+	lane := "passthrough:" + f.Forward.Platform
+	// notAdmitted forgets a forward whose handling failed before its ack,
+	// so its replay is handled afresh.
+	notAdmitted := func(err error) {
+		if !d.admit.acked.Load() {
+			c.dd.abandon(key, entry)
+		}
+		c.log.Warn("relay passthrough not admitted", slog.Bool("buffered", d.Buffered()), slog.String("err", err.Error()))
+	}
+	h := c.opts.Handler
+	j := &job{drop: func() { c.dd.abandon(key, entry) }}
+	if a, ok := h.(Admitter); ok {
+		j.admit = func(ctx context.Context) (string, bool) {
+			handle, err := safeAdmit(func() (bool, error) { return a.AdmitPassthrough(ctx, d) })
+			if err != nil {
+				notAdmitted(err)
+				return "", false
+			}
+			if d.SessionKey != "" {
+				return d.SessionKey, handle
+			}
+			return lane, handle
+		}
+	}
+	j.run = func(ctx context.Context) {
 		var err error
 		if h == nil {
 			err = errNoHandler
@@ -277,12 +373,10 @@ func (c *Client) onPassthrough(cn *conn, f contract.PassthroughForward) {
 			err = safeCall(func() error { return h.HandlePassthrough(ctx, d) })
 		}
 		if err != nil {
-			if !d.admit.acked.Load() {
-				c.dd.abandon(key, entry)
-			}
-			c.log.Warn("relay passthrough not admitted", slog.Bool("buffered", d.Buffered()), slog.String("err", err.Error()))
+			notAdmitted(err)
 		}
-	})
+	}
+	c.inq.submit(lane, j)
 }
 
 // sendAckRaw writes an ack without the no-ack deviation check; only the
@@ -317,116 +411,14 @@ func safeCall(fn func() error) (err error) {
 	return fn()
 }
 
-// inboundQueue runs handlers off the reader: one worker goroutine per
-// session key with work, exiting when its queue is empty, so idle sessions
-// cost nothing.
-type inboundQueue struct {
-	base  context.Context
-	slots chan struct{} // bounds queued plus running deliveries
-
-	mu       sync.Mutex
-	sessions map[string]*sessionQ
-	wg       sync.WaitGroup
-}
-
-type sessionQ struct {
-	items  []func(context.Context)
-	cancel context.CancelCauseFunc // of the running item
-}
-
-func newInboundQueue(base context.Context, max int) *inboundQueue {
-	return &inboundQueue{base: base, slots: make(chan struct{}, max), sessions: map[string]*sessionQ{}}
-}
-
-// acquire takes a slot, blocking the reader when handlers are saturated;
-// it gives up when the connection is being closed.
-func (q *inboundQueue) acquire(abort <-chan struct{}) bool {
-	select {
-	case q.slots <- struct{}{}:
-		return true
-	default:
-	}
-	select {
-	case q.slots <- struct{}{}:
-		return true
-	case <-abort:
-		return false
-	case <-q.base.Done():
-		return false
-	}
-}
-
-func (q *inboundQueue) enqueue(key string, fn func(context.Context)) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	s, running := q.sessions[key]
-	if !running {
-		s = &sessionQ{}
-		q.sessions[key] = s
-	}
-	s.items = append(s.items, fn)
-	if !running {
-		q.wg.Add(1)
-		go q.run(key, s)
-	}
-}
-
-func (q *inboundQueue) run(key string, s *sessionQ) {
-	defer q.wg.Done()
-	for {
-		q.mu.Lock()
-		if len(s.items) == 0 {
-			delete(q.sessions, key)
-			q.mu.Unlock()
-			return
+// safeAdmit is safeCall for an admission.
+func safeAdmit(fn func() (bool, error)) (handle bool, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			handle, err = false, fmt.Errorf("admission panicked: %v", p)
 		}
-		fn := s.items[0]
-		s.items[0] = nil
-		s.items = s.items[1:]
-		ctx, cancel := context.WithCancelCause(q.base)
-		s.cancel = cancel
-		q.mu.Unlock()
-
-		if q.base.Err() == nil {
-			// After Close the queued rest is dropped unacked; buffered
-			// ones replay on the next run.
-			fn(ctx)
-		}
-		q.mu.Lock()
-		s.cancel = nil
-		q.mu.Unlock()
-		cancel(nil)
-		<-q.slots
-	}
-}
-
-// interrupt cancels the running handler of a session, if any.
-func (q *inboundQueue) interrupt(key string) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if s := q.sessions[key]; s != nil && s.cancel != nil {
-		s.cancel(ErrInterrupted)
-	}
-}
-
-func (q *inboundQueue) goTracked(fn func(context.Context)) {
-	q.wg.Add(1)
-	go func() {
-		defer q.wg.Done()
-		fn(q.base)
 	}()
-}
-
-// wait blocks until every handler returned or ctx ends.
-func (q *inboundQueue) wait(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() { q.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("failed to wait for handlers: %w", ctx.Err())
-	}
+	return fn()
 }
 
 // dedupe remembers the most recent delivery keys so replays of work already

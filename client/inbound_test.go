@@ -258,7 +258,7 @@ func TestSlowHandlerDoesNotStallResults(t *testing.T) {
 	defer close(block)
 	conn.send(contract.Inbound{Event: event("telegram", "42", "m1", "x"), BufferID: "b1"})
 	recv(t, rec.events)
-	r := recv(t, async(func() contract.Result { return c.Send(context.Background(), "42", "meanwhile") }))
+	r := recv(t, async(func() contract.Result { r, _ := c.Send(context.Background(), "42", "meanwhile"); return r }))
 	if !r.Success {
 		t.Fatalf("send while a handler blocks = %+v", r)
 	}
@@ -331,7 +331,7 @@ func TestPanickingHandlerIsContained(t *testing.T) {
 	if f := conn.expect(t, contract.TypeInboundAck); f.f.(contract.InboundAck).BufferID != "b2" {
 		t.Fatalf("ack %q: the panicking delivery must stay unacked", f.raw)
 	}
-	if r := c.Send(context.Background(), "42", "x"); !r.Success {
+	if r, _ := c.Send(context.Background(), "42", "x"); !r.Success {
 		t.Fatalf("send after a panic = %+v", r)
 	}
 }
@@ -364,7 +364,7 @@ func TestInterruptFrame(t *testing.T) {
 func TestHandlerCanReplyThroughDelivery(t *testing.T) {
 	rec := newRecorder()
 	rec.onEvent = func(ctx context.Context, d *client.Delivery) error {
-		r := d.Client().Send(ctx, d.Event.Source.ChatID, "echo: "+d.Event.Text)
+		r, _ := d.Client().Send(ctx, d.Event.Source.ChatID, "echo: "+d.Event.Text)
 		if !r.Success {
 			return errors.New(r.Error)
 		}
@@ -400,7 +400,7 @@ func TestDeliveryBackpressure(t *testing.T) {
 	// The only slot is taken: the reader waits before the second delivery,
 	// so the result behind it waits too.
 	conn.send(contract.Inbound{Event: event("telegram", "B", "1", "second"), BufferID: "b2"})
-	res := async(func() contract.Result { return c.Send(context.Background(), "A", "x") })
+	res := async(func() contract.Result { r, _ := c.Send(context.Background(), "A", "x"); return r })
 	pending(t, res)
 	close(release)
 	if r := recv(t, res); !r.Success {
@@ -441,7 +441,7 @@ func TestDeliveryRightAfterTheDescriptor(t *testing.T) {
 	tc.autoDescriptor.Store(false)
 	rec := newRecorder()
 	rec.onEvent = func(ctx context.Context, d *client.Delivery) error {
-		if r := d.Client().Send(ctx, d.Event.Source.ChatID, "re: "+d.Event.Text); !r.Success {
+		if r, _ := d.Client().Send(ctx, d.Event.Source.ChatID, "re: "+d.Event.Text); !r.Success {
 			return errors.New(r.Error)
 		}
 		return nil

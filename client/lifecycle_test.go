@@ -33,7 +33,7 @@ func TestGoIdleAwaitsAckAndKeepsServing(t *testing.T) {
 	}
 	// An ack nobody waits for is ignored.
 	conn.send(contract.GoingIdleAck{})
-	if r := c.Send(context.Background(), "42", "still connected"); !r.Success {
+	if r, _ := c.Send(context.Background(), "42", "still connected"); !r.Success {
 		t.Fatalf("send = %+v", r)
 	}
 }
@@ -117,7 +117,7 @@ func TestGoDormantWithoutAckStaysConnected(t *testing.T) {
 	if recv(t, res) {
 		t.Fatal("GoDormant = true without an ack")
 	}
-	if r := c.Send(context.Background(), "42", "x"); !r.Success {
+	if r, _ := c.Send(context.Background(), "42", "x"); !r.Success {
 		t.Fatalf("send = %+v", r)
 	}
 }
@@ -143,7 +143,7 @@ func TestCloseIsTerminalAndIdempotent(t *testing.T) {
 		t.Fatalf("second Close = %v", err)
 	}
 	st.wait(t, client.StateClosed)
-	if r := c.Send(ctx, "42", "x"); r.Error != "relay transport closed" {
+	if r, _ := c.Send(ctx, "42", "x"); r.Error != "relay transport closed" {
 		t.Fatalf("send after Close = %+v", r)
 	}
 	if err := c.Connect(ctx); !errors.Is(err, client.ErrClosed) {

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,13 +17,24 @@ import (
 // call is one outbound waiting for its result. Exactly one result is ever
 // delivered: whoever removes the call from its connection's table owns it.
 type call struct {
-	ch  chan contract.Result
+	ch  chan outcome
 	key string // its key in the connection's table
 }
 
-func (cl *call) resolve(r contract.Result) {
+// outcome is what resolves a call: the result, and the client's own cause
+// when the client made the result itself.
+type outcome struct {
+	r     contract.Result
+	cause error
+}
+
+// resolve delivers the connector's result.
+func (cl *call) resolve(r contract.Result) { cl.fail(r, nil) }
+
+// fail delivers a result the client made itself, with its cause.
+func (cl *call) fail(r contract.Result, cause error) {
 	select {
-	case cl.ch <- r:
+	case cl.ch <- outcome{r, cause}:
 	default:
 	}
 }
@@ -72,6 +84,55 @@ func Modify(fn func(*contract.Action)) CallOption {
 	return func(c *callConfig) { c.mutate = append(c.mutate, fn) }
 }
 
+// Errors of outbound calls that the client reports itself, beside
+// ErrClosed, ErrNotConnected and ErrConnectionLost. A *CallError wraps
+// them; test with errors.Is.
+var (
+	// ErrOutboundTimeout: no result came within the call's timeout
+	// (Options.OutboundTimeout or Timeout). When the frame was written the
+	// result is ambiguous.
+	ErrOutboundTimeout = errors.New("relay outbound timed out")
+	// ErrUnsupportedOp: the target platform's descriptor does not
+	// advertise the op, so the client refused it without sending it.
+	ErrUnsupportedOp = errors.New("unsupported op")
+	// ErrSendFailed: the frame could not be written, so the connector
+	// cannot have acted on it.
+	ErrSendFailed = errors.New("relay send failed")
+)
+
+// CallError is the error of an outbound call whose result is not a
+// success. Every call returns one exactly when its Result has
+// success:false, beside that Result, so a caller may test either.
+type CallError struct {
+	// Op is the action's op.
+	Op string
+	// Result is the unsuccessful result the call returned.
+	Result contract.Result
+	// Err is why the client made the result itself: ErrClosed,
+	// ErrNotConnected, ErrConnectionLost, ErrOutboundTimeout,
+	// ErrUnsupportedOp, a send failure (matching ErrSendFailed) or the
+	// error of the call's context. It is nil when the connector answered
+	// success:false.
+	Err error
+}
+
+func (e *CallError) Error() string {
+	msg := e.Result.Error
+	if msg == "" {
+		msg = "unsuccessful"
+	}
+	if e.Result.Code != "" && !strings.Contains(msg, e.Result.Code) {
+		msg += " (" + e.Result.Code + ")"
+	}
+	if e.Result.Ambiguous {
+		msg += " (ambiguous)"
+	}
+	return "relay " + e.Op + ": " + msg
+}
+
+// Unwrap returns Err.
+func (e *CallError) Unwrap() error { return e.Err }
+
 // Local results. Their error texts are the reference gateway's, so callers
 // and logs read the same across implementations.
 func failed(msg string) contract.Result { return contract.Result{Error: msg} }
@@ -81,20 +142,32 @@ func ambiguous(msg string) contract.Result { return contract.Result{Error: msg, 
 // Do sends one action and returns its result. It never hangs: it returns
 // when the connector answers, when the call times out (ambiguous:true, the
 // action may have been applied), when ctx ends, or at once when there is
-// nothing to send it on. It never returns an error value; every failure is
-// a Result with success:false:
+// nothing to send it on. The error is nil exactly when the result is a
+// success; otherwise it is a *CallError holding the same result, which
+// matches (errors.Is) the client's own cause when the client made the
+// result itself:
 //
-//   - "relay transport closed": Close has started (nothing sent);
-//   - "relay transport not connected": no live socket (nothing sent);
-//   - code "unsupported_op": the target platform's descriptor does not
-//     advertise the op (nothing sent);
-//   - "relay send failed: <cause>": the write failed (not applied);
-//   - "relay outbound timed out", ambiguous: no result in time;
-//   - "relay transport connection lost", ambiguous: the socket died after
-//     the frame was written (the reference does not mark this one; the
-//     contract's settlement 9 does, because the connector may have acted);
-//   - "relay send failed: relay transport closed", ambiguous: Close ended
-//     the call after the frame was written.
+//   - ErrClosed, "relay transport closed": Close has started (nothing
+//     sent);
+//   - ErrNotConnected, "relay transport not connected": no live socket
+//     (nothing sent);
+//   - ErrUnsupportedOp, code "unsupported_op": the target platform's
+//     descriptor does not advertise the op (nothing sent);
+//   - ErrSendFailed, "relay send failed: <cause>": the write failed (not
+//     applied);
+//   - ErrOutboundTimeout, "relay outbound timed out", ambiguous: no result
+//     in time;
+//   - ErrConnectionLost, "relay transport connection lost", ambiguous: the
+//     socket died after the frame was written (the reference does not mark
+//     this one; the contract's settlement 9 does, because the connector
+//     may have acted);
+//   - ErrClosed, "relay send failed: relay transport closed", ambiguous:
+//     Close ended the call after the frame was written;
+//   - ctx's error, "relay outbound cancelled: <cause>": ctx ended
+//     (ambiguous once the frame was written).
+//
+// A success:false answer of the connector matches none of them; its
+// Result.Code says why.
 //
 // On a connection whose descriptor has not arrived yet, Do waits for it
 // (within the call's timeout) instead of gating against a placeholder.
@@ -105,7 +178,17 @@ func ambiguous(msg string) contract.Result { return contract.Result{Error: msg, 
 // the target platform does not advertise, so the target's descriptor is the
 // one that decides.) get_chat_info that is not advertised is answered
 // locally as {name: chat_id, type: "dm"}.
-func (c *Client) Do(ctx context.Context, a contract.Action, opts ...CallOption) contract.Result {
+func (c *Client) Do(ctx context.Context, a contract.Action, opts ...CallOption) (contract.Result, error) {
+	r, cause := c.do(ctx, a, opts)
+	if r.Success {
+		return r, nil
+	}
+	return r, &CallError{Op: a.Op, Result: r, Err: cause}
+}
+
+// do is Do without the error value: it returns the result and, when the
+// client made the result itself, its cause.
+func (c *Client) do(ctx context.Context, a contract.Action, opts []CallOption) (contract.Result, error) {
 	var cfg callConfig
 	if len(opts) > 0 {
 		// Options are rare on the hot path; only then does the config
@@ -125,16 +208,16 @@ func (c *Client) Do(ctx context.Context, a contract.Action, opts ...CallOption) 
 		}
 	}
 	if c.closing.Load() {
-		return failed(ErrClosed.Error())
+		return failed(ErrClosed.Error()), ErrClosed
 	}
 	c.inflight.Add(1)
 	defer c.callDone()
 	if c.closing.Load() {
-		return failed(ErrClosed.Error())
+		return failed(ErrClosed.Error()), ErrClosed
 	}
 	cn := c.cur.Load()
 	if cn == nil {
-		return failed(ErrNotConnected.Error())
+		return failed(ErrNotConnected.Error()), ErrNotConnected
 	}
 	timeout := c.opts.OutboundTimeout
 	if cfg.timeout > 0 {
@@ -147,14 +230,14 @@ func (c *Client) Do(ctx context.Context, a contract.Action, opts ...CallOption) 
 		case <-cn.hs:
 		case <-cn.done:
 			c.putTimer(tm)
-			return failed(ErrConnectionLost.Error())
+			return failed(ErrConnectionLost.Error()), ErrConnectionLost
 		case <-tm.t.C():
 			tm.fired = true
 			c.putTimer(tm)
-			return failed("relay outbound timed out waiting for the descriptor")
+			return failed("relay outbound timed out waiting for the descriptor"), ErrOutboundTimeout
 		case <-ctx.Done():
 			c.putTimer(tm)
-			return failed("relay outbound cancelled: " + ctx.Err().Error())
+			return failed("relay outbound cancelled: " + ctx.Err().Error()), ctx.Err()
 		}
 	}
 
@@ -165,9 +248,9 @@ func (c *Client) Do(ctx context.Context, a contract.Action, opts ...CallOption) 
 		if a.Op == contract.OpGetChatInfo {
 			// The reference answers an unadvertised get_chat_info itself.
 			info := contract.ChatInfo{Name: a.ChatID, Type: "dm"}
-			return contract.Result{Success: true, ChatInfo: &info}
+			return contract.Result{Success: true, ChatInfo: &info}, nil
 		}
-		return contract.Result{Code: contract.CodeUnsupportedOp, Error: "unsupported op: " + a.Op}
+		return contract.Result{Code: contract.CodeUnsupportedOp, Error: "unsupported op: " + a.Op}, ErrUnsupportedOp
 	}
 
 	id := c.nextRequestID()
@@ -180,7 +263,7 @@ func (c *Client) Do(ctx context.Context, a contract.Action, opts ...CallOption) 
 	if err != nil {
 		putBuf(bp)
 		c.putTimer(tm)
-		return failed("relay send failed: " + err.Error())
+		return failed("relay send failed: " + err.Error()), wrapSend(err)
 	}
 	*bp = frame
 	cl := getCall()
@@ -192,7 +275,7 @@ func (c *Client) Do(ctx context.Context, a contract.Action, opts ...CallOption) 
 		putBuf(bp)
 		putCall(cl)
 		c.putTimer(tm)
-		return failed(ErrNotConnected.Error())
+		return failed(ErrNotConnected.Error()), ErrNotConnected
 	}
 	cl.key = key
 	cn.calls[key] = cl
@@ -222,30 +305,30 @@ func (c *Client) Do(ctx context.Context, a contract.Action, opts ...CallOption) 
 		c.putTimer(tm)
 		// A failed write never completed the frame, so the connector
 		// cannot have acted on it: not ambiguous.
-		return failed("relay send failed: " + err.Error())
+		return failed("relay send failed: " + err.Error()), wrapSend(err)
 	}
-	var r contract.Result
+	var o outcome
 	select {
-	case r = <-cl.ch:
+	case o = <-cl.ch:
 	case <-tm.t.C():
 		tm.fired = true
 		if cn.take(key) {
-			r = ambiguous("relay outbound timed out")
+			o = outcome{ambiguous("relay outbound timed out"), ErrOutboundTimeout}
 		} else {
-			r = <-cl.ch
+			o = <-cl.ch
 		}
 	case <-ctx.Done():
 		if cn.take(key) {
-			r = ambiguous("relay outbound cancelled: " + ctx.Err().Error())
+			o = outcome{ambiguous("relay outbound cancelled: " + ctx.Err().Error()), ctx.Err()}
 		} else {
-			r = <-cl.ch
+			o = <-cl.ch
 		}
 	}
-	// Exactly one result was sent to cl.ch and it has been received, so
+	// Exactly one outcome was sent to cl.ch and it has been received, so
 	// the call can be reused.
 	putCall(cl)
 	c.putTimer(tm)
-	return r
+	return o.r, o.cause
 }
 
 // callTimer is a pooled outbound timer.
@@ -277,7 +360,7 @@ func (c *Client) putTimer(tm *callTimer) {
 	}
 }
 
-var callPool = sync.Pool{New: func() any { return &call{ch: make(chan contract.Result, 1)} }}
+var callPool = sync.Pool{New: func() any { return &call{ch: make(chan outcome, 1)} }}
 
 func getCall() *call { return callPool.Get().(*call) }
 
@@ -354,60 +437,60 @@ func (c *Client) route(a contract.Action, cfg callConfig) (platform, botID strin
 }
 
 // Send posts content to a chat.
-func (c *Client) Send(ctx context.Context, chatID, content string, opts ...CallOption) contract.Result {
+func (c *Client) Send(ctx context.Context, chatID, content string, opts ...CallOption) (contract.Result, error) {
 	return c.Do(ctx, contract.Action{Op: contract.OpSend, ChatID: chatID, Content: content}, opts...)
 }
 
 // Edit replaces the content of a message the gateway sent. The returned
 // message id falls back to messageID when the connector sends none.
-func (c *Client) Edit(ctx context.Context, chatID, messageID, content string, opts ...CallOption) contract.Result {
-	r := c.Do(ctx, contract.Action{Op: contract.OpEdit, ChatID: chatID, MessageID: messageID, Content: content}, opts...)
+func (c *Client) Edit(ctx context.Context, chatID, messageID, content string, opts ...CallOption) (contract.Result, error) {
+	r, err := c.Do(ctx, contract.Action{Op: contract.OpEdit, ChatID: chatID, MessageID: messageID, Content: content}, opts...)
 	if r.Success && r.MessageID == "" {
 		r.MessageID = messageID
 	}
-	return r
+	return r, err
 }
 
 // Typing shows a typing indicator. status nil is a plain heartbeat, ""
 // clears a status (Slack), anything else is a status phrase.
-func (c *Client) Typing(ctx context.Context, chatID string, status *string, opts ...CallOption) contract.Result {
+func (c *Client) Typing(ctx context.Context, chatID string, status *string, opts ...CallOption) (contract.Result, error) {
 	return c.Do(ctx, contract.Action{Op: contract.OpTyping, ChatID: chatID, Status: status}, opts...)
 }
 
 // FollowUp answers through a platform callback such as a Discord
 // interaction token; kind is e.g. "discord.interaction_token" and routes
 // the frame to that platform when it is fronted.
-func (c *Client) FollowUp(ctx context.Context, sessionKey, kind, content string, opts ...CallOption) contract.Result {
+func (c *Client) FollowUp(ctx context.Context, sessionKey, kind, content string, opts ...CallOption) (contract.Result, error) {
 	return c.Do(ctx, contract.Action{Op: contract.OpFollowUp, SessionKey: sessionKey, Kind: kind, Content: content}, opts...)
 }
 
 // GetChatInfo returns a chat's name and type, accepting the connector's
 // nested and flat answers. When the op is not advertised the answer is
 // local: the chat id as name and "dm" as type.
-func (c *Client) GetChatInfo(ctx context.Context, chatID string, opts ...CallOption) (contract.ChatInfo, contract.Result) {
-	r := c.Do(ctx, contract.Action{Op: contract.OpGetChatInfo, ChatID: chatID}, opts...)
-	return r.Info(chatID), r
+func (c *Client) GetChatInfo(ctx context.Context, chatID string, opts ...CallOption) (contract.ChatInfo, contract.Result, error) {
+	r, err := c.Do(ctx, contract.Action{Op: contract.OpGetChatInfo, ChatID: chatID}, opts...)
+	return r.Info(chatID), r, err
 }
 
 // Draft streams a draft; final:true seals it, and the sealing result's
 // message_id is the stream's message. An ambiguous seal may be retried once
 // with the identical arguments: connectors treat it as idempotent.
-func (c *Client) Draft(ctx context.Context, chatID string, draftID int64, content string, final bool, opts ...CallOption) contract.Result {
+func (c *Client) Draft(ctx context.Context, chatID string, draftID int64, content string, final bool, opts ...CallOption) (contract.Result, error) {
 	return c.Do(ctx, contract.Action{Op: contract.OpDraft, ChatID: chatID, DraftID: draftID, Content: content, Final: final}, opts...)
 }
 
 // TaskCard creates or updates a task card; cardID is "turn:<anchor>".
-func (c *Client) TaskCard(ctx context.Context, chatID, cardID string, chunks []any, opts ...CallOption) contract.Result {
+func (c *Client) TaskCard(ctx context.Context, chatID, cardID string, chunks []any, opts ...CallOption) (contract.Result, error) {
 	return c.Do(ctx, contract.Action{Op: contract.OpTaskCard, ChatID: chatID, CardID: cardID, Chunks: chunks}, opts...)
 }
 
 // TaskCardStop finalises a task card.
-func (c *Client) TaskCardStop(ctx context.Context, chatID, cardID string, opts ...CallOption) contract.Result {
+func (c *Client) TaskCardStop(ctx context.Context, chatID, cardID string, opts ...CallOption) (contract.Result, error) {
 	return c.Do(ctx, contract.Action{Op: contract.OpTaskCardStop, ChatID: chatID, CardID: cardID}, opts...)
 }
 
 // Delete removes a message.
-func (c *Client) Delete(ctx context.Context, chatID, messageID string, opts ...CallOption) contract.Result {
+func (c *Client) Delete(ctx context.Context, chatID, messageID string, opts ...CallOption) (contract.Result, error) {
 	return c.Do(ctx, contract.Action{Op: contract.OpDelete, ChatID: chatID, MessageID: messageID}, opts...)
 }
 
@@ -424,7 +507,7 @@ type Media struct {
 }
 
 // SendMedia posts an attachment.
-func (c *Client) SendMedia(ctx context.Context, chatID string, m Media, opts ...CallOption) contract.Result {
+func (c *Client) SendMedia(ctx context.Context, chatID string, m Media, opts ...CallOption) (contract.Result, error) {
 	return c.Do(ctx, contract.Action{
 		Op: contract.OpSendMedia, ChatID: chatID, MediaKind: m.Kind, SourceURL: m.SourceURL,
 		Content: m.Caption, Filename: m.Filename,
@@ -445,7 +528,7 @@ type PromptSpec struct {
 
 // Prompt posts a prompt; presses come back as inbound events carrying a
 // prompt_response.
-func (c *Client) Prompt(ctx context.Context, chatID string, p PromptSpec, opts ...CallOption) contract.Result {
+func (c *Client) Prompt(ctx context.Context, chatID string, p PromptSpec, opts ...CallOption) (contract.Result, error) {
 	return c.Do(ctx, contract.Action{
 		Op: contract.OpPrompt, ChatID: chatID, Content: p.Content, PromptKind: p.Kind,
 		PromptID: p.ID, Options: p.Options, TimeoutS: p.TimeoutS,
@@ -453,24 +536,24 @@ func (c *Client) Prompt(ctx context.Context, chatID string, p PromptSpec, opts .
 }
 
 // React adds (or with remove, removes) an emoji reaction.
-func (c *Client) React(ctx context.Context, chatID, messageID, emoji string, remove bool, opts ...CallOption) contract.Result {
+func (c *Client) React(ctx context.Context, chatID, messageID, emoji string, remove bool, opts ...CallOption) (contract.Result, error) {
 	return c.Do(ctx, contract.Action{Op: contract.OpReact, ChatID: chatID, MessageID: messageID, Emoji: emoji, Remove: remove}, opts...)
 }
 
 // ThreadCreate opens a thread under parentChatID and returns its id: the
 // result's thread_id, else its message_id. An empty name becomes "handoff";
 // names are cut to 100 characters.
-func (c *Client) ThreadCreate(ctx context.Context, parentChatID, name string, opts ...CallOption) (string, contract.Result) {
+func (c *Client) ThreadCreate(ctx context.Context, parentChatID, name string, opts ...CallOption) (string, contract.Result, error) {
 	name = strings.TrimSpace(name)
 	if name == "" {
 		name = "handoff"
 	}
-	r := c.Do(ctx, contract.Action{Op: contract.OpThreadCreate, ChatID: parentChatID, ThreadName: truncateRunes(name, 100)}, opts...)
+	r, err := c.Do(ctx, contract.Action{Op: contract.OpThreadCreate, ChatID: parentChatID, ThreadName: truncateRunes(name, 100)}, opts...)
 	id := r.ThreadID
 	if id == "" {
 		id = r.MessageID
 	}
-	return id, r
+	return id, r, err
 }
 
 // RenameCondition makes a thread_rename conditional.
@@ -483,7 +566,7 @@ type RenameCondition struct {
 
 // ThreadRename renames a thread; whitespace in name is collapsed and the
 // name cut to 100 characters.
-func (c *Client) ThreadRename(ctx context.Context, chatID, threadID, name string, cond RenameCondition, opts ...CallOption) contract.Result {
+func (c *Client) ThreadRename(ctx context.Context, chatID, threadID, name string, cond RenameCondition, opts ...CallOption) (contract.Result, error) {
 	name = truncateRunes(strings.Join(strings.Fields(name), " "), 100)
 	return c.Do(ctx, contract.Action{
 		Op: contract.OpThreadRename, ChatID: chatID, MessageID: threadID, ThreadName: name,
@@ -536,10 +619,11 @@ func wrapSend(err error) error {
 	return &sendError{err}
 }
 
+// sendError is a failed write; it matches ErrSendFailed and its cause.
 type sendError struct{ err error }
 
-func (e *sendError) Error() string { return "relay send failed: " + e.err.Error() }
-func (e *sendError) Unwrap() error { return e.err }
+func (e *sendError) Error() string   { return "relay send failed: " + e.err.Error() }
+func (e *sendError) Unwrap() []error { return []error{ErrSendFailed, e.err} }
 
 func truncateRunes(s string, n int) string {
 	if utf8.RuneCountInString(s) <= n {

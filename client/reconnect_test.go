@@ -141,7 +141,7 @@ func Test4401AfterHandshakeRepeatedIsRevocation(t *testing.T) {
 	if n := tc.Upgrades(); n != 2 {
 		t.Fatalf("%d dials, want exactly 2: the original and one fresh-token retry", n)
 	}
-	if r := c.Send(context.Background(), "c1", "x"); r.Error != "relay transport not connected" {
+	if r, _ := c.Send(context.Background(), "c1", "x"); r.Error != "relay transport not connected" {
 		t.Fatalf("send after revocation = %+v", r)
 	}
 	az := tc.Authz()
@@ -164,7 +164,7 @@ func TestSingle4401ReDialsOnceAndRecovers(t *testing.T) {
 	conn = tc.next(t)
 	conn.handshake(t, 1)
 	st.wait(t, client.StateHandshaked)
-	if r := c.Send(context.Background(), "c1", "x"); !r.Success {
+	if r, _ := c.Send(context.Background(), "c1", "x"); !r.Success {
 		t.Fatalf("send after the fresh-token dial = %+v", r)
 	}
 	conn.expect(t, contract.TypeOutbound)
@@ -309,7 +309,7 @@ func TestReconnectDisabled(t *testing.T) {
 		t.Fatal("closed without an error")
 	}
 	<-c.Done()
-	if r := c.Send(context.Background(), "c1", "x"); r.Error != "relay transport not connected" {
+	if r, _ := c.Send(context.Background(), "c1", "x"); r.Error != "relay transport not connected" {
 		t.Fatalf("send = %+v", r)
 	}
 	clk.Advance(time.Hour)

@@ -74,21 +74,21 @@ func TestSimRoundTripGatingAndTagging(t *testing.T) {
 		t.Fatalf("telegram = %+v", d)
 	}
 	ctx := context.Background()
-	if r := c.Send(ctx, "c1", "hello"); !r.Success || r.MessageID == "" {
+	if r, _ := c.Send(ctx, "c1", "hello"); !r.Success || r.MessageID == "" {
 		t.Fatalf("send = %+v", r)
 	}
-	if r := c.Draft(ctx, "c1", 1, "partial", false, client.Platform("telegram")); !r.Success {
+	if r, _ := c.Draft(ctx, "c1", 1, "partial", false, client.Platform("telegram")); !r.Success {
 		t.Fatalf("telegram draft = %+v", r)
 	}
 	// discord does not advertise draft: refused locally, never sent.
-	if r := c.Draft(ctx, "c1", 1, "partial", false); r.Code != contract.CodeUnsupportedOp {
+	if r, _ := c.Draft(ctx, "c1", 1, "partial", false); r.Code != contract.CodeUnsupportedOp {
 		t.Fatalf("discord draft = %+v", r)
 	}
-	id, r := c.ThreadCreate(ctx, "c1", "")
+	id, r, _ := c.ThreadCreate(ctx, "c1", "")
 	if !r.Success || id == "" {
 		t.Fatalf("thread_create = %q %+v", id, r)
 	}
-	info, r := c.GetChatInfo(ctx, "c1")
+	info, r, _ := c.GetChatInfo(ctx, "c1")
 	if !r.Success || info.Name == "" {
 		t.Fatalf("get_chat_info = %+v %+v", info, r)
 	}
@@ -260,7 +260,7 @@ func TestSimBootProvisionPolicyMedia(t *testing.T) {
 	if string(m.Data) != "hello media" {
 		t.Fatalf("downloaded %q", m.Data)
 	}
-	if r := c.SendMedia(ctx, "c1", client.Media{Kind: "document", SourceURL: url, Caption: "here"}); !r.Success {
+	if r, _ := c.SendMedia(ctx, "c1", client.Media{Kind: "document", SourceURL: url, Caption: "here"}); !r.Success {
 		t.Fatalf("send_media = %+v", r)
 	}
 }

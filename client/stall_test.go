@@ -92,7 +92,8 @@ func TestKeepaliveCatchesAConnectorThatStopsReading(t *testing.T) {
 			conn.expect(t, contract.TypeInterrupt)
 			armed.Store(true)
 			res := async(func() contract.Result {
-				return c.Do(context.Background(), contract.Action{Op: contract.OpSend, ChatID: "c", Content: strings.Repeat("x", 900_000)})
+				r, _ := c.Do(context.Background(), contract.Action{Op: contract.OpSend, ChatID: "c", Content: strings.Repeat("x", 900_000)})
+				return r
 			})
 			recv(t, started)
 

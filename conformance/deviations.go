@@ -92,7 +92,7 @@ var DeviationMatrix = []DeviationRow{
 	{Gateway, "no-newline", []string{"TRN-013/", "HS-003/"}, []string{"TRN-013/frame-hygiene"}},
 	{Gateway, "stale-token", []string{"AUTH"}, []string{"AUTH-001/fresh-token"}},
 	{Gateway, "no-hello-per-identity", []string{"HS-003/", "TRN-014/"}, []string{"HS-003/hello-per-identity"}},
-	{Gateway, "requestid-reuse", []string{"OUT"}, []string{"OUT-001/request-ids"}},
+	{Gateway, "requestid-reuse", []string{"OUT"}, []string{"OUT-001/identical-pending-actions", "OUT-001/request-ids"}},
 	{Gateway, "no-backoff", []string{"RC-004/", "RC-006/", "RC-007/", "RC-008/"}, []string{"RC-006/backoff-ladder", "RC-007/no-early-reset"}},
 	{Gateway, "no-going-idle-wait", []string{"IDLE-006/", "IDLE-019/", "TRN-014/"}, []string{"IDLE-006/going-idle-awaits-ack", "IDLE-019/dormant-after-ack", "IDLE-019/no-ack-stays-connected"}},
 	// The echo gateway's typing hook goes through the client's gate alone,

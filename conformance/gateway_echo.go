@@ -355,34 +355,6 @@ var _ = gatewayCase(Case{
 })
 
 var _ = gatewayCase(Case{
-	ID:    "OUT-001/identical-pending-actions",
-	Reqs:  []string{"OUT-001"},
-	Text:  "two identical actions pending at once (typing in one chat for two messages) carry distinct requestIds",
-	Needs: NeedEcho,
-}, func(s *S) {
-	g := s.gateway(gwConfig{})
-	g.handshaked(1)
-	if _, err := g.sim.Script(simulator.ResultScript{GatewayID: g.gatewayID, Op: contract.OpTyping, Delay: time.Hour}); err != nil {
-		s.Harness("script delayed typing results: %v", err)
-	}
-	s.cleanup(func() { g.clk.Advance(time.Hour) })
-	a, b := g.newMessage("one"), g.newMessage("two")
-	b.ChatID = a.ChatID
-	g.inject(a)
-	g.inject(b)
-	typing := func() []gwFrame { return g.actions(a.ChatID, contract.OpTyping) }
-	if !g.f.await(s.within(0.5), func() bool { return len(typing()) >= 2 }) {
-		// A gateway that runs one turn of a chat at a time has only one
-		// typing action pending: nothing to compare.
-		s.Observe("one typing action pending in %s at a time: the gateway serialises the chat's turns", a.ChatID)
-		return
-	}
-	t := typing()
-	s.Check(t[0].str("requestId") != t[1].str("requestId"), "OUT-001",
-		"distinct requestIds for two pending typing actions", "both %s", t[0].str("requestId"))
-})
-
-var _ = gatewayCase(Case{
 	ID:    "OUT-011/no-fallback-after-decline",
 	Reqs:  []string{"OUT-011"},
 	Text:  "a declined send_media or prompt is final: the gateway sends no fallback (a link or numbered options) through another op",

@@ -1252,7 +1252,7 @@ func (g *gateway) caller() {
 		if rng.IntN(2) == 0 {
 			opts = append(opts, client.Platform(platforms[rng.IntN(len(platforms))]))
 		}
-		r := g.c.Send(ctx, fmt.Sprintf("c%d", rng.IntN(8)), fmt.Sprintf("soak call %d of %s", i, g.id), opts...)
+		r, _ := g.c.Send(ctx, fmt.Sprintf("c%d", rng.IntN(8)), fmt.Sprintf("soak call %d of %s", i, g.id), opts...)
 		cancel()
 		took := time.Since(start)
 

@@ -184,7 +184,7 @@ func TestSecretsStayOutOfLogsJournalAndAnswers(t *testing.T) {
 	if err := a.Connect(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if r := a.Send(ctx, "c1", "hello"); !r.Success {
+	if r, _ := a.Send(ctx, "c1", "hello"); !r.Success {
 		t.Fatalf("send: %+v", r)
 	}
 	if err := a.DeclarePolicy(ctx, contract.PolicyRequest{Platform: "telegram", FreeResponseScopes: []string{}}); err != nil {
@@ -711,11 +711,11 @@ func TestNoCrossTenantReads(t *testing.T) {
 	if _, err := s.Inject("gw-a", ev); err != nil {
 		t.Fatal(err)
 	}
-	if info, r := clients["gw-a"].GetChatInfo(ctx, "c1"); !r.Success || info.Name != "A's secret room" {
+	if info, r, _ := clients["gw-a"].GetChatInfo(ctx, "c1"); !r.Success || info.Name != "A's secret room" {
 		t.Fatalf("gw-a's own chat info: %+v %+v", info, r)
 	}
 	for _, id := range []string{"gw-b", "gw-a2"} {
-		if info, _ := clients[id].GetChatInfo(ctx, "c1"); info.Name == "A's secret room" {
+		if info, _, _ := clients[id].GetChatInfo(ctx, "c1"); info.Name == "A's secret room" {
 			t.Errorf("%s learned the name of gw-a's chat through get_chat_info", id)
 		}
 	}

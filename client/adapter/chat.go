@@ -102,7 +102,7 @@ func (c *Chat) do(ctx context.Context, a contract.Action) contract.Result {
 	if c.platform != "" && c.platform != "relay" {
 		opts = append(opts, client.Platform(c.platform))
 	}
-	r := c.tr.Do(ctx, a, opts...)
+	r, _ := c.tr.Do(ctx, a, opts...) // the Result carries what the error says
 	if declined(r) {
 		c.g.log.Warn("relay egress declined", slog.String("op", a.Op), slog.String("chat", c.id),
 			slog.String("platform", c.platform), slog.String("error", r.Error))

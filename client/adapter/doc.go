@@ -5,8 +5,9 @@
 // platform rejects.
 //
 // The entry point is New, which returns a Gateway. A Gateway is a
-// client.Handler: give it to client.Options.Handler (or client.Boot) and
-// every inbound message becomes a Turn passed to your TurnFunc:
+// client.Handler and a client.Admitter: give it to client.Options.Handler
+// (or client.Boot) and every inbound message becomes a Turn passed to your
+// TurnFunc:
 //
 //	gw := adapter.New(func(ctx context.Context, t *adapter.Turn) error {
 //		_, err := t.Reply(ctx, "you said: "+t.Event.Text)
@@ -35,7 +36,12 @@
 //   - 👀 marks a message while its turn runs and becomes ✅ or ❌ after,
 //     where react is advertised; failures of these never fail the turn;
 //   - typing heartbeats run while a turn runs;
-//   - an interrupt cancels exactly the turn of its session key;
+//   - turns run in the client's inbound pipeline: a message is admitted
+//     (and acked) as it arrives, its turn runs after the earlier turns of
+//     its session key, and sessions run concurrently;
+//   - an interrupt cancels exactly the turn of its session key, whose
+//     context ends with cause client.ErrInterrupted (client.ErrClosed when
+//     the Gateway or the client closes);
 //   - an egress decline (code egress_declined) is final: the content is
 //     never retried through another op.
 //

@@ -259,12 +259,8 @@ func caseForeignPromptPress(t *testing.T, devs string) failure {
 	return ""
 }
 
-// idle reports whether no turn is running or queued.
-func (e *env) idle() bool {
-	e.gw.mu.Lock()
-	defer e.gw.mu.Unlock()
-	return len(e.gw.sessions) == 0
-}
+// idle reports whether no turn is running.
+func (e *env) idle() bool { return e.gw.active.Load() == 0 }
 
 func TestEchoCommands(t *testing.T) {
 	e := echoEnv(t, "", desc("dc", 2000, contract.LenUnitChars, allOps...))
@@ -273,7 +269,7 @@ func TestEchoCommands(t *testing.T) {
 	if got := e.sim.Interrupts("gw1")[0]; got.SessionKey != "agent:main:dc:dm:c1" {
 		t.Fatalf("interrupt %+v", got)
 	}
-	if err := e.gw.deliver(e.ctx(), e.c, contract.MessageEvent{Text: "/reject", Source: contract.SessionSource{Platform: "dc", ChatID: "c9"}}, ""); err == nil {
+	if _, err := e.gw.admit(e.ctx(), e.c, contract.MessageEvent{Text: "/reject", Source: contract.SessionSource{Platform: "dc", ChatID: "c9"}}); err == nil {
 		t.Fatal("/reject was admitted")
 	}
 	e.inject(event("dc", "c2", "m2", "/slow 5000"))

@@ -7,7 +7,10 @@ import (
 	"github.com/relaykit/relaykit/contract"
 )
 
-// Errors the adapter reports. Test for them with errors.Is.
+// Errors the adapter reports. Test for them with errors.Is. A turn's
+// context ends with the client's causes: client.ErrInterrupted for an
+// interrupt of its session, client.ErrClosed when the Gateway or the
+// client closes (prompts waiting then return client.ErrClosed too).
 var (
 	// ErrSkipped: the chat's descriptor does not advertise the op and it
 	// has no fallback (reactions, deletes, thread ops), so nothing was
@@ -27,13 +30,6 @@ var (
 	// ErrPromptExpired: no option of a prompt was chosen before it
 	// expired.
 	ErrPromptExpired = errors.New("prompt expired")
-
-	// ErrInterrupted is the cause of a turn context cancelled by an
-	// interrupt of its session.
-	ErrInterrupted = errors.New("turn interrupted")
-
-	// ErrClosed: the Gateway is closed.
-	ErrClosed = errors.New("gateway closed")
 
 	// ErrStreamClosed: Write on a Stream after Close.
 	ErrStreamClosed = errors.New("stream closed")

@@ -21,19 +21,23 @@ import (
 
 // Transport is what the adapter needs from a connection: *client.Client
 // satisfies it. Do must never block past its call's timeout and must
-// report every failure as a Result.
+// report every failure as a Result with success:false (the adapter reads
+// the Result; the error only repeats it).
 type Transport interface {
-	Do(ctx context.Context, a contract.Action, opts ...client.CallOption) contract.Result
+	Do(ctx context.Context, a contract.Action, opts ...client.CallOption) (contract.Result, error)
 	Descriptor(platform string) contract.CapabilityDescriptor
 }
 
 var _ Transport = (*client.Client)(nil)
 
+// The Gateway admits messages ahead of running their turns.
+var _ client.Admitter = (*Gateway)(nil)
+
 // TurnFunc runs one turn: the gateway's answer to one inbound message.
 // ctx is cancelled when the connector interrupts the turn's session (with
-// cause ErrInterrupted) or the Gateway closes. Returning an error marks
-// the turn failed (❌); returning ctx's error after an interrupt marks it
-// cancelled.
+// cause client.ErrInterrupted) or the Gateway or its client closes (cause
+// client.ErrClosed). Returning an error marks the turn failed (❌);
+// returning ctx's error after an interrupt marks it cancelled.
 type TurnFunc func(ctx context.Context, t *Turn) error
 
 // Defaults of Options.
@@ -92,9 +96,9 @@ type Options struct {
 	Nonce string
 
 	// Admit, when set, is asked before a message is queued as a turn. An
-	// error refuses it: HandleEvent returns the error, so a buffered
-	// delivery is not acked and the connector replays it later. Prompt
-	// answers are consumed before Admit is asked. Default: admit all.
+	// error refuses it: the admission fails, so a buffered delivery is not
+	// acked and the connector replays it later. Prompt answers are
+	// consumed before Admit is asked. Default: admit all.
 	Admit func(ctx context.Context, ev contract.MessageEvent) error
 
 	// Passthrough handles passthrough forwards that are not presses on
@@ -109,15 +113,17 @@ type Options struct {
 }
 
 // Gateway turns a relay client into a gateway that behaves according to
-// each platform's descriptor. It implements client.Handler: pass it as
-// client.Options.Handler and every inbound message becomes a Turn run by
-// the TurnFunc, with typing heartbeats, reactions, metadata stamping and
-// prompt handling done for it.
+// each platform's descriptor. It implements client.Handler and
+// client.Admitter: pass it as client.Options.Handler and every inbound
+// message becomes a Turn run by the TurnFunc, with typing heartbeats,
+// reactions, metadata stamping and prompt handling done for it.
 //
-// Turns of one session (contract.SessionKey) run one at a time, in arrival
-// order; turns of different sessions run concurrently. An interrupt cancels
-// the running turn of exactly its session. A delivery is acked (when
-// buffered) as soon as its turn is queued.
+// The client's pipeline runs the turns: a message is admitted as it
+// arrives (its chat's metadata learned, a prompt answer consumed,
+// Options.Admit asked) and, when buffered, acked at once; its turn then
+// runs in the client's session order, one at a time per session key,
+// sessions concurrently. An interrupt cancels the running turn of exactly
+// its session.
 type Gateway struct {
 	fn     TurnFunc
 	clk    clock.Clock
@@ -127,26 +133,14 @@ type Gateway struct {
 	meta   MetadataStore
 	draftN atomic.Int64
 
-	ctx    context.Context // parent of every turn; cancelled by Close
+	ctx    context.Context // cancelled by Close
 	cancel context.CancelCauseFunc
-	wg     sync.WaitGroup
+	turns  sync.WaitGroup // running turns, for Close
+	active atomic.Int64   // running turns
 
-	mu       sync.Mutex
-	closed   bool
-	sessions map[string]*session
-	prompts  promptRegistry
-}
-
-// session is the turn queue of one session key.
-type session struct {
-	cancel context.CancelCauseFunc // of the running turn
-	queue  []queued
-}
-
-type queued struct {
-	tr  Transport
-	ev  contract.MessageEvent
-	key string
+	mu      sync.Mutex
+	closed  bool
+	prompts promptRegistry
 }
 
 // New returns a Gateway that runs fn for every inbound message. It panics
@@ -156,12 +150,11 @@ func New(fn TurnFunc, opts Options) *Gateway {
 		panic("adapter: New needs a TurnFunc")
 	}
 	g := &Gateway{
-		fn:       fn,
-		clk:      clock.OrReal(opts.Clock),
-		log:      opts.Logger,
-		opts:     opts,
-		nonce:    opts.Nonce,
-		sessions: map[string]*session{},
+		fn:    fn,
+		clk:   clock.OrReal(opts.Clock),
+		log:   opts.Logger,
+		opts:  opts,
+		nonce: opts.Nonce,
 	}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
@@ -206,96 +199,106 @@ func (g *Gateway) Chat(tr Transport, platform, chatID string) *Chat {
 	return &Chat{g: g, tr: tr, platform: platform, id: chatID}
 }
 
-// HandleEvent implements client.Handler: it learns the chat's metadata,
-// consumes prompt answers, and queues everything else as a turn. It
-// returns at once, so the delivery is acked when the turn is queued.
-func (g *Gateway) HandleEvent(ctx context.Context, d *client.Delivery) error {
-	return g.deliver(ctx, d.Client(), d.Event, d.SessionKey)
+// AdmitEvent implements client.Admitter: it learns the chat's metadata,
+// consumes prompt answers (admitted, no turn), and asks Options.Admit
+// before admitting a message as a turn. The client acks a buffered
+// delivery as soon as it is admitted, before its turn runs.
+func (g *Gateway) AdmitEvent(ctx context.Context, d *client.Delivery) (turn bool, err error) {
+	return g.admit(ctx, d.Client(), d.Event)
 }
 
-func (g *Gateway) deliver(ctx context.Context, tr Transport, ev contract.MessageEvent, key string) error {
+// admit decides whether ev becomes a turn: false with nil when it was a
+// prompt answer, an error when it is refused.
+func (g *Gateway) admit(ctx context.Context, tr Transport, ev contract.MessageEvent) (turn bool, err error) {
 	g.meta.Learn(ev.Source)
 	if g.consumePromptResponse(ctx, tr, ev) || g.consumeFallbackAnswer(ev) {
-		return nil
-	}
-	if key == "" {
-		key = contract.SessionKey(ev.Source, contract.DefaultSessionKeyOptions())
+		return false, nil
 	}
 	if g.opts.Admit != nil {
 		if err := g.opts.Admit(ctx, ev); err != nil {
-			return fmt.Errorf("event not admitted: %w", err)
+			return false, fmt.Errorf("event not admitted: %w", err)
 		}
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.closed {
-		return ErrClosed // not admitted: a buffered delivery replays
+		return false, client.ErrClosed // not admitted: a buffered delivery replays
 	}
-	if s, busy := g.sessions[key]; busy {
-		s.queue = append(s.queue, queued{tr, ev, key})
-		return nil
+	return true, nil
+}
+
+// HandleEvent implements client.Handler: it runs the turn of an event
+// AdmitEvent admitted, in the client's order for its session. ctx is the
+// client's handler context, which an interrupt of the session cancels.
+func (g *Gateway) HandleEvent(ctx context.Context, d *client.Delivery) error {
+	return g.turn(ctx, d.Client(), d.Event, d.SessionKey)
+}
+
+// turn runs one turn under ctx, unless the Gateway is closed; Close also
+// cancels it.
+func (g *Gateway) turn(ctx context.Context, tr Transport, ev contract.MessageEvent, key string) error {
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		return client.ErrClosed
 	}
-	s := &session{}
-	g.sessions[key] = s
-	g.wg.Add(1)
-	go g.runSession(s, queued{tr, ev, key})
+	g.turns.Add(1)
+	g.mu.Unlock()
+	defer g.turns.Done()
+	g.active.Add(1)
+	defer g.active.Add(-1)
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := context.AfterFunc(g.ctx, func() { cancel(context.Cause(g.ctx)) })
+	defer stop()
+	if key == "" {
+		key = contract.SessionKey(ev.Source, contract.DefaultSessionKeyOptions())
+	}
+	g.runTurn(ctx, tr, ev, key)
 	return nil
 }
 
-// runSession runs q, then whatever queued up behind it.
-func (g *Gateway) runSession(s *session, q queued) {
-	defer g.wg.Done()
-	for {
-		ctx, cancel := context.WithCancelCause(g.ctx)
-		g.mu.Lock()
-		s.cancel = cancel
-		g.mu.Unlock()
-
-		g.runTurn(ctx, q)
-		cancel(nil)
-
-		g.mu.Lock()
-		s.cancel = nil
-		if len(s.queue) == 0 || g.closed {
-			delete(g.sessions, q.key)
-			g.mu.Unlock()
-			return
-		}
-		q = s.queue[0]
-		s.queue = s.queue[1:]
-		g.mu.Unlock()
-	}
-}
-
-// HandleInterrupt implements client.Handler: it cancels the running turn
-// of sessionKey, with cause ErrInterrupted. Turns queued behind it still
-// run.
+// HandleInterrupt implements client.Handler. The client has already
+// cancelled the running turn of sessionKey (cause client.ErrInterrupted);
+// turns queued behind it still run.
 func (g *Gateway) HandleInterrupt(_ context.Context, sessionKey, chatID string) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if s := g.sessions[sessionKey]; s != nil && s.cancel != nil {
-		g.log.Info("relay turn interrupted", slog.String("session", sessionKey), slog.String("chat", chatID))
-		s.cancel(ErrInterrupted)
-	}
+	g.log.Info("relay session interrupted", slog.String("session", sessionKey), slog.String("chat", chatID))
 }
 
-// HandlePassthrough implements client.Handler. A Discord component press
-// whose custom_id is a prompt callback token is handled like a
-// prompt_response event; other forwards go to Options.Passthrough, or are
-// logged and acked.
-func (g *Gateway) HandlePassthrough(ctx context.Context, d *client.PassthroughDelivery) error {
+// AdmitPassthrough implements client.Admitter. A Discord component press
+// whose custom_id is a prompt callback token is consumed like a
+// prompt_response event and acked; a slash command is admitted like a
+// message, acked, and run as a turn of its session; other forwards go to
+// HandlePassthrough.
+func (g *Gateway) AdmitPassthrough(ctx context.Context, d *client.PassthroughDelivery) (handle bool, err error) {
 	if ev, ok := pressEvent(d.Forward); ok {
 		g.meta.Learn(ev.Source)
 		g.consumePromptResponse(ctx, d.Client(), ev)
-		return d.Ack()
+		return false, d.Ack()
 	}
 	if ev, ok := commandEvent(d.Forward); ok {
 		// A slash command is a turn like a message: acked only once
 		// admitted (IDLE-015), so a refused one replays.
-		if err := g.deliver(ctx, d.Client(), ev, ""); err != nil {
-			return err
+		turn, err := g.admit(ctx, d.Client(), ev)
+		if err != nil {
+			return false, err
 		}
-		return d.Ack()
+		d.SessionKey = contract.SessionKey(ev.Source, contract.DefaultSessionKeyOptions())
+		if err := d.Ack(); err != nil {
+			g.log.Warn("relay ack failed", slog.String("err", err.Error()))
+		}
+		return turn, nil
+	}
+	return true, nil
+}
+
+// HandlePassthrough implements client.Handler: it runs the turn of an
+// admitted slash command; other forwards go to Options.Passthrough, or
+// are logged and acked.
+func (g *Gateway) HandlePassthrough(ctx context.Context, d *client.PassthroughDelivery) error {
+	if ev, ok := commandEvent(d.Forward); ok {
+		return g.turn(ctx, d.Client(), ev, d.SessionKey)
 	}
 	if g.opts.Passthrough != nil {
 		return g.opts.Passthrough(ctx, d)
@@ -396,20 +399,20 @@ func pressEvent(f contract.Forward) (contract.MessageEvent, bool) {
 	}, true
 }
 
-// Close cancels every running turn (cause ErrClosed), stops accepting
-// deliveries and waits, at most until ctx ends, for the turns to finish.
-// Prompts waiting for a press return ErrClosed.
+// Close cancels every running turn (cause client.ErrClosed), stops
+// admitting deliveries and waits, at most until ctx ends, for the turns to
+// finish. Prompts waiting for a press return client.ErrClosed.
 func (g *Gateway) Close(ctx context.Context) error {
 	g.mu.Lock()
 	if !g.closed {
 		g.closed = true
-		g.cancel(ErrClosed)
+		g.cancel(client.ErrClosed)
 		g.prompts.closeAll()
 	}
 	g.mu.Unlock()
 	done := make(chan struct{})
 	go func() {
-		g.wg.Wait()
+		g.turns.Wait()
 		close(done)
 	}()
 	select {
@@ -444,7 +447,7 @@ func turnOutcome(ctx context.Context, err error) outcome {
 	switch {
 	case err == nil:
 		return outcomeSuccess
-	case ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, ErrInterrupted) || errors.Is(err, ErrClosed)):
+	case ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, client.ErrInterrupted) || errors.Is(err, client.ErrClosed)):
 		return outcomeCancelled
 	}
 	return outcomeFailure

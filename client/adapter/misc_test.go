@@ -249,10 +249,10 @@ func TestPromptWithdrawnAndClosed(t *testing.T) {
 	if err := e.gw.Close(e.ctx()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p2.Wait(e.ctx()); !errors.Is(err, ErrClosed) {
+	if _, err := p2.Wait(e.ctx()); !errors.Is(err, client.ErrClosed) {
 		t.Fatalf("Wait after Close: %v", err)
 	}
-	if _, err := c.Ask(e.ctx(), fruit); !errors.Is(err, ErrClosed) {
+	if _, err := c.Ask(e.ctx(), fruit); !errors.Is(err, client.ErrClosed) {
 		t.Fatalf("Ask after Close: %v", err)
 	}
 }

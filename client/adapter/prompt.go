@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/relaykit/relaykit/client"
 	"github.com/relaykit/relaykit/clock"
 	"github.com/relaykit/relaykit/contract"
 	"github.com/relaykit/relaykit/internal/deviation"
@@ -86,7 +87,7 @@ func (p *PendingPrompt) setMessageID(id string) {
 }
 
 // Wait blocks until the prompt is answered, expires (ErrPromptExpired),
-// the Gateway closes (ErrClosed) or ctx ends. When ctx ends first the
+// the Gateway closes (client.ErrClosed) or ctx ends. When ctx ends first the
 // prompt is withdrawn: a later press gets the expiry notice.
 func (p *PendingPrompt) Wait(ctx context.Context) (PromptAnswer, error) {
 	select {
@@ -167,20 +168,23 @@ func (r *promptRegistry) finish(p *PendingPrompt, a PromptAnswer, err error) {
 
 func (r *promptRegistry) closeAll() {
 	for _, p := range r.byID {
-		r.finish(p, PromptAnswer{}, ErrClosed)
+		r.finish(p, PromptAnswer{}, client.ErrClosed)
 	}
 }
 
 // Prompt posts a prompt and waits for its answer; see Ask and
 // PendingPrompt.Wait.
 func (c *Chat) Prompt(ctx context.Context, req PromptRequest) (PromptAnswer, error) {
-	p, err := c.Ask(ctx, req)
-	if err != nil {
-		return PromptAnswer{}, err
-	}
+	// Typing pauses before the prompt is posted, not once Ask returns:
+	// the prompt is on screen (and its expiry running) before the post's
+	// result comes back, and a heartbeat in between would be typing over it.
 	if c.waiting != nil {
 		c.waiting(true)
 		defer c.waiting(false)
+	}
+	p, err := c.Ask(ctx, req)
+	if err != nil {
+		return PromptAnswer{}, err
 	}
 	return p.Wait(ctx)
 }
@@ -219,7 +223,7 @@ func (c *Chat) Ask(ctx context.Context, req PromptRequest) (*PendingPrompt, erro
 	g.mu.Lock()
 	if g.closed {
 		g.mu.Unlock()
-		return nil, ErrClosed
+		return nil, client.ErrClosed
 	}
 	g.prompts.add(p)
 	p.timer = g.clk.AfterFunc(timeout, func() {

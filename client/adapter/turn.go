@@ -2,6 +2,7 @@ package adapter
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"sync"
@@ -20,7 +21,7 @@ type Turn struct {
 	// Event is the inbound message.
 	Event contract.MessageEvent
 	// SessionKey is the session the turn belongs to; an interrupt naming
-	// it cancels the turn.
+	// it cancels the turn (cause client.ErrInterrupted).
 	SessionKey string
 
 	chat   *Chat
@@ -82,12 +83,11 @@ func ackEmoji(platform string) (eyes, ok, fail string) {
 }
 
 // runTurn runs one turn with its typing heartbeat and reactions.
-func (g *Gateway) runTurn(ctx context.Context, q queued) {
-	ev := q.ev
-	c := &Chat{g: g, tr: q.tr, platform: ev.Source.Platform, id: ev.Source.ChatID, thread: ev.Source.ThreadID}
-	t := &Turn{Event: ev, SessionKey: q.key, chat: c}
+func (g *Gateway) runTurn(ctx context.Context, tr Transport, ev contract.MessageEvent, key string) {
+	c := &Chat{g: g, tr: tr, platform: ev.Source.Platform, id: ev.Source.ChatID, thread: ev.Source.ThreadID}
+	t := &Turn{Event: ev, SessionKey: key, chat: c}
 	c.waiting = func(w bool) { t.paused.Store(w) }
-	log := g.log.With(slog.String("session", q.key), slog.String("chat", c.id))
+	log := g.log.With(slog.String("session", key), slog.String("chat", c.id))
 
 	platform := c.platform
 	if platform == "" || platform == "relay" {
@@ -117,7 +117,7 @@ func (g *Gateway) runTurn(ctx context.Context, q queued) {
 	case outcomeCancelled:
 		log.Info("relay turn cancelled", slog.Any("cause", context.Cause(ctx)))
 	}
-	if g.ctx.Err() != nil {
+	if g.ctx.Err() != nil || errors.Is(context.Cause(ctx), client.ErrClosed) {
 		return // closing: leave the connection alone
 	}
 	// The turn's context may be cancelled (an interrupt); the clean-up

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/relaykit/relaykit/client"
 	"github.com/relaykit/relaykit/contract"
 )
 
@@ -121,13 +123,16 @@ func TestInterruptCancelsExactlyItsSession(t *testing.T) {
 		t.Fatalf("session keys %v", keys)
 	}
 	e.waitActions(2, contract.OpReact) // both 👀
+	// A turn is announced before its TurnFunc runs; wait until both hold
+	// their contexts, or the check of c2's below reads none.
+	e.eventually("both turns running", func() bool { return g.ctx("c1") != nil && g.ctx("c2") != nil })
 	if _, err := e.sim.Interrupt("gw1", keys["c1"], "c1"); err != nil {
 		t.Fatal(err)
 	}
 	if ended := g.waitEnd(t); ended != "c1" {
 		t.Fatalf("turn of %s ended, want c1", ended)
 	}
-	if cause := context.Cause(g.ctx("c1")); !errors.Is(cause, ErrInterrupted) {
+	if cause := context.Cause(g.ctx("c1")); !errors.Is(cause, client.ErrInterrupted) {
 		t.Fatalf("cause %v, want ErrInterrupted", cause)
 	}
 	if err := g.ctx("c2").Err(); err != nil {
@@ -155,7 +160,10 @@ func TestTurnsOfOneSessionRunInOrder(t *testing.T) {
 	var mu sync.Mutex
 	var order []string
 	release := make(chan struct{})
-	e := newEnv(t, envConfig{descs: []contract.CapabilityDescriptor{desc("dc", 2000, "chars")}, opts: quiet, fn: func(ctx context.Context, t *Turn) error {
+	var admitted atomic.Int64
+	opts := quiet
+	opts.Admit = func(context.Context, contract.MessageEvent) error { admitted.Add(1); return nil }
+	e := newEnv(t, envConfig{descs: []contract.CapabilityDescriptor{desc("dc", 2000, "chars")}, opts: opts, fn: func(ctx context.Context, t *Turn) error {
 		mu.Lock()
 		order = append(order, t.Event.Text)
 		mu.Unlock()
@@ -165,14 +173,10 @@ func TestTurnsOfOneSessionRunInOrder(t *testing.T) {
 		return nil
 	}})
 	e.inject(event("dc", "c1", "m1", "first"))
-	key := e.nextTurn().SessionKey
+	e.nextTurn()
 	e.inject(event("dc", "c1", "m2", "second"))
 	e.inject(event("dc", "c1", "m3", "third"))
-	e.eventually("two queued turns", func() bool {
-		e.gw.mu.Lock()
-		defer e.gw.mu.Unlock()
-		return len(e.gw.sessions[key].queue) == 2
-	})
+	e.eventually("two queued turns", func() bool { return admitted.Load() == 3 })
 	if n := e.calls.Load(); n != 1 {
 		t.Fatalf("%d turns started while the first ran", n)
 	}
@@ -208,10 +212,10 @@ func TestCloseCancelsTurns(t *testing.T) {
 	if err := e.gw.Close(e.ctx()); err != nil {
 		t.Fatal(err)
 	}
-	if cause := context.Cause(g.ctx("c1")); !errors.Is(cause, ErrClosed) {
+	if cause := context.Cause(g.ctx("c1")); !errors.Is(cause, client.ErrClosed) {
 		t.Fatalf("cause %v", cause)
 	}
-	if err := e.gw.deliver(e.ctx(), e.c, contract.MessageEvent{Source: contract.SessionSource{ChatID: "c2", Platform: "dc"}}, ""); !errors.Is(err, ErrClosed) {
+	if _, err := e.gw.admit(e.ctx(), e.c, contract.MessageEvent{Source: contract.SessionSource{ChatID: "c2", Platform: "dc"}}); !errors.Is(err, client.ErrClosed) {
 		t.Fatalf("a delivery after Close: %v", err)
 	}
 }
@@ -234,7 +238,7 @@ func TestAdmitRefusesBeforeQueueing(t *testing.T) {
 		_, err := t.Reply(ctx, "ok")
 		return err
 	}})
-	err := e.gw.deliver(e.ctx(), e.c, contract.MessageEvent{Text: "/reject", Source: contract.SessionSource{Platform: "dc", ChatID: "c1"}}, "")
+	_, err := e.gw.admit(e.ctx(), e.c, contract.MessageEvent{Text: "/reject", Source: contract.SessionSource{Platform: "dc", ChatID: "c1"}})
 	if err == nil || e.calls.Load() != 0 {
 		t.Fatalf("deliver = %v, %d turns", err, e.calls.Load())
 	}

@@ -31,7 +31,8 @@ func TestValidateReadsARelaysimCapture(t *testing.T) {
 		Config: client.Config{URL: sim.URL(), GatewayID: gw.GatewayID, Secret: gw.Secret,
 			Platforms: []client.Identity{{Platform: "telegram", BotID: "1"}, {Platform: "discord", BotID: "2"}}},
 		Handler: client.HandlerFuncs{Event: func(ctx context.Context, d *client.Delivery) error {
-			replied <- d.Client().Send(ctx, d.Event.Source.ChatID, "echo: "+d.Event.Text).MessageID
+			r, _ := d.Client().Send(ctx, d.Event.Source.ChatID, "echo: "+d.Event.Text)
+			replied <- r.MessageID
 			return nil
 		}},
 	})

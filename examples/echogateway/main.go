@@ -340,7 +340,7 @@ func (e *echo) settle(ctx context.Context, log *slog.Logger, sent adapter.Sent, 
 // or a shutdown. Returning the cause marks the turn cancelled.
 func (e *echo) cancelled(ctx context.Context, log *slog.Logger) error {
 	cause := context.Cause(ctx)
-	if errors.Is(cause, adapter.ErrInterrupted) || errors.Is(cause, client.ErrInterrupted) {
+	if errors.Is(cause, client.ErrInterrupted) {
 		log.Info("reply cancelled by interrupt")
 	} else {
 		log.Info("reply cancelled by shutdown")

@@ -24,17 +24,17 @@ var gatewayMutants = []Mutant{
 	},
 	{
 		ID: "gw-press-forward-not-acked", Side: Gateway, File: "client/adapter/gateway.go", Requirement: "IDLE-015",
-		Old:         "g.consumePromptResponse(ctx, d.Client(), ev)\n\t\treturn d.Ack()",
-		New:         "g.consumePromptResponse(ctx, d.Client(), ev)\n\t\treturn nil",
+		Old:         "g.consumePromptResponse(ctx, d.Client(), ev)\n\t\treturn false, d.Ack()",
+		New:         "g.consumePromptResponse(ctx, d.Client(), ev)\n\t\treturn false, nil",
 		Description: "A buffered passthrough_forward that presses one of the gateway's prompt buttons (a Discord component interaction) is consumed but never acked; the client never acks forwards by itself, so it replays forever.",
 		Probe:       "ack-buffered-press-forward",
 		Kill:        "IDLE-015 for a prompt press: buffer a Discord component interaction forward whose custom_id is an hp1: token: it is acked (today's case buffers only a type-1 ping).",
 	},
 	{
 		ID: "gw-ack-unadmitted", Side: Gateway, File: "client/inbound.go", Requirement: "IDLE-014",
-		Old:         "slog.Bool(\"buffered\", d.Buffered()), slog.String(\"err\", err.Error()))\n\t\treturn\n\t}\n\tif err := d.Ack(); err != nil {",
+		Old:         "slog.Bool(\"buffered\", d.Buffered()), slog.String(\"err\", err.Error()))\n\t\treturn false\n\t}\n\tif err := d.Ack(); err != nil {",
 		New:         "slog.Bool(\"buffered\", d.Buffered()), slog.String(\"err\", err.Error()))\n\t}\n\tif err := d.Ack(); err != nil {",
-		Description: "A buffered event whose handler failed to admit it is acked anyway (the early return after logging is gone), so it is never replayed.",
+		Description: "A buffered event whose admission failed is acked anyway (the early return after logging is gone), so it is never replayed.",
 	},
 	{
 		ID: "gw-ack-live", Side: Gateway, File: "client/inbound.go", Requirement: "IDLE-016",
@@ -148,16 +148,19 @@ var gatewayMutants = []Mutant{
 
 	// --- interrupts and session keys (IN-012, SKEY-001) ---
 	{
-		ID: "gw-interrupt-by-chat", Side: Gateway, File: "client/adapter/gateway.go", Requirement: "IN-012",
-		Old: "if s := g.sessions[sessionKey]; s != nil && s.cancel != nil {\n" +
-			"\t\tg.log.Info(\"relay turn interrupted\", slog.String(\"session\", sessionKey), slog.String(\"chat\", chatID))\n" +
-			"\t\ts.cancel(ErrInterrupted)\n\t}",
-		New: "// Stop every turn running in the chat the connector named.\n" +
-			"\tfor key, s := range g.sessions {\n" +
-			"\t\tif s.cancel != nil && (key == sessionKey || strings.Contains(key+\":\", \":\"+chatID+\":\")) {\n" +
-			"\t\t\tg.log.Info(\"relay turn interrupted\", slog.String(\"session\", key), slog.String(\"chat\", chatID))\n" +
-			"\t\t\ts.cancel(ErrInterrupted)\n\t\t}\n\t}",
-		Description: "interrupt_inbound cancels every running turn of the named chat, not just the named session: in a DM that is the same thing, but in a group (one session per user) one user's interrupt cancels another user's turn.",
+		ID: "gw-interrupt-by-chat", Side: Gateway, File: "client/inbound.go", Requirement: "IN-012",
+		Old: "c.inq.interrupt(f.SessionKey)",
+		New: "// Stop every handler running in the chat the connector named.\n" +
+			"\tc.inq.mu.Lock()\n" +
+			"\tfor key, l := range c.inq.lanes {\n" +
+			"\t\tinChat := false\n" +
+			"\t\tfor i, seg := 0, \":\"+f.ChatID+\":\"; i+len(seg) <= len(key)+1; i++ {\n" +
+			"\t\t\tinChat = inChat || (key + \":\")[i:i+len(seg)] == seg\n" +
+			"\t\t}\n" +
+			"\t\tif l.cancel != nil && (key == f.SessionKey || inChat) {\n" +
+			"\t\t\tl.cancel(ErrInterrupted)\n\t\t}\n\t}\n" +
+			"\tc.inq.mu.Unlock()",
+		Description: "interrupt_inbound cancels every running handler of the named chat, not just the named session: in a DM that is the same thing, but in a group (one session per user) one user's interrupt cancels another user's turn.",
 		Probe:       "interrupt-group-one-user",
 		Kill:        "IN-012 in a group: two users of one group chat run /slow turns; interrupt one user's session: the other user's turn still replies.",
 	},
@@ -247,7 +250,7 @@ var gatewayMutants = []Mutant{
 
 	// --- reconnect and 4401 (RC-*) ---
 	{
-		ID: "gw-http-refusal-revoked", Side: Gateway, File: "client/reconnect.go", Requirement: "RC-008",
+		ID: "gw-http-refusal-revoked", Side: Gateway, File: "client/supervisor.go", Requirement: "RC-008",
 		Old: "p := plan{state: StateReconnecting, wait: c.nextBackoff(), err: err}\n\treturn p",
 		New: "for m := err.Error(); len(m) >= 8; m = m[1:] {\n" +
 			"\t\tif m[:8] == \"HTTP 401\" || m[:8] == \"HTTP 403\" {\n" +
@@ -258,25 +261,25 @@ var gatewayMutants = []Mutant{
 		Description: "An HTTP 401 or 403 answer to the upgrade is read as revocation and stops the gateway, instead of an ordinary dial error retried with backoff.",
 	},
 	{
-		ID: "gw-stable-on-handshake", Side: Gateway, File: "client/reconnect.go", Requirement: "RC-007",
+		ID: "gw-stable-on-handshake", Side: Gateway, File: "client/supervisor.go", Requirement: "RC-007",
 		Old:         "stable := cn.hsDone.Load() && c.clk.Now().Sub(cn.firstDescTime()) >= c.opts.StableWindow",
 		New:         "stable := cn.hsDone.Load()",
 		Description: "The attempt counter resets after any connection that got a descriptor, however short-lived, so a connector that drops each connection right after the handshake never pushes the backoff up the ladder.",
 	},
 	{
-		ID: "gw-4401-before-handshake-strike", Side: Gateway, File: "client/reconnect.go", Requirement: "RC-010",
+		ID: "gw-4401-before-handshake-strike", Side: Gateway, File: "client/supervisor.go", Requirement: "RC-010",
 		Old:         "case everHS:",
 		New:         "default:",
 		Description: "A 4401 before any descriptor was received already starts the fresh-token strike, so a second 4401 during a provisioning race stops the gateway as revoked instead of being retried with backoff.",
 	},
 	{
-		ID: "gw-first-strike-backoff", Side: Gateway, File: "client/reconnect.go", Requirement: "RC-011",
+		ID: "gw-first-strike-backoff", Side: Gateway, File: "client/supervisor.go", Requirement: "RC-011",
 		Old:         "return plan{state: StateReconnecting, wait: 0, err: closeErr}",
 		New:         "return plan{state: StateReconnecting, wait: c.nextBackoff(), err: closeErr}",
 		Description: "The fresh-token re-dial after the first 4401 waits out an ordinary backoff instead of going at once.",
 	},
 	{
-		ID: "gw-fresh-role-dropped-on-dial-error", Side: Gateway, File: "client/reconnect.go", Requirement: "RC-014",
+		ID: "gw-fresh-role-dropped-on-dial-error", Side: Gateway, File: "client/supervisor.go", Requirement: "RC-014",
 		Old:         "p := plan{state: StateReconnecting, wait: c.nextBackoff(), err: err}",
 		New:         "c.mu.Lock()\n\tc.fresh = false // a new dial, a new start\n\tc.mu.Unlock()\n\tp := plan{state: StateReconnecting, wait: c.nextBackoff(), err: err}",
 		Description: "A dial error clears the pending fresh-token role, so after a failed fresh-token dial the next 4401 is treated as a first strike again instead of terminal.",

@@ -1,13 +1,134 @@
 package client
 
 import (
+	"context"
 	"errors"
 	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/relaykit/relaykit/contract"
 	"github.com/relaykit/relaykit/internal/deviation"
 )
+
+// supervisor is the part of a Client that keeps it connected: the one
+// goroutine that dials (supervise), the reconnection ladder and the
+// fresh-token retry, the credentials each dial authenticates with, the
+// lifecycle flags (idle, dormant, redial hold, closing) and the state
+// events. It supervises one session at a time, the live conn; everything a
+// connection's end must not lose lives in the Client beside it.
+type supervisor struct {
+	dialHC  *http.Client // WebSocket upgrades
+	dialTr  *http.Transport
+	dialURL string
+	// safeURL is dialURL with any user info redacted, for errors and logs:
+	// a reverse proxy's basic-auth credentials must not leak (S-7).
+	safeURL string
+
+	state   atomic.Int32 // a State
+	emitMu  sync.Mutex   // keeps state events in order
+	closing atomic.Bool  // Close has started
+
+	// mu guards the fields below it.
+	mu             sync.Mutex
+	creds          credentials
+	staleToken     string
+	started        bool
+	termErr        error
+	everHandshaked bool // a descriptor was received in this client's life
+	fresh          bool // the next dial is the fresh-token retry
+	attempt        int  // backoff waits since the last stable connection
+	dormant        bool
+	held           bool
+	holdSince      time.Time
+	holdRelease    chan struct{}
+	idleWaiters    []chan struct{}
+	connSeq        uint64
+
+	firstHS     chan struct{} // closed on the first descriptor ever
+	firstHSOnce sync.Once
+	done        chan struct{} // closed on a terminal state
+	doneOnce    sync.Once
+	closed      chan struct{} // closed when Close has finished
+	supCtx      context.Context
+	supCancel   context.CancelFunc
+	supDone     chan struct{} // closed when supervise returned
+
+	trace connectTrace // what the supervisor does, for Connect's error
+}
+
+// credentials are the gateway id and secret the client authenticates with.
+// They live in memory only; Boot may fill them by provisioning.
+type credentials struct {
+	gatewayID, secret, deliveryKey string
+}
+
+// Connect starts the connection supervisor and waits until the first
+// descriptor arrives (the handshake), the client reaches a terminal state,
+// or ctx ends. When ctx ends first, Connect returns a *ConnectError that
+// says why the connection is not up, matching ctx's error and one of
+// ErrRefused, ErrUnauthorized, ErrTokenExpired, ErrNoDescriptor and
+// ErrTimeout (errors.Is); the supervisor keeps dialling in the background,
+// so call Close to stop it. A terminal state returns Err: with
+// Options.Reconnect off, the first failure, which matches the same
+// sentinels. Calling Connect again only waits.
+func (c *Client) Connect(ctx context.Context) error {
+	c.mu.Lock()
+	if c.closing.Load() {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	if !c.started {
+		c.started = true
+		go c.supervise()
+	}
+	c.mu.Unlock()
+	select {
+	case <-c.firstHS:
+		return nil
+	case <-c.done:
+		return c.Err()
+	case <-ctx.Done():
+		return c.connectError(ctx.Err())
+	}
+}
+
+// Done returns a channel closed when the client reaches a terminal state:
+// revoked, or closed.
+func (c *Client) Done() <-chan struct{} { return c.done }
+
+// Err returns why the client stopped: ErrRevoked, ErrClosed, or the error
+// that ended the connection with reconnection disabled. It returns nil
+// while the client is alive.
+func (c *Client) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.termErr
+}
+
+// terminate moves the client to a terminal state once.
+func (c *Client) terminate(st State, err error) {
+	first := false
+	c.doneOnce.Do(func() {
+		first = true
+		c.mu.Lock()
+		c.termErr = err
+		c.mu.Unlock()
+	})
+	if !first {
+		return
+	}
+	c.emit(StateEvent{State: st, Err: err, Attempt: c.attemptNow()})
+	close(c.done)
+}
+
+func (c *Client) attemptNow() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.attempt
+}
 
 // plan is what the supervisor does after a connection or dial ended.
 type plan struct {
