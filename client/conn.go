@@ -478,32 +478,16 @@ func (cn *conn) onResult(id []byte, r contract.Result) {
 	cl.resolve(r)
 }
 
-// fastResult decodes the overwhelmingly common outbound_result frame shape
-// without building maps, and reports whether it handled the line. Anything
-// unusual falls back to DecodeFrame.
+// fastResult hands the frame a gateway receives most, an outbound_result
+// in the shape connectors write, to contract.ScanOutboundResult, which
+// decodes it in one pass without allocating for the frame, and reports
+// whether it handled the line. Anything else goes to DecodeFrame.
 func (cn *conn) fastResult(line []byte) bool {
-	const prefix = `{"type":"outbound_result","requestId":"`
-	if !bytes.HasPrefix(line, []byte(prefix)) {
-		return false
+	id, r, ok := contract.ScanOutboundResult(line)
+	if ok {
+		cn.onResult(id, r)
 	}
-	rest := line[len(prefix):]
-	q := bytes.IndexByte(rest, '"')
-	if q < 0 || bytes.IndexByte(rest[:q], '\\') >= 0 {
-		return false
-	}
-	id := rest[:q]
-	rest = rest[q+1:]
-	const mid = `,"result":`
-	if !bytes.HasPrefix(rest, []byte(mid)) || !bytes.HasSuffix(rest, []byte("}")) {
-		return false
-	}
-	body := rest[len(mid) : len(rest)-1]
-	var r contract.Result
-	if err := r.UnmarshalJSON(body); err != nil {
-		return false
-	}
-	cn.onResult(id, r)
-	return true
+	return ok
 }
 
 // bufPool recycles frame encoding buffers.

@@ -16,6 +16,18 @@
 // frame or HTTP body, each naming the field and the requirement it breaks;
 // [Requirements] lists every requirement of the contract with its stable ID.
 //
+// The hot frames also have byte-level paths, so that no other package
+// spells out or scans a frame: [DecodeLine] decodes a line in one
+// validating pass and reports what a receiver needs besides the frame
+// ([LineInfo]: TRN-016's UTF-8 verdict, an outbound's id and raw action and
+// whether the action certainly meets OUT-003/OUT-004); [ScanOutboundResult]
+// decodes the common result line without allocating for the frame;
+// [ScanEvent] checks, compacts and reads an event to deliver; and
+// [AppendInbound], [AppendPassthroughForward], [AppendOutboundResult] and
+// [AppendDescriptor] write frames around payloads already encoded. Each
+// gives what the general codec gives for the same frame, which
+// differential tests and fuzz targets check against encoding/json.
+//
 // The formal text lives in docs/relay-connector-contract.md; language-neutral
 // fixtures and JSON Schemas live in the fixtures package.
 //

@@ -69,7 +69,7 @@ func hasLookAlikeKey(raw []byte) bool {
 		}
 		end := skipString(raw, i)
 		j := skipSpace(raw, end)
-		if j < len(raw) && raw[j] == ':' && isLookAlikeKey(decodeKey(raw[i:end])) {
+		if j < len(raw) && raw[j] == ':' && isLookAlikeKey(string(decodeKey(raw[i:end]))) {
 			return true
 		}
 		i = end - 1

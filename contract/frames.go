@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 )
 
 // Frame types. The first five travel from gateway to connector, the rest
@@ -300,37 +301,121 @@ var (
 	ErrMissingType    = errors.New("frame has no string type")
 )
 
+// FieldError is DecodeFrame's error for a known frame with a field of the
+// wrong JSON type or shape, and Action.UnmarshalJSON's for an action key of
+// the wrong type. It names the field, so a receiver can answer it without
+// parsing the error text.
+type FieldError struct {
+	// Frame is the frame's type; "" for an action decoded on its own.
+	Frame string
+	// Field is the dotted path of the field: "requestId", "action.op".
+	Field string
+	// Problem says what is wrong: "wrong type (number)", "not an object".
+	Problem string
+}
+
+func (e *FieldError) Error() string {
+	if e.Frame == "" {
+		return e.Field + ": " + e.Problem
+	}
+	return e.Frame + " frame: " + e.Field + ": " + e.Problem
+}
+
+// wrongType is the FieldError for a value of the wrong JSON type.
+func wrongType(frame, field string, v []byte) *FieldError {
+	return &FieldError{Frame: frame, Field: field, Problem: "wrong type (" + jsonKind(v) + ")"}
+}
+
 // DecodeFrame decodes one frame line (a trailing newline is allowed). It
 // accepts any valid JSON formatting (TRN-006). It returns ErrMalformedFrame
 // for invalid JSON, ErrNotObject for JSON that is not an object,
-// ErrMissingType when "type" is absent or not a string, and an error naming
-// the field when a known frame's field has the wrong JSON type. Unknown types
-// decode as UnknownFrame. Decoding is lenient about missing fields, as the
-// reference gateway is; ValidateFrame reports them.
+// ErrMissingType when "type" is absent or not a string, and a *FieldError
+// naming the field when a known frame's field has the wrong JSON type.
+// Unknown types decode as UnknownFrame. Decoding is lenient about missing
+// fields, as the reference gateway is; ValidateFrame reports them.
+// DecodeLine does the same and also reports what a connector needs beyond
+// the frame.
 func DecodeFrame(line []byte) (Frame, error) {
+	f, _, err := DecodeLine(line)
+	return f, err
+}
+
+// LineInfo is what DecodeLine reads from a frame line besides the typed
+// frame: what a receiver keeps, forwards or answers without reading the
+// line again.
+type LineInfo struct {
+	// Type is the frame's "type" when it is a string, also when the frame
+	// failed to decode (a mistyped field); "" otherwise.
+	Type string
+	// InvalidUTF8 reports that a string in the line holds bytes that are
+	// not UTF-8. DecodeLine, like encoding/json, still decodes such a
+	// line; TRN-016 makes it a malformed frame, which the receiver
+	// enforces. It is known for every line that is valid JSON, also when
+	// DecodeLine returns ErrNotObject.
+	InvalidUTF8 bool
+	// RequestID and Platform are an outbound's requestId and platform when
+	// they are strings, and Action its action as sent (aliasing the line;
+	// nil when absent), also when the frame failed to decode, so that a
+	// connector can still answer it (OUT-006). A repeated key gives its
+	// last value.
+	RequestID string
+	Platform  string
+	Action    []byte
+	// ActionValid reports that an outbound's action certainly meets
+	// OUT-003, OUT-004 and OUT-028, the verdict of OutboundActionValid:
+	// false means "run ValidateFrame for the details", not necessarily
+	// invalid.
+	ActionValid bool
+}
+
+// inlineMembers is how many top-level members DecodeLine finds room for
+// without allocating; every frame of the contract has fewer.
+const inlineMembers = 12
+
+// DecodeLine decodes one frame line as DecodeFrame does, in a single
+// validating pass over the line that also finds its members and checks its
+// strings' UTF-8; each member is then decoded from where the pass found it.
+// Besides the frame it returns what a receiver needs that the frame does
+// not hold (LineInfo), also when decoding fails.
+func DecodeLine(line []byte) (Frame, LineInfo, error) {
+	var info LineInfo
 	line = bytes.TrimRight(line, "\r\n")
-	if !json.Valid(line) {
-		return nil, ErrMalformedFrame
-	}
-	typ, hasType := "", false
-	if err := eachField(line, func(k string, v []byte) error {
-		if k == "type" {
-			typ, hasType = rawString(v)
+	var inline [inlineMembers]member
+	ms, isObject, badUTF8 := scanMembers(line, inline[:0])
+	if !isObject {
+		// Not an object, not JSON, or nested deeper than the scanner
+		// goes: encoding/json gives the verdict.
+		if !json.Valid(line) {
+			return nil, info, ErrMalformedFrame
 		}
-		return nil
-	}); err != nil {
-		return nil, ErrNotObject
+		info.InvalidUTF8 = !utf8.Valid(line)
+		ms = ms[:0]
+		if eachField(line, func(k, v []byte) error {
+			ms = append(ms, member{key: k, val: v})
+			return nil
+		}) != nil {
+			return nil, info, ErrNotObject
+		}
+		badUTF8 = info.InvalidUTF8
+	}
+	info.InvalidUTF8 = badUTF8
+	typ, hasType := "", false
+	for _, m := range ms {
+		if string(m.key) == "type" {
+			typ, hasType = frameTypeString(m.val)
+		}
 	}
 	if !hasType || typ == "" {
-		return nil, ErrMissingType
+		return nil, info, ErrMissingType
 	}
+	info.Type = typ
 	d := fieldDecoder{frame: typ}
 	var f Frame
 	switch typ {
 	case TypeHello:
 		h := Hello{}
-		d.each(line, func(k string, v []byte) {
-			switch k {
+		d.each(ms, func(k, v []byte) {
+			switch string(k) {
 			case "platform":
 				d.str(k, v, &h.Platform)
 			case "botId":
@@ -342,27 +427,43 @@ func DecodeFrame(line []byte) (Frame, error) {
 		f = h
 	case TypeOutbound:
 		o := Outbound{}
-		d.each(line, func(k string, v []byte) {
-			switch k {
+		var check actionCheck
+		for _, m := range ms {
+			k, v := m.key, m.val
+			switch string(k) {
 			case "requestId":
-				d.str(k, v, &o.RequestID)
-			case "action":
-				// The line is already valid JSON, so skip encoding/json's
-				// second scan and decode in place.
-				if err := o.Action.decodeValid(v); err != nil && !isNull(v) {
-					d.err = fmt.Errorf("outbound frame: %w", err)
-				}
+				s, isString := rawString(v)
+				info.RequestID = s
+				d.strKnown(k, v, s, isString, &o.RequestID)
 			case "platform":
-				d.str(k, v, &o.Platform)
+				s, isString := rawString(v)
+				info.Platform = s
+				d.strKnown(k, v, s, isString, &o.Platform)
 			case "botId":
-				d.str(k, v, &o.BotID)
+				if d.err == nil {
+					d.str(k, v, &o.BotID)
+				}
+			case "action":
+				info.Action = v
+				check = actionCheck{}
+				if d.err != nil {
+					break
+				}
+				// The pass above checked the whole line, so the action is
+				// decoded in place, its validity judged on the way.
+				if err := o.Action.decodeChecked(v, &check); err != nil && !isNull(v) {
+					fe := *err
+					fe.Frame = TypeOutbound
+					d.err = &fe
+				}
 			}
-		})
+		}
+		info.ActionValid = check.valid()
 		f = o
 	case TypeInterrupt:
 		i := Interrupt{}
-		d.each(line, func(k string, v []byte) {
-			switch k {
+		d.each(ms, func(k, v []byte) {
+			switch string(k) {
 			case "session_key":
 				d.str(k, v, &i.SessionKey)
 			case "reason":
@@ -378,32 +479,32 @@ func DecodeFrame(line []byte) (Frame, error) {
 		f = GoingIdle{}
 	case TypeInboundAck:
 		a := InboundAck{}
-		d.each(line, func(k string, v []byte) {
-			if k == "bufferId" {
+		d.each(ms, func(k, v []byte) {
+			if string(k) == "bufferId" {
 				a.BufferID = rawID(v)
 			}
 		})
 		f = a
 	case TypeDescriptor:
 		var raw []byte
-		d.each(line, func(k string, v []byte) {
-			if k == "descriptor" {
+		d.each(ms, func(k, v []byte) {
+			if string(k) == "descriptor" {
 				raw = v
 			}
 		})
 		if raw == nil || raw[0] != '{' {
-			return nil, fmt.Errorf("descriptor frame: descriptor: missing or not an object")
+			return nil, info, &FieldError{Frame: TypeDescriptor, Field: "descriptor", Problem: "missing or not an object"}
 		}
 		desc, err := DecodeDescriptor(raw)
 		if err != nil {
-			return nil, err
+			return nil, info, err
 		}
 		f = DescriptorFrame{Descriptor: desc}
 	case TypeInbound:
 		in := Inbound{}
 		var bad bool
-		d.each(line, func(k string, v []byte) {
-			switch k {
+		d.each(ms, func(k, v []byte) {
+			switch string(k) {
 			case "event":
 				switch {
 				case isNull(v):
@@ -418,7 +519,7 @@ func DecodeFrame(line []byte) (Frame, error) {
 			}
 		})
 		if bad {
-			return nil, fmt.Errorf("inbound frame: event: not an object")
+			return nil, info, &FieldError{Frame: TypeInbound, Field: "event", Problem: "not an object"}
 		}
 		if in.Event == nil {
 			in.Event = json.RawMessage("{}")
@@ -426,8 +527,8 @@ func DecodeFrame(line []byte) (Frame, error) {
 		f = in
 	case TypeOutboundResult:
 		r := OutboundResult{}
-		d.each(line, func(k string, v []byte) {
-			switch k {
+		d.each(ms, func(k, v []byte) {
+			switch string(k) {
 			case "requestId":
 				r.RequestID = rawID(v)
 			case "result":
@@ -439,8 +540,8 @@ func DecodeFrame(line []byte) (Frame, error) {
 		f = r
 	case TypeInterruptInbound:
 		i := InterruptInbound{}
-		d.each(line, func(k string, v []byte) {
-			switch k {
+		d.each(ms, func(k, v []byte) {
+			switch string(k) {
 			case "session_key":
 				d.str(k, v, &i.SessionKey)
 			case "chat_id":
@@ -453,8 +554,8 @@ func DecodeFrame(line []byte) (Frame, error) {
 	case TypePassthroughForward:
 		p := PassthroughForward{}
 		var raw []byte
-		d.each(line, func(k string, v []byte) {
-			switch k {
+		d.each(ms, func(k, v []byte) {
+			switch string(k) {
 			case "forward":
 				raw = v
 			case "bufferId":
@@ -462,21 +563,42 @@ func DecodeFrame(line []byte) (Frame, error) {
 			}
 		})
 		if raw == nil || raw[0] != '{' {
-			return nil, fmt.Errorf("passthrough_forward frame: forward: missing or not an object")
+			return nil, info, &FieldError{Frame: TypePassthroughForward, Field: "forward", Problem: "missing or not an object"}
 		}
 		fw, err := decodeForward(raw)
 		if err != nil {
-			return nil, err
+			return nil, info, err
 		}
 		p.Forward = fw
 		f = p
 	default:
-		return UnknownFrame{Type: typ, Raw: append(json.RawMessage(nil), line...)}, nil
+		return UnknownFrame{Type: typ, Raw: append(json.RawMessage(nil), line...)}, info, nil
 	}
 	if d.err != nil {
-		return nil, d.err
+		return nil, info, d.err
 	}
-	return f, nil
+	return f, info, nil
+}
+
+// frameTypes are the frame types a decoded frame's Type shares memory
+// with.
+var frameTypes = []string{
+	TypeOutboundResult, TypeOutbound, TypeInbound, TypeInboundAck, TypeHello, TypeDescriptor,
+	TypeInterrupt, TypeInterruptInbound, TypeGoingIdle, TypeGoingIdleAck, TypePassthroughForward,
+}
+
+// frameTypeString decodes a frame's type as rawString does, without
+// allocating for a type of the contract.
+func frameTypeString(v []byte) (string, bool) {
+	if len(v) >= 2 && v[0] == '"' {
+		inner := v[1 : len(v)-1]
+		for _, t := range frameTypes {
+			if string(inner) == t {
+				return t, true
+			}
+		}
+	}
+	return rawString(v)
 }
 
 // fieldDecoder decodes the fields of a frame, keeping the first error.
@@ -485,31 +607,38 @@ type fieldDecoder struct {
 	err   error
 }
 
-func (d *fieldDecoder) each(obj []byte, fn func(k string, v []byte)) {
-	_ = eachField(obj, func(k string, v []byte) error {
-		if d.err == nil {
-			fn(k, v)
+// each calls fn with every member in order until a field fails.
+func (d *fieldDecoder) each(ms []member, fn func(k, v []byte)) {
+	for _, m := range ms {
+		if d.err != nil {
+			return
 		}
-		return nil
-	})
+		fn(m.key, m.val)
+	}
 }
 
-func (d *fieldDecoder) any(k string, v []byte, dst any) {
+func (d *fieldDecoder) any(k, v []byte, dst any) {
 	if isNull(v) {
 		return
 	}
 	if err := json.Unmarshal(v, dst); err != nil {
-		d.err = fmt.Errorf("%s frame: %s: wrong type (%s)", d.frame, k, jsonKind(v))
+		d.err = wrongType(d.frame, string(k), v)
 	}
 }
 
-func (d *fieldDecoder) str(k string, v []byte, dst *string) {
-	if isNull(v) {
+func (d *fieldDecoder) str(k, v []byte, dst *string) {
+	s, ok := rawString(v)
+	d.strKnown(k, v, s, ok, dst)
+}
+
+// strKnown is str for a value rawString has already decoded; it does
+// nothing once a field failed.
+func (d *fieldDecoder) strKnown(k, v []byte, s string, isString bool, dst *string) {
+	if d.err != nil || isNull(v) {
 		return
 	}
-	s, ok := rawString(v)
-	if !ok {
-		d.err = fmt.Errorf("%s frame: %s: wrong type (%s)", d.frame, k, jsonKind(v))
+	if !isString {
+		d.err = wrongType(d.frame, string(k), v)
 		return
 	}
 	*dst = s
@@ -521,7 +650,7 @@ func (d *fieldDecoder) str(k string, v []byte, dst *string) {
 func decodeForward(raw json.RawMessage) (Forward, error) {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &m); err != nil {
-		return Forward{}, fmt.Errorf("passthrough_forward frame: forward: %w", err)
+		return Forward{}, &FieldError{Frame: TypePassthroughForward, Field: "forward", Problem: err.Error()}
 	}
 	fw := Forward{
 		Platform: rawID(m["platform"]),

@@ -169,3 +169,40 @@ func TestResultInfoAndDecline(t *testing.T) {
 		t.Fatal("decline by error text not recognised")
 	}
 }
+
+// TestDecodeFrameFieldErrors holds DecodeFrame's refusals of mistyped
+// fields to a *FieldError naming the frame and the field, whose text is
+// the one receivers have always logged.
+func TestDecodeFrameFieldErrors(t *testing.T) {
+	for _, c := range []struct {
+		line, frame, field, problem string
+	}{
+		{`{"type":"outbound","requestId":5,"action":{"op":"send"}}`, "outbound", "requestId", "wrong type (number)"},
+		{`{"type":"outbound","requestId":"r","platform":true,"action":{"op":"send"}}`, "outbound", "platform", "wrong type (boolean)"},
+		{`{"type":"outbound","requestId":"r","action":{"op":5}}`, "outbound", "action.op", "wrong type (number)"},
+		{`{"type":"outbound","requestId":"r","action":{"op":"send","content":[]}}`, "outbound", "action.content", "wrong type (array)"},
+		{`{"type":"outbound","requestId":"r","action":"send"}`, "outbound", "action", "not a JSON object"},
+		{`{"type":"hello","platform":{}}`, "hello", "platform", "wrong type (object)"},
+		{`{"type":"hello","platform":"p","command_manifest":"x"}`, "hello", "command_manifest", "wrong type (string)"},
+		{`{"type":"interrupt","session_key":1,"reason":null}`, "interrupt", "session_key", "wrong type (number)"},
+		{`{"type":"descriptor","descriptor":[]}`, "descriptor", "descriptor", "missing or not an object"},
+		{`{"type":"inbound","event":"e"}`, "inbound", "event", "not an object"},
+		{`{"type":"passthrough_forward"}`, "passthrough_forward", "forward", "missing or not an object"},
+	} {
+		_, err := contract.DecodeFrame([]byte(c.line))
+		var fe *contract.FieldError
+		if !errors.As(err, &fe) || fe.Frame != c.frame || fe.Field != c.field || fe.Problem != c.problem {
+			t.Errorf("%s: %#v (%v), want frame %s field %s: %s", c.line, err, err, c.frame, c.field, c.problem)
+			continue
+		}
+		if want := c.frame + " frame: " + c.field + ": " + c.problem; err.Error() != want {
+			t.Errorf("%s: %q, want %q", c.line, err, want)
+		}
+	}
+	var a contract.Action
+	err := a.UnmarshalJSON([]byte(`{"op":"send","chat_id":"c","kind":7}`))
+	var fe *contract.FieldError
+	if !errors.As(err, &fe) || fe.Frame != "" || fe.Field != "action.kind" || err.Error() != "action.kind: wrong type (number)" {
+		t.Errorf("Action.UnmarshalJSON: %#v (%v)", err, err)
+	}
+}

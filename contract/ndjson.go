@@ -7,7 +7,32 @@ import (
 )
 
 // ErrFrameTooLarge is returned by LineSplitter when a frame exceeds its cap.
+// The error is a *FrameTooLargeError, which says more.
 var ErrFrameTooLarge = errors.New("frame too large")
+
+// FrameTooLargeError is LineSplitter's error for a frame over its cap. It
+// matches ErrFrameTooLarge with errors.Is.
+type FrameTooLargeError struct {
+	// Size is the length of a complete oversized line, or of the part of
+	// an unterminated one received so far.
+	Size int
+	// Limit is the cap that was exceeded.
+	Limit int
+	// Unterminated reports that no newline has arrived yet: the rest of
+	// the frame is still on its way, and a receiver that carries on must
+	// skip up to the next newline.
+	Unterminated bool
+}
+
+func (e *FrameTooLargeError) Error() string {
+	if e.Unterminated {
+		return fmt.Sprintf("%v: more than %d bytes without a newline", ErrFrameTooLarge, e.Limit)
+	}
+	return fmt.Sprintf("%v: %d bytes, cap is %d", ErrFrameTooLarge, e.Size, e.Limit)
+}
+
+// Is makes errors.Is(err, ErrFrameTooLarge) hold.
+func (e *FrameTooLargeError) Is(target error) bool { return target == ErrFrameTooLarge }
 
 // LineSplitter turns a stream of WebSocket messages into frame lines. A
 // message may hold several frames, and a frame may be split across messages
@@ -34,7 +59,8 @@ func (s *LineSplitter) limit() int {
 // Feed appends msg and calls fn with each complete line, without its
 // newline. The line slice is only valid during the call. Feed stops at the
 // first error from fn and returns it; a frame over the cap returns an error
-// wrapping ErrFrameTooLarge, after which the splitter should be discarded.
+// *FrameTooLargeError (which matches ErrFrameTooLarge), after which the
+// splitter should be discarded.
 func (s *LineSplitter) Feed(msg []byte, fn func(line []byte) error) error {
 	limit := s.limit()
 	data := msg
@@ -50,7 +76,7 @@ func (s *LineSplitter) Feed(msg []byte, fn func(line []byte) error) error {
 		line := data[:i]
 		data = data[i+1:]
 		if len(line) > limit {
-			return fmt.Errorf("%w: %d bytes, cap is %d", ErrFrameTooLarge, len(line), limit)
+			return &FrameTooLargeError{Size: len(line), Limit: limit}
 		}
 		if isBlank(line) {
 			continue
@@ -61,7 +87,7 @@ func (s *LineSplitter) Feed(msg []byte, fn func(line []byte) error) error {
 		}
 	}
 	if len(data) > limit {
-		return fmt.Errorf("%w: more than %d bytes without a newline", ErrFrameTooLarge, limit)
+		return &FrameTooLargeError{Size: len(data), Limit: limit, Unterminated: true}
 	}
 	s.keep(data)
 	return nil

@@ -40,10 +40,19 @@ func TestLineSplitterCap(t *testing.T) {
 	if !errors.Is(err, contract.ErrFrameTooLarge) {
 		t.Fatalf("complete frame over the cap: %v", err)
 	}
+	var tooLarge *contract.FrameTooLargeError
+	if !errors.As(err, &tooLarge) || tooLarge.Unterminated || tooLarge.Size != 9 || tooLarge.Limit != 8 ||
+		err.Error() != "frame too large: 9 bytes, cap is 8" {
+		t.Fatalf("complete frame over the cap: %#v (%v)", err, err)
+	}
 	s = contract.LineSplitter{MaxFrameSize: 8}
 	err = s.Feed([]byte(strings.Repeat("x", 9)), func([]byte) error { return nil })
 	if !errors.Is(err, contract.ErrFrameTooLarge) {
 		t.Fatalf("pending frame over the cap: %v", err)
+	}
+	if !errors.As(err, &tooLarge) || !tooLarge.Unterminated || tooLarge.Limit != 8 ||
+		err.Error() != "frame too large: more than 8 bytes without a newline" {
+		t.Fatalf("pending frame over the cap: %#v (%v)", err, err)
 	}
 }
 

@@ -3,7 +3,6 @@ package contract
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 )
@@ -246,115 +245,182 @@ func (a Action) appendJSON(dst []byte) ([]byte, error) {
 // against the contract.
 func (a *Action) UnmarshalJSON(b []byte) error {
 	if !json.Valid(b) {
-		return fmt.Errorf("action: not valid JSON")
+		return &FieldError{Field: "action", Problem: "not valid JSON"}
 	}
-	return a.decodeValid(b)
+	if err := a.decodeValid(b); err != nil {
+		return err
+	}
+	return nil
 }
 
 // decodeValid is UnmarshalJSON for input already known to be valid JSON.
-func (a *Action) decodeValid(b []byte) error {
+func (a *Action) decodeValid(b []byte) *FieldError { return a.decodeChecked(b, nil) }
+
+// decodeChecked decodes an action known to be valid JSON and, when check is
+// not nil, feeds it every key on the way, so OutboundActionValid's verdict
+// costs no second walk.
+func (a *Action) decodeChecked(b []byte, check *actionCheck) *FieldError {
 	var out Action
-	var content *string
-	err := eachField(b, func(k string, v []byte) error {
-		str := func(dst *string) error {
-			if isNull(v) {
-				return nil
-			}
-			s, ok := rawString(v)
-			if !ok {
-				return fmt.Errorf("action.%s: wrong type (%s)", k, jsonKind(v))
-			}
-			*dst = s
+	var content string
+	hasContent := false
+	var ferr *FieldError
+	err := eachField(b, func(k, v []byte) error {
+		if check != nil {
+			check.add(k, v)
+		}
+		if ferr != nil {
 			return nil
 		}
-		decode := func(dst any) error {
-			if isNull(v) {
-				return nil
-			}
-			if err := json.Unmarshal(v, dst); err != nil {
-				return fmt.Errorf("action.%s: wrong type (%s)", k, jsonKind(v))
-			}
-			return nil
-		}
-		switch k {
+		null := isNull(v)
+		switch string(k) {
 		case "op":
-			return str(&out.Op)
+			if !null {
+				out.Op, ferr = opString(k, v)
+			}
 		case "chat_id":
 			out.ChatID = rawID(v)
 		case "message_id":
 			out.MessageID = rawID(v)
 		case "content":
-			if !isNull(v) {
-				var c string
-				if err := str(&c); err != nil {
-					return err
-				}
-				content = &c
+			if !null {
+				content, ferr = actionString(k, v)
+				hasContent = true
 			}
 		case "reply_to":
-			if !isNull(v) {
+			if !null {
 				r := rawID(v)
 				out.ReplyTo = &r
 			}
 		case "session_key":
-			return str(&out.SessionKey)
+			if !null {
+				out.SessionKey, ferr = actionString(k, v)
+			}
 		case "kind":
-			return str(&out.Kind)
+			if !null {
+				out.Kind, ferr = actionString(k, v)
+			}
 		case "draft_id":
-			return decode(&out.DraftID)
+			out.DraftID, ferr = decodeAction(k, v, out.DraftID)
 		case "final":
-			return decode(&out.Final)
+			out.Final, ferr = decodeAction(k, v, out.Final)
 		case "card_id":
-			return str(&out.CardID)
+			if !null {
+				out.CardID, ferr = actionString(k, v)
+			}
 		case "chunks":
-			return decode(&out.Chunks)
+			out.Chunks, ferr = decodeAction(k, v, out.Chunks)
 		case "media_kind":
-			return str(&out.MediaKind)
+			if !null {
+				out.MediaKind, ferr = actionString(k, v)
+			}
 		case "source_url":
-			return str(&out.SourceURL)
+			if !null {
+				out.SourceURL, ferr = actionString(k, v)
+			}
 		case "filename":
-			return str(&out.Filename)
+			if !null {
+				out.Filename, ferr = actionString(k, v)
+			}
 		case "prompt_kind":
-			return str(&out.PromptKind)
+			if !null {
+				out.PromptKind, ferr = actionString(k, v)
+			}
 		case "prompt_id":
-			return str(&out.PromptID)
+			if !null {
+				out.PromptID, ferr = actionString(k, v)
+			}
 		case "options":
-			return decode(&out.Options)
+			out.Options, ferr = decodeAction(k, v, out.Options)
 		case "timeout_s":
-			return decode(&out.TimeoutS)
+			out.TimeoutS, ferr = decodeAction(k, v, out.TimeoutS)
 		case "emoji":
-			return str(&out.Emoji)
+			if !null {
+				out.Emoji, ferr = actionString(k, v)
+			}
 		case "remove":
-			return decode(&out.Remove)
+			out.Remove, ferr = decodeAction(k, v, out.Remove)
 		case "thread_name":
-			return str(&out.ThreadName)
+			if !null {
+				out.ThreadName, ferr = actionString(k, v)
+			}
 		case "only_if_connector_created":
-			return decode(&out.OnlyIfConnectorCreated)
+			out.OnlyIfConnectorCreated, ferr = decodeAction(k, v, out.OnlyIfConnectorCreated)
 		case "only_if_current_name":
-			return str(&out.OnlyIfCurrentName)
+			if !null {
+				out.OnlyIfCurrentName, ferr = actionString(k, v)
+			}
 		case "metadata":
-			return decode(&out.Metadata)
+			if out.Metadata == nil && string(v) == "{}" {
+				out.Metadata = map[string]any{} // the common case, without reflection
+			} else {
+				out.Metadata, ferr = decodeAction(k, v, out.Metadata)
+			}
 		default:
 			if out.Extra == nil {
 				out.Extra = map[string]json.RawMessage{}
 			}
-			out.Extra[k] = append(json.RawMessage(nil), v...)
+			out.Extra[string(k)] = append(json.RawMessage(nil), v...)
 		}
 		return nil
 	})
-	if errors.Is(err, errNotObjectScan) {
-		return fmt.Errorf("action: not a JSON object")
-	}
 	if err != nil {
-		return err
+		return &FieldError{Field: "action", Problem: "not a JSON object"}
+	}
+	if ferr != nil {
+		return ferr
 	}
 	if out.Op == OpTyping {
-		out.Status = content
-	} else if content != nil {
-		out.Content = *content
+		if hasContent {
+			status := content
+			out.Status = &status
+		}
+	} else if hasContent {
+		out.Content = content
 	}
 	*a = out
 	return nil
+}
+
+// actionString decodes a string key of an action: null leaves it empty,
+// any other non-string is a FieldError naming the key.
+func actionString(k, v []byte) (string, *FieldError) {
+	if isNull(v) {
+		return "", nil
+	}
+	s, ok := rawString(v)
+	if !ok {
+		return "", wrongType("", "action."+string(k), v)
+	}
+	return s, nil
+}
+
+// opString is actionString for op, which shares the constants' memory when
+// it names a known op.
+func opString(k, v []byte) (string, *FieldError) {
+	if len(v) >= 2 && v[0] == '"' {
+		inner := v[1 : len(v)-1]
+		for _, op := range AllOps {
+			if string(inner) == op {
+				return op, nil
+			}
+		}
+	}
+	return actionString(k, v)
+}
+
+// decodeAction decodes a key of an action with encoding/json into a copy
+// of its current value (a repeated key merges into a map, as encoding/json
+// does): null leaves it as it is, a value of the wrong type is a
+// FieldError.
+func decodeAction[T any](k, v []byte, cur T) (T, *FieldError) {
+	if isNull(v) {
+		return cur, nil
+	}
+	x := cur
+	if err := json.Unmarshal(v, &x); err != nil {
+		return x, wrongType("", "action."+string(k), v)
+	}
+	return x, nil
 }
 
 // ChatInfo is what get_chat_info returns.
@@ -416,7 +482,13 @@ func (r Result) Info(chatID string) ChatInfo {
 
 // MarshalJSON writes the result in canonical key order, omitting empty keys
 // except success.
-func (r Result) MarshalJSON() ([]byte, error) { return r.appendJSON(nil) }
+func (r Result) MarshalJSON() ([]byte, error) {
+	// Sized for the keys and strings, so that a result without chat_info
+	// or extra keys costs one allocation (results are made per action).
+	n := len(`{"success":false,"message_id":"","error":"","code":"","ambiguous":true,"thread_id":"","auto_thread_name":""}`) +
+		len(r.MessageID) + len(r.Error) + len(r.Code) + len(r.ThreadID) + len(r.AutoThreadName)
+	return r.appendJSON(make([]byte, 0, n))
+}
 
 func (r Result) appendJSON(dst []byte) ([]byte, error) {
 	w := newObject(dst)
@@ -448,9 +520,8 @@ func (r *Result) UnmarshalJSON(b []byte) error {
 // decodeValid is UnmarshalJSON for input already known to be valid JSON.
 func (r *Result) decodeValid(b []byte) error {
 	var out Result
-	var err error
-	scanErr := eachField(b, func(k string, v []byte) error {
-		switch k {
+	scanErr := eachField(b, func(k, v []byte) error {
+		switch string(k) {
 		case "success":
 			out.Success = rawBool(v)
 		case "message_id":
@@ -458,7 +529,7 @@ func (r *Result) decodeValid(b []byte) error {
 		case "error":
 			out.Error, _ = rawString(v)
 		case "code":
-			out.Code, _ = rawString(v)
+			out.Code = codeString(v)
 		case "ambiguous":
 			out.Ambiguous = rawBool(v)
 		case "thread_id":
@@ -467,8 +538,10 @@ func (r *Result) decodeValid(b []byte) error {
 			out.AutoThreadName, _ = rawString(v)
 		case "chat_info":
 			if len(v) > 0 && v[0] == '{' {
-				out.ChatInfo = &ChatInfo{}
-				if e := json.Unmarshal(v, out.ChatInfo); e != nil {
+				info := &ChatInfo{}
+				if json.Unmarshal(v, info) == nil {
+					out.ChatInfo = info
+				} else {
 					out.ChatInfo = nil
 				}
 			}
@@ -476,15 +549,30 @@ func (r *Result) decodeValid(b []byte) error {
 			if out.Extra == nil {
 				out.Extra = map[string]json.RawMessage{}
 			}
-			out.Extra[k] = append(json.RawMessage(nil), v...)
+			out.Extra[string(k)] = append(json.RawMessage(nil), v...)
 		}
-		return err
+		return nil
 	})
 	if scanErr != nil {
 		return fmt.Errorf("result: not a JSON object")
 	}
 	*r = out
 	return nil
+}
+
+// codeString decodes a result's code, sharing the constants' memory when it
+// is one of ResultCodes; anything but a string gives "".
+func codeString(v []byte) string {
+	if len(v) >= 2 && v[0] == '"' {
+		inner := v[1 : len(v)-1]
+		for _, c := range ResultCodes {
+			if string(inner) == c {
+				return c
+			}
+		}
+	}
+	s, _ := rawString(v)
+	return s
 }
 
 func containsFold(s, sub string) bool {

@@ -14,11 +14,13 @@ import (
 var errNotObjectScan = errors.New("not an object")
 
 // eachField calls fn with every top-level key and raw value of the JSON
-// object obj, in order. Keys with escapes are unescaped. obj should be valid
-// JSON (callers check with json.Valid): on invalid input eachField never
-// panics, but it only promises to return errNotObjectScan for structural
-// damage it happens to meet.
-func eachField(obj []byte, fn func(key string, val []byte) error) error {
+// object obj, in order. Keys are the raw bytes between the quotes, unescaped
+// when they hold an escape (switch on string(key): that does not
+// allocate). obj should be valid JSON (callers check with json.Valid, or
+// scanned it): on invalid input eachField never panics, but it only
+// promises to return errNotObjectScan for structural damage it happens to
+// meet.
+func eachField(obj []byte, fn func(key, val []byte) error) error {
 	i := skipSpace(obj, 0)
 	if i >= len(obj) || obj[i] != '{' {
 		return errNotObjectScan
@@ -109,18 +111,34 @@ func skipValue(b []byte, i int) int {
 	}
 }
 
-func decodeKey(quoted []byte) string {
-	if len(quoted) >= 2 && bytes.IndexByte(quoted, '\\') < 0 {
-		return string(quoted[1 : len(quoted)-1])
+// decodeKey returns the text of a quoted key: the bytes between the quotes,
+// or a fresh unescaped copy when they hold an escape.
+func decodeKey(quoted []byte) []byte {
+	if len(quoted) < 2 {
+		return nil
 	}
+	inner := quoted[1 : len(quoted)-1]
+	if bytes.IndexByte(inner, '\\') < 0 {
+		return inner
+	}
+	return unescapeKey(inner)
+}
+
+// unescapeKey decodes the escapes of a key's raw text; text that does not
+// decode gives an empty key, which names no field.
+func unescapeKey(raw []byte) []byte {
 	var s string
-	_ = json.Unmarshal(quoted, &s)
-	return s
+	q := make([]byte, 0, len(raw)+2)
+	q = append(append(append(q, '"'), raw...), '"')
+	if json.Unmarshal(q, &s) != nil {
+		return nil
+	}
+	return []byte(s)
 }
 
 // rawString decodes a JSON string value, taking the fast path when it has
 // no escapes. ok is false when val is not a string.
-func rawString(val []byte) (s string, ok bool) {
+func rawString(val []byte) (string, bool) {
 	if len(val) < 2 || val[0] != '"' {
 		return "", false
 	}
@@ -128,6 +146,13 @@ func rawString(val []byte) (s string, ok bool) {
 	if bytes.IndexByte(inner, '\\') < 0 {
 		return string(inner), true
 	}
+	return unquote(val)
+}
+
+// unquote is rawString's slow path, apart so that the string
+// encoding/json decodes into goes to the heap only when there are escapes.
+func unquote(val []byte) (string, bool) {
+	var s string
 	if err := json.Unmarshal(val, &s); err != nil {
 		return "", false
 	}
@@ -162,8 +187,8 @@ func isNull(val []byte) bool { return len(val) == 4 && string(val) == "null" }
 func RawField(obj []byte, key string) ([]byte, bool) {
 	var val []byte
 	found := false
-	if eachField(obj, func(k string, v []byte) error {
-		if k == key {
+	if eachField(obj, func(k, v []byte) error {
+		if string(k) == key {
 			val, found = v, true
 		}
 		return nil

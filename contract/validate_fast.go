@@ -1,5 +1,7 @@
 package contract
 
+import "bytes"
+
 // fastActionKinds lists, for the ops whose only OUT-003/OUT-004 rules are
 // key presence and JSON kind, the kind each required key must have: 's'
 // string, 'S' string or null, 'o' object, 'b' boolean.
@@ -19,72 +21,99 @@ var fastActionKinds = map[string]map[string]byte{
 // generic value tree ValidateFrame needs. It is a fast path for connectors
 // that check every action: true means no such violation; false means "run
 // ValidateFrame for the details", not necessarily invalid. line must be
-// valid JSON, as DecodeFrame has already established.
+// valid JSON, as DecodeFrame has already established. DecodeLine gives
+// the same verdict as LineInfo.ActionValid while it decodes the line.
 func OutboundActionValid(line []byte) bool {
 	action, _ := RawField(line, "action")
 	if len(action) == 0 || action[0] != '{' {
 		return false
 	}
-	var (
-		op    string
-		kinds map[string]byte
-		seen  [8]string
-		n     int
-		ok    = true
-	)
-	err := eachField(action, func(k string, v []byte) error {
-		if kinds == nil {
-			// op comes first in canonical and reference frames; any other
-			// order takes the slow path.
-			var known bool
-			op, _ = rawString(v)
-			kinds, known = fastActionKinds[op]
-			if k != "op" || !known {
-				return errNotObjectScan
-			}
-			return nil
-		}
-		switch {
-		case k == "op":
-			return errNotObjectScan // a duplicate op
-		case k == "content" && op == OpTyping:
-			ok = ok && len(v) > 0 && v[0] == '"'
-		case k == "metadata":
-			// Keys starting with "_" break OUT-028, which the slow path
-			// words; a cheap byte search is enough to send it there.
-			ok = ok && len(v) > 0 && v[0] == '{' && !containsUnderscoreKey(v)
-		}
-		want, required := kinds[k]
-		if !required {
-			return nil
-		}
-		for _, s := range seen[:n] {
-			if s == k {
-				return errNotObjectScan // a duplicate key: let the slow path judge
-			}
-		}
-		seen[n] = k
-		n++
-		switch want {
-		case 's':
-			ok = ok && len(v) > 0 && v[0] == '"'
-		case 'S':
-			ok = ok && len(v) > 0 && (v[0] == '"' || isNull(v))
-		case 'o':
-			ok = ok && len(v) > 0 && v[0] == '{'
-		case 'b':
-			ok = ok && (string(v) == "true" || string(v) == "false")
-		}
+	var c actionCheck
+	if eachField(action, func(k, v []byte) error {
+		c.add(k, v)
 		return nil
-	})
-	return err == nil && ok && kinds != nil && n == len(kinds)
+	}) != nil {
+		return false
+	}
+	return c.valid()
+}
+
+// actionCheck builds OutboundActionValid's verdict one key of the action
+// at a time, so the decoder can reach it in the same walk.
+type actionCheck struct {
+	kinds map[string]byte // the op's required keys; nil before op
+	seen  [8][]byte       // required keys seen so far
+	n     int
+	ok    bool // every key seen so far is as it must be
+	slow  bool // something only the slow path may judge
+	typed bool // the op is typing, whose content must be a string
+}
+
+func (c *actionCheck) add(k, v []byte) {
+	if c.slow {
+		return
+	}
+	if c.kinds == nil {
+		// op comes first in canonical and reference frames; any other
+		// order takes the slow path.
+		var known bool
+		if string(k) == "op" && len(v) >= 2 && v[0] == '"' {
+			op := v[1 : len(v)-1]
+			if bytes.IndexByte(op, '\\') >= 0 {
+				s, _ := rawString(v) // escapes: rare, and worth an allocation
+				op = []byte(s)
+			}
+			c.kinds, known = fastActionKinds[string(op)]
+			c.typed = string(op) == OpTyping
+		}
+		c.slow, c.ok = !known, known
+		return
+	}
+	switch {
+	case string(k) == "op":
+		c.slow = true // a duplicate op
+		return
+	case string(k) == "content" && c.typed:
+		c.ok = c.ok && len(v) > 0 && v[0] == '"'
+	case string(k) == "metadata":
+		// Keys starting with "_" break OUT-028, which the slow path
+		// words; a cheap byte search is enough to send it there.
+		c.ok = c.ok && len(v) > 0 && v[0] == '{' && !containsUnderscoreKey(v)
+	}
+	want, required := c.kinds[string(k)]
+	if !required {
+		return
+	}
+	for _, s := range c.seen[:c.n] {
+		if bytes.Equal(s, k) {
+			c.slow = true // a duplicate key: let the slow path judge
+			return
+		}
+	}
+	c.seen[c.n] = k
+	c.n++
+	switch want {
+	case 's':
+		c.ok = c.ok && len(v) > 0 && v[0] == '"'
+	case 'S':
+		c.ok = c.ok && len(v) > 0 && (v[0] == '"' || isNull(v))
+	case 'o':
+		c.ok = c.ok && len(v) > 0 && v[0] == '{'
+	case 'b':
+		c.ok = c.ok && (string(v) == "true" || string(v) == "false")
+	}
+}
+
+// valid reports the verdict once every key was added.
+func (c *actionCheck) valid() bool {
+	return !c.slow && c.ok && c.kinds != nil && c.n == len(c.kinds)
 }
 
 // containsUnderscoreKey reports whether obj might hold a key starting with
 // "_"; false positives only cost a trip through the slow path.
 func containsUnderscoreKey(obj []byte) bool {
-	for i := 0; i+1 < len(obj); i++ {
-		if obj[i] == '"' && obj[i+1] == '_' {
+	for i := 0; i < len(obj); i++ {
+		if obj[i] == '"' && i+1 < len(obj) && obj[i+1] == '_' {
 			return true
 		}
 	}

@@ -327,7 +327,8 @@ func (s *Server) rebuffer(sess *session, frames []outFrame) {
 	}
 	entries := make([]*entry, len(frames))
 	for i, f := range frames {
-		payload := bytes.Clone(deliveryPayload(f.meta.typ, *f.buf))
+		raw, _ := contract.DeliveryPayload(*f.buf)
+		payload := bytes.Clone(raw)
 		entries[i] = s.newEntry(f.meta.typ, f.meta.platform, payload)
 	}
 	// Newest first, each to the front, so the store ends with them in

@@ -86,7 +86,7 @@ func ParseDescriptor(name string, data []byte) (contract.CapabilityDescriptor, e
 	}
 	var compact bytes.Buffer
 	json.Compact(&compact, data) // valid: it decoded above
-	frame := append(append([]byte(`{"type":"descriptor","descriptor":`), compact.Bytes()...), "}\n"...)
+	frame := contract.AppendDescriptor(nil, compact.Bytes())
 	for _, v := range contract.ValidateFrame(frame) {
 		add(strings.TrimPrefix(strings.TrimPrefix(v.Field, "descriptor"), "."), "%s (%s)", v.Message, v.Requirement)
 	}

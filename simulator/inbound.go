@@ -109,6 +109,10 @@ type chatInfo struct {
 
 const maxLearned = 100000
 
+// stampRoom is the room an event's buffer leaves for the message_id
+// stampMessageID may add: `,"message_id":"m-` and twenty digits.
+const stampRoom = 40
+
 // Inject delivers an event to a gateway; see InjectEvent.
 func (s *Server) Inject(gatewayID string, event json.RawMessage) (Delivery, error) {
 	return s.InjectEvent(InjectRequest{GatewayID: gatewayID, Event: event})
@@ -129,14 +133,17 @@ func (s *Server) InjectEvent(req InjectRequest) (Delivery, error) {
 	if !ok || gw.Revoked {
 		return Delivery{}, unknownGateway(req.GatewayID)
 	}
-	ev, src, ok := scanEvent(make([]byte, 0, len(req.Event)), req.Event)
+	// Room for the message_id a checked event may be stamped with.
+	scan, ok := contract.ScanEvent(make([]byte, 0, len(req.Event)+stampRoom), req.Event)
+	ev, src, rawID, hasID := scan.Event, scan.Source, scan.MessageID, scan.MessageID != nil
 	if !ok {
 		var err error
 		if ev, src, err = slowEvent(req.Event, req.Unchecked); err != nil {
 			return Delivery{}, err
 		}
+		rawID, hasID = contract.RawField(ev, "message_id")
 	}
-	ev, msgID := s.stampMessageID(ev, src, req.Unchecked)
+	ev, msgID := s.stampMessageID(ev, rawID, hasID, src, req.Unchecked)
 	if err := checkFrameSize("event", ev); err != nil {
 		return Delivery{}, err
 	}
@@ -404,8 +411,8 @@ func (s *Server) Passthrough(gatewayID string, fw contract.Forward) (Delivery, e
 	if err != nil {
 		return Delivery{}, badRequest("forward", "%v", err)
 	}
-	prefix := len(`{"type":"passthrough_forward","forward":`)
-	return s.passthroughRaw(gatewayID, frame[prefix:len(frame)-2])
+	raw, _ := contract.DeliveryPayload(frame)
+	return s.passthroughRaw(gatewayID, raw)
 }
 
 func (s *Server) passthroughRaw(gatewayID string, raw json.RawMessage) (Delivery, error) {

@@ -263,12 +263,12 @@ type answer struct {
 
 // outbound answers one outbound frame with exactly one result (OUT-006),
 // unless a script or a deviation says otherwise.
-func (s *Server) outbound(sess *session, f contract.Outbound, line []byte) {
+// line is the frame as read and info what DecodeLine found in it.
+func (s *Server) outbound(sess *session, f contract.Outbound, line []byte, info contract.LineInfo) {
 	// The record outlives line, which is a pooled read buffer: copy.
-	action, _ := contract.RawField(line, "action")
 	rec := &OutboundRecord{
 		GatewayID: sess.gw.GatewayID, SessionID: sess.id, RequestID: f.RequestID,
-		Platform: f.Platform, BotID: f.BotID, Op: f.Action.Op, Action: bytes.Clone(action), ReceivedAt: s.clk.Now(),
+		Platform: f.Platform, BotID: f.BotID, Op: f.Action.Op, Action: bytes.Clone(info.Action), ReceivedAt: s.clk.Now(),
 	}
 	if f.RequestID == "" {
 		s.hist.addOutbound(rec)
@@ -276,25 +276,19 @@ func (s *Server) outbound(sess *session, f contract.Outbound, line []byte) {
 			Detail: "outbound without requestId cannot be answered"})
 		return
 	}
-	ans := s.decide(sess, f, line, rec)
+	ans := s.decide(sess, f, line, info, rec)
 	rec.Result = ans.result
 	s.hist.addOutbound(rec)
 	s.deliverAnswer(sess, rec, ans)
 }
 
-// badOutbound answers an outbound frame DecodeFrame refused (a field of the
-// wrong type) with invalid_action, when its requestId is readable.
-func (s *Server) badOutbound(sess *session, line []byte, decodeErr error) {
-	var head struct {
-		RequestID json.RawMessage `json:"requestId"`
-		Action    json.RawMessage `json:"action"`
-		Platform  json.RawMessage `json:"platform"`
-	}
-	json.Unmarshal(line, &head)
-	var id, platform string
-	json.Unmarshal(head.RequestID, &id)
-	json.Unmarshal(head.Platform, &platform)
-	rec := &OutboundRecord{GatewayID: sess.gw.GatewayID, SessionID: sess.id, RequestID: id, Platform: platform, Action: head.Action, ReceivedAt: s.clk.Now()}
+// badOutbound answers an outbound frame DecodeLine refused (a field of the
+// wrong type) with invalid_action, when its requestId is readable; info
+// holds what DecodeLine could still read of it.
+func (s *Server) badOutbound(sess *session, line []byte, info contract.LineInfo, decodeErr error) {
+	id := info.RequestID
+	rec := &OutboundRecord{GatewayID: sess.gw.GatewayID, SessionID: sess.id, RequestID: id, Platform: info.Platform,
+		Action: bytes.Clone(info.Action), ReceivedAt: s.clk.Now()}
 	if id == "" {
 		s.hist.addOutbound(rec)
 		return
@@ -302,8 +296,9 @@ func (s *Server) badOutbound(sess *session, line []byte, decodeErr error) {
 	// Name the offending key when the validator can; the decode error only
 	// names the action as a whole.
 	msg := decodeErr.Error()
-	if i := strings.Index(msg, "frame: "); i >= 0 {
-		msg = msg[i+len("frame: "):]
+	var fe *contract.FieldError
+	if errors.As(decodeErr, &fe) {
+		msg = fe.Field + ": " + fe.Problem
 	}
 	for _, v := range contract.ValidateFrame(append(line[:len(line):len(line)], '\n')) {
 		if strings.HasPrefix(v.Field, "action") {
@@ -320,26 +315,25 @@ func (s *Server) badOutbound(sess *session, line []byte, decodeErr error) {
 
 // decide works out the answer: gating (OUT-009), validation (OUT-015),
 // scripts, then the generated success.
-func (s *Server) decide(sess *session, f contract.Outbound, line []byte, rec *OutboundRecord) answer {
+func (s *Server) decide(sess *session, f contract.Outbound, line []byte, info contract.LineInfo, rec *OutboundRecord) answer {
 	devs := s.deviations()
 	fail := func(code, msg string) answer {
 		b, _ := contract.Result{Success: false, Code: code, Error: msg}.MarshalJSON()
 		return answer{result: b}
 	}
+	// Resolved under the lock rather than on a copy of the list: this runs
+	// for every outbound.
 	in := sess.inst
+	platform, fronted := f.Platform, false
 	in.mu.Lock()
-	platforms := append([]string(nil), sess.platforms...)
-	in.mu.Unlock()
-
-	platform := f.Platform
-	if platform == "" && len(platforms) > 0 {
-		platform = platforms[0]
+	if platform == "" && len(sess.platforms) > 0 {
+		platform = sess.platforms[0]
 	}
-	rec.ResolvedPlatform = platform
-	fronted := false
-	for _, p := range platforms {
+	for _, p := range sess.platforms {
 		fronted = fronted || p == platform
 	}
+	in.mu.Unlock()
+	rec.ResolvedPlatform = platform
 	if !fronted {
 		if devs.Has(deviation.SimPlatformNotFrontedDropped) {
 			return answer{never: true, why: "platform not fronted: dropped (deviation)"}
@@ -356,7 +350,7 @@ func (s *Server) decide(sess *session, f contract.Outbound, line []byte, rec *Ou
 	}
 	// Most actions are well formed: vouch for them on the fast path and
 	// build ValidateFrame's value tree only to word a refusal.
-	if contract.IsKnownOp(op) && !contract.OutboundActionValid(line) {
+	if contract.IsKnownOp(op) && !info.ActionValid {
 		for _, v := range contract.ValidateFrame(append(line[:len(line):len(line)], '\n')) {
 			if v.Requirement == "OUT-004" || v.Requirement == "OUT-003" {
 				return fail(contract.CodeInvalidAction, "invalid action: "+v.Field+": "+v.Message)
@@ -442,7 +436,10 @@ func (s *Server) generate(gw, platform string, a contract.Action) []byte {
 	return b
 }
 
-func (s *Server) newMessageID() string { return "m-" + strconv.FormatUint(s.msgSeq.Add(1), 10) }
+func (s *Server) newMessageID() string {
+	var b [24]byte // one allocation, for the string
+	return string(strconv.AppendUint(append(b[:0], "m-"...), s.msgSeq.Add(1), 10))
+}
 
 // deliverAnswer sends the planned result now or after its delay.
 func (s *Server) deliverAnswer(sess *session, rec *OutboundRecord, ans answer) {
@@ -453,39 +450,30 @@ func (s *Server) deliverAnswer(sess *session, rec *OutboundRecord, ans answer) {
 		s.note(JournalEntry{Kind: JournalIgnored, GatewayID: sess.gw.GatewayID, SessionID: sess.id, FrameType: contract.TypeOutbound, RequestID: rec.RequestID, Detail: ans.why})
 		return
 	}
-	send := func() {
-		// Recorded before the frame is queued, so whoever reads the result
-		// off the socket finds the record already answered.
-		s.hist.mu.Lock()
-		rec.Answered, rec.AnsweredAt = true, s.clk.Now()
-		s.hist.mu.Unlock()
-		bp := getBuf()
-		*bp = appendResult((*bp)[:0], rec.RequestID, ans.result)
-		// Results come from the socket's own reader or a timer goroutine,
-		// never under a lock: waiting for room pushes back on this peer
-		// alone.
-		if err := sess.write(bp, frameMeta{typ: contract.TypeOutboundResult, requestID: rec.RequestID}, enqueueWait); err != nil {
-			s.hist.mu.Lock()
-			rec.Answered, rec.AnsweredAt = false, time.Time{}
-			s.hist.mu.Unlock()
-		}
-	}
 	if ans.delay > 0 {
-		s.afterFunc(ans.delay, send)
+		s.afterFunc(ans.delay, func() { s.sendAnswer(sess, rec, ans.result) })
 		return
 	}
-	send()
+	s.sendAnswer(sess, rec, ans.result) // no closure to allocate on the common path
 }
 
-// appendResult encodes an outbound_result around a result object kept as
-// is, so a script can send any shape, even one breaking the contract.
-func appendResult(dst []byte, requestID string, result []byte) []byte {
-	id, _ := json.Marshal(requestID)
-	dst = append(dst, `{"type":"outbound_result","requestId":`...)
-	dst = append(dst, id...)
-	dst = append(dst, `,"result":`...)
-	dst = append(dst, result...)
-	return append(dst, "}\n"...)
+// sendAnswer queues the outbound_result answering rec.
+func (s *Server) sendAnswer(sess *session, rec *OutboundRecord, result []byte) {
+	// Recorded before the frame is queued, so whoever reads the result
+	// off the socket finds the record already answered.
+	s.hist.mu.Lock()
+	rec.Answered, rec.AnsweredAt = true, s.clk.Now()
+	s.hist.mu.Unlock()
+	bp := getBuf()
+	*bp = contract.AppendOutboundResult((*bp)[:0], rec.RequestID, result)
+	// Results come from the socket's own reader or a timer goroutine,
+	// never under a lock: waiting for room pushes back on this peer
+	// alone.
+	if err := sess.write(bp, frameMeta{typ: contract.TypeOutboundResult, requestID: rec.RequestID}, enqueueWait); err != nil {
+		s.hist.mu.Lock()
+		rec.Answered, rec.AnsweredAt = false, time.Time{}
+		s.hist.mu.Unlock()
+	}
 }
 
 var errNoSession = errors.New("no open socket")

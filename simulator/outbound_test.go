@@ -144,6 +144,13 @@ func TestOutboundInvalidAction(t *testing.T) {
 			}
 		})
 	}
+	// A mistyped key outside the action is named by the decoder's typed
+	// error, without its frame prefix.
+	g.sendText(`{"type":"outbound","requestId":"r-platform","platform":5,"action":{"op":"typing","chat_id":"c","metadata":{}}}` + "\n")
+	if r := g.expect(contract.TypeOutboundResult).f.(contract.OutboundResult); r.Result.Code != contract.CodeInvalidAction ||
+		r.Result.Error != "invalid action: platform: wrong type (number)" {
+		t.Fatalf("mistyped platform: %+v", r.Result)
+	}
 	// Unknown action and metadata keys are ignored (OUT-016).
 	g.sendText(`{"type":"outbound","requestId":"extra","action":{"op":"send","chat_id":"c","content":"x","reply_to":null,"metadata":{"zzz":1},"future":true}}` + "\n")
 	if r := g.expect(contract.TypeOutboundResult).f.(contract.OutboundResult); !r.Result.Success {

@@ -3,14 +3,12 @@ package simulator
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"sync"
-	"unicode/utf8"
 
 	"github.com/coder/websocket"
 
@@ -296,7 +294,8 @@ func (sess *session) feed(split *contract.LineSplitter, skipping *bool, chunk []
 			// Skip the rest of the frame when it is still arriving; a
 			// complete oversized line takes the rest of its chunk with it.
 			*split = contract.LineSplitter{}
-			*skipping = strings.Contains(err.Error(), "without a newline")
+			var tooLarge *contract.FrameTooLargeError
+			*skipping = errors.As(err, &tooLarge) && tooLarge.Unterminated
 			return false
 		}
 		sess.closeNow(contract.CloseTooBig, contract.ReasonFrameTooLarge)
@@ -313,12 +312,10 @@ func (sess *session) handleLine(line []byte) bool {
 	s := sess.srv
 	sess.framesIn.Add(1)
 	s.captureFrame(sess, line)
-	var f contract.Frame
-	var err error
-	if !utf8.Valid(line) {
-		err = contract.ErrMalformedFrame // TRN-016
-	} else {
-		f, err = contract.DecodeFrame(line)
+	// The one pass over the line: everything below reads what it found.
+	f, info, err := contract.DecodeLine(line)
+	if info.InvalidUTF8 {
+		f, err = nil, contract.ErrMalformedFrame // TRN-016
 	}
 	if err != nil {
 		e := JournalEntry{Kind: JournalFrameIn, GatewayID: sess.gw.GatewayID, SessionID: sess.id, Frame: s.jr.frameText(line), Size: len(line), Detail: err.Error()}
@@ -332,12 +329,12 @@ func (sess *session) handleLine(line []byte) bool {
 		if reason == "" {
 			// A known frame type with a mistyped field, or no type at
 			// all: answer what can be answered, ignore the rest.
-			typ := sniffType(line)
+			typ := info.Type
 			s.metrics.frameIn(typ)
 			e.FrameType = typ
 			s.note(e)
 			if typ == contract.TypeOutbound {
-				s.badOutbound(sess, line, err)
+				s.badOutbound(sess, line, info, err)
 			} else {
 				s.note(JournalEntry{Kind: JournalIgnored, GatewayID: sess.gw.GatewayID, SessionID: sess.id, FrameType: typ, Detail: err.Error()})
 			}
@@ -361,40 +358,30 @@ func (sess *session) handleLine(line []byte) bool {
 			return false
 		}
 		if act.delay > 0 {
+			// line is a pooled read buffer, and info.Action points into it.
 			cp := append([]byte(nil), line...)
+			info.Action = bytes.Clone(info.Action)
 			s.note(JournalEntry{Kind: JournalFault, GatewayID: sess.gw.GatewayID, SessionID: sess.id, FrameType: typ, Detail: "inbound frame delayed " + act.delay.String()})
 			s.afterFunc(act.delay, func() {
 				if !sess.isClosing() {
-					sess.dispatch(f, cp)
+					sess.dispatch(f, cp, info)
 				}
 			})
 			return false
 		}
 	}
-	return sess.dispatch(f, line)
+	return sess.dispatch(f, line, info)
 }
 
-// sniffType reads the type of a frame DecodeFrame refused.
-func sniffType(line []byte) string {
-	var head struct {
-		Type json.RawMessage `json:"type"`
-	}
-	var t string
-	if json.Unmarshal(line, &head) == nil {
-		json.Unmarshal(head.Type, &t)
-	}
-	return t
-}
-
-// dispatch acts on a decoded frame; it reports whether the socket was
-// closed.
-func (sess *session) dispatch(f contract.Frame, line []byte) bool {
+// dispatch acts on a frame DecodeLine decoded from line; it reports
+// whether the socket was closed.
+func (sess *session) dispatch(f contract.Frame, line []byte, info contract.LineInfo) bool {
 	s := sess.srv
 	switch f := f.(type) {
 	case contract.Hello:
 		sess.hello(f)
 	case contract.Outbound:
-		s.outbound(sess, f, line)
+		s.outbound(sess, f, line, info)
 	case contract.Interrupt:
 		s.interruptFromGateway(sess, f)
 	case contract.GoingIdle:

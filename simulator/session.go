@@ -227,29 +227,13 @@ func (sess *session) writeDelivery(frameType string, payload []byte, bufferID, p
 	return sess.write(bp, meta, mode)
 }
 
+// appendDelivery appends an inbound or passthrough_forward frame around
+// payload.
 func appendDelivery(dst []byte, frameType string, payload []byte, bufferID string) []byte {
-	dst = append(dst, deliveryPrefix(frameType)...)
-	dst = append(dst, payload...)
-	if bufferID != "" {
-		// Buffer ids are ours and plain ASCII: no escaping needed.
-		dst = append(dst, `,"bufferId":"`...)
-		dst = append(dst, bufferID...)
-		dst = append(dst, '"')
-	}
-	return append(dst, "}\n"...)
-}
-
-func deliveryPrefix(frameType string) string {
 	if frameType == contract.TypePassthroughForward {
-		return `{"type":"passthrough_forward","forward":`
+		return contract.AppendPassthroughForward(dst, payload, bufferID)
 	}
-	return `{"type":"inbound","event":`
-}
-
-// deliveryPayload is the event or forward inside a live delivery frame
-// that appendDelivery wrote (without a bufferId).
-func deliveryPayload(frameType string, frame []byte) []byte {
-	return frame[len(deliveryPrefix(frameType)) : len(frame)-2]
+	return contract.AppendInbound(dst, payload, bufferID)
 }
 
 // write applies the outbound faults and queues the frame. It takes over

@@ -311,8 +311,8 @@ var connectorMutants = []Mutant{
 	},
 	{
 		ID: "sim-invalid-utf8-accepted", Side: Connector, File: "simulator/relay.go", Requirement: "TRN-016",
-		Old:         "if !utf8.Valid(line) {",
-		New:         "if false && !utf8.Valid(line) {",
+		Old:         "if info.InvalidUTF8 {",
+		New:         "if false && info.InvalidUTF8 {",
 		Description: "The UTF-8 check is gone: a line with invalid UTF-8 is decoded (bad bytes become U+FFFD) instead of closing 1007 as malformed.",
 	},
 	{
@@ -324,8 +324,8 @@ var connectorMutants = []Mutant{
 	},
 	{
 		ID: "sim-result-no-newline", Side: Connector, File: "simulator/outbound.go", Requirement: "TRN-002",
-		Old:         "dst = append(dst, result...)\n\treturn append(dst, \"}\\n\"...)",
-		New:         "dst = append(dst, result...)\n\treturn append(dst, '}')",
+		Old:         "*bp = contract.AppendOutboundResult((*bp)[:0], rec.RequestID, result)",
+		New:         "*bp = contract.AppendOutboundResult((*bp)[:0], rec.RequestID, result)\n\t*bp = (*bp)[:len(*bp)-1]",
 		Description: "outbound_result frames are written without their trailing newline.",
 	},
 	{
@@ -344,16 +344,16 @@ var connectorMutants = []Mutant{
 	},
 	{
 		ID: "sim-live-empty-buffer-id", Side: Connector, File: "simulator/session.go", Requirement: "IN-001",
-		Old:         "if bufferID != \"\" {\n\t\t// Buffer ids are ours",
-		New:         "if true {\n\t\t// Buffer ids are ours",
+		Old:         "*bp = appendDelivery((*bp)[:0], frameType, payload, bufferID)",
+		New:         "*bp = appendDelivery((*bp)[:0], frameType, payload, bufferID)\n\tif bufferID == \"\" {\n\t\t*bp = append((*bp)[:len(*bp)-2], `,\"bufferId\":\"\"}`+\"\\n\"...)\n\t}",
 		Description: "Every inbound and passthrough_forward frame carries bufferId, live ones as \"\", where the member must be absent or a non-empty string.",
 	},
 
 	// --- outbound (OUT-*) ---
 	{
 		ID: "sim-default-platform-last", Side: Connector, File: "simulator/outbound.go", Requirement: "OUT-013",
-		Old:         "platform = platforms[0]",
-		New:         "platform = platforms[len(platforms)-1]",
+		Old:         "platform = sess.platforms[0]",
+		New:         "platform = sess.platforms[len(sess.platforms)-1]",
 		Description: "An untagged outbound goes to the platform of the latest descriptor instead of the first.",
 	},
 	{
@@ -372,7 +372,7 @@ var connectorMutants = []Mutant{
 	},
 	{
 		ID: "sim-mistyped-outbound-unanswered", Side: Connector, File: "simulator/relay.go", Requirement: "OUT-006",
-		Old:         "if typ == contract.TypeOutbound {\n\t\t\t\ts.badOutbound(sess, line, err)\n\t\t\t} else {",
+		Old:         "if typ == contract.TypeOutbound {\n\t\t\t\ts.badOutbound(sess, line, info, err)\n\t\t\t} else {",
 		New:         "{ // a frame that does not decode cannot be answered",
 		Description: "An outbound frame that fails to decode (an action key of the wrong type) is journaled and ignored instead of answered with an outbound_result for its requestId.",
 	},
