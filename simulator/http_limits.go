@@ -119,12 +119,19 @@ const refusalAnswer = "HTTP/1.1 503 Service Unavailable\r\n" +
 	"\r\n" +
 	`{"error":"too many connections"}` + "\n"
 
-// Refused connections linger at most this long, draining what the client
-// sent, so closing them does not reset the connection before the client
-// read the answer; at most maxLingering do at once, the rest close at once.
+// A refused connection waits at most refusalLinger for its request head
+// before the answer, because an HTTP client that gets a response before it
+// has written its request may report it as unsolicited and fail the request
+// instead of reading the 503; a client that says nothing gets the answer
+// when the wait ends. It then lingers as long again, draining what the
+// client sent, so closing does not reset the connection before the client
+// read the answer. At most maxLingering wait at once; the rest are answered
+// and closed at once.
 const (
-	refusalLinger = 250 * time.Millisecond
-	maxLingering  = 64
+	refusalLinger   = 250 * time.Millisecond
+	maxLingering    = 64
+	maxRefusedHead  = 8 << 10
+	refusalHeadDone = "\r\n\r\n"
 )
 
 // connLimiter is a listener that keeps at most max connections open. It
@@ -178,6 +185,8 @@ func (l *connLimiter) refuse(c net.Conn) {
 		defer l.s.untrack()
 		defer l.lingering.Add(-1)
 		c.SetDeadline(time.Now().Add(refusalLinger))
+		awaitRequestHead(c)
+		c.SetDeadline(time.Now().Add(refusalLinger))
 		io.WriteString(c, refusalAnswer)
 		if cw, ok := c.(interface{ CloseWrite() error }); ok {
 			cw.CloseWrite()
@@ -185,6 +194,25 @@ func (l *connLimiter) refuse(c net.Conn) {
 		io.Copy(io.Discard, io.LimitReader(c, 64<<10))
 		c.Close()
 	}()
+}
+
+// awaitRequestHead reads from c until the blank line that ends an HTTP
+// request head, maxRefusedHead bytes, an error or c's deadline, whichever
+// comes first. It never parses what it reads: the answer is the same.
+func awaitRequestHead(c net.Conn) {
+	buf := make([]byte, 1024)
+	var tail []byte // the last bytes read, for a terminator split across reads
+	for total := 0; total < maxRefusedHead; {
+		n, err := c.Read(buf)
+		total += n
+		tail = append(tail, buf[:n]...)
+		if strings.Contains(string(tail), refusalHeadDone) || err != nil {
+			return
+		}
+		if len(tail) > len(refusalHeadDone) {
+			tail = tail[len(tail)-len(refusalHeadDone)+1:]
+		}
+	}
 }
 
 // limitedConn gives its slot back when closed, whoever closes it: net/http

@@ -333,9 +333,10 @@ type Options struct {
 	MaxHeaderBytes int
 
 	// MaxConns caps the TCP connections open at once, WebSocket sockets
-	// included. A connection beyond it is accepted, answered at once
+	// included. A connection beyond it is accepted, answered
 	// "HTTP/1.1 503 Service Unavailable" with Retry-After: 1 and
-	// {"error": "too many connections"}, and closed, so the process never
+	// {"error": "too many connections"} once its request head arrived (or
+	// after 250 ms of silence), and closed, so the process never
 	// runs out of file descriptors and a legitimate request works again
 	// as soon as one closes. Default DefaultMaxConns(): 4096, or three
 	// quarters of the process's open-file limit when that is lower.
