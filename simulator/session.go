@@ -3,6 +3,7 @@ package simulator
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -746,4 +747,33 @@ func (sess *session) helloDeadline() {
 	default:
 		sess.closeNow(contract.ClosePolicyViolation, contract.ReasonNoHello)
 	}
+}
+
+var errNoSession = errors.New("no open socket")
+
+// CloseSession closes every open socket of a gateway now with code and
+// reason, and returns how many it closed.
+func (s *Server) CloseSession(gatewayID string, code int, reason string) (int, error) {
+	if code < 1000 || code > 4999 || (code >= 1004 && code <= 1006) || code == 1015 {
+		return 0, badRequest("code", "%d cannot be sent in a close frame", code)
+	}
+	if len(reason) > 123 {
+		return 0, badRequest("reason", "at most 123 bytes")
+	}
+	s.mu.RLock()
+	var victims []*session
+	for _, sess := range s.sessions {
+		if sess.gw.GatewayID == gatewayID {
+			victims = append(victims, sess)
+		}
+	}
+	s.mu.RUnlock()
+	if len(victims) == 0 {
+		return 0, &RequestError{Status: 404, Field: "gatewayId", Message: fmt.Sprintf("%v for gateway %q", errNoSession, gatewayID)}
+	}
+	for _, sess := range victims {
+		s.note(JournalEntry{Kind: JournalFault, GatewayID: gatewayID, SessionID: sess.id, Code: code, Reason: reason, Detail: "session closed on request"})
+		sess.closeAsync(code, reason)
+	}
+	return len(victims), nil
 }

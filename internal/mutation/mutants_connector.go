@@ -48,7 +48,7 @@ var connectorMutants = []Mutant{
 		Kill:        "IDLE-010 with an out-of-order ack: three entries replayed, only the second acked, reconnect: exactly the first and the third are replayed.",
 	},
 	{
-		ID: "sim-drain-any-platform", Side: Connector, File: "simulator/buffer.go", Requirement: "IN-007",
+		ID: "sim-drain-any-platform", Side: Connector, File: "simulator/drain.go", Requirement: "IN-007",
 		Old:         "if e.sentOn == nil && d.sess.frontsLocked(e.Platform) {",
 		New:         "if e.sentOn == nil {",
 		Description: "The drain replays every buffered entry on the new socket whatever its platform, so with a backlog over several platforms a socket that helloed only one of them receives events of a platform it got no descriptor for.",
@@ -56,7 +56,7 @@ var connectorMutants = []Mutant{
 		Kill:        "IN-007 with a backlog over two platforms: buffer one event each for telegram and discord, reconnect helloing only discord: the telegram entry must not come.",
 	},
 	{
-		ID: "sim-live-any-socket", Side: Connector, File: "simulator/buffer.go", Requirement: "IN-007",
+		ID: "sim-live-any-socket", Side: Connector, File: "simulator/instance.go", Requirement: "IN-007",
 		Old:         "if sess.frontsLocked(platform) {",
 		New:         "if len(sess.platforms) > 0 {",
 		Description: "Live delivery picks the newest handshaked socket of the instance without checking it answered a hello for the event's platform, so an event of a platform the gateway is provisioned for but did not hello on this socket is delivered on it.",
@@ -72,7 +72,7 @@ var connectorMutants = []Mutant{
 		Kill:        "IDLE-012 across platforms: the drain sends a buffered telegram entry; leave it unacked and inject a discord event: it must not arrive without a bufferId before the telegram entry is acked.",
 	},
 	{
-		ID: "sim-replay-forward-as-inbound", Side: Connector, File: "simulator/buffer.go", Requirement: "IDLE-009",
+		ID: "sim-replay-forward-as-inbound", Side: Connector, File: "simulator/drain.go", Requirement: "IDLE-009",
 		Old:         "if err := d.sess.writeDelivery(e.FrameType, e.Payload, e.BufferID, e.Platform, enqueueWait); err != nil {",
 		New:         "if err := d.sess.writeDelivery(contract.TypeInbound, e.Payload, e.BufferID, e.Platform, enqueueWait); err != nil {",
 		Description: "Every replayed buffer entry is written as an inbound frame, so a buffered passthrough_forward comes back as {\"type\":\"inbound\",\"event\":<the forward>} instead of in its original frame type.",
@@ -96,7 +96,7 @@ var connectorMutants = []Mutant{
 		Kill:        "IDLE-007 for forwards: a passthrough_forward injected while the gateway is away (or flipped) is buffered, not dropped, and replayed on the next connection.",
 	},
 	{
-		ID: "sim-second-going-idle-unanswered", Side: Connector, File: "simulator/buffer.go", Requirement: "IDLE-004",
+		ID: "sim-second-going-idle-unanswered", Side: Connector, File: "simulator/drain.go", Requirement: "IDLE-004",
 		Old: "func (s *Server) goingIdle(sess *session) {\n\tin := sess.inst\n\tin.mu.Lock()\n\tdefer in.mu.Unlock()",
 		New: "func (s *Server) goingIdle(sess *session) {\n\tin := sess.inst\n\tin.mu.Lock()\n\tdefer in.mu.Unlock()\n" +
 			"\tif in.flipped && in.drain == nil {\n\t\treturn // already idle: nothing to flip, nothing to answer\n\t}",
@@ -105,7 +105,7 @@ var connectorMutants = []Mutant{
 		Kill:        "IDLE-004: send going_idle twice on one connection; each gets its going_idle_ack.",
 	},
 	{
-		ID: "sim-ack-unknown-closes", Side: Connector, File: "simulator/buffer.go", Requirement: "IDLE-017",
+		ID: "sim-ack-unknown-closes", Side: Connector, File: "simulator/drain.go", Requirement: "IDLE-017",
 		Old: "BufferID: bufferID, Detail: why})\n\t\treturn",
 		New: "BufferID: bufferID, Detail: why})\n" +
 			"\t\tif why != \"duplicate ack\" {\n\t\t\tsess.closeAsync(contract.ClosePolicyViolation, \"unknown bufferId\")\n\t\t}\n\t\treturn",
@@ -119,25 +119,25 @@ var connectorMutants = []Mutant{
 		Description: "The flip is cleared when the instance's last socket closes, so it does not survive the gateway going away after going_idle; events are still buffered (no socket), but the flipped-instance wake of WAKE-002 never fires and the reconnect replays nothing flip-related.",
 	},
 	{
-		ID: "sim-drain-newest-first", Side: Connector, File: "simulator/buffer.go", Requirement: "IDLE-009",
+		ID: "sim-drain-newest-first", Side: Connector, File: "simulator/drain.go", Requirement: "IDLE-009",
 		Old:         "for _, e := range in.buffer {\n\t\t\t\tif room <= 0 {",
 		New:         "for i := len(in.buffer) - 1; i >= 0; i-- {\n\t\t\t\te := in.buffer[i]\n\t\t\t\tif room <= 0 {",
 		Description: "The drain replays the buffer newest first instead of oldest first.",
 	},
 	{
-		ID: "sim-buffer-id-per-delivery", Side: Connector, File: "simulator/buffer.go", Requirement: "IDLE-009",
+		ID: "sim-buffer-id-per-delivery", Side: Connector, File: "simulator/drain.go", Requirement: "IDLE-009",
 		Old:         "if err := d.sess.writeDelivery(e.FrameType, e.Payload, e.BufferID, e.Platform, enqueueWait); err != nil {",
 		New:         "if err := d.sess.writeDelivery(e.FrameType, e.Payload, fmt.Sprintf(\"%s.%d\", e.BufferID, e.Deliveries), e.Platform, enqueueWait); err != nil {",
 		Description: "Each replay gets a per-delivery bufferId (<id>.<attempt>), so a redelivered entry carries a different bufferId than before, and acks, naming an id the buffer does not know, never release anything.",
 	},
 	{
-		ID: "sim-unacked-not-redelivered", Side: Connector, File: "simulator/buffer.go", Requirement: "IDLE-010",
+		ID: "sim-unacked-not-redelivered", Side: Connector, File: "simulator/drain.go", Requirement: "IDLE-010",
 		Old:         "if e.sentOn == d {\n\t\t\te.sentOn = nil\n\t\t}",
 		New:         "_ = e // what was sent stays marked as sent",
 		Description: "When a drain stops (the socket closed) its unacked entries stay marked as sent, so the next connection's drain skips them: an entry not acked before the connection ended is never redelivered.",
 	},
 	{
-		ID: "sim-drain-done-when-sent", Side: Connector, File: "simulator/buffer.go", Requirement: "IDLE-012",
+		ID: "sim-drain-done-when-sent", Side: Connector, File: "simulator/drain.go", Requirement: "IDLE-012",
 		Old:         "if d.inflight == 0 {",
 		New:         "if d.sent > 0 || d.inflight == 0 {",
 		Description: "The drain counts as complete once everything was sent rather than acked: the flip clears and live delivery resumes while replayed entries are still unacked.",
