@@ -14,13 +14,14 @@ import (
 
 	"github.com/relaykit/relaykit/contract"
 	"github.com/relaykit/relaykit/contract/testee"
+	"github.com/relaykit/relaykit/internal/testkit"
 	"github.com/relaykit/relaykit/simulator"
 )
 
 // awaitCaptureClosed waits until session id's capture is no longer open.
 func awaitCaptureClosed(t *testing.T, s *simulator.Server, id uint64) simulator.CaptureInfo {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Wait)
 	defer cancel()
 	for {
 		seq := s.JournalSeq()
@@ -252,7 +253,7 @@ func TestCaptureSwitch(t *testing.T) {
 func TestCaptureControlClient(t *testing.T) {
 	s := start(t, simulator.Options{Capture: simulator.CaptureOptions{Dir: t.TempDir(), Paused: true}})
 	cc := s.ControlClient()
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Wait)
 	defer cancel()
 	if list, err := cc.SetCapturing(ctx, true); err != nil || !list.Capturing {
 		t.Fatalf("SetCapturing: %+v %v", list, err)

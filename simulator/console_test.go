@@ -8,13 +8,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/relaykit/relaykit/internal/testkit"
 	"github.com/relaykit/relaykit/simulator"
 )
 
 // get fetches a path of s with headers and returns the answer and its body.
 func get(t *testing.T, s *simulator.Server, method, path string, hdr map[string]string) (*http.Response, string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Wait)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, method, s.URL()+path, nil)
 	for k, v := range hdr {

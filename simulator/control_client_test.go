@@ -13,6 +13,7 @@ import (
 
 	"github.com/relaykit/relaykit/contract"
 	"github.com/relaykit/relaykit/contract/testee"
+	"github.com/relaykit/relaykit/internal/testkit"
 	"github.com/relaykit/relaykit/simulator"
 )
 
@@ -102,7 +103,7 @@ func TestTesteeClientDrivesRelaysim(t *testing.T) {
 	if err != nil || !clk.Time().Equal(m.Now()) {
 		t.Fatalf("clock %+v %v", clk, err)
 	}
-	if err := c.AdvanceClock(ctx, 31*time.Second); err != nil || !m.Now().Equal(epoch.Add(31*time.Second)) {
+	if err := c.AdvanceClock(ctx, 31*time.Second); err != nil || !m.Now().Equal(testkit.Epoch.Add(31*time.Second)) {
 		t.Fatalf("advance: %v, now %v", err, m.Now())
 	}
 	if err := c.Revoke(ctx, "gw-t"); err != nil {
@@ -259,7 +260,7 @@ func TestControlClientRelaysimRoutes(t *testing.T) {
 		if len(p.Entries) == 0 || p.Entries[0].Kind != simulator.JournalClose {
 			t.Fatalf("long poll %+v", p)
 		}
-	case <-time.After(waitFor):
+	case <-time.After(testkit.Wait):
 		t.Fatal("the long poll did not end on the close")
 	}
 
@@ -273,7 +274,7 @@ func TestControlClientRelaysimRoutes(t *testing.T) {
 		t.Fatalf("wakes %+v %v", ws, err)
 	}
 	adv := simulator.Duration(time.Minute)
-	if cs, err := c.MoveClock(ctx, simulator.ClockRequest{Advance: &adv}); err != nil || !cs.Manual || !cs.Time.Equal(epoch.Add(time.Minute)) || cs.Unix != cs.Time.Unix() {
+	if cs, err := c.MoveClock(ctx, simulator.ClockRequest{Advance: &adv}); err != nil || !cs.Manual || !cs.Time.Equal(testkit.Epoch.Add(time.Minute)) || cs.Unix != cs.Time.Unix() {
 		t.Fatalf("clock %+v %v", cs, err)
 	}
 	if ds, err := c.SetDeviations(ctx, "no-wake"); err != nil || len(ds.Active) != 1 || len(ds.Known) == 0 {

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/testkit"
 	"github.com/relaykit/relaykit/simulator"
 )
 
@@ -18,7 +19,7 @@ import (
 // header; a path starting with / is taken from the root), and returns the status and the {"error"} text.
 func rawCtl(t *testing.T, s *simulator.Server, method, path string, hdr map[string]string, body string) (int, string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Wait)
 	defer cancel()
 	url := s.URL() + simulator.ControlPrefix + path
 	if strings.HasPrefix(path, "/") {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/testkit"
 	"github.com/relaykit/relaykit/simulator"
 )
 
@@ -18,7 +19,7 @@ func TestControlMediaRehostsAnAttachment(t *testing.T) {
 	s := start(t, simulator.Options{PingInterval: -1, MediaMaxBytes: 64})
 	enroll(t, s, simulator.GatewaySpec{GatewayID: "gw1"})
 	enroll(t, s, simulator.GatewaySpec{GatewayID: "gw-other", Tenant: "other"})
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Wait)
 	defer cancel()
 	up, err := s.ControlClient().UploadMedia(ctx, simulator.MediaUploadRequest{GatewayID: "gw1", Filename: "notes.txt",
 		ContentType: "text/plain", DataB64: base64.StdEncoding.EncodeToString([]byte("twelve bytes"))})
@@ -86,7 +87,7 @@ func TestControlOutboundSince(t *testing.T) {
 	if len(all.Outbound) != 3 || len(after.Outbound) != 2 || after.Outbound[0].Seq != all.Outbound[1].Seq {
 		t.Fatalf("all %d, after the first %d", len(all.Outbound), len(after.Outbound))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Wait)
 	defer cancel()
 	if recs, err := s.ControlClient().OutboundSince(ctx, "", all.Outbound[1].Seq); err != nil || len(recs) != 1 || recs[0].Seq != all.Outbound[2].Seq {
 		t.Fatalf("OutboundSince: %v %v", recs, err)

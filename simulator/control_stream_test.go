@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/testkit"
 	"github.com/relaykit/relaykit/simulator"
 )
 
@@ -42,7 +43,7 @@ func openStream(t *testing.T, s *simulator.Server, query string, header map[stri
 
 func tryStream(t *testing.T, s *simulator.Server, query string, header map[string]string) (*sseStream, int, string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Wait)
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.URL()+simulator.ControlPrefix+"journal/stream"+query, nil)
 	for k, v := range header {
 		req.Header.Set(k, v)
@@ -233,7 +234,7 @@ func TestJournalStreamLimits(t *testing.T) {
 // awaitStreamSlot waits until a journal stream is accepted again.
 func awaitStreamSlot(t *testing.T, s *simulator.Server) {
 	t.Helper()
-	deadline := time.Now().Add(waitFor)
+	deadline := time.Now().Add(testkit.Wait)
 	for {
 		st, status, _ := tryStream(t, s, "", nil)
 		if status == http.StatusOK {
@@ -269,7 +270,7 @@ func TestJournalStreamCutsOffAStalledReader(t *testing.T) {
 	c.(*net.TCPConn).SetReadBuffer(4096)
 	fmt.Fprintf(c, "GET %sjournal/stream HTTP/1.1\r\nHost: %s\r\n\r\n", simulator.ControlPrefix, strings.TrimPrefix(s.URL(), "http://"))
 	// Never read. First the stalled stream holds the only slot…
-	deadline := time.Now().Add(waitFor)
+	deadline := time.Now().Add(testkit.Wait)
 	for {
 		_, status, _ := tryStream(t, s, "", nil)
 		if status == http.StatusServiceUnavailable {
@@ -313,7 +314,7 @@ func TestJournalStreamEndsOnClose(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-	case <-time.After(waitFor):
+	case <-time.After(testkit.Wait):
 		t.Fatal("Close waited for the stream")
 	}
 }

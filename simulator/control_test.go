@@ -10,6 +10,7 @@ import (
 
 	"github.com/relaykit/relaykit/contract"
 	"github.com/relaykit/relaykit/internal/deviation"
+	"github.com/relaykit/relaykit/internal/testkit"
 	"github.com/relaykit/relaykit/simulator"
 )
 
@@ -100,13 +101,13 @@ func TestControlAPI(t *testing.T) {
 		t.Fatalf("scripted typing %+v", r)
 	}
 	var clk map[string]any
-	if code := ctl(t, s, "POST", "clock", map[string]any{"advance": "2s"}, &clk); code != 200 || clk["unix"] != float64(epoch.Add(2*time.Second).Unix()) {
+	if code := ctl(t, s, "POST", "clock", map[string]any{"advance": "2s"}, &clk); code != 200 || clk["unix"] != float64(testkit.Epoch.Add(2*time.Second).Unix()) {
 		t.Fatalf("clock %d %v", code, clk)
 	}
 	if r := g.expect(contract.TypeOutboundResult).f.(contract.OutboundResult); !r.Result.Success {
 		t.Fatalf("delayed send %+v", r)
 	}
-	if code := ctl(t, s, "POST", "clock", map[string]any{"set": epoch.Add(time.Hour).Unix()}, &clk); code != 200 || clk["unix"] != float64(epoch.Add(time.Hour).Unix()) {
+	if code := ctl(t, s, "POST", "clock", map[string]any{"set": testkit.Epoch.Add(time.Hour).Unix()}, &clk); code != 200 || clk["unix"] != float64(testkit.Epoch.Add(time.Hour).Unix()) {
 		t.Fatalf("clock set %d %v", code, clk)
 	}
 	ctl(t, s, "DELETE", "scripts", nil, nil)

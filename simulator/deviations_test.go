@@ -12,6 +12,7 @@ import (
 
 	"github.com/relaykit/relaykit/contract"
 	"github.com/relaykit/relaykit/internal/deviation"
+	"github.com/relaykit/relaykit/internal/testkit"
 	"github.com/relaykit/relaykit/simulator"
 )
 
@@ -227,7 +228,7 @@ func TestDeviations(t *testing.T) {
 		g.sendText(padFrame(contract.MaxFrameSize + 100))
 		g.sendText("\n")
 		g.hello("discord")
-		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+		ctx, cancel := context.WithTimeout(context.Background(), testkit.Wait)
 		defer cancel()
 		g.conn.Write(ctx, websocket.MessageText, []byte(padFrame(contract.MaxFrameSize+1)+"\n"))
 		g.hello("discord")

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/testkit"
 	"github.com/relaykit/relaykit/simulator"
 )
 
@@ -88,7 +89,7 @@ func TestStopPongs(t *testing.T) {
 	enroll(t, s, simulator.GatewaySpec{GatewayID: "gw1", Platforms: []string{"discord"}})
 	g := dialGW(t, s, "gw1")
 	g.hello("discord")
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Wait)
 	if err := g.conn.Ping(ctx); err != nil {
 		t.Fatalf("ping: %v", err)
 	}

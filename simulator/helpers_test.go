@@ -19,16 +19,11 @@ import (
 
 	"github.com/relaykit/relaykit/clock"
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/testkit"
 	"github.com/relaykit/relaykit/simulator"
 )
 
-// waitFor bounds every wait in these tests. Waits end on events, never on
-// this timeout, unless something is broken.
-const waitFor = 10 * time.Second
-
-var epoch = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-
-func newManual() *clock.Manual { return clock.NewManual(epoch) }
+func newManual() *clock.Manual { return clock.NewManual(testkit.Epoch) }
 
 // start starts a simulator that Close is registered for.
 func start(t testing.TB, opts simulator.Options) *simulator.Server {
@@ -122,7 +117,7 @@ func tryDial(t testing.TB, s *simulator.Server, o dialOpts) (*testGW, error) {
 	if o.token != "" {
 		h.Set("Authorization", "Bearer "+o.token)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Wait)
 	defer cancel()
 	dopts := &websocket.DialOptions{HTTPHeader: h}
 	if o.noPongs {
@@ -173,7 +168,7 @@ func (g *testGW) read() {
 
 func (g *testGW) sendText(text string) {
 	g.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Wait)
 	defer cancel()
 	if err := g.conn.Write(ctx, websocket.MessageText, []byte(text)); err != nil {
 		g.t.Fatalf("write: %v", err)
@@ -202,8 +197,8 @@ func (g *testGW) next() frame {
 		default:
 		}
 		g.t.Fatalf("socket closed while waiting for a frame: %v", g.err)
-	case <-time.After(waitFor):
-		g.t.Fatalf("no frame within %s", waitFor)
+	case <-time.After(testkit.Wait):
+		g.t.Fatalf("no frame within %s", testkit.Wait)
 	}
 	return frame{}
 }
@@ -290,8 +285,8 @@ func (g *testGW) closed() (int, string) {
 	g.t.Helper()
 	select {
 	case <-g.done:
-	case <-time.After(waitFor):
-		g.t.Fatalf("socket still open after %s", waitFor)
+	case <-time.After(testkit.Wait):
+		g.t.Fatalf("socket still open after %s", testkit.Wait)
 	}
 	var ce websocket.CloseError
 	if errors.As(g.err, &ce) {
@@ -355,7 +350,7 @@ func eventText(t testing.TB, f frame) string {
 // awaitJournal waits for a journal entry after since.
 func awaitJournal(t testing.TB, s *simulator.Server, since uint64, match func(simulator.JournalEntry) bool) simulator.JournalEntry {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Wait)
 	defer cancel()
 	e, err := s.Await(ctx, since, match)
 	if err != nil {
@@ -405,7 +400,7 @@ func bearerHeader(token string) http.Header {
 // an Advance wakes what the test expects.
 func waitManualTimers(t testing.TB, m *clock.Manual, n int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Wait)
 	defer cancel()
 	if err := m.WaitForTimers(ctx, n); err != nil {
 		t.Fatalf("only %d timers armed, want %d", m.Pending(), n)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/relaykit/relaykit/contract"
 	"github.com/relaykit/relaykit/internal/deviation"
+	"github.com/relaykit/relaykit/internal/testkit"
 	"github.com/relaykit/relaykit/simulator"
 )
 
@@ -32,7 +33,7 @@ import (
 // rawConn opens a TCP connection to the simulator.
 func rawConn(t *testing.T, s *simulator.Server) net.Conn {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", strings.TrimPrefix(s.URL(), "http://"), waitFor)
+	c, err := net.DialTimeout("tcp", strings.TrimPrefix(s.URL(), "http://"), testkit.Wait)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +206,7 @@ func TestConnectionCap(t *testing.T) {
 		c.Close()
 	}
 	// The slots come back as the server sees the closes.
-	deadline := time.Now().Add(waitFor)
+	deadline := time.Now().Add(testkit.Wait)
 	for {
 		resp, err := client.Get(s.URL() + simulator.ControlPrefix + "health")
 		if err == nil {
@@ -328,7 +329,7 @@ func TestMediaUploadReservesBeforeReading(t *testing.T) {
 	}()
 	select {
 	case <-reading:
-	case <-time.After(waitFor):
+	case <-time.After(testkit.Wait):
 		t.Fatal("the handler never read the body")
 	}
 	var e contract.ErrorBody
@@ -359,7 +360,7 @@ func TestJournalLongPollOutlivesRequestTimeouts(t *testing.T) {
 		var a answer
 		// Only control entries end the poll, so the attack below, which
 		// the journal may record, does not.
-		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s%sjournal?since=%d&kind=control&wait=%s", s.URL(), simulator.ControlPrefix, since, waitFor), nil)
+		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s%sjournal?since=%d&kind=control&wait=%s", s.URL(), simulator.ControlPrefix, since, testkit.Wait), nil)
 		req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
 			WroteRequest: func(httptrace.WroteRequestInfo) { close(wrote) },
 		}))
@@ -392,7 +393,7 @@ func TestJournalLongPollOutlivesRequestTimeouts(t *testing.T) {
 		if len(a.Entries) == 0 {
 			t.Fatal("the long poll ended without the entry")
 		}
-	case <-time.After(waitFor):
+	case <-time.After(testkit.Wait):
 		t.Fatal("the long poll never answered")
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/relaykit/relaykit/internal/testkit"
 	"github.com/relaykit/relaykit/simulator"
 )
 
@@ -33,7 +34,7 @@ type abuser struct {
 
 func dialAbuser(t *testing.T, s *simulator.Server, gatewayID string) *abuser {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Wait)
 	defer cancel()
 	conn, _, err := websocket.Dial(ctx, s.RelayURL(), &websocket.DialOptions{
 		HTTPHeader: http.Header{"Authorization": {"Bearer " + mustToken(t, s, gatewayID)}},
@@ -83,7 +84,7 @@ func (a *abuser) write(frame string) { a.writeBytes([]byte(frame + "\n")) }
 
 func (a *abuser) writeBytes(msg []byte) {
 	a.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Wait)
 	defer cancel()
 	if err := a.conn.Write(ctx, websocket.MessageText, msg); err != nil {
 		a.t.Fatalf("write: %v", err)
@@ -104,12 +105,12 @@ func (a *abuser) outboundBytes(platform string, actionPrefix, actionSuffix []byt
 // await waits until counter reaches n.
 func (a *abuser) await(what string, counter *atomic.Int64, n int64) {
 	a.t.Helper()
-	deadline := time.After(waitFor)
+	deadline := time.After(testkit.Wait)
 	for counter.Load() < n {
 		select {
 		case <-a.progress:
 		case <-deadline:
-			a.t.Fatalf("%s: %d of %d after %s", what, counter.Load(), n, waitFor)
+			a.t.Fatalf("%s: %d of %d after %s", what, counter.Load(), n, testkit.Wait)
 		}
 	}
 }

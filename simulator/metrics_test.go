@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/testkit"
 	"github.com/relaykit/relaykit/simulator"
 )
 
@@ -23,7 +24,7 @@ const metricsToken = "ctl-metrics-token"
 
 // scrape reads GET /_relaysim/metrics over HTTP and parses it with the
 // Prometheus text parser. A 503 of the connection cap (a slot not freed
-// yet) is retried until waitFor.
+// yet) is retried until testkit.Wait.
 func scrape(t *testing.T, s *simulator.Server) map[string]*dto.MetricFamily {
 	t.Helper()
 	mfs, _ := scrapeWith(t, s, http.Header{"Authorization": {"Bearer " + metricsToken}})
@@ -41,7 +42,7 @@ func scrapeOpen(t *testing.T, s *simulator.Server) map[string]*dto.MetricFamily 
 // each is one more refusal in the metrics.
 func scrapeWith(t *testing.T, s *simulator.Server, header http.Header) (map[string]*dto.MetricFamily, int) {
 	t.Helper()
-	deadline := time.Now().Add(waitFor)
+	deadline := time.Now().Add(testkit.Wait)
 	refused := 0
 	for {
 		status, body, ctype := scrapeRaw(t, s.URL()+simulator.ControlPrefix+"metrics", header)
@@ -148,7 +149,7 @@ func rawGet(t *testing.T, addr string) (net.Conn, int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.SetDeadline(time.Now().Add(waitFor))
+	c.SetDeadline(time.Now().Add(testkit.Wait))
 	fmt.Fprintf(c, "GET %shealth HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n\r\n", simulator.ControlPrefix, addr, metricsToken)
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {

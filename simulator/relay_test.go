@@ -172,7 +172,7 @@ func TestSeveralFramesPerMessageAndSplitFrames(t *testing.T) {
 	g.expect(contract.TypeDescriptor)
 	// One frame split across three messages, the middle one binary.
 	g.sendText(`{"type":"hel`)
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Wait)
 	defer cancel()
 	if err := g.conn.Write(ctx, websocket.MessageBinary, []byte(`lo","platform":"telegr`)); err != nil {
 		t.Fatal(err)
@@ -364,7 +364,7 @@ func TestRelayPathAndPlainRequests(t *testing.T) {
 	if code := httpDo(t, "GET", s.URL()+"/relay", nil, nil, &body); code != http.StatusUpgradeRequired || body.Error == "" {
 		t.Fatalf("plain GET /relay: %d %+v", code, body)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Wait)
 	defer cancel()
 	_, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(s.URL(), "http")+"/elsewhere", &websocket.DialOptions{
 		HTTPHeader: bearerHeader(mustToken(t, s, "gw1"))})
@@ -454,7 +454,7 @@ func TestUnstartedHandlerMountsInAnotherServer(t *testing.T) {
 	mux.Handle("/", s.Handler())
 	hs := httptest.NewServer(mux)
 	defer hs.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Wait)
 	defer cancel()
 	conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(hs.URL, "http")+"/relay", &websocket.DialOptions{
 		HTTPHeader: bearerHeader(contract.MintTokenTTL("gw1", g.Secret, time.Now(), time.Minute))})

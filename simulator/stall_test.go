@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/testkit"
 	"github.com/relaykit/relaykit/simulator"
 )
 
@@ -17,21 +18,6 @@ import (
 // repeats its text in its message id).
 func bigText(i int) string {
 	return fmt.Sprintf("big-%03d-", i) + strings.Repeat("x", 450_000)
-}
-
-// within runs f and fails the test when it does not return in time: the
-// calls it wraps must never wait on a peer's socket.
-func within[T any](t *testing.T, what string, f func() T) T {
-	t.Helper()
-	ch := make(chan T, 1)
-	go func() { ch <- f() }()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(waitFor):
-		t.Fatalf("%s still blocked after %s", what, waitFor)
-		panic("unreachable")
-	}
 }
 
 // A gateway that stops reading must not wedge relaysim: injects, control
@@ -71,7 +57,7 @@ func TestStalledGatewayCannotWedgeRelaysim(t *testing.T) {
 			d   simulator.Delivery
 			err error
 		}
-		r := within(t, "Inject to a stalled gateway", func() res {
+		r := testkit.Within(t, "Inject to a stalled gateway", func() res {
 			d, err := s.Inject("gw-stall", eventWith("discord", "c-stall", text, src))
 			return res{d, err}
 		})
@@ -119,7 +105,7 @@ func TestStalledGatewayCannotWedgeRelaysim(t *testing.T) {
 	}
 	// Control reads answer for everyone.
 	for _, path := range []string{"sessions", "buffers/gw-stall", "policies/gw-stall", "journal?since=0&kind=open"} {
-		within(t, "GET "+path, func() int {
+		testkit.Within(t, "GET "+path, func() int {
 			return httpDo(t, http.MethodGet, s.URL()+simulator.ControlPrefix+path, nil, nil, nil)
 		})
 	}
@@ -128,7 +114,7 @@ func TestStalledGatewayCannotWedgeRelaysim(t *testing.T) {
 	// conversation, and its next call is still answered at once.
 	key := contract.SessionKey(contract.SessionSource{Platform: "discord", ChatID: "c-stall", ChatType: "dm", UserID: "u1"}, contract.DefaultSessionKeyOptions())
 	ok.send(contract.Interrupt{SessionKey: key})
-	within(t, "the healthy gateway's next result", func() []frame { return ok.barrier() })
+	testkit.Within(t, "the healthy gateway's next result", func() []frame { return ok.barrier() })
 	if rs := s.Interrupts("gw-ok"); len(rs) != 1 || rs[0].RoutedTo != "gw-stall" || rs[0].Delivery != simulator.DeliveryDropped {
 		t.Fatalf("interrupts = %+v, want one routed to gw-stall and dropped", rs)
 	}

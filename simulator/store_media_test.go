@@ -16,6 +16,7 @@ import (
 
 	"github.com/relaykit/relaykit/clock"
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/testkit"
 	"github.com/relaykit/relaykit/simulator"
 )
 
@@ -465,7 +466,7 @@ func TestFileStoreMediaAPI(t *testing.T) {
 	if fs.MediaDir() != path+".media" {
 		t.Fatalf("MediaDir %q", fs.MediaDir())
 	}
-	exp := epoch.Add(time.Hour)
+	exp := testkit.Epoch.Add(time.Hour)
 	for _, id := range []string{"", "../store", "../../etc/passwd", strings.Repeat("A", 32), strings.Repeat("a", 31), strings.Repeat("a", 33), strings.Repeat("a", 30) + "/x", strings.Repeat("g", 32)} {
 		if err := fs.PutMedia(simulator.MediaRecord{ID: id, Tenant: "t", Size: 1, Expires: exp}, []byte("x")); err == nil {
 			t.Fatalf("PutMedia(%q) succeeded", id)

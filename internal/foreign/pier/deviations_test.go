@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/testkit"
 )
 
 // deviationProbes observe, for each planted deviation, the one behaviour
@@ -55,7 +56,7 @@ var deviationProbes = map[string]func(t *testing.T, b *bench) bool{
 	DevNoTrailingNewline: func(t *testing.T, b *bench) bool {
 		c, _ := b.dial(b.token(b.enroll(nil)))
 		c.hello(PlatformPier)
-		deadline := time.Now().Add(wait)
+		deadline := time.Now().Add(testkit.Wait)
 		for len(c.messages()) == 0 && time.Now().Before(deadline) {
 			time.Sleep(time.Millisecond)
 		}
@@ -137,7 +138,7 @@ var deviationProbes = map[string]func(t *testing.T, b *bench) bool{
 		g := b.enroll(nil)
 		c, _ := b.dial(contract.MintToken(g.GatewayID, g.Secret, b.clk.Now().Unix()-30))
 		c.try(map[string]any{"type": "hello", "platform": PlatformPier, "botId": ""})
-		deadline := time.Now().Add(wait)
+		deadline := time.Now().Add(testkit.Wait)
 		for time.Now().Before(deadline) {
 			select {
 			case <-c.done:

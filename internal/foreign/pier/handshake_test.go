@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/testkit"
 )
 
 func TestDescriptorsPerHello(t *testing.T) {
@@ -177,7 +178,7 @@ func TestSecondSocketRejectedDuplicate(t *testing.T) {
 }
 
 func TestDuplicateGraceLetsAReconnectThrough(t *testing.T) {
-	b := newBench(t, Options{DuplicateGrace: wait})
+	b := newBench(t, Options{DuplicateGrace: testkit.Wait})
 	g := b.enroll(nil)
 	first := b.connect(g, PlatformPier)
 	// Close without waiting for pier to notice: the grace covers the gap.

@@ -17,14 +17,13 @@ import (
 
 	"github.com/relaykit/relaykit/clock"
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/testkit"
 )
 
 // Tests drive pier over real loopback sockets: the control API with
 // net/http, the relay with a small gateway written here on
 // coder/websocket. Token minting comes from relaykit's contract package, so
 // pier's own verifier is checked against an independent implementation.
-
-const wait = 5 * time.Second
 
 // bench is one pier server on a manual clock.
 type bench struct {
@@ -140,7 +139,7 @@ func (b *bench) dial(tok string, o ...dialOpts) (*gw, int) {
 		h.Set("Authorization", "Bearer "+tok)
 	}
 	g := &gw{t: b.t, done: make(chan struct{})}
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Wait)
 	defer cancel()
 	url := strings.Replace(b.srv.URL(), "http://", "ws://", 1) + opt.path
 	ws, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: h,
@@ -198,7 +197,7 @@ func (g *gw) messages() [][]byte {
 
 func (g *gw) sendRaw(s string) {
 	g.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Wait)
 	defer cancel()
 	if err := g.ws.Write(ctx, websocket.MessageText, []byte(s)); err != nil {
 		g.t.Fatalf("write: %v", err)
@@ -208,7 +207,7 @@ func (g *gw) sendRaw(s string) {
 // try writes a frame that pier may already have refused to read.
 func (g *gw) try(v any) {
 	b, _ := json.Marshal(v)
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Wait)
 	defer cancel()
 	_ = g.ws.Write(ctx, websocket.MessageText, append(b, '\n'))
 }
@@ -227,7 +226,7 @@ func (g *gw) hello(platform string) {
 // next returns the next frame received, in order.
 func (g *gw) next() map[string]any {
 	g.t.Helper()
-	deadline := time.Now().Add(wait)
+	deadline := time.Now().Add(testkit.Wait)
 	for time.Now().Before(deadline) {
 		g.mu.Lock()
 		if len(g.pending) > 0 {
@@ -243,7 +242,7 @@ func (g *gw) next() map[string]any {
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
-	g.t.Fatalf("no frame within %s", wait)
+	g.t.Fatalf("no frame within %s", testkit.Wait)
 	return nil
 }
 
@@ -329,7 +328,7 @@ func (g *gw) closed() (int, string, []map[string]any) {
 	g.t.Helper()
 	select {
 	case <-g.done:
-	case <-time.After(wait):
+	case <-time.After(testkit.Wait):
 		g.t.Fatalf("the socket stayed open")
 	}
 	g.mu.Lock()
@@ -368,7 +367,7 @@ func (b *bench) hangUp(c *gw) {
 	b.t.Helper()
 	_ = c.ws.Close(websocket.StatusNormalClosure, "")
 	<-c.done
-	deadline := time.Now().Add(wait)
+	deadline := time.Now().Add(testkit.Wait)
 	for {
 		b.srv.mu.Lock()
 		n := len(b.srv.conns)

@@ -3,6 +3,8 @@ package pier
 import (
 	"testing"
 	"time"
+
+	"github.com/relaykit/relaykit/internal/testkit"
 )
 
 func (g *gw) pingCount() int {
@@ -14,7 +16,7 @@ func (g *gw) pingCount() int {
 // waitPings waits for the gateway end to have received n pings.
 func (g *gw) waitPings(n int) {
 	g.t.Helper()
-	deadline := time.Now().Add(wait)
+	deadline := time.Now().Add(testkit.Wait)
 	for g.pingCount() < n {
 		if time.Now().After(deadline) {
 			g.t.Fatalf("%d pings, want %d", g.pingCount(), n)
@@ -70,7 +72,7 @@ func TestKeepaliveTimeoutCloses1011(t *testing.T) {
 // waitPonged waits until pier has no ping awaiting its pong.
 func (b *bench) waitPonged() {
 	b.t.Helper()
-	deadline := time.Now().Add(wait)
+	deadline := time.Now().Add(testkit.Wait)
 	for {
 		pending := false
 		b.srv.mu.Lock()
