@@ -59,6 +59,19 @@ func Recv[T any](t testing.TB, what string, ch <-chan T) T {
 	}
 }
 
+// Done waits until ch yields a value or is closed, failing t after Wait:
+// for signals such as a context's Done channel.
+func Done[T any](t testing.TB, what string, ch <-chan T) {
+	t.Helper()
+	timer := time.NewTimer(Wait)
+	defer timer.Stop()
+	select {
+	case <-ch:
+	case <-timer.C:
+		t.Fatalf("no %s within %s", what, Wait)
+	}
+}
+
 // Within runs f on its own goroutine and fails t when f does not return in
 // Wait: for calls that must never block on a peer.
 func Within[T any](t testing.TB, what string, f func() T) T {

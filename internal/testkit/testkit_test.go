@@ -84,3 +84,11 @@ func TestContextEndsWithTheTest(t *testing.T) {
 		t.Fatal("context outlived its test")
 	}
 }
+
+func TestDoneEndsOnAValueOrAClose(t *testing.T) {
+	ch := make(chan struct{}, 1)
+	ch <- struct{}{}
+	Done(t, "a signal", ch)
+	close(ch)
+	Done(t, "a close", ch)
+}

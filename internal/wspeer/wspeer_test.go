@@ -6,12 +6,12 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/coder/websocket"
 	"go.uber.org/goleak"
 
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/testkit"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -35,15 +35,6 @@ func server(t *testing.T, script func(ctx context.Context, c *websocket.Conn)) s
 	}))
 	t.Cleanup(srv.Close)
 	return "ws" + strings.TrimPrefix(srv.URL, "http")
-}
-
-func within(t *testing.T, ch <-chan struct{}) {
-	t.Helper()
-	select {
-	case <-ch:
-	case <-time.After(5 * time.Second):
-		t.Fatal("no change within 5 s")
-	}
 }
 
 // TestRefusedUpgradeKeepsStatus: a refused upgrade returns the response,
@@ -92,7 +83,7 @@ func TestReceiveSplitsQueuesAndEnds(t *testing.T) {
 		if len(rx.All()) >= 5 {
 			break
 		}
-		within(t, ch)
+		testkit.Done(t, "a change", ch)
 	}
 	if got := strings.Join(rx.All(), " "); got != `{"n":1} {"n":2} {"n":3} {"n":4} {"n":5}` {
 		t.Fatalf("frames %s", got)
@@ -116,7 +107,7 @@ func TestReceiveSplitsQueuesAndEnds(t *testing.T) {
 		t.Fatalf("TakeThrough left %q %v untaken; want only n=5", f, ok)
 	}
 	close(release)
-	within(t, rx.Done())
+	testkit.Done(t, "a change", rx.Done())
 	e, ended := rx.Ended()
 	if !ended || e.Code != contract.CloseUnauthorized || e.Reason != "unauthorized" || e.Stopped {
 		t.Fatalf("end %+v %v; want 4401 unauthorized", e, ended)
@@ -146,7 +137,7 @@ func TestPendingAndStop(t *testing.T) {
 		if n, since := rx.Pending(); n == len(`{"n":1}`) && !since.IsZero() {
 			break
 		}
-		within(t, ch)
+		testkit.Done(t, "a change", ch)
 	}
 	rx.Stop()
 	if e, ended := rx.Ended(); !ended || !e.Stopped || e.Code != -1 {
@@ -172,7 +163,7 @@ func TestMaxFramesBoundsTheQueue(t *testing.T) {
 		if rx.Dropped() > 0 {
 			break
 		}
-		within(t, ch)
+		testkit.Done(t, "a change", ch)
 	}
 	if got := strings.Join(rx.All(), ""); got != "ab" || rx.Dropped() != 1 {
 		t.Fatalf("queued %q, dropped %d; want ab and 1", got, rx.Dropped())
