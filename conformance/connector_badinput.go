@@ -24,9 +24,6 @@ import (
 // builds the runner's target from the suite's session and control helpers
 // and turns the outcome into a verdict.
 
-// catalogueEntries maps the ID of each catalogue case to its entry.
-var catalogueEntries = map[string]badinput.Entry{}
-
 // Waits of the catalogue cases beyond the suite's usual bounds.
 const (
 	// catalogueFloodForgive is how far the suite moves a controllable
@@ -91,15 +88,6 @@ func catalogueCase(e badinput.Entry) Case {
 	return c
 }
 
-func hasNeed(e badinput.Entry, n string) bool {
-	for _, x := range e.Needs {
-		if x == n {
-			return true
-		}
-	}
-	return false
-}
-
 // catalogueNeedsOther reports whether the entry needs a gateway of another
 // tenant: tokens signed with its secret, its media, its buffer, or a
 // connection after a flood.
@@ -151,21 +139,6 @@ func catalogueOp(e badinput.Entry) string {
 		}
 		if op, ok := f.Action.Op.(string); ok && op != contract.OpSend && contract.IsKnownOp(op) {
 			return op
-		}
-	}
-	return ""
-}
-
-// routeFeature is the optional feature that serves an HTTP path, or "".
-func routeFeature(path string) string {
-	for _, r := range []struct{ path, feat string }{
-		{contract.PathPolicy, "policy"},
-		{contract.PathMedia, "media"},
-		{contract.PathProvision, "provision"},
-		{contract.PathEnroll, "enroll"},
-	} {
-		if path == r.path || strings.HasPrefix(path, r.path+"/") {
-			return r.feat
 		}
 	}
 	return ""
@@ -507,56 +480,4 @@ func (s *S) advanceWhileRunning(d time.Duration) (stop func()) {
 		close(done)
 		wg.Wait()
 	}
-}
-
-// catalogueMarkdown renders the catalogue section of docs/conformance.md:
-// one row per catalogue case, in suite order.
-func catalogueMarkdown() string {
-	var b strings.Builder
-	b.WriteString("## Bad-input catalogue\n\n")
-	b.WriteString("The connector suite runs every entry of the bad-input catalogue\n")
-	b.WriteString("([`fixtures/bad/catalogue.json`](../fixtures/bad/catalogue.json), described in\n")
-	b.WriteString("[fixtures/README.md](../fixtures/README.md#badcataloguejson)) as one case named\n")
-	b.WriteString("`<requirement>/catalogue-<entry id>`, through the runner in `internal/badinput`. The requirement\n")
-	b.WriteString("tables above count these cases; this table lists them with what each needs beyond a gateway's\n")
-	b.WriteString("credentials (without it the case is untestable, never passed) and what the connector must do.\n\n")
-	b.WriteString("| case | level | where | needs | what must happen |\n| --- | --- | --- | --- | --- |\n")
-	for _, c := range Cases(Connector) {
-		e, ok := catalogueEntries[c.ID]
-		if !ok {
-			continue
-		}
-		var needs []string
-		if c.Needs != 0 {
-			needs = append(needs, strings.ReplaceAll(c.Needs.String(), ",", ", "))
-		}
-		if hasNeed(e, "identity") {
-			needs = append(needs, "identity")
-		}
-		if e.Where == badinput.WhereHTTP {
-			if f := routeFeature(e.Input.Path); f != "" && f != c.Feature() {
-				needs = append(needs, "feature "+f)
-			}
-		}
-		if c.Feature() != "core" {
-			needs = append(needs, "feature "+c.Feature())
-		}
-		if c.Op != "" {
-			needs = append(needs, "op "+c.Op)
-		}
-		need := "—"
-		if len(needs) > 0 {
-			need = strings.Join(needs, ", ")
-		}
-		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", c.ID, c.Level(), e.Where, need, mdCell(c.Text))
-	}
-	b.WriteString("\n")
-	return b.String()
-}
-
-func plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
 }

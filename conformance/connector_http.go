@@ -31,12 +31,6 @@ var _ = connectorCase(Case{
 	s.checkErrorBody(s.httpDo(http.MethodPost, s.route(contract.PathPolicy), "", jsonHeader, body), 401, "HTTP-010", "no token")
 })
 
-// featureInForce reports whether an optional feature is in force.
-func (s *S) featureInForce(name string) bool {
-	f, ok := s.run.features[name]
-	return ok && f.InForce
-}
-
 var _ = connectorCase(Case{
 	ID:   "HTTP-014/policy-accepted",
 	Reqs: []string{"HTTP-014", "HTTP-006"},

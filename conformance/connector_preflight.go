@@ -6,20 +6,6 @@ package conformance
 // S.rely) instead of failing under its own requirement, so one broken
 // basic is reported once, under the requirement it breaks.
 
-// Basics of the connector suite.
-const (
-	// basicHandshake: a valid token's upgrade is accepted and each hello
-	// of a fronted platform is answered with one descriptor of that
-	// platform, in hello order.
-	basicHandshake = "handshake"
-	// basicSend: a send to the configured chat is answered with a
-	// successful outbound_result.
-	basicSend = "send"
-	// basicInject: a message injected through the testee control API
-	// arrives live as an inbound frame.
-	basicInject = "inject"
-)
-
 var _ = connectorCase(Case{
 	ID:    "HS-004/preflight-handshake",
 	Reqs:  []string{"HS-004", "HS-005", "HS-006", "HS-013"},

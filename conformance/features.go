@@ -61,3 +61,9 @@ func resolveFeatures(in map[string]bool) (map[string]bool, error) {
 	}
 	return out, nil
 }
+
+// featureInForce reports whether an optional feature is in force.
+func (s *S) featureInForce(name string) bool {
+	f, ok := s.run.features[name]
+	return ok && f.InForce
+}

@@ -7,15 +7,6 @@ import "fmt"
 // its basic is blocked by it (see S.rely), so a gateway that cannot start
 // costs one start timeout, not one per case.
 
-// Basics of the gateway suite.
-const (
-	// basicStart: the gateway starts, dials and sends its hellos.
-	basicStart = "start"
-	// basicEcho: the gateway answers a text message with a send to its
-	// chat (the echo profile it declared).
-	basicEcho = "echo"
-)
-
 var _ = gatewayCase(Case{
 	ID:    "HS-003/preflight-start",
 	Reqs:  []string{"HS-003"},
