@@ -255,7 +255,7 @@ func runCatalogueEntry(s *S, e badinput.Entry) {
 	if op := s.c.Op; op != "" {
 		// The entry's op must be advertised where it is sent: front that
 		// platform first.
-		s.usePlatformFor(op)
+		usePlatformFor(s, op)
 	}
 	// Every send goes to the configured chat, the follow-ups included:
 	// a connector may answer sends to chats it does not know with an
@@ -285,14 +285,14 @@ func runCatalogueEntry(s *S, e badinput.Entry) {
 	s.tr.Redact(t.opts.IdentityToken)
 	instances := map[string]string{cr.GatewayID: cr.InstanceID}
 	if t.ctl != nil {
-		s.catalogueControl(e, ct, cr, instances)
+		catalogueControl(s, e, ct, cr, instances)
 	}
 
 	re := e.Reaction
 	if re.Close != nil && re.Close.Code == contract.ClosePolicyViolation && t.ctl != nil && t.info.Clock {
 		// HS-014 allows the connector 30 s before the close; move its clock
 		// rather than wait.
-		stop := s.advanceWhileRunning(catalogueHelloGrace)
+		stop := advanceWhileRunning(s, catalogueHelloGrace)
 		defer stop()
 	}
 
@@ -345,7 +345,7 @@ func runCatalogueEntry(s *S, e badinput.Entry) {
 // catalogueControl fills in what only the control API provides: a gateway
 // of another tenant, a revoked gateway, an unfronted platform, and event
 // buffering and inspection.
-func (s *S) catalogueControl(e badinput.Entry, ct *catalogueTarget, cr gwCreds, instances map[string]string) {
+func catalogueControl(s *S, e badinput.Entry, ct *catalogueTarget, cr gwCreds, instances map[string]string) {
 	t := s.run.conn
 	plat := ct.Platform
 	enroll := func(label string, spec enrollSpec) gwCreds {
@@ -454,7 +454,7 @@ func (s *S) catalogueControl(e badinput.Entry, ct *catalogueTarget, cr gwCreds, 
 
 // advanceWhileRunning moves the connector's clock by d shortly after the
 // case's input went out, and again every so often until stop is called.
-func (s *S) advanceWhileRunning(d time.Duration) (stop func()) {
+func advanceWhileRunning(s *S, d time.Duration) (stop func()) {
 	ctl := s.run.conn.ctl
 	done := make(chan struct{})
 	var wg sync.WaitGroup

@@ -118,12 +118,12 @@ var _ = connectorCase(Case{
 }, func(s *S) {
 	p := s.mustDial("AUTH-005", s.validToken())
 	p.hello("conform-unfronted-"+randHex(3), "")
-	s.closedWithin30s(p, "HS-014", contract.ReasonPlatformNotFronted)
+	closedWithin30s(s, p, "HS-014", contract.ReasonPlatformNotFronted)
 })
 
 // closedWithin30s waits for a 1008 close with reason, moving the
 // connector's clock when it can and waiting out the 30 s otherwise.
-func (s *S) closedWithin30s(p *peer, id, reason string) {
+func closedWithin30s(s *S, p *peer, id, reason string) {
 	notDescriptor := func(f rxFrame) bool { return f.Type == contract.TypeDescriptor }
 	f, r := p.waitFor(s.quiet(), notDescriptor)
 	if r == gotFrame {
@@ -178,7 +178,7 @@ var _ = connectorCase(Case{
 	Timeout:    45 * time.Second,
 }, func(s *S) {
 	p := s.mustDial("AUTH-005", s.validToken())
-	s.closedWithin30s(p, "HS-017", contract.ReasonNoHello)
+	closedWithin30s(s, p, "HS-017", contract.ReasonNoHello)
 })
 
 var _ = connectorCase(Case{
@@ -186,7 +186,7 @@ var _ = connectorCase(Case{
 	Reqs: []string{"HS-023"},
 	Text: "a descriptor listing task_card also lists task_card_stop",
 }, func(s *S) {
-	s.usePlatformFor(contract.OpTaskCard)
+	usePlatformFor(s, contract.OpTaskCard)
 	_, ds := s.connect()
 	for _, d := range ds {
 		if d.SupportsOp(contract.OpTaskCard) && !d.SupportsOp(contract.OpTaskCardStop) {

@@ -13,7 +13,7 @@ import (
 
 // Connector cases of section 9: HTTP routes.
 
-func (s *S) route(path string) string { return s.run.conn.base + path }
+func routeURL(s *S, path string) string { return s.run.conn.base + path }
 
 var _ = connectorCase(Case{
 	ID:      "HTTP-010/policy-bad-token",
@@ -27,8 +27,8 @@ var _ = connectorCase(Case{
 	c := s.creds()
 	bad := contract.MintToken(c.GatewayID, "wrong-"+randHex(6), s.now().Add(time.Hour).Unix())
 	body := jsonBody(contract.PolicyRequest{Platform: s.primary().Platform, FreeResponseScopes: []string{}})
-	s.checkErrorBody(s.httpDo(http.MethodPost, s.route(contract.PathPolicy), bad, jsonHeader, body), 401, "HTTP-010", "a bad token")
-	s.checkErrorBody(s.httpDo(http.MethodPost, s.route(contract.PathPolicy), "", jsonHeader, body), 401, "HTTP-010", "no token")
+	s.checkErrorBody(s.httpDo(http.MethodPost, routeURL(s, contract.PathPolicy), bad, jsonHeader, body), 401, "HTTP-010", "a bad token")
+	s.checkErrorBody(s.httpDo(http.MethodPost, routeURL(s, contract.PathPolicy), "", jsonHeader, body), 401, "HTTP-010", "no token")
 })
 
 var _ = connectorCase(Case{
@@ -37,27 +37,27 @@ var _ = connectorCase(Case{
 	Text: "a valid policy declaration is answered 200 {\"ok\":true} and an invalid body 400 with a JSON error",
 }, func(s *S) {
 	body := jsonBody(contract.PolicyRequest{Platform: s.primary().Platform, FreeResponseScopes: []string{}})
-	r := s.httpDo(http.MethodPost, s.route(contract.PathPolicy), s.validToken(), jsonHeader, body)
+	r := s.httpDo(http.MethodPost, routeURL(s, contract.PathPolicy), s.validToken(), jsonHeader, body)
 	if r.Status != 200 || r.json()["ok"] != true {
 		s.Failf("HTTP-014", `200 {"ok":true}`, "HTTP %d %s", r.Status, truncate(string(r.Body), 200))
 	}
 	bad := []byte(`{"requireAddress":"yes","freeResponseScopes":[],"allowOtherBots":false}`)
-	s.checkErrorBody(s.httpDo(http.MethodPost, s.route(contract.PathPolicy), s.validToken(), jsonHeader, bad), 400, "HTTP-014", "a body without platform")
+	s.checkErrorBody(s.httpDo(http.MethodPost, routeURL(s, contract.PathPolicy), s.validToken(), jsonHeader, bad), 400, "HTTP-014", "a body without platform")
 })
 
 // declarePolicy posts a policy for the case gateway's primary platform.
-func (s *S) declarePolicy(p contract.PolicyRequest) {
+func declarePolicy(s *S, p contract.PolicyRequest) {
 	if p.FreeResponseScopes == nil {
 		p.FreeResponseScopes = []string{}
 	}
-	r := s.httpDo(http.MethodPost, s.route(contract.PathPolicy), s.validToken(), jsonHeader, jsonBody(p))
+	r := s.httpDo(http.MethodPost, routeURL(s, contract.PathPolicy), s.validToken(), jsonHeader, jsonBody(p))
 	if r.Status != 200 {
 		s.Failf("HTTP-014", "200 for a valid policy", "HTTP %d", r.Status)
 	}
 }
 
 // delivered injects m and reports whether it arrived on p.
-func (s *S) delivered(p *peer, m userMessage) bool {
+func delivered(s *S, p *peer, m userMessage) bool {
 	s.inject(m)
 	_, r := p.waitFor(s.quiet(), s.isMsg(m))
 	return r == gotFrame
@@ -71,33 +71,33 @@ var _ = connectorCase(Case{
 }, func(s *S) {
 	p, _ := s.connect()
 	plat := s.primary().Platform
-	s.declarePolicy(contract.PolicyRequest{Platform: plat, RequireAddress: true, FreeResponseScopes: []string{"conform-free"}})
+	declarePolicy(s, contract.PolicyRequest{Platform: plat, RequireAddress: true, FreeResponseScopes: []string{"conform-free"}})
 	group := func(text string) userMessage {
 		m := s.newMessage(text)
 		m.ChatType = "group"
 		return m
 	}
 	m := group("not addressed")
-	s.Check(!s.delivered(p, m), "HTTP-016", "an unaddressed group event held back under requireAddress", "delivered")
+	s.Check(!delivered(s, p, m), "HTTP-016", "an unaddressed group event held back under requireAddress", "delivered")
 	m = group("addressed")
 	m.Addressed = true
-	s.Check(s.delivered(p, m), "HTTP-016", "an addressed group event delivered", "not delivered")
+	s.Check(delivered(s, p, m), "HTTP-016", "an addressed group event delivered", "not delivered")
 	m = group("free scope")
 	m.ChatID = "conform-free"
-	s.Check(s.delivered(p, m), "HTTP-016", "a group event in a free-response chat delivered", "not delivered")
+	s.Check(delivered(s, p, m), "HTTP-016", "a group event in a free-response chat delivered", "not delivered")
 	m = group("in a free-response scope")
 	m.ScopeID = "conform-free"
-	s.Check(s.delivered(p, m), "HTTP-016", "a group event whose scope_id is a free-response scope delivered", "not delivered")
+	s.Check(delivered(s, p, m), "HTTP-016", "a group event whose scope_id is a free-response scope delivered", "not delivered")
 	m = s.newMessage("direct")
-	s.Check(s.delivered(p, m), "HTTP-016", "a DM always delivered", "not delivered")
+	s.Check(delivered(s, p, m), "HTTP-016", "a DM always delivered", "not delivered")
 	m = group("from a bot")
 	m.Addressed, m.IsBot = true, true
-	s.Check(!s.delivered(p, m), "HTTP-016", "a bot's event held back without allowOtherBots", "delivered")
+	s.Check(!delivered(s, p, m), "HTTP-016", "a bot's event held back without allowOtherBots", "delivered")
 	s.Step("allowOtherBots:true replaces the whole policy")
-	s.declarePolicy(contract.PolicyRequest{Platform: plat, AllowOtherBots: true})
+	declarePolicy(s, contract.PolicyRequest{Platform: plat, AllowOtherBots: true})
 	m = group("bot, unaddressed")
 	m.IsBot = true
-	s.Check(s.delivered(p, m), "HTTP-014", "the new policy replacing the old one: a bot's unaddressed group event delivered", "not delivered")
+	s.Check(delivered(s, p, m), "HTTP-014", "the new policy replacing the old one: a bot's unaddressed group event delivered", "not delivered")
 })
 
 var _ = connectorCase(Case{
@@ -109,10 +109,10 @@ var _ = connectorCase(Case{
 	p, _ := s.connect()
 	m := s.newMessage("group, undeclared policy")
 	m.ChatType = "group"
-	s.Check(s.delivered(p, m), "HTTP-015", "an unaddressed group event delivered (requireAddress:false)", "not delivered")
+	s.Check(delivered(s, p, m), "HTTP-015", "an unaddressed group event delivered (requireAddress:false)", "not delivered")
 	m = s.newMessage("bot, undeclared policy")
 	m.ChatType, m.IsBot = "group", true
-	s.Check(!s.delivered(p, m), "HTTP-015", "a bot's group event held back (allowOtherBots:false)", "delivered")
+	s.Check(!delivered(s, p, m), "HTTP-015", "a bot's group event held back (allowOtherBots:false)", "delivered")
 })
 
 var _ = connectorCase(Case{
@@ -131,10 +131,10 @@ var _ = connectorCase(Case{
 var mediaID = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
 // upload posts media bytes with the case gateway's token.
-func (s *S) upload(data []byte, token string) httpResp {
+func upload(s *S, data []byte, token string) httpResp {
 	h := http.Header{"Content-Type": {"application/octet-stream"}, contract.HeaderMediaFilename: {"conformance.bin"},
 		"User-Agent": {contract.MediaUserAgent}}
-	return s.httpDo(http.MethodPost, s.route(contract.PathMedia), token, h, data)
+	return s.httpDo(http.MethodPost, routeURL(s, contract.PathMedia), token, h, data)
 }
 
 var _ = connectorCase(Case{
@@ -146,7 +146,7 @@ var _ = connectorCase(Case{
 		s.NotApplicable("feature media is not in force")
 	}
 	data := bytes.Repeat([]byte("conformance "), 100)
-	r := s.upload(data, s.validToken())
+	r := upload(s, data, s.validToken())
 	if r.Status != 200 {
 		s.Failf("HTTP-005", "200 for an upload", "HTTP %d %s", r.Status, truncate(string(r.Body), 200))
 	}
@@ -157,9 +157,9 @@ var _ = connectorCase(Case{
 	id, _ := m["id"].(string)
 	s.Check(mediaID.MatchString(id), "HTTP-005", "id of 32 lowercase hex", "%q", id)
 	s.Check(m["size"] == float64(len(data)), "HTTP-005", "size equal to the bytes uploaded", "%v", m["size"])
-	d := s.httpDo(http.MethodGet, s.route(contract.PathMedia+"/"+id), s.validToken(), nil, nil)
+	d := s.httpDo(http.MethodGet, routeURL(s, contract.PathMedia+"/"+id), s.validToken(), nil, nil)
 	s.Check(d.Status == 200 && bytes.Equal(d.Body, data), "HTTP-020", "200 with the uploaded bytes", "HTTP %d, %d bytes", d.Status, len(d.Body))
-	u := s.httpDo(http.MethodGet, s.route(contract.PathMedia+"/"+strings.Repeat("0", 32)), s.validToken(), nil, nil)
+	u := s.httpDo(http.MethodGet, routeURL(s, contract.PathMedia+"/"+strings.Repeat("0", 32)), s.validToken(), nil, nil)
 	s.Check(u.Status == 404, "HTTP-020", "404 for an unknown id", "HTTP %d", u.Status)
 })
 
@@ -171,8 +171,8 @@ var _ = connectorCase(Case{
 	if !s.featureInForce("media") {
 		s.NotApplicable("feature media is not in force")
 	}
-	s.checkErrorBody(s.upload(nil, s.validToken()), 400, "HTTP-018", "an empty upload")
-	s.checkErrorBody(s.upload(make([]byte, contract.MediaMaxBytes+1), s.validToken()), 413, "HTTP-018", "an upload one byte over the limit")
+	s.checkErrorBody(upload(s, nil, s.validToken()), 400, "HTTP-018", "an empty upload")
+	s.checkErrorBody(upload(s, make([]byte, contract.MediaMaxBytes+1), s.validToken()), 413, "HTTP-018", "an upload one byte over the limit")
 })
 
 var _ = connectorCase(Case{
@@ -184,7 +184,7 @@ var _ = connectorCase(Case{
 	if !s.featureInForce("media") {
 		s.NotApplicable("feature media is not in force")
 	}
-	r := s.upload([]byte("tenant one"), s.validToken())
+	r := upload(s, []byte("tenant one"), s.validToken())
 	id, _ := r.json()["id"].(string)
 	if r.Status != 200 || id == "" {
 		s.Failf("HTTP-005", "200 {id, size} for an upload", "HTTP %d", r.Status)
@@ -195,7 +195,7 @@ var _ = connectorCase(Case{
 	}
 	s.tr.Redact(other.Secret)
 	tok := contract.MintToken(other.GatewayID, other.Secret, s.now().Add(time.Hour).Unix())
-	d := s.httpDo(http.MethodGet, s.route(contract.PathMedia+"/"+id), tok, nil, nil)
+	d := s.httpDo(http.MethodGet, routeURL(s, contract.PathMedia+"/"+id), tok, nil, nil)
 	s.Check(d.Status == 404, "HTTP-020", "404 for another tenant's media", "HTTP %d", d.Status)
 })
 
@@ -209,7 +209,7 @@ var _ = connectorCase(Case{
 		s.NotApplicable("feature provision is not in force")
 	}
 	body := jsonBody(contract.ProvisionRequest{GatewayID: "conform-" + randHex(4), Platform: s.primary().Platform, RouteKeys: []string{}})
-	s.checkErrorBody(s.httpDo(http.MethodPost, s.route(contract.PathProvision), "", jsonHeader, body), 401, "HTTP-012", "no identity bearer")
+	s.checkErrorBody(s.httpDo(http.MethodPost, routeURL(s, contract.PathProvision), "", jsonHeader, body), 401, "HTTP-012", "no identity bearer")
 })
 
 var _ = connectorCase(Case{
@@ -222,7 +222,7 @@ var _ = connectorCase(Case{
 		s.NotApplicable("feature enroll is not in force")
 	}
 	body := jsonBody(contract.EnrollRequest{EnrollmentToken: "conform-" + randHex(8), GatewayID: "conform-" + randHex(4)})
-	s.checkErrorBody(s.httpDo(http.MethodPost, s.route(contract.PathEnroll), "", jsonHeader, body), 401, "HTTP-013", "no identity bearer")
+	s.checkErrorBody(s.httpDo(http.MethodPost, routeURL(s, contract.PathEnroll), "", jsonHeader, body), 401, "HTTP-013", "no identity bearer")
 })
 
 var _ = connectorCase(Case{
@@ -233,14 +233,14 @@ var _ = connectorCase(Case{
 }, func(s *S) {
 	p, _ := s.connect()
 	plat := s.primary().Platform
-	s.declarePolicy(contract.PolicyRequest{Platform: plat, RequireAddress: true, FreeResponseScopes: []string{"conform-first"}})
-	s.declarePolicy(contract.PolicyRequest{Platform: plat, RequireAddress: true, FreeResponseScopes: []string{"conform-second"}})
+	declarePolicy(s, contract.PolicyRequest{Platform: plat, RequireAddress: true, FreeResponseScopes: []string{"conform-first"}})
+	declarePolicy(s, contract.PolicyRequest{Platform: plat, RequireAddress: true, FreeResponseScopes: []string{"conform-second"}})
 	m := s.newMessage("in the first scope, unaddressed")
 	m.ChatType, m.ChatID = "group", "conform-first"
-	s.Check(!s.delivered(p, m), "HTTP-014", "the first policy's scope gone once replaced: an unaddressed event there held back", "delivered")
+	s.Check(!delivered(s, p, m), "HTTP-014", "the first policy's scope gone once replaced: an unaddressed event there held back", "delivered")
 	m = s.newMessage("in the second scope, unaddressed")
 	m.ChatType, m.ChatID = "group", "conform-second"
-	s.Check(s.delivered(p, m), "HTTP-014", "the second policy's scope in force", "not delivered")
+	s.Check(delivered(s, p, m), "HTTP-014", "the second policy's scope in force", "not delivered")
 })
 
 var _ = connectorCase(Case{
@@ -257,7 +257,7 @@ var _ = connectorCase(Case{
 	secret := ""
 	for i, plat := range t.info.platforms(2) {
 		body := jsonBody(contract.ProvisionRequest{GatewayID: gw, Platform: plat, BotID: "conform-bot", RouteKeys: []string{}})
-		r := s.httpDo(http.MethodPost, s.route(contract.PathProvision), t.opts.IdentityToken, jsonHeader, body)
+		r := s.httpDo(http.MethodPost, routeURL(s, contract.PathProvision), t.opts.IdentityToken, jsonHeader, body)
 		if r.Status != 200 {
 			s.Failf("HTTP-012", "200 for a valid provision", "HTTP %d %s", r.Status, truncate(string(r.Body), 200))
 		}
@@ -274,7 +274,7 @@ var _ = connectorCase(Case{
 		secret = sec
 	}
 	s.Step("a body that fails validation is answered 400")
-	s.checkErrorBody(s.httpDo(http.MethodPost, s.route(contract.PathProvision), t.opts.IdentityToken, jsonHeader, []byte(`{"gatewayId": 7}`)), 400, "HTTP-012", "an invalid body")
+	s.checkErrorBody(s.httpDo(http.MethodPost, routeURL(s, contract.PathProvision), t.opts.IdentityToken, jsonHeader, []byte(`{"gatewayId": 7}`)), 400, "HTTP-012", "an invalid body")
 })
 
 var _ = connectorCase(Case{
@@ -293,7 +293,7 @@ var _ = connectorCase(Case{
 	}
 	s.tr.Redact(tok)
 	body := jsonBody(contract.EnrollRequest{EnrollmentToken: tok, GatewayID: "conform-enrolled-" + randHex(4)})
-	r := s.httpDo(http.MethodPost, s.route(contract.PathEnroll), t.opts.IdentityToken, jsonHeader, body)
+	r := s.httpDo(http.MethodPost, routeURL(s, contract.PathEnroll), t.opts.IdentityToken, jsonHeader, body)
 	if r.Status != 200 {
 		s.Failf("HTTP-013", "200 for a valid enrollment", "HTTP %d %s", r.Status, truncate(string(r.Body), 200))
 	}
@@ -304,7 +304,7 @@ var _ = connectorCase(Case{
 	}
 	s.Step("the enrollment token is single-use")
 	body2 := jsonBody(contract.EnrollRequest{EnrollmentToken: tok, GatewayID: "conform-enrolled-" + randHex(4)})
-	s.checkErrorBody(s.httpDo(http.MethodPost, s.route(contract.PathEnroll), t.opts.IdentityToken, jsonHeader, body2), 403, "HTTP-013", "a used enrollment token")
+	s.checkErrorBody(s.httpDo(http.MethodPost, routeURL(s, contract.PathEnroll), t.opts.IdentityToken, jsonHeader, body2), 403, "HTTP-013", "a used enrollment token")
 })
 
 var _ = connectorCase(Case{
@@ -325,7 +325,7 @@ var _ = connectorCase(Case{
 	s.tr.Redact(tok)
 	s.Step("redeem tenant %s's enrollment token with the identity bearer of another tenant", other)
 	body := jsonBody(contract.EnrollRequest{EnrollmentToken: tok, GatewayID: "conform-enrolled-" + randHex(4)})
-	s.checkErrorBody(s.httpDo(http.MethodPost, s.route(contract.PathEnroll), t.opts.IdentityToken, jsonHeader, body), 403, "HTTP-013", "another tenant's enrollment token")
+	s.checkErrorBody(s.httpDo(http.MethodPost, routeURL(s, contract.PathEnroll), t.opts.IdentityToken, jsonHeader, body), 403, "HTTP-013", "another tenant's enrollment token")
 })
 
 var _ = connectorCase(Case{
@@ -349,7 +349,7 @@ var _ = connectorCase(Case{
 	s.tr.Redact(other.Secret)
 	s.Step("provision %s with the identity bearer of another tenant", other.GatewayID)
 	body := jsonBody(contract.ProvisionRequest{GatewayID: other.GatewayID, Platform: t.info.platforms(1)[0], BotID: "conform-bot", RouteKeys: []string{}})
-	r := s.httpDo(http.MethodPost, s.route(contract.PathProvision), t.opts.IdentityToken, jsonHeader, body)
+	r := s.httpDo(http.MethodPost, routeURL(s, contract.PathProvision), t.opts.IdentityToken, jsonHeader, body)
 	if bytes.Contains(r.Body, []byte(other.Secret)) {
 		s.Failf("HTTP-012", "no secret of another tenant's gateway in the answer", "HTTP %d with the other tenant's secret", r.Status)
 	}

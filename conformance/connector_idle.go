@@ -11,17 +11,17 @@ import (
 // injected through the testee control API; everything else is on the wire.
 
 // goIdle sends going_idle and expects exactly one going_idle_ack.
-func (s *S) goIdle(p *peer) {
+func goIdle(s *S, p *peer) {
 	p.send(contract.GoingIdle{})
 	p.expect("IDLE-004", "a going_idle_ack", ofType(contract.TypeGoingIdleAck))
 }
 
 // bufferedBacklog connects, goes idle, disconnects and injects n messages,
 // which the connector must buffer. It returns them in injection order.
-func (s *S) bufferedBacklog(n int) []userMessage {
+func bufferedBacklog(s *S, n int) []userMessage {
 	s.Step("connect, go idle and disconnect")
 	p, _ := s.connect()
-	s.goIdle(p)
+	goIdle(s, p)
 	p.closeNormal()
 	s.Step("inject %d messages while the gateway is away", n)
 	var ms []userMessage
@@ -40,7 +40,7 @@ func (s *S) bufferedBacklog(n int) []userMessage {
 }
 
 // ack sends inbound_ack for the frame's bufferId, and remembers it.
-func (p *peer) ack(f rxFrame) {
+func ack(p *peer, f rxFrame) {
 	p.mu.Lock()
 	if p.acked == nil {
 		p.acked = map[string]bool{}
@@ -52,7 +52,7 @@ func (p *peer) ack(f rxFrame) {
 
 // redeliveredAck returns a second copy, on this connection, of an entry
 // this peer acked.
-func (p *peer) redeliveredAck() (rxFrame, bool) {
+func redeliveredAck(p *peer) (rxFrame, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	seen := map[string]int{}
@@ -72,7 +72,7 @@ func (p *peer) redeliveredAck() (rxFrame, bool) {
 //
 // When the replay does not come and the control API shows the instance's
 // buffer empty, the entry left the buffer without its ack: IDLE-010.
-func (p *peer) expectReplay(id string, m userMessage) rxFrame {
+func expectReplay(p *peer, id string, m userMessage) rxFrame {
 	s := p.s
 	f, r := p.waitFor(s.within(1), s.isMsg(m))
 	if r == gotTimeout {
@@ -97,7 +97,7 @@ func (p *peer) expectReplay(id string, m userMessage) rxFrame {
 // read the last ones yet: a round trip on the same socket comes first, and
 // a message that still comes buffered is acked and the check repeated a few
 // times before it counts as a failure.
-func (s *S) expectLive(p *peer, id string) {
+func expectLive(s *S, p *peer, id string) {
 	s.outbound(p, sendAction(s.chat(), "barrier"), "")
 	var last rxFrame
 	for try := 0; try < 4; try++ {
@@ -108,7 +108,7 @@ func (s *S) expectLive(p *peer, id string) {
 			return
 		}
 		last = f
-		p.ack(f)
+		ack(p, f)
 		p.stayOpen(50*time.Millisecond, id, "the connection to stay open")
 	}
 	s.Failf(id, "a live delivery (no bufferId) once the drain is acked", "still buffered after 4 tries: %s", last)
@@ -118,7 +118,7 @@ func (s *S) expectLive(p *peer, id string) {
 // descriptor, then each injected message once, at its first arrival (a
 // later copy of the same entry is judged by IDLE-020, not here). Inbound
 // frames before the first descriptor come first, so an early replay shows.
-func (s *S) arrivalOrder(p *peer) []string {
+func arrivalOrder(s *S, p *peer) []string {
 	var order []string
 	seen := map[string]bool{}
 	for _, f := range p.all() {
@@ -146,13 +146,13 @@ func (s *S) arrivalOrder(p *peer) []string {
 // expectLate waits for an event injected during a drain, which must come
 // once the drain's entries are acked (IDLE-012). When it does not, and the
 // instance's buffer is empty, an ack released it: IDLE-010.
-func (p *peer) expectLate(m userMessage) rxFrame {
+func expectLate(p *peer, m userMessage) rxFrame {
 	s := p.s
 	f, r := p.waitFor(s.within(1), s.isMsg(m))
 	if r == gotFrame {
 		return f
 	}
-	if f, again := p.redeliveredAck(); again {
+	if f, again := redeliveredAck(p); again {
 		s.Failf("IDLE-010", "an acked entry never delivered again", "entry %s came again after its ack: %s", bufferID(f), f)
 	}
 	if t := s.run.conn; r == gotTimeout && t.ctl != nil && s.creds().InstanceID != "" {
@@ -171,7 +171,7 @@ const noDescriptorFirst = "(no descriptor first)"
 
 // noRedelivery checks that message m does not arrive within the short
 // wait.
-func (p *peer) noRedelivery(id string, m userMessage, why string) {
+func noRedelivery(p *peer, id string, m userMessage, why string) {
 	p.expectNone(p.s.quiet(), id, why, p.s.isMsg(m))
 }
 
@@ -181,10 +181,10 @@ var _ = connectorCase(Case{
 	Text: "the connector answers every going_idle with exactly one going_idle_ack, a second one on the same connection included",
 }, func(s *S) {
 	p, _ := s.connect()
-	s.goIdle(p)
+	goIdle(s, p)
 	p.expectNone(s.quiet(), "IDLE-004", "exactly one going_idle_ack", ofType(contract.TypeGoingIdleAck))
 	s.Step("a second going_idle on the same connection")
-	s.goIdle(p)
+	goIdle(s, p)
 	p.expectNone(s.quiet(), "IDLE-004", "exactly one going_idle_ack for the second going_idle", ofType(contract.TypeGoingIdleAck))
 })
 
@@ -198,7 +198,7 @@ var _ = connectorCase(Case{
 		s.NotApplicable("feature passthrough is not in force (%s)", s.run.featureSource("passthrough"))
 	}
 	p, _ := s.connect()
-	s.goIdle(p)
+	goIdle(s, p)
 	p.closeNormal()
 	s.Step("a platform request forwarded while the gateway is away")
 	if err := s.run.conn.ctl.injectPassthrough(s.ctx, s.creds().GatewayID, s.primary().Platform, []byte(`{"type":2,"data":{"name":"conformance"}}`)); err != nil {
@@ -210,7 +210,7 @@ var _ = connectorCase(Case{
 	p2, _ := s.connect()
 	f := p2.expect("IDLE-007", "the buffered passthrough_forward replayed", ofType(contract.TypePassthroughForward))
 	s.Check(bufferID(f) != "", "IDLE-007", "the replayed forward to carry a bufferId (it came from the buffer)", "%s", f)
-	p2.ack(f)
+	ack(p2, f)
 })
 
 var _ = connectorCase(Case{
@@ -220,7 +220,7 @@ var _ = connectorCase(Case{
 	Needs: NeedControl,
 }, func(s *S) {
 	p, _ := s.connect()
-	s.goIdle(p)
+	goIdle(s, p)
 	m := s.newMessage("after the flip")
 	s.inject(m)
 	f, r := p.waitFor(s.quiet(), s.isMsg(m))
@@ -230,7 +230,7 @@ var _ = connectorCase(Case{
 	p.closeNormal()
 	s.Step("reconnect: the buffered event is replayed")
 	p2, _ := s.connect()
-	p2.ack(p2.expectReplay("IDLE-007", m))
+	ack(p2, expectReplay(p2, "IDLE-007", m))
 })
 
 var _ = connectorCase(Case{
@@ -244,7 +244,7 @@ var _ = connectorCase(Case{
 	s.inject(m)
 	f := p.expectInbound("IDLE-005", m)
 	s.Check(bufferID(f) == "", "IDLE-005", "a live delivery", "%s", f)
-	s.goIdle(p)
+	goIdle(s, p)
 })
 
 var _ = connectorCase(Case{
@@ -253,23 +253,23 @@ var _ = connectorCase(Case{
 	Text:  "on the next connection the connector replays the buffer after the descriptor, oldest first, each with a unique bufferId, then delivers live once all are acked",
 	Needs: NeedControl,
 }, func(s *S) {
-	ms := s.bufferedBacklog(3)
+	ms := bufferedBacklog(s, 3)
 	s.Step("reconnect and drain")
 	p, _ := s.connect()
 	seen := map[string]bool{}
 	for _, m := range ms {
-		f := p.expectReplay("IDLE-009", m)
+		f := expectReplay(p, "IDLE-009", m)
 		b := bufferID(f)
 		if seen[b] {
 			s.Failf("IDLE-009", "a unique bufferId per entry", "bufferId %q repeated", b)
 		}
 		seen[b] = true
-		p.ack(f)
+		ack(p, f)
 	}
 	// Arrival order: the first descriptor, then the entries oldest first.
 	// Later descriptors may come anywhere (the replay starts after the
 	// first one), and a second copy of an entry is IDLE-020's business.
-	order := s.arrivalOrder(p)
+	order := arrivalOrder(s, p)
 	want := []string{"descriptor"}
 	for _, m := range ms {
 		want = append(want, m.MessageID)
@@ -278,7 +278,7 @@ var _ = connectorCase(Case{
 		s.Failf("IDLE-009", fmt.Sprintf("arrival order %v", want), "%v", order)
 	}
 	s.Step("after the drain, delivery is live again")
-	s.expectLive(p, "IDLE-012")
+	expectLive(s, p, "IDLE-012")
 })
 
 var _ = connectorCase(Case{
@@ -287,27 +287,27 @@ var _ = connectorCase(Case{
 	Text:  "entries not acked before the connection ends are redelivered with the same bufferId on the next one, and an acked entry never is",
 	Needs: NeedControl,
 }, func(s *S) {
-	ms := s.bufferedBacklog(3)
+	ms := bufferedBacklog(s, 3)
 	s.Step("drain: ack the first entry only, then drop the connection")
 	p, _ := s.connect()
-	f1 := p.expectReplay("IDLE-009", ms[0])
-	p.ack(f1)
-	f2 := p.expectReplay("IDLE-009", ms[1])
+	f1 := expectReplay(p, "IDLE-009", ms[0])
+	ack(p, f1)
+	f2 := expectReplay(p, "IDLE-009", ms[1])
 	// Give the ack time to land before the connection drops.
 	p.stayOpen(s.quiet(), "IDLE-010", "the connection to stay open during the drain")
 	p.closeNormal()
 
 	s.Step("reconnect: the unacked tail comes again, the acked entry does not")
 	p2, _ := s.connect()
-	g2 := p2.expectReplay("IDLE-010", ms[1])
+	g2 := expectReplay(p2, "IDLE-010", ms[1])
 	s.Check(bufferID(g2) == bufferID(f2), "IDLE-009", "the same bufferId on redelivery "+bufferID(f2), "%q", bufferID(g2))
 	// Ack before waiting for the next entry: a drain window of one is
 	// conformant (IDLE-011 is a MAY).
-	p2.ack(g2)
-	g3 := p2.expectReplay("IDLE-010", ms[2])
-	p2.ack(g3)
-	p2.noRedelivery("IDLE-010", ms[0], "no redelivery of the acked entry "+ms[0].MessageID)
-	s.expectLive(p2, "IDLE-012")
+	ack(p2, g2)
+	g3 := expectReplay(p2, "IDLE-010", ms[2])
+	ack(p2, g3)
+	noRedelivery(p2, "IDLE-010", ms[0], "no redelivery of the acked entry "+ms[0].MessageID)
+	expectLive(s, p2, "IDLE-012")
 })
 
 var _ = connectorCase(Case{
@@ -316,9 +316,9 @@ var _ = connectorCase(Case{
 	Text:  "until every replayed entry is acked the connector delivers nothing live; an event arriving meanwhile is queued behind the backlog",
 	Needs: NeedControl,
 }, func(s *S) {
-	ms := s.bufferedBacklog(2)
+	ms := bufferedBacklog(s, 2)
 	p, _ := s.connect()
-	f1 := p.expectReplay("IDLE-009", ms[0])
+	f1 := expectReplay(p, "IDLE-009", ms[0])
 	s.Step("inject while the drain waits for acks")
 	late := s.newMessage("during the drain")
 	late.ChatID = ms[0].ChatID
@@ -329,17 +329,17 @@ var _ = connectorCase(Case{
 	if r == gotFrame && bufferID(early) == "" {
 		s.Failf("IDLE-012", "no live delivery of "+late.MessageID+" while the drain awaits acks", "delivered live: %s", early)
 	}
-	p.ack(f1)
-	f2 := p.expectReplay("IDLE-009", ms[1])
-	p.ack(f2)
+	ack(p, f1)
+	f2 := expectReplay(p, "IDLE-009", ms[1])
+	ack(p, f2)
 	g := early
 	if r != gotFrame {
-		g = p.expectLate(late)
+		g = expectLate(p, late)
 	}
 	// Order: the late event after the whole backlog (descriptors aside:
 	// where the replay starts is IDLE-009's business).
 	var order []string
-	for _, id := range s.arrivalOrder(p) {
+	for _, id := range arrivalOrder(s, p) {
 		if id != "descriptor" && id != noDescriptorFirst {
 			order = append(order, id)
 		}
@@ -349,9 +349,9 @@ var _ = connectorCase(Case{
 		s.Failf("IDLE-012", "the late event delivered after the backlog: "+want, "%v", order)
 	}
 	if bufferID(g) != "" {
-		p.ack(g)
+		ack(p, g)
 	}
-	s.expectLive(p, "IDLE-012")
+	expectLive(s, p, "IDLE-012")
 })
 
 var _ = connectorCase(Case{
@@ -373,13 +373,13 @@ var _ = connectorCase(Case{
 	Text:  "acking a replayed entry twice is a no-op",
 	Needs: NeedControl,
 }, func(s *S) {
-	ms := s.bufferedBacklog(1)
+	ms := bufferedBacklog(s, 1)
 	p, _ := s.connect()
-	f := p.expectReplay("IDLE-009", ms[0])
-	p.ack(f)
-	p.ack(f)
+	f := expectReplay(p, "IDLE-009", ms[0])
+	ack(p, f)
+	ack(p, f)
 	p.stayOpen(s.quiet(), "IDLE-017", "the connection to stay open after a duplicate ack")
-	s.expectLive(p, "IDLE-012")
+	expectLive(s, p, "IDLE-012")
 })
 
 var _ = connectorCase(Case{
@@ -388,9 +388,9 @@ var _ = connectorCase(Case{
 	Text:  "a later hello on a draining connection starts no second replay: no buffered entry is sent twice on one connection",
 	Needs: NeedControl,
 }, func(s *S) {
-	ms := s.bufferedBacklog(2)
+	ms := bufferedBacklog(s, 2)
 	p, _ := s.connect()
-	first := p.expectReplay("IDLE-009", ms[0])
+	first := expectReplay(p, "IDLE-009", ms[0])
 	s.Step("a second hello on the same connection, before any ack")
 	id := s.primary()
 	p.hello(id.Platform, id.BotID)
@@ -398,9 +398,9 @@ var _ = connectorCase(Case{
 		return func(f rxFrame) bool { return f.Type == contract.TypeInbound && bufferID(f) == buf }
 	}
 	p.expectNone(s.quiet(), "IDLE-020", "no second copy of entry "+bufferID(first)+" on this connection", sameEntry(bufferID(first)))
-	p.ack(first)
-	second := p.expectReplay("IDLE-009", ms[1])
-	p.ack(second)
+	ack(p, first)
+	second := expectReplay(p, "IDLE-009", ms[1])
+	ack(p, second)
 	p.expectNone(s.quiet(), "IDLE-020", "no entry of the backlog sent twice on this connection", func(f rxFrame) bool {
 		return sameEntry(bufferID(first))(f) || sameEntry(bufferID(second))(f)
 	})
@@ -412,17 +412,17 @@ var _ = connectorCase(Case{
 	Text:  "an ack for an unknown bufferId releases no entry: the unacked head of the backlog is redelivered on the next connection",
 	Needs: NeedControl,
 }, func(s *S) {
-	ms := s.bufferedBacklog(2)
+	ms := bufferedBacklog(s, 2)
 	p, _ := s.connect()
-	first := p.expectReplay("IDLE-009", ms[0])
+	first := expectReplay(p, "IDLE-009", ms[0])
 	s.Step("ack an unknown bufferId, not %s, and leave", bufferID(first))
 	p.send(contract.InboundAck{BufferID: "conform-unknown-" + randHex(4)})
 	p.stayOpen(s.quiet(), "IDLE-017", "the connection to stay open after an unknown ack")
 	p.closeNormal()
 	p2, _ := s.connect()
-	again := p2.expectReplay("IDLE-010", ms[0])
+	again := expectReplay(p2, "IDLE-010", ms[0])
 	s.Check(bufferID(again) == bufferID(first), "IDLE-009", "the same bufferId "+bufferID(first)+" on redelivery", "%s", again)
-	p2.ack(again)
+	ack(p2, again)
 })
 
 var _ = connectorCase(Case{
@@ -462,13 +462,13 @@ var _ = connectorCase(Case{
 	if r == gotFrame && bufferID(early) == "" {
 		s.Failf("IDLE-012", "no live delivery of "+late.MessageID+" while the drain awaits an ack", "delivered live: %s", early)
 	}
-	p.ack(f)
+	ack(p, f)
 	g := early
 	if r != gotFrame {
-		g = p.expectLate(late)
+		g = expectLate(p, late)
 	}
 	if bufferID(g) != "" {
-		p.ack(g)
+		ack(p, g)
 	}
 })
 
@@ -478,24 +478,24 @@ var _ = connectorCase(Case{
 	Text:  "an ack releases the entry it names and no other: with two entries in flight, acking the second leaves the first to be redelivered",
 	Needs: NeedControl,
 }, func(s *S) {
-	ms := s.bufferedBacklog(3)
+	ms := bufferedBacklog(s, 3)
 	p, _ := s.connect()
-	first := p.expectReplay("IDLE-009", ms[0])
+	first := expectReplay(p, "IDLE-009", ms[0])
 	second, r := p.waitFor(s.within(0.5), s.isMsg(ms[1]))
 	if r != gotFrame {
 		// A drain window of one sends the next entry only after an ack
 		// (IDLE-011 is a MAY): no out-of-order ack is possible.
 		s.Observe("one replayed entry in flight at a time: out-of-order acks cannot happen")
-		p.ack(first)
+		ack(p, first)
 		return
 	}
 	s.Step("ack %s only, not %s, and leave", bufferID(second), bufferID(first))
-	p.ack(second)
+	ack(p, second)
 	p.stayOpen(s.quiet(), "IDLE-010", "the connection to stay open")
 	p.closeNormal()
 	p2, _ := s.connect()
-	again := p2.expectReplay("IDLE-010", ms[0])
+	again := expectReplay(p2, "IDLE-010", ms[0])
 	s.Check(bufferID(again) == bufferID(first), "IDLE-009", "the same bufferId "+bufferID(first)+" on redelivery", "%s", again)
-	p2.ack(again)
-	p2.noRedelivery("IDLE-010", ms[1], "no redelivery of the acked entry "+bufferID(second))
+	ack(p2, again)
+	noRedelivery(p2, "IDLE-010", ms[1], "no redelivery of the acked entry "+bufferID(second))
 })

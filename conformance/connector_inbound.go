@@ -138,7 +138,7 @@ var _ = connectorCase(Case{
 	Text:  "a press on a prompt option arrives as an inbound event whose prompt_response names the prompt and the option, with the label and the prompt's message id when given",
 	Needs: NeedControl,
 }, func(s *S) {
-	plat := s.usePlatformFor(contract.OpPrompt)
+	plat := usePlatformFor(s, contract.OpPrompt)
 	p, _ := s.connect()
 	promptID := "c0nf02." + randHex(4)
 	a := baseAction(contract.OpPrompt, s.chat())
@@ -176,7 +176,7 @@ var _ = connectorCase(Case{
 	Text:  "with two instances of one tenant, an interrupt sent by one for a session the other owns goes to the owner as interrupt_inbound, and not back to the sender",
 	Needs: NeedControl,
 }, func(s *S) {
-	owner, other := s.twoInstances()
+	owner, other := twoInstances(s)
 	s.cc.creds = owner
 	po, _ := s.connect()
 	m := s.newMessage("a turn on the owner")
@@ -199,7 +199,7 @@ var _ = connectorCase(Case{
 
 // twoInstances enrolls two gateways of one fresh tenant, each its own
 // instance, fronting the first served platform.
-func (s *S) twoInstances() (owner, other gwCreds) {
+func twoInstances(s *S) (owner, other gwCreds) {
 	t := s.run.conn
 	tenant := "conform-tenant-" + randHex(4)
 	enroll := func(label string) gwCreds {
@@ -249,7 +249,7 @@ var _ = connectorCase(Case{
 	if len(ids) < 2 {
 		s.Untestable("the case's gateway fronts fewer than two platforms")
 	}
-	ms := s.bufferedBacklog(1) // on the first platform
+	ms := bufferedBacklog(s, 1) // on the first platform
 	s.rely(basicHandshake)
 	p := s.mustDial("AUTH-005", s.validToken())
 	s.handshake(p, ids[1])

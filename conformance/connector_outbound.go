@@ -24,7 +24,7 @@ func baseAction(op, chat string) map[string]any {
 
 // usePlatformFor makes the case's gateway front, first, a platform whose
 // descriptor advertises op, and returns that platform.
-func (s *S) usePlatformFor(op string) string {
+func usePlatformFor(s *S, op string) string {
 	t := s.run.conn
 	plat := t.opPlatform(op)
 	if plat == "" {
@@ -51,7 +51,7 @@ func (s *S) usePlatformFor(op string) string {
 
 // sentMessage sends a message and returns its id, for ops that act on an
 // existing message.
-func (s *S) sentMessage(p *peer) string {
+func sentMessage(s *S, p *peer) string {
 	r, f := s.outbound(p, sendAction(s.chat(), "conformance: target message"), s.primary().Platform)
 	if !r.Success {
 		s.Untestable("a send to chat %q failed (code %q), so no message to act on; give a chat the gateway may post to", s.chat(), r.Code)
@@ -78,7 +78,7 @@ var opCases = []opCase{
 	{op: contract.OpEdit, reqs: []string{"OUT-010", "OUT-007", "OUT-009"},
 		action: func(s *S, p *peer) map[string]any {
 			a := baseAction("edit", s.chat())
-			a["message_id"], a["content"] = s.sentMessage(p), "conformance: edited"
+			a["message_id"], a["content"] = sentMessage(s, p), "conformance: edited"
 			return a
 		}, check: needMessageID},
 	{op: contract.OpTyping, reqs: []string{"OUT-007", "OUT-009"},
@@ -123,7 +123,7 @@ var opCases = []opCase{
 	{op: contract.OpDelete, reqs: []string{"OUT-007", "OUT-009"},
 		action: func(s *S, p *peer) map[string]any {
 			a := baseAction("delete", s.chat())
-			a["message_id"] = s.sentMessage(p)
+			a["message_id"] = sentMessage(s, p)
 			return a
 		}},
 	{op: contract.OpSendMedia, reqs: []string{"OUT-010", "OUT-007", "OUT-009"},
@@ -142,7 +142,7 @@ var opCases = []opCase{
 	{op: contract.OpReact, reqs: []string{"OUT-007", "OUT-009"},
 		action: func(s *S, p *peer) map[string]any {
 			a := baseAction("react", s.chat())
-			a["message_id"], a["emoji"], a["remove"] = s.sentMessage(p), "👍", false
+			a["message_id"], a["emoji"], a["remove"] = sentMessage(s, p), "👍", false
 			return a
 		}},
 	{op: contract.OpThreadCreate, reqs: []string{"OUT-025", "OUT-009"},
@@ -172,7 +172,7 @@ func init() {
 			Text: fmt.Sprintf("an advertised %s action gets exactly one well-formed outbound_result, never unsupported_op", oc.op),
 			Op:   oc.op,
 		}, func(s *S) {
-			plat := s.usePlatformFor(oc.op)
+			plat := usePlatformFor(s, oc.op)
 			p, _ := s.connect()
 			a := oc.action(s, p)
 			rid := newRequestID()
@@ -329,7 +329,7 @@ var _ = connectorCase(Case{
 	Text: "repeating a draft with final:true for the same chat and draft_id creates no second message and returns the same message_id",
 	Op:   contract.OpDraft,
 }, func(s *S) {
-	plat := s.usePlatformFor(contract.OpDraft)
+	plat := usePlatformFor(s, contract.OpDraft)
 	p, _ := s.connect()
 	a := baseAction("draft", s.chat())
 	a["draft_id"], a["content"], a["final"] = 7, "conformance: sealed", true
@@ -410,7 +410,7 @@ var _ = connectorCase(Case{
 	Text: "a thread_rename whose only_if_current_name does not hold is answered success:true (and leaves the name alone)",
 	Op:   contract.OpThreadRename,
 }, func(s *S) {
-	plat := s.usePlatformFor(contract.OpThreadRename)
+	plat := usePlatformFor(s, contract.OpThreadRename)
 	p, ds := s.connect()
 	if !ds[0].SupportsOp(contract.OpThreadCreate) {
 		s.Untestable("the platform advertising thread_rename does not advertise thread_create, so no thread of known name can be made")

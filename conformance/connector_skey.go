@@ -12,7 +12,7 @@ var _ = connectorCase(Case{
 	Text:  "the connector resolves the session keys of two users in one group chat, and of a thread in it, the way the contract computes them: another instance's interrupt for each reaches the owner",
 	Needs: NeedControl,
 }, func(s *S) {
-	owner, other := s.twoInstances()
+	owner, other := twoInstances(s)
 	s.cc.creds = owner
 	po, _ := s.connect()
 	chat, thread := "conform-group-"+randHex(3), "conform-thread-"+randHex(3)

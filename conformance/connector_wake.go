@@ -33,7 +33,7 @@ type wakeServer struct {
 }
 
 // startWake serves a wake URL answering status for the rest of the case.
-func (s *S) startWake(status int) *wakeServer {
+func startWake(s *S, status int) *wakeServer {
 	w := &wakeServer{status: status, hit: make(chan struct{}, 16)}
 	w.srv = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
@@ -57,7 +57,7 @@ func (w *wakeServer) requests() []wakeRecord {
 }
 
 // enrollWithWake enrolls the case's gateway with the wake URL.
-func (s *S) enrollWithWake(w *wakeServer) {
+func enrollWithWake(s *S, w *wakeServer) {
 	t := s.run.conn
 	creds, err := t.credsFor(s.ctx, slug(s.c.ID), &enrollSpec{WakeURL: w.url()})
 	if err != nil {
@@ -68,9 +68,9 @@ func (s *S) enrollWithWake(w *wakeServer) {
 }
 
 // flippedAway connects, goes idle and disconnects.
-func (s *S) flippedAway() {
+func flippedAway(s *S) {
 	p, _ := s.connect()
-	s.goIdle(p)
+	goIdle(s, p)
 	p.closeNormal()
 }
 
@@ -80,9 +80,9 @@ var _ = connectorCase(Case{
 	Text:  "the first event buffered for a flipped instance triggers one bare GET to its wake URL, and no second one within the cooldown",
 	Needs: NeedWake | NeedControl,
 }, func(s *S) {
-	w := s.startWake(http.StatusNoContent)
-	s.enrollWithWake(w)
-	s.flippedAway()
+	w := startWake(s, http.StatusNoContent)
+	enrollWithWake(s, w)
+	flippedAway(s)
 	s.inject(s.newMessage("wake up"))
 	select {
 	case <-w.hit:
@@ -112,9 +112,9 @@ var _ = connectorCase(Case{
 	Text:  "a failing wake request is swallowed: the event stays buffered and is replayed when the gateway reconnects",
 	Needs: NeedWake | NeedControl,
 }, func(s *S) {
-	w := s.startWake(http.StatusInternalServerError)
-	s.enrollWithWake(w)
-	s.flippedAway()
+	w := startWake(s, http.StatusInternalServerError)
+	enrollWithWake(s, w)
+	flippedAway(s)
 	m := s.newMessage("wake fails")
 	s.inject(m)
 	select {
@@ -123,7 +123,7 @@ var _ = connectorCase(Case{
 		s.Untestable("no wake request was sent (see WAKE-002/bare-get)")
 	}
 	p, _ := s.connect()
-	p.ack(p.expectReplay("WAKE-004", m))
+	ack(p, expectReplay(p, "WAKE-004", m))
 })
 
 // signedHeader returns the name of a header that carries a signature or a

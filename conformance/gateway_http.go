@@ -36,7 +36,7 @@ var _ = gatewayCase(Case{
 	ask := g.newMessage("/media")
 	g.inject(ask)
 	up := g.f.awaitRequests(1, s.within(1), "HTTP-019", "a POST /relay/media (echo profile: /media)", isMediaUpload)[0]
-	s.checkUpgradeBearer(g, up, "HTTP-009")
+	checkUpgradeBearer(s, g, up, "HTTP-009")
 	s.Check(up.Header.Get("Content-Type") != "", "HTTP-019", "a Content-Type header on the upload", "none")
 	name := up.Header.Get(contract.HeaderMediaFilename)
 	s.Check(name != "" && utf8.RuneCountInString(name) <= 255, "HTTP-019", "an "+contract.HeaderMediaFilename+" header of 1 to 255 characters",
@@ -45,7 +45,7 @@ var _ = gatewayCase(Case{
 })
 
 // downloadOf matches the gateway's GET of rawURL.
-func (g *gwCase) downloadOf(rawURL string) func(gwHTTP) bool {
+func downloadOf(g *gwCase, rawURL string) func(gwHTTP) bool {
 	server, path := "front", strings.TrimPrefix(rawURL, g.f.url())
 	if !strings.HasPrefix(rawURL, g.f.url()+"/") {
 		server, path = "elsewhere", strings.TrimPrefix(rawURL, g.f.elsewhereURL())
@@ -65,10 +65,10 @@ var _ = gatewayCase(Case{
 	m := g.newMessage("/attachments")
 	m.MediaURLs = []string{u.own, u.foreign, u.sideways}
 	g.inject(m)
-	own := g.f.awaitRequests(1, s.within(1), "HTTP-022", "a GET of the re-hosted attachment "+u.own, g.downloadOf(u.own))[0]
-	s.checkUpgradeBearer(g, own, "HTTP-022")
+	own := g.f.awaitRequests(1, s.within(1), "HTTP-022", "a GET of the re-hosted attachment "+u.own, downloadOf(g, u.own))[0]
+	checkUpgradeBearer(s, g, own, "HTTP-022")
 	for _, url := range []string{u.foreign, u.sideways} {
-		r := g.f.awaitRequests(1, s.within(1), "HTTP-022", "a GET of "+url+" (echo profile: /attachments fetches every media_url)", g.downloadOf(url))[0]
+		r := g.f.awaitRequests(1, s.within(1), "HTTP-022", "a GET of "+url+" (echo profile: /attachments fetches every media_url)", downloadOf(g, url))[0]
 		s.Check(r.Header.Get("Authorization") == "", "HTTP-022", "no Authorization on "+url+", which is not the connector's re-host",
 			"Authorization: Bearer %s", describeToken(r.bearer()))
 	}
@@ -105,7 +105,7 @@ var bootIdentities = []identity{{Platform: "telegram", BotID: "conform-telegram"
 // bearer, and with GATEWAY_RELAY_URL in its ws://…/relay form so the HTTP
 // routes must be derived from it (HTTP-007). answer scripts the answers to
 // provision requests reaching the front.
-func (s *S) provisionConfig(idTok *string, answer func(g *gwCase, req gwHTTP) (httpAnswer, bool)) gwConfig {
+func provisionConfig(s *S, idTok *string, answer func(g *gwCase, req gwHTTP) (httpAnswer, bool)) gwConfig {
 	*idTok = "conform-identity-" + randHex(16)
 	s.tr.Redact(*idTok)
 	return gwConfig{
@@ -144,7 +144,7 @@ var _ = gatewayCase(Case{
 	Text: "without a secret the gateway provisions once per fronted platform at <base>/relay/provision, with its identity bearer, one gateway id and a well-formed body, then dials with the secret it got",
 }, func(s *S) {
 	var idTok string
-	g := s.gateway(s.provisionConfig(&idTok, func(g *gwCase, req gwHTTP) (httpAnswer, bool) {
+	g := s.gateway(provisionConfig(s, &idTok, func(g *gwCase, req gwHTTP) (httpAnswer, bool) {
 		if isProvision(req) {
 			return provisionAnswer(g, true), true
 		}
@@ -188,7 +188,7 @@ var _ = gatewayCase(Case{
 	Text: "a 2xx provision answer without a secret counts as a failure: the gateway dials with the secret of a later answer that has one",
 }, func(s *S) {
 	var idTok string
-	g := s.gateway(s.provisionConfig(&idTok, func(g *gwCase, req gwHTTP) (httpAnswer, bool) {
+	g := s.gateway(provisionConfig(s, &idTok, func(g *gwCase, req gwHTTP) (httpAnswer, bool) {
 		if !isProvision(req) {
 			return httpAnswer{}, false
 		}
@@ -213,7 +213,7 @@ var _ = gatewayCase(Case{
 	Text: "a provision request redirected to another origin reaches it without Authorization",
 }, func(s *S) {
 	var idTok string
-	g := s.gateway(s.provisionConfig(&idTok, func(g *gwCase, req gwHTTP) (httpAnswer, bool) {
+	g := s.gateway(provisionConfig(s, &idTok, func(g *gwCase, req gwHTTP) (httpAnswer, bool) {
 		switch {
 		case isProvision(req):
 			return httpAnswer{Status: http.StatusTemporaryRedirect, Location: g.f.elsewhereURL() + "/relay/provision"}, true
@@ -250,7 +250,7 @@ var _ = gatewayCase(Case{
 	g := s.gateway(gwConfig{Env: map[string]string{knob: "all"}})
 	r := g.f.awaitRequests(1, g.startTimeout(), "HTTP-004", "a POST /relay/policy for "+g.ids[0].Platform+" ("+knob+"=all)",
 		route("front", http.MethodPost, "/relay/policy"))[0]
-	s.checkUpgradeBearer(g, r, "HTTP-009")
+	checkUpgradeBearer(s, g, r, "HTTP-009")
 	for _, v := range contract.ValidateBody(contract.BodyPolicyRequest, r.Body) {
 		s.Failf("HTTP-004", "a well-formed policy body", "%s: %s (%s) in %s", v.Field, v.Message, v.Requirement, r.Body)
 	}
@@ -309,7 +309,7 @@ var _ = gatewayCase(Case{
 
 // checkUpgradeBearer fails the case under id unless req carries an
 // unexpired upgrade token of the case's gateway, signed with its secret.
-func (s *S) checkUpgradeBearer(g *gwCase, req gwHTTP, id string) {
+func checkUpgradeBearer(s *S, g *gwCase, req gwHTTP, id string) {
 	tok := req.bearer()
 	if tok == "" {
 		s.Failf(id, "Authorization: Bearer <upgrade token> on "+req.String(), "no bearer")

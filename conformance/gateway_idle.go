@@ -128,7 +128,7 @@ const knobGoIdleTimeoutLong = 20 * knobGoIdleTimeout
 // it go dormant through the echo profile's /dormant while the suite holds
 // the ack, and returns the connection and the holder once going_idle is
 // sent.
-func (s *S) goDormant(wait time.Duration) (*gwCase, *gwConn, *holder) {
+func goDormant(s *S, wait time.Duration) (*gwCase, *gwConn, *holder) {
 	g := s.gateway(gwConfig{Env: map[string]string{EnvGoIdleTimeout: wait.String()}})
 	c := g.handshaked(1)
 	h := g.hold(contract.TypeGoingIdleAck)
@@ -146,7 +146,7 @@ var _ = gatewayCase(Case{
 	Text:  "a gateway going dormant keeps its socket while going_idle_ack is held back, and suspends (closes) once it arrives",
 	Needs: NeedEcho | NeedTimers,
 }, func(s *S) {
-	g, c, h := s.goDormant(knobGoIdleTimeoutLong)
+	g, c, h := goDormant(s, knobGoIdleTimeoutLong)
 	s.Step("hold the ack for 300 ms")
 	if g.f.await(300*time.Millisecond, c.isClosed) {
 		s.Failf("IDLE-019", "the socket kept until going_idle_ack arrives", "%s before the ack", closeNote(c))
@@ -165,7 +165,7 @@ var _ = gatewayCase(Case{
 	Text:  "a gateway whose going_idle_ack never comes stays connected after its wait runs out",
 	Needs: NeedEcho | NeedTimers,
 }, func(s *S) {
-	g, c, _ := s.goDormant(knobGoIdleTimeout)
+	g, c, _ := goDormant(s, knobGoIdleTimeout)
 	wait := knobGoIdleTimeout + s.within(0.2)
 	s.Step("never send the ack; watch the socket for %s", wait)
 	if g.f.await(wait, c.isClosed) {
@@ -238,7 +238,7 @@ var _ = gatewayCase(Case{
 	Text:  "a buffered passthrough_forward whose work the gateway fails to admit (a Discord /reject slash command, echo profile) is not acked",
 	Needs: NeedEcho,
 }, func(s *S) {
-	g, bid := s.discordForwardBuffered(`{"type":2,"id":"conform-interaction","guild_id":"conform-guild","channel_id":"conform-chat-reject","data":{"name":"reject","options":[]},"member":{"user":{"id":"conform-user"}}}`)
+	g, bid := discordForwardBuffered(s, `{"type":2,"id":"conform-interaction","guild_id":"conform-guild","channel_id":"conform-chat-reject","data":{"name":"reject","options":[]},"member":{"user":{"id":"conform-user"}}}`)
 	g.f.expectNoFrame(s.within(0.5), "IDLE-015", "no inbound_ack for the forward the gateway failed to admit ("+bid+", /reject)", ackFor(bid))
 })
 
@@ -247,7 +247,7 @@ var _ = gatewayCase(Case{
 	Reqs: []string{"IDLE-015"},
 	Text: "a buffered passthrough_forward of a Discord button press is acked once admitted, a press on a prompt of another process included",
 }, func(s *S) {
-	g, bid := s.discordForwardBuffered(`{"type":3,"id":"conform-press","guild_id":"conform-guild","channel_id":"conform-chat-press","data":{"custom_id":"hp1:conform-other.` + randHex(4) + `:yes"},"message":{"id":"conform-msg"},"member":{"user":{"id":"conform-user"}}}`)
+	g, bid := discordForwardBuffered(s, `{"type":3,"id":"conform-press","guild_id":"conform-guild","channel_id":"conform-chat-press","data":{"custom_id":"hp1:conform-other.`+randHex(4)+`:yes"},"message":{"id":"conform-msg"},"member":{"user":{"id":"conform-user"}}}`)
 	g.f.expectFrame("IDLE-015", "an inbound_ack for the buffered press forward "+bid, ackFor(bid))
 	g.f.expectNoFrame(s.quiet(), "IDLE-015", "exactly one ack", ackFor(bid))
 })
@@ -255,7 +255,7 @@ var _ = gatewayCase(Case{
 // discordForwardBuffered buffers a Discord interaction (body) as a
 // passthrough_forward before a gateway fronting discord starts, waits for
 // its handshake and returns it with the forward's buffer id.
-func (s *S) discordForwardBuffered(body string) (*gwCase, string) {
+func discordForwardBuffered(s *S, body string) (*gwCase, string) {
 	var bid string
 	discord := []identity{{Platform: "discord", BotID: "conform-discord"}}
 	g := s.gateway(gwConfig{Identities: discord, Before: func(g *gwCase) {

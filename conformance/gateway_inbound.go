@@ -131,7 +131,7 @@ var _ = gatewayCase(Case{
 
 // injectPress delivers a press on option optionID of prompt promptID, as
 // the event m (its text is "/<option id>").
-func (g *gwCase) injectPress(m userMessage, promptID, optionID string) {
+func injectPress(g *gwCase, m userMessage, promptID, optionID string) {
 	m.Text = "/" + optionID
 	var ev map[string]any
 	_ = json.Unmarshal(eventJSON(m), &ev)
@@ -172,11 +172,11 @@ var _ = gatewayCase(Case{
 	}
 	elsewhere := g.newMessage("")
 	s.Step("press %s on the foreign prompt %s in %s", optID, foreign, elsewhere.ChatID)
-	g.injectPress(elsewhere, foreign, optID)
+	injectPress(g, elsewhere, foreign, optID)
 	s.Step("press %s on the gateway's own prompt %s", optID, own)
 	press := ask
 	press.MessageID = "m-" + randHex(6)
-	g.injectPress(press, own, optID)
+	injectPress(g, press, own, optID)
 	g.f.expectFrame("IN-014", fmt.Sprintf("the answer to the press on its own prompt: a send with \"chose %s\" in %s (echo profile)", label, ask.ChatID),
 		func(f gwFrame) bool {
 			return outboundFor(ask.ChatID)(f) && actionOf(f)["op"] == contract.OpSend && strings.Contains(contentOf(f), "chose "+label)

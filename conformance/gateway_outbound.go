@@ -449,7 +449,7 @@ var _ = gatewayCase(Case{
 
 // mediaBytes reads an item back from the case's connector as the case's
 // gateway; ok is false when the connector has no such item for it.
-func (g *gwCase) mediaBytes(id string) (data []byte, ok bool) {
+func mediaBytes(g *gwCase, id string) (data []byte, ok bool) {
 	req, _ := http.NewRequest(http.MethodGet, g.sim.URL()+"/relay/media/"+id, nil)
 	req.Header.Set("Authorization", "Bearer "+contract.MintTokenTTL(g.gatewayID, g.secret, time.Now(), time.Minute))
 	resp, err := http.DefaultClient.Do(req)
@@ -485,7 +485,7 @@ var _ = gatewayCase(Case{
 	if len(ups) == 0 {
 		s.Failf("OUT-023", "a send_media of uploaded bytes", "no upload to /relay/media before it")
 	}
-	got, ok := g.mediaBytes(strings.TrimPrefix(src, prefix))
+	got, ok := mediaBytes(g, strings.TrimPrefix(src, prefix))
 	s.Check(ok && bytes.Equal(got, ups[len(ups)-1].Body), "OUT-023", "source_url naming the item the gateway uploaded",
 		"the connector has %s under that id", map[bool]string{true: fmt.Sprintf("%d other bytes", len(got)), false: "nothing"}[ok])
 })

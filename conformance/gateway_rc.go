@@ -25,15 +25,15 @@ var _ = gatewayCase(Case{
 		c := g.handshaked(i + 1)
 		s.Check(g.f.openConns() == 1, "RC-005", "one connection at a time", "%d open", g.f.openConns())
 		c.closeWith(cl.code, cl.reason)
-		if !g.waitDials(i+2, 2*g.capWait()) {
-			s.Failf("RC-004", fmt.Sprintf("a re-dial after close %d %q", cl.code, cl.reason), "no dial within %s", 2*g.capWait())
+		if !g.waitDials(i+2, 2*capWait(g)) {
+			s.Failf("RC-004", fmt.Sprintf("a re-dial after close %d %q", cl.code, cl.reason), "no dial within %s", 2*capWait(g))
 		}
 	}
 	g.handshaked(len(closes) + 1)
 })
 
 // capWait is the longest single backoff wait the gateway should take.
-func (g *gwCase) capWait() time.Duration {
+func capWait(g *gwCase) time.Duration {
 	if g.t.opts.Timers {
 		return knobBackoffCap + 2*time.Second
 	}
@@ -57,7 +57,7 @@ var _ = gatewayCase(Case{
 		})
 	}})
 	g.handshaked(refusals + 1)
-	s.checkLadder(g, "RC-006", refusals)
+	checkLadder(s, g, "RC-006", refusals)
 })
 
 // checkLadder checks the gaps before dials 2..n+1 against the ladder: each
@@ -68,8 +68,8 @@ var _ = gatewayCase(Case{
 // jitter. For five uniform draws that happens by chance with probability
 // about 5·0.05⁴ = 3·10⁻⁵. Positions are clamped to [0, 1]: a wait measured
 // a little past d, by the latency of the dial itself, sits at the top.
-func (s *S) checkLadder(g *gwCase, id string, n int) {
-	gaps := g.gaps()
+func checkLadder(s *S, g *gwCase, id string, n int) {
+	gaps := gaps(g)
 	var pos []float64
 	for i := 0; i < n && i < len(gaps); i++ {
 		d := backoffCeiling(knobBackoffBase, knobBackoffCap, i+1)
@@ -118,12 +118,12 @@ var _ = gatewayCase(Case{
 	g := s.gateway(gwConfig{})
 	const rounds = 4
 	for i := 1; i <= rounds; i++ {
-		g.closeAfterHandshake(i, 1011, "internal error")
-		if !g.waitDials(i+1, 2*g.capWait()) {
+		closeAfterHandshake(g, i, 1011, "internal error")
+		if !g.waitDials(i+1, 2*capWait(g)) {
 			s.Failf("RC-004", "a re-dial after close 1011", "no dial %d", i+1)
 		}
 	}
-	gaps := g.gaps()
+	gaps := gaps(g)
 	for i := 1; i < rounds && i < len(gaps); i++ {
 		d := backoffCeiling(knobBackoffBase, knobBackoffCap, i+1)
 		if gaps[i] < d/2-25*time.Millisecond {
@@ -149,7 +149,7 @@ var _ = gatewayCase(Case{
 			return dialPlan{}
 		})
 	}})
-	if !g.waitDials(3, g.startTimeout()+2*g.capWait()) {
+	if !g.waitDials(3, g.startTimeout()+2*capWait(g)) {
 		s.Failf("RC-008", "a third dial after HTTP 401 and 403", "%d dials", g.f.dialCount())
 	}
 	g.handshaked(3)
@@ -169,7 +169,7 @@ var _ = gatewayCase(Case{
 			return dialPlan{}
 		})
 	}})
-	if !g.waitDials(3, g.startTimeout()+2*g.capWait()) {
+	if !g.waitDials(3, g.startTimeout()+2*capWait(g)) {
 		s.Failf("RC-010", "dialling on after two 4401 \"unauthorized\" before any descriptor", "%d dials", g.f.dialCount())
 	}
 	g.handshaked(3)
@@ -186,7 +186,7 @@ var _ = gatewayCase(Case{
 		env[EnvBackoffCap] = "3s"
 	}
 	g := s.gateway(gwConfig{Env: env})
-	c := g.closeAfterHandshake(1, contract.CloseUnauthorized, contract.ReasonUnauthorized)
+	c := closeAfterHandshake(g, 1, contract.CloseUnauthorized, contract.ReasonUnauthorized)
 	_, _, _, closedAt := c.closeInfo()
 	if !g.waitDials(2, 5*time.Second) {
 		s.Failf("RC-011", "an immediate re-dial after the first 4401", "no re-dial")
@@ -209,7 +209,7 @@ var _ = gatewayCase(Case{
 		}
 		return dialPlan{}
 	})
-	g.closeAfterHandshake(1, contract.CloseUnauthorized, contract.ReasonUnauthorized)
+	closeAfterHandshake(g, 1, contract.CloseUnauthorized, contract.ReasonUnauthorized)
 	if !g.waitDials(2, 5*time.Second) {
 		s.Failf("RC-011", "the fresh-token re-dial after the first 4401", "no re-dial")
 	}
@@ -229,8 +229,8 @@ var _ = gatewayCase(Case{
 		}
 		return dialPlan{}
 	})
-	g.closeAfterHandshake(1, contract.CloseUnauthorized, contract.ReasonExpired)
-	if !g.waitDials(4, 3*g.capWait()) {
+	closeAfterHandshake(g, 1, contract.CloseUnauthorized, contract.ReasonExpired)
+	if !g.waitDials(4, 3*capWait(g)) {
 		s.Failf("RC-013", "re-dials after three 4401 \"expired\" in a row", "%d dials", g.f.dialCount())
 	}
 	g.handshaked(4)
@@ -252,15 +252,15 @@ var _ = gatewayCase(Case{
 		}
 		return dialPlan{}
 	})
-	g.closeAfterHandshake(1, contract.CloseUnauthorized, contract.ReasonUnauthorized)
-	if !g.waitDials(3, 2*g.capWait()) {
+	closeAfterHandshake(g, 1, contract.CloseUnauthorized, contract.ReasonUnauthorized)
+	if !g.waitDials(3, 2*capWait(g)) {
 		s.Failf("RC-014", "a dial after the refused fresh-token dial", "%d dials", g.f.dialCount())
 	}
 	g.noMoreDials(3, g.terminalWait(), "RC-014", "no dial after a 4401 on the dial that inherited the fresh-token role")
 })
 
 // gaps returns the times between successive dials, from dial 1.
-func (g *gwCase) gaps() []time.Duration {
+func gaps(g *gwCase) []time.Duration {
 	var out []time.Duration
 	for n := 2; n <= g.f.dialCount(); n++ {
 		out = append(out, g.f.dial(n).At.Sub(g.f.dial(n-1).At))
@@ -282,7 +282,7 @@ func backoffCeiling(base, cap time.Duration, n int) time.Duration {
 
 // closeAfterHandshake closes connection n with code and reason once it is
 // handshaked.
-func (g *gwCase) closeAfterHandshake(n, code int, reason string) *gwConn {
+func closeAfterHandshake(g *gwCase, n, code int, reason string) *gwConn {
 	c := g.handshaked(n)
 	c.closeWith(code, reason)
 	return c
