@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/simulator"
 )
 
 // Gateway-suite cases, one file per contract section (gateway_<section>.go,
@@ -358,4 +359,26 @@ func (g *gwCase) noMoreDials(n int, d time.Duration, id, what string) {
 	if g.f.await(d, func() bool { return g.f.dialCount() > n }) {
 		g.s.Failf(id, what, "dial %d at +%s", n+1, g.f.dial(n+1).At.Sub(g.f.dial(n).At).Round(time.Millisecond))
 	}
+}
+
+// resultScript is how the in-process connector answers the case gateway's
+// matching actions: the cases' narrow view of simulator.ResultScript, so
+// the cases reach the simulator only through the harness.
+type resultScript struct {
+	Op             string        // the op it answers; "" for every op
+	ChatID         string        // the chat it answers; "" for every chat
+	Delay          time.Duration // holds the answer back this long
+	EgressDeclined bool          // answers the contract's egress decline (OUT-011)
+}
+
+// script installs sc for the case's gateway.
+func (g *gwCase) script(sc resultScript) error {
+	_, err := g.sim.Script(simulator.ResultScript{GatewayID: g.gatewayID, Op: sc.Op, ChatID: sc.ChatID, Delay: sc.Delay, EgressDeclined: sc.EgressDeclined})
+	return err
+}
+
+// injectEvent makes the in-process connector deliver a raw MessageEvent
+// to the case's gateway, unchanged.
+func (g *gwCase) injectEvent(raw json.RawMessage) (simulator.Delivery, error) {
+	return g.sim.InjectEvent(simulator.InjectRequest{GatewayID: g.gatewayID, Event: raw})
 }

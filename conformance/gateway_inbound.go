@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/relaykit/relaykit/contract"
-	"github.com/relaykit/relaykit/simulator"
 )
 
 // Gateway cases of section 6 of the contract, Inbound, interrupts and passthrough (IN-*).
@@ -139,7 +138,7 @@ func injectPress(g *gwCase, m userMessage, promptID, optionID string) {
 	ev["prompt_response"] = map[string]any{"prompt_id": promptID, "option_id": optionID}
 	raw, _ := json.Marshal(ev)
 	g.s.Logf("inject a press on %s:%s in %s/%s", promptID, optionID, m.Platform, m.ChatID)
-	d, err := g.sim.InjectEvent(simulator.InjectRequest{GatewayID: g.gatewayID, Event: raw})
+	d, err := g.injectEvent(raw)
 	if err != nil {
 		g.s.Harness("inject a prompt press: %v", err)
 	}

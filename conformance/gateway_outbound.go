@@ -12,7 +12,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/relaykit/relaykit/contract"
-	"github.com/relaykit/relaykit/simulator"
 )
 
 // Gateway cases of section 5 of the contract, Outbound actions and results (OUT-*).
@@ -27,7 +26,7 @@ var _ = gatewayCase(Case{
 }, func(s *S) {
 	g := s.gateway(gwConfig{})
 	g.handshaked(1)
-	if _, err := g.sim.Script(simulator.ResultScript{GatewayID: g.gatewayID, Op: contract.OpSend, Delay: time.Hour}); err != nil {
+	if err := g.script(resultScript{Op: contract.OpSend, Delay: time.Hour}); err != nil {
 		s.Harness("script delayed results: %v", err)
 	}
 	var ms []userMessage
@@ -123,7 +122,7 @@ var _ = gatewayCase(Case{
 	g := s.gateway(gwConfig{})
 	g.handshaked(1)
 	m := g.newMessage("declined content")
-	if _, err := g.sim.Script(simulator.ResultScript{GatewayID: g.gatewayID, ChatID: m.ChatID, EgressDeclined: true}); err != nil {
+	if err := g.script(resultScript{ChatID: m.ChatID, EgressDeclined: true}); err != nil {
 		s.Harness("script a decline: %v", err)
 	}
 	g.inject(m)
@@ -157,7 +156,7 @@ var _ = gatewayCase(Case{
 	g.handshaked(1)
 	for _, a := range tried {
 		m := g.newMessage(a.cmd)
-		if _, err := g.sim.Script(simulator.ResultScript{GatewayID: g.gatewayID, ChatID: m.ChatID, Op: a.op, EgressDeclined: true}); err != nil {
+		if err := g.script(resultScript{ChatID: m.ChatID, Op: a.op, EgressDeclined: true}); err != nil {
 			s.Harness("script a decline: %v", err)
 		}
 		g.inject(m)
