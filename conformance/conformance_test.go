@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relaykit/relaykit/conformance/internal/harness"
+
 	"github.com/onsi/ginkgo/v2/types"
 
 	"github.com/relaykit/relaykit/internal/deviation"
@@ -30,7 +32,7 @@ func TestCaseLabels(t *testing.T) {
 			ls := c.Labels()
 			nLevels := 0
 			for _, l := range ls {
-				if isLevel(l) {
+				if harness.IsLevel(l) {
 					nLevels++
 				}
 			}
@@ -45,7 +47,7 @@ func TestCaseLabels(t *testing.T) {
 					t.Errorf("%s: labels %v miss requirement %s", c.ID, ls, id)
 				}
 			}
-			if !strings.HasPrefix(c.SpecRef(), contractDoc+"#") {
+			if !strings.HasPrefix(c.SpecRef(), harness.ContractDoc+"#") {
 				t.Errorf("%s: spec-ref %q", c.ID, c.SpecRef())
 			}
 		}
@@ -66,15 +68,15 @@ func contains(ls []string, s string) bool {
 // and no labels at all on containers. It uses this test binary's single
 // RunSpecs.
 func TestGinkgoTree(t *testing.T) {
-	rs := &runState{side: Connector, opts: Options{Output: discard{}}, dryRun: true}
-	res, err := execute(&failRecorder{}, rs, "dry-run")
+	rs := &harness.RunState{Side: Connector, Opts: Options{Output: discard{}}, DryRun: true}
+	res, err := harness.Execute(&harness.FailRecorder{}, rs, "dry-run")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rs.specs) != len(Cases(Connector)) {
-		t.Fatalf("%d specs for %d cases", len(rs.specs), len(Cases(Connector)))
+	if len(rs.Specs) != len(Cases(Connector)) {
+		t.Fatalf("%d specs for %d cases", len(rs.Specs), len(Cases(Connector)))
 	}
-	for _, sr := range rs.specs {
+	for _, sr := range rs.Specs {
 		for _, ls := range sr.ContainerHierarchyLabels {
 			if len(ls) > 0 {
 				t.Errorf("%s: container labels %v", sr.LeafNodeText, ls)
@@ -82,7 +84,7 @@ func TestGinkgoTree(t *testing.T) {
 		}
 		levels := 0
 		for _, l := range sr.LeafNodeLabels {
-			if isLevel(l) {
+			if harness.IsLevel(l) {
 				levels++
 			}
 		}
@@ -94,7 +96,7 @@ func TestGinkgoTree(t *testing.T) {
 		t.Error("result misses AUTH-010/wrong-secret")
 	}
 	// A second run in one process is refused, not crashed.
-	if _, err := execute(&failRecorder{}, &runState{side: Gateway}, "again"); err == nil {
+	if _, err := harness.Execute(&harness.FailRecorder{}, &harness.RunState{Side: Gateway}, "again"); err == nil {
 		t.Error("second execute: no error")
 	}
 }
@@ -116,21 +118,21 @@ func TestClassify(t *testing.T) {
 		want Verdict
 	}{
 		{sr(types.SpecStatePassed, ""), Pass},
-		{sr(types.SpecStatePassed, "", entryWarning), Warn},
-		{sr(types.SpecStateSkipped, prefixUntestable+"no hook"), Untestable},
-		{sr(types.SpecStateSkipped, prefixWarning+"SHOULD"), Warn},
-		{sr(types.SpecStateSkipped, prefixNotApplicable+"feature"), NotApplicable},
-		{sr(types.SpecStateSkipped, prefixNotSelected+"--focus"), Skipped},
+		{sr(types.SpecStatePassed, "", harness.EntryWarning), Warn},
+		{sr(types.SpecStateSkipped, harness.PrefixUntestable+"no hook"), Untestable},
+		{sr(types.SpecStateSkipped, harness.PrefixWarning+"SHOULD"), Warn},
+		{sr(types.SpecStateSkipped, harness.PrefixNotApplicable+"feature"), NotApplicable},
+		{sr(types.SpecStateSkipped, harness.PrefixNotSelected+"--focus"), Skipped},
 		{sr(types.SpecStateSkipped, ""), Skipped},
 		{sr(types.SpecStateSkipped, "some other skip"), HarnessError},
-		{sr(types.SpecStateFailed, prefixNonConformant+"AUTH-010"), Fail},
+		{sr(types.SpecStateFailed, harness.PrefixNonConformant+"AUTH-010"), Fail},
 		{sr(types.SpecStateFailed, "gomega said no"), Fail},
-		{sr(types.SpecStateFailed, prefixHarness+"dial"), HarnessError},
+		{sr(types.SpecStateFailed, harness.PrefixHarness+"dial"), HarnessError},
 		{sr(types.SpecStatePanicked, "boom"), HarnessError},
 		{sr(types.SpecStateTimedout, "slow"), HarnessError},
 	}
 	for _, c := range cases {
-		if got, _ := classify(c.r); got != c.want {
+		if got, _ := harness.Classify(c.r); got != c.want {
 			t.Errorf("classify(%v %q) = %s, want %s", c.r.State, c.r.Failure.Message, got, c.want)
 		}
 	}
@@ -245,23 +247,23 @@ func TestBaselineForTheOtherSideRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.checkSide(Connector); err == nil {
+	if err := b.CheckSide(Connector); err == nil {
 		t.Error("a gateway baseline accepted for the connector suite")
 	}
 	b, err = ParseBaseline([]byte("expected_failures:\n  - case: AUTH-010/wrong-secret\n    reason: r\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.checkSide(Gateway); err == nil {
+	if err := b.CheckSide(Gateway); err == nil {
 		t.Error("a connector case accepted in a gateway baseline")
 	}
-	if err := b.checkSide(Connector); err != nil {
+	if err := b.CheckSide(Connector); err != nil {
 		t.Errorf("a connector baseline refused for the connector suite: %v", err)
 	}
 }
 
 func TestTranscriptRedactsSecrets(t *testing.T) {
-	tr := newTranscript()
+	tr := harness.NewTranscript()
 	tr.Redact("s3cret-value")
 	tr.Sent("c1", []byte(`{"type":"hello","x":"s3cret-value"}`+"\n"), false)
 	tr.Event("http", "Authorization: Bearer %s", "s3cret-value")
@@ -357,14 +359,14 @@ func TestUndeclaredRouteWithNonJSONSuccessIsNoted(t *testing.T) {
 		_, _ = w.Write([]byte("<html>welcome</html>"))
 	}))
 	defer srv.Close()
-	rs := &runState{side: Connector}
-	rs.setFeature("media", true, "declared")
-	tg := &connectorTarget{base: srv.URL}
-	tg.probeUndeclaredRoutes(context.Background(), rs)
-	if len(rs.notes) != 3 {
-		t.Fatalf("notes %q; want one for each of policy, provision and enroll", rs.notes)
+	rs := &harness.RunState{Side: Connector}
+	rs.SetFeature("media", true, "declared")
+	tg := &harness.ConnectorTarget{Base: srv.URL}
+	tg.ProbeUndeclaredRoutes(context.Background(), rs)
+	if len(rs.Notes) != 3 {
+		t.Fatalf("notes %q; want one for each of policy, provision and enroll", rs.Notes)
 	}
-	for _, n := range rs.notes {
+	for _, n := range rs.Notes {
 		if strings.Contains(n, "/relay/media") {
 			t.Errorf("a declared feature's route was noted: %s", n)
 		}

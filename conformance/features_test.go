@@ -5,15 +5,17 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/relaykit/relaykit/conformance/internal/harness"
+
 	"github.com/google/go-cmp/cmp"
 )
 
 func TestResolveFeatures(t *testing.T) {
-	got, err := resolveFeatures(map[string]bool{FeatureAll: true, "wake": false})
+	got, err := harness.ResolveFeatures(map[string]bool{FeatureAll: true, "wake": false})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range optionalFeatures() {
+	for _, name := range harness.OptionalFeatures() {
 		if want := name != "wake"; got[name] != want {
 			t.Errorf("%s = %v, want %v", name, got[name], want)
 		}
@@ -21,15 +23,15 @@ func TestResolveFeatures(t *testing.T) {
 	if _, ok := got[FeatureAll]; ok {
 		t.Error("all kept as a feature name")
 	}
-	got, err = resolveFeatures(map[string]bool{"prompt": true})
+	got, err = harness.ResolveFeatures(map[string]bool{"prompt": true})
 	if err != nil || !cmp.Equal(got, map[string]bool{"prompt": true}) {
 		t.Errorf("resolveFeatures(prompt) = %v, %v", got, err)
 	}
-	if _, err := resolveFeatures(map[string]bool{"promt": true}); err == nil || !strings.Contains(err.Error(), `unknown feature promt; known: `) || !strings.Contains(err.Error(), "prompt") {
+	if _, err := harness.ResolveFeatures(map[string]bool{"promt": true}); err == nil || !strings.Contains(err.Error(), `unknown feature promt; known: `) || !strings.Contains(err.Error(), "prompt") {
 		t.Errorf("a misspelt feature: %v", err)
 	}
 	for _, name := range []string{"core", FeatureAll} {
-		if slices.Contains(optionalFeatures(), name) {
+		if slices.Contains(harness.OptionalFeatures(), name) {
 			t.Errorf("optionalFeatures lists %q", name)
 		}
 	}
