@@ -1,19 +1,13 @@
 package conformance
 
 import (
-	"context"
 	"flag"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/relaykit/relaykit/conformance/internal/harness"
-
-	"github.com/onsi/ginkgo/v2/types"
 
 	"github.com/relaykit/relaykit/internal/deviation"
 )
@@ -104,39 +98,6 @@ func TestGinkgoTree(t *testing.T) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
-
-func TestClassify(t *testing.T) {
-	sr := func(state types.SpecState, msg string, entries ...string) types.SpecReport {
-		r := types.SpecReport{State: state, Failure: types.Failure{Message: msg}}
-		for _, e := range entries {
-			r.ReportEntries = append(r.ReportEntries, types.ReportEntry{Name: e})
-		}
-		return r
-	}
-	cases := []struct {
-		r    types.SpecReport
-		want Verdict
-	}{
-		{sr(types.SpecStatePassed, ""), Pass},
-		{sr(types.SpecStatePassed, "", harness.EntryWarning), Warn},
-		{sr(types.SpecStateSkipped, harness.PrefixUntestable+"no hook"), Untestable},
-		{sr(types.SpecStateSkipped, harness.PrefixWarning+"SHOULD"), Warn},
-		{sr(types.SpecStateSkipped, harness.PrefixNotApplicable+"feature"), NotApplicable},
-		{sr(types.SpecStateSkipped, harness.PrefixNotSelected+"--focus"), Skipped},
-		{sr(types.SpecStateSkipped, ""), Skipped},
-		{sr(types.SpecStateSkipped, "some other skip"), HarnessError},
-		{sr(types.SpecStateFailed, harness.PrefixNonConformant+"AUTH-010"), Fail},
-		{sr(types.SpecStateFailed, "gomega said no"), Fail},
-		{sr(types.SpecStateFailed, harness.PrefixHarness+"dial"), HarnessError},
-		{sr(types.SpecStatePanicked, "boom"), HarnessError},
-		{sr(types.SpecStateTimedout, "slow"), HarnessError},
-	}
-	for _, c := range cases {
-		if got, _ := harness.Classify(c.r); got != c.want {
-			t.Errorf("classify(%v %q) = %s, want %s", c.r.State, c.r.Failure.Message, got, c.want)
-		}
-	}
-}
 
 func TestExitCodesAndBaseline(t *testing.T) {
 	res := func(vs ...Verdict) *Result {
@@ -262,35 +223,6 @@ func TestBaselineForTheOtherSideRefused(t *testing.T) {
 	}
 }
 
-func TestTranscriptRedactsSecrets(t *testing.T) {
-	tr := harness.NewTranscript()
-	tr.Redact("s3cret-value")
-	tr.Sent("c1", []byte(`{"type":"hello","x":"s3cret-value"}`+"\n"), false)
-	tr.Event("http", "Authorization: Bearer %s", "s3cret-value")
-	out := tr.String()
-	if strings.Contains(out, "s3cret-value") {
-		t.Errorf("secret in transcript:\n%s", out)
-	}
-	if !strings.Contains(out, `\n`) {
-		t.Errorf("newline not shown:\n%s", out)
-	}
-}
-
-func TestMarkdownReport(t *testing.T) {
-	r := &Result{Side: Connector, Implementation: "acme 1.2", Target: "ws://x/relay", ContractVersion: 1, Started: time.Unix(0, 0),
-		Cases: []CaseResult{
-			{ID: "AUTH-010/wrong-secret", Level: "MUST", Requirements: []string{"AUTH-010"}, Verdict: Fail, Message: "AUTH-010 MUST\n  expected: x"},
-			{ID: "AUTH-007/exp-zero", Level: "SHOULD", Requirements: []string{"AUTH-007"}, Verdict: Warn, Message: "warned"},
-			{ID: "IN-001/inbound-shape", Level: "MUST", Requirements: []string{"IN-001"}, Verdict: Untestable, Message: "no hook"},
-		}}
-	md := string(r.Markdown())
-	for _, want := range []string{"acme 1.2", "contract version | 1", "| MUST | 0 | 1 | 0 | 0 | 0 | 1 | 0 | 0 |", "## Non-conformant (1)", "## Untestable (1)", "non-conformant"} {
-		if !strings.Contains(md, want) {
-			t.Errorf("report misses %q:\n%s", want, md)
-		}
-	}
-}
-
 func TestCoverageDocIsCurrent(t *testing.T) {
 	const path = "../docs/conformance.md"
 	got := CoverageMarkdown()
@@ -346,29 +278,6 @@ func TestDeviationMatrixCoversEveryMode(t *testing.T) {
 	for _, info := range deviation.All() {
 		if rows[info.ID] != 1 {
 			t.Errorf("deviation %s has %d matrix rows, want 1", info.ID, rows[info.ID])
-		}
-	}
-}
-
-// TestUndeclaredRouteWithNonJSONSuccessIsNoted: a catch-all server that
-// answers every path 200 with HTML gets a warning for each contract route
-// of a feature it does not declare, and nothing for declared ones.
-func TestUndeclaredRouteWithNonJSONSuccessIsNoted(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html")
-		_, _ = w.Write([]byte("<html>welcome</html>"))
-	}))
-	defer srv.Close()
-	rs := &harness.RunState{Side: Connector}
-	rs.SetFeature("media", true, "declared")
-	tg := &harness.ConnectorTarget{Base: srv.URL}
-	tg.ProbeUndeclaredRoutes(context.Background(), rs)
-	if len(rs.Notes) != 3 {
-		t.Fatalf("notes %q; want one for each of policy, provision and enroll", rs.Notes)
-	}
-	for _, n := range rs.Notes {
-		if strings.Contains(n, "/relay/media") {
-			t.Errorf("a declared feature's route was noted: %s", n)
 		}
 	}
 }

@@ -74,8 +74,8 @@ type GWCreds struct {
 	Fresh      bool // enrolled for this case through the control API
 }
 
-// ConnectorTarget is the connector under test.
-type ConnectorTarget struct {
+// connectorTarget is the connector under test.
+type connectorTarget struct {
 	Opts ConnectorOptions
 	Dial string // ws(s)://.../relay
 	Base string // http(s)://...
@@ -91,11 +91,11 @@ type connCase struct {
 	Creds GWCreds
 }
 
-func newConnectorTarget(o ConnectorOptions) (*ConnectorTarget, error) {
+func newConnectorTarget(o ConnectorOptions) (*connectorTarget, error) {
 	if strings.TrimSpace(o.URL) == "" {
 		return nil, errors.New("connector URL is required")
 	}
-	t := &ConnectorTarget{Opts: o, Dial: contract.DialURL(o.URL), Base: contract.BaseURL(o.URL)}
+	t := &connectorTarget{Opts: o, Dial: contract.DialURL(o.URL), Base: contract.BaseURL(o.URL)}
 	if u, err := url.Parse(t.Dial); err != nil || (u.Scheme != "ws" && u.Scheme != "wss") {
 		return nil, fmt.Errorf("connector URL %q does not give a ws:// or wss:// dial URL", o.URL)
 	}
@@ -157,7 +157,7 @@ func rootCause(err error) error {
 
 // prepare checks the control API and probes the connector's descriptors,
 // which decide the optional features in force.
-func (t *ConnectorTarget) prepare(ctx context.Context, rs *RunState) error {
+func (t *connectorTarget) prepare(ctx context.Context, rs *RunState) error {
 	if t.Ctl != nil {
 		info, err := t.Ctl.info(ctx)
 		if err != nil {
@@ -210,24 +210,24 @@ func (t *ConnectorTarget) prepare(ctx context.Context, rs *RunState) error {
 			if !ops[f] {
 				src = "not advertised"
 			}
-			rs.SetFeature(f, ops[f], src)
+			rs.setFeature(f, ops[f], src)
 		case t.Info.hasFeature(f):
-			rs.SetFeature(f, true, "declared")
+			rs.setFeature(f, true, "declared")
 		default:
-			rs.SetFeature(f, false, "not declared")
+			rs.setFeature(f, false, "not declared")
 		}
 	}
-	t.ProbeUndeclaredRoutes(ctx, rs)
+	t.probeUndeclaredRoutes(ctx, rs)
 	return errors.Join(probeErrs...)
 }
 
-// ProbeUndeclaredRoutes asks each contract HTTP route of an optional
+// probeUndeclaredRoutes asks each contract HTTP route of an optional
 // feature the connector does not declare for what it answers a request
 // without credentials. A 2xx whose body is not JSON (a catch-all web
 // server answering every path) would be read by a gateway as a success it
 // cannot parse: the run notes it as a warning. Nothing is judged, since a
 // connector need not serve an undeclared feature at all.
-func (t *ConnectorTarget) ProbeUndeclaredRoutes(ctx context.Context, rs *RunState) {
+func (t *connectorTarget) probeUndeclaredRoutes(ctx context.Context, rs *RunState) {
 	for _, r := range []struct{ feature, path string }{
 		{"policy", contract.PathPolicy}, {"media", contract.PathMedia},
 		{"provision", contract.PathProvision}, {"enroll", contract.PathEnroll},
@@ -259,7 +259,7 @@ func (t *ConnectorTarget) ProbeUndeclaredRoutes(ctx context.Context, rs *RunStat
 
 // CredsFor returns credentials for one case: a freshly enrolled gateway
 // when the control API is available, else the configured one.
-func (t *ConnectorTarget) CredsFor(ctx context.Context, label string, spec *EnrollSpec) (GWCreds, error) {
+func (t *connectorTarget) CredsFor(ctx context.Context, label string, spec *EnrollSpec) (GWCreds, error) {
 	if t.Ctl == nil {
 		c := GWCreds{GatewayID: t.Opts.GatewayID, Secret: t.Opts.Secret}
 		for _, p := range t.Opts.Platforms {
@@ -287,7 +287,7 @@ func RandHex(n int) string {
 }
 
 // lacks says why the target cannot meet need n, or "".
-func (t *ConnectorTarget) lacks(n Need) string {
+func (t *connectorTarget) lacks(n Need) string {
 	switch n {
 	case NeedControl:
 		if t.Ctl == nil {
@@ -319,7 +319,7 @@ func (t *ConnectorTarget) lacks(n Need) string {
 }
 
 // setup prepares a case: fresh credentials when possible.
-func (t *ConnectorTarget) setup(s *S) {
+func (t *connectorTarget) setup(s *S) {
 	if s.C.Needs&NeedWake != 0 {
 		// The wake cases enroll their own gateway with a wake URL.
 		s.Cc = &connCase{}
@@ -349,7 +349,7 @@ func probeDescriptors(ctx context.Context, dialURL string, c GWCreds) ([]contrac
 // advertises reports whether some fronted platform's descriptor allows op
 // (the legacy set when supported_ops is empty), unless the feature named
 // after the op was forced.
-func (t *ConnectorTarget) advertises(op string) bool {
+func (t *connectorTarget) advertises(op string) bool {
 	if v, ok := t.Opts.Features[op]; ok {
 		return v
 	}
@@ -358,7 +358,7 @@ func (t *ConnectorTarget) advertises(op string) bool {
 
 // OpPlatform returns the first probed platform whose descriptor allows op,
 // or "".
-func (t *ConnectorTarget) OpPlatform(op string) string {
+func (t *connectorTarget) OpPlatform(op string) string {
 	for _, d := range t.Probe {
 		if d.SupportsOp(op) {
 			return d.Platform

@@ -269,7 +269,7 @@ func (rs *RunState) runOne(c *Case) *caseRecord {
 	}
 	ctx, cancel := context.WithTimeout(background(), timeout)
 	defer cancel()
-	s := &S{Ctx: ctx, C: c, Run: rs, Tr: NewTranscript()}
+	s := &S{Ctx: ctx, C: c, Run: rs, Tr: newTranscript()}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

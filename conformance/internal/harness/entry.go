@@ -50,7 +50,7 @@ func RunConnector(opts ConnectorOptions) (*Result, error) {
 	if err != nil {
 		return nil, &UsageError{err}
 	}
-	if opts.Features, err = ResolveFeatures(opts.Features); err != nil {
+	if opts.Features, err = resolveFeatures(opts.Features); err != nil {
 		return nil, &UsageError{err}
 	}
 	t.Opts.Features = opts.Features
@@ -59,7 +59,7 @@ func RunConnector(opts ConnectorOptions) (*Result, error) {
 		return nil, err
 	}
 	for name, v := range opts.Features {
-		rs.SetFeature(name, v, "forced")
+		rs.setFeature(name, v, "forced")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -105,7 +105,7 @@ func RunGateway(opts GatewayOptions) (*Result, error) {
 	if err != nil {
 		return nil, &UsageError{err}
 	}
-	if opts.Features, err = ResolveFeatures(opts.Features); err != nil {
+	if opts.Features, err = resolveFeatures(opts.Features); err != nil {
 		return nil, &UsageError{err}
 	}
 	t.Opts.Features = opts.Features
@@ -114,7 +114,7 @@ func RunGateway(opts GatewayOptions) (*Result, error) {
 		return nil, err
 	}
 	for name, v := range opts.Features {
-		rs.SetFeature(name, v, "declared")
+		rs.setFeature(name, v, "declared")
 	}
 	t.prepare(rs)
 	target := opts.Exec

@@ -15,9 +15,9 @@ import (
 // --feature all.
 const FeatureAll = "all"
 
-// OptionalFeatures returns the names of the registry's optional features
+// optionalFeatures returns the names of the registry's optional features
 // (every feature but "core"), sorted.
-func OptionalFeatures() []string {
+func optionalFeatures() []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, r := range contract.Requirements() {
@@ -30,14 +30,14 @@ func OptionalFeatures() []string {
 	return out
 }
 
-// ResolveFeatures checks the names of forced features and expands
+// resolveFeatures checks the names of forced features and expands
 // FeatureAll into every optional feature. An unknown name is an error that
 // lists the known ones, so a typo never silently turns cases "n/a".
-func ResolveFeatures(in map[string]bool) (map[string]bool, error) {
+func resolveFeatures(in map[string]bool) (map[string]bool, error) {
 	if len(in) == 0 {
 		return in, nil
 	}
-	known := OptionalFeatures()
+	known := optionalFeatures()
 	var bad []string
 	for name := range in {
 		if name != FeatureAll && !slices.Contains(known, name) {

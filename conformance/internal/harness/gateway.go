@@ -91,7 +91,7 @@ func (t *gatewayTarget) prepare(rs *RunState) {
 			continue
 		}
 		if _, done := rs.features[r.Feature]; !done {
-			rs.SetFeature(r.Feature, false, "not declared")
+			rs.setFeature(r.Feature, false, "not declared")
 		}
 	}
 }

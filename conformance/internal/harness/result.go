@@ -332,25 +332,25 @@ func (r *Result) RootCauses() []RootCauseGroup {
 	return out
 }
 
-// Classify turns a Ginkgo spec report into a verdict and its message.
-func Classify(sr types.SpecReport) (Verdict, string) {
+// classify turns a Ginkgo spec report into a verdict and its message.
+func classify(sr types.SpecReport) (Verdict, string) {
 	msg := sr.Failure.Message
 	switch sr.State {
 	case types.SpecStatePassed:
-		if hasEntry(sr, EntryWarning) {
+		if hasEntry(sr, entryWarning) {
 			return Warn, ""
 		}
 		return Pass, ""
 	case types.SpecStateSkipped, types.SpecStatePending:
 		switch {
-		case strings.HasPrefix(msg, PrefixUntestable):
-			return Untestable, strings.TrimPrefix(msg, PrefixUntestable)
-		case strings.HasPrefix(msg, PrefixWarning):
-			return Warn, strings.TrimPrefix(msg, PrefixWarning)
-		case strings.HasPrefix(msg, PrefixNotApplicable):
-			return NotApplicable, strings.TrimPrefix(msg, PrefixNotApplicable)
-		case strings.HasPrefix(msg, PrefixNotSelected):
-			return Skipped, strings.TrimPrefix(msg, PrefixNotSelected)
+		case strings.HasPrefix(msg, prefixUntestable):
+			return Untestable, strings.TrimPrefix(msg, prefixUntestable)
+		case strings.HasPrefix(msg, prefixWarning):
+			return Warn, strings.TrimPrefix(msg, prefixWarning)
+		case strings.HasPrefix(msg, prefixNotApplicable):
+			return NotApplicable, strings.TrimPrefix(msg, prefixNotApplicable)
+		case strings.HasPrefix(msg, prefixNotSelected):
+			return Skipped, strings.TrimPrefix(msg, prefixNotSelected)
 		case strings.HasPrefix(msg, prefixBlocked):
 			return Blocked, strings.TrimPrefix(msg, prefixBlocked)
 		case msg == "":
@@ -362,10 +362,10 @@ func Classify(sr types.SpecReport) (Verdict, string) {
 		}
 	case types.SpecStateFailed:
 		switch {
-		case strings.HasPrefix(msg, PrefixHarness):
-			return HarnessError, strings.TrimPrefix(msg, PrefixHarness)
-		case strings.HasPrefix(msg, PrefixNonConformant):
-			return Fail, strings.TrimPrefix(msg, PrefixNonConformant)
+		case strings.HasPrefix(msg, prefixHarness):
+			return HarnessError, strings.TrimPrefix(msg, prefixHarness)
+		case strings.HasPrefix(msg, prefixNonConformant):
+			return Fail, strings.TrimPrefix(msg, prefixNonConformant)
 		default:
 			return Fail, msg
 		}

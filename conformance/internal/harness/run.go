@@ -116,7 +116,7 @@ type TestingT interface {
 type RunState struct {
 	Side     Side
 	Opts     Options
-	Conn     *ConnectorTarget
+	Conn     *connectorTarget
 	gw       *gatewayTarget
 	features map[string]FeatureStatus
 	cases    []*Case
@@ -353,7 +353,7 @@ func Execute(t ginkgo.GinkgoTestingT, rs *RunState, target string) (*Result, err
 		}
 		if sr, ok := byID[c.ID]; ok && !rs.DryRun {
 			// Ginkgo's reports must say what the Result says.
-			if v, _ := Classify(sr); v != cr.Verdict && !(v == Skipped && cr.Verdict == Skipped) {
+			if v, _ := classify(sr); v != cr.Verdict && !(v == Skipped && cr.Verdict == Skipped) {
 				res.SuiteErrors = append(res.SuiteErrors, fmt.Sprintf("%s: Ginkgo reports %s, the suite %s", c.ID, v, cr.Verdict))
 			}
 		}
@@ -419,16 +419,16 @@ func (rs *RunState) replay(c *Case) {
 	for _, ls := range ginkgo.CurrentSpecReport().ContainerHierarchyLabels {
 		for _, l := range ls {
 			if IsLevel(l) {
-				ginkgo.Fail(PrefixHarness + "level label " + l + " on a container; levels belong on leaf specs only")
+				ginkgo.Fail(prefixHarness + "level label " + l + " on a container; levels belong on leaf specs only")
 			}
 		}
 	}
 	rec := rs.record(c.ID)
 	if rec == nil {
-		ginkgo.Skip(PrefixNotSelected + "not run")
+		ginkgo.Skip(prefixNotSelected + "not run")
 	}
 	for _, w := range rec.warnings {
-		ginkgo.AddReportEntry(EntryWarning, w, ginkgo.ReportEntryVisibilityFailureOrVerbose)
+		ginkgo.AddReportEntry(entryWarning, w, ginkgo.ReportEntryVisibilityFailureOrVerbose)
 	}
 	for _, o := range rec.observed {
 		ginkgo.AddReportEntry(entryObserved, o, ginkgo.ReportEntryVisibilityFailureOrVerbose)
@@ -439,17 +439,17 @@ func (rs *RunState) replay(c *Case) {
 	switch rec.verdict {
 	case Pass, Warn:
 	case Fail:
-		ginkgo.Fail(PrefixNonConformant + rec.msg)
+		ginkgo.Fail(prefixNonConformant + rec.msg)
 	case HarnessError:
-		ginkgo.Fail(PrefixHarness + rec.msg)
+		ginkgo.Fail(prefixHarness + rec.msg)
 	case Blocked:
 		ginkgo.Skip(prefixBlocked + rec.msg)
 	case Untestable:
-		ginkgo.Skip(PrefixUntestable + rec.msg)
+		ginkgo.Skip(prefixUntestable + rec.msg)
 	case NotApplicable:
-		ginkgo.Skip(PrefixNotApplicable + rec.msg)
+		ginkgo.Skip(prefixNotApplicable + rec.msg)
 	default:
-		ginkgo.Skip(PrefixNotSelected + rec.msg)
+		ginkgo.Skip(prefixNotSelected + rec.msg)
 	}
 }
 
@@ -542,9 +542,9 @@ func (rs *RunState) lacks(n Need) string {
 	return "unknown side"
 }
 
-// SetFeature records an optional feature's status, letting Options.Features
+// setFeature records an optional feature's status, letting Options.Features
 // override it.
-func (rs *RunState) SetFeature(name string, inForce bool, source string) {
+func (rs *RunState) setFeature(name string, inForce bool, source string) {
 	if rs.features == nil {
 		rs.features = map[string]FeatureStatus{}
 	}

@@ -18,12 +18,12 @@ import (
 // be confused: a skip is never a pass, and a harness problem is never
 // reported as non-conformance.
 const (
-	PrefixNonConformant = "non-conformant: "
-	PrefixHarness       = "harness error: "
-	PrefixUntestable    = "untestable: "
-	PrefixWarning       = "warning: "
-	PrefixNotApplicable = "n/a: "
-	PrefixNotSelected   = "not selected: "
+	prefixNonConformant = "non-conformant: "
+	prefixHarness       = "harness error: "
+	prefixUntestable    = "untestable: "
+	prefixWarning       = "warning: "
+	prefixNotApplicable = "n/a: "
+	prefixNotSelected   = "not selected: "
 	prefixBlocked       = "blocked: "
 )
 
@@ -31,7 +31,7 @@ const (
 const (
 	entrySpecRef    = "spec-ref"
 	entryCaseID     = "case-id"
-	EntryWarning    = "warning"
+	entryWarning    = "warning"
 	entryTranscript = "transcript"
 	entryUntestable = "untestable"
 	entryObserved   = "observed"

@@ -22,7 +22,7 @@ type Transcript struct {
 // maxTranscriptFrame caps how much of one frame the transcript keeps.
 const maxTranscriptFrame = 2048
 
-func NewTranscript() *Transcript { return &Transcript{start: time.Now()} }
+func newTranscript() *Transcript { return &Transcript{start: time.Now()} }
 
 // Redact registers a secret or token that must never be written out.
 func (t *Transcript) Redact(secret string) {
