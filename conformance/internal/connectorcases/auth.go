@@ -4,7 +4,6 @@ import (
 	"time"
 
 	h "github.com/relaykit/relaykit/conformance/internal/harness"
-
 	"github.com/relaykit/relaykit/contract"
 )
 

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	h "github.com/relaykit/relaykit/conformance/internal/harness"
-
 	"github.com/relaykit/relaykit/contract"
 	"github.com/relaykit/relaykit/internal/badinput"
 )

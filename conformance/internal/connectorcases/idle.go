@@ -5,7 +5,6 @@ import (
 	"time"
 
 	h "github.com/relaykit/relaykit/conformance/internal/harness"
-
 	"github.com/relaykit/relaykit/contract"
 )
 

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	h "github.com/relaykit/relaykit/conformance/internal/harness"
-
 	"github.com/relaykit/relaykit/contract"
 )
 

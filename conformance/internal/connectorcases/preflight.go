@@ -5,7 +5,7 @@ import h "github.com/relaykit/relaykit/conformance/internal/harness"
 // Preflight cases of the connector suite: the basics that nearly every
 // other case relies on. They run first, whatever the selection; when one
 // does not pass, each case that relies on its basic is blocked by it (see
-// S.rely) instead of failing under its own requirement, so one broken
+// S.Rely) instead of failing under its own requirement, so one broken
 // basic is reported once, under the requirement it breaks.
 
 var _ = h.ConnectorCase(h.Case{

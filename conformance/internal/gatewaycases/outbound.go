@@ -12,7 +12,6 @@ import (
 	"unicode/utf8"
 
 	h "github.com/relaykit/relaykit/conformance/internal/harness"
-
 	"github.com/relaykit/relaykit/contract"
 )
 

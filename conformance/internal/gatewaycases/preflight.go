@@ -8,7 +8,7 @@ import (
 
 // Preflight cases of the gateway suite: the basics nearly every other case
 // relies on. They run first; when one does not pass, each case relying on
-// its basic is blocked by it (see S.rely), so a gateway that cannot start
+// its basic is blocked by it (see S.Rely), so a gateway that cannot start
 // costs one start timeout, not one per case.
 
 var _ = h.GatewayCase(h.Case{

@@ -96,7 +96,7 @@ type Case struct {
 	// apply; otherwise the case is not applicable.
 	Op string
 	// Basic, when set, makes the case a preflight check of a basic other
-	// cases rely on (see S.rely): it runs before every other case, whatever
+	// cases rely on (see S.Rely): it runs before every other case, whatever
 	// the selection, and when it does not pass, the cases relying on the
 	// basic are blocked by it instead of failing on their own.
 	Basic string
