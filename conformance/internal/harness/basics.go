@@ -1,7 +1,7 @@
 package harness
 
 // The basics: what the preflight cases of each side establish and other
-// cases rely on (S.rely); when a basic does not pass, a case relying on it
+// cases rely on (S.Rely); when a basic does not pass, a case relying on it
 // is blocked by it.
 
 // Basics of the connector suite.
