@@ -101,7 +101,9 @@ type Case struct {
 	// basic are blocked by it instead of failing on their own.
 	Basic string
 
-	side Side
+	// The fields below are set by the suite's own cases and read by the
+	// runner when it schedules them and decides whether they apply.
+
 	// MovesClock: the case may move a controllable connector clock, which
 	// would age every other case's tokens and timers; it runs alone.
 	MovesClock bool
@@ -118,9 +120,11 @@ type Case struct {
 	// calls although its requirement is core (a catalogue entry that
 	// sends a bad token to /relay/media): not applicable without it.
 	RouteFeature string
-	body         func(s *S)
-	level        string
-	feat         string
+
+	side  Side
+	body  func(s *S)
+	level string
+	feat  string
 }
 
 // Side returns the side the case tests.
