@@ -13,6 +13,12 @@
 //   - [List], [Cases] and [CoverageMarkdown] describe the suites without
 //     running them.
 //
+// The types here ([Options], [ConnectorOptions], [GatewayOptions],
+// [Result], [Baseline], ...) are aliases of the harness's, so go doc shows
+// their fields and methods under the harness's path, for example
+//
+//	go doc github.com/relaykit/relaykit/conformance/internal/harness.ConnectorOptions
+//
 // # Cases
 //
 // Every check is a [Case]: a value with a stable ID ("AUTH-010/wrong-secret"),
