@@ -1,17 +1,13 @@
 package conformance
 
 import (
-	"context"
 	"flag"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/onsi/ginkgo/v2/types"
+	"github.com/relaykit/relaykit/conformance/internal/harness"
 
 	"github.com/relaykit/relaykit/internal/deviation"
 )
@@ -30,7 +26,7 @@ func TestCaseLabels(t *testing.T) {
 			ls := c.Labels()
 			nLevels := 0
 			for _, l := range ls {
-				if isLevel(l) {
+				if harness.IsLevel(l) {
 					nLevels++
 				}
 			}
@@ -45,7 +41,7 @@ func TestCaseLabels(t *testing.T) {
 					t.Errorf("%s: labels %v miss requirement %s", c.ID, ls, id)
 				}
 			}
-			if !strings.HasPrefix(c.SpecRef(), contractDoc+"#") {
+			if !strings.HasPrefix(c.SpecRef(), harness.ContractDoc+"#") {
 				t.Errorf("%s: spec-ref %q", c.ID, c.SpecRef())
 			}
 		}
@@ -66,15 +62,15 @@ func contains(ls []string, s string) bool {
 // and no labels at all on containers. It uses this test binary's single
 // RunSpecs.
 func TestGinkgoTree(t *testing.T) {
-	rs := &runState{side: Connector, opts: Options{Output: discard{}}, dryRun: true}
-	res, err := execute(&failRecorder{}, rs, "dry-run")
+	rs := &harness.RunState{Side: Connector, Opts: Options{Output: discard{}}, DryRun: true}
+	res, err := harness.Execute(&harness.FailRecorder{}, rs, "dry-run")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rs.specs) != len(Cases(Connector)) {
-		t.Fatalf("%d specs for %d cases", len(rs.specs), len(Cases(Connector)))
+	if len(rs.Specs) != len(Cases(Connector)) {
+		t.Fatalf("%d specs for %d cases", len(rs.Specs), len(Cases(Connector)))
 	}
-	for _, sr := range rs.specs {
+	for _, sr := range rs.Specs {
 		for _, ls := range sr.ContainerHierarchyLabels {
 			if len(ls) > 0 {
 				t.Errorf("%s: container labels %v", sr.LeafNodeText, ls)
@@ -82,7 +78,7 @@ func TestGinkgoTree(t *testing.T) {
 		}
 		levels := 0
 		for _, l := range sr.LeafNodeLabels {
-			if isLevel(l) {
+			if harness.IsLevel(l) {
 				levels++
 			}
 		}
@@ -94,7 +90,7 @@ func TestGinkgoTree(t *testing.T) {
 		t.Error("result misses AUTH-010/wrong-secret")
 	}
 	// A second run in one process is refused, not crashed.
-	if _, err := execute(&failRecorder{}, &runState{side: Gateway}, "again"); err == nil {
+	if _, err := harness.Execute(&harness.FailRecorder{}, &harness.RunState{Side: Gateway}, "again"); err == nil {
 		t.Error("second execute: no error")
 	}
 }
@@ -102,39 +98,6 @@ func TestGinkgoTree(t *testing.T) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
-
-func TestClassify(t *testing.T) {
-	sr := func(state types.SpecState, msg string, entries ...string) types.SpecReport {
-		r := types.SpecReport{State: state, Failure: types.Failure{Message: msg}}
-		for _, e := range entries {
-			r.ReportEntries = append(r.ReportEntries, types.ReportEntry{Name: e})
-		}
-		return r
-	}
-	cases := []struct {
-		r    types.SpecReport
-		want Verdict
-	}{
-		{sr(types.SpecStatePassed, ""), Pass},
-		{sr(types.SpecStatePassed, "", entryWarning), Warn},
-		{sr(types.SpecStateSkipped, prefixUntestable+"no hook"), Untestable},
-		{sr(types.SpecStateSkipped, prefixWarning+"SHOULD"), Warn},
-		{sr(types.SpecStateSkipped, prefixNotApplicable+"feature"), NotApplicable},
-		{sr(types.SpecStateSkipped, prefixNotSelected+"--focus"), Skipped},
-		{sr(types.SpecStateSkipped, ""), Skipped},
-		{sr(types.SpecStateSkipped, "some other skip"), HarnessError},
-		{sr(types.SpecStateFailed, prefixNonConformant+"AUTH-010"), Fail},
-		{sr(types.SpecStateFailed, "gomega said no"), Fail},
-		{sr(types.SpecStateFailed, prefixHarness+"dial"), HarnessError},
-		{sr(types.SpecStatePanicked, "boom"), HarnessError},
-		{sr(types.SpecStateTimedout, "slow"), HarnessError},
-	}
-	for _, c := range cases {
-		if got, _ := classify(c.r); got != c.want {
-			t.Errorf("classify(%v %q) = %s, want %s", c.r.State, c.r.Failure.Message, got, c.want)
-		}
-	}
-}
 
 func TestExitCodesAndBaseline(t *testing.T) {
 	res := func(vs ...Verdict) *Result {
@@ -245,47 +208,18 @@ func TestBaselineForTheOtherSideRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.checkSide(Connector); err == nil {
+	if err := b.CheckSide(Connector); err == nil {
 		t.Error("a gateway baseline accepted for the connector suite")
 	}
 	b, err = ParseBaseline([]byte("expected_failures:\n  - case: AUTH-010/wrong-secret\n    reason: r\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.checkSide(Gateway); err == nil {
+	if err := b.CheckSide(Gateway); err == nil {
 		t.Error("a connector case accepted in a gateway baseline")
 	}
-	if err := b.checkSide(Connector); err != nil {
+	if err := b.CheckSide(Connector); err != nil {
 		t.Errorf("a connector baseline refused for the connector suite: %v", err)
-	}
-}
-
-func TestTranscriptRedactsSecrets(t *testing.T) {
-	tr := newTranscript()
-	tr.Redact("s3cret-value")
-	tr.Sent("c1", []byte(`{"type":"hello","x":"s3cret-value"}`+"\n"), false)
-	tr.Event("http", "Authorization: Bearer %s", "s3cret-value")
-	out := tr.String()
-	if strings.Contains(out, "s3cret-value") {
-		t.Errorf("secret in transcript:\n%s", out)
-	}
-	if !strings.Contains(out, `\n`) {
-		t.Errorf("newline not shown:\n%s", out)
-	}
-}
-
-func TestMarkdownReport(t *testing.T) {
-	r := &Result{Side: Connector, Implementation: "acme 1.2", Target: "ws://x/relay", ContractVersion: 1, Started: time.Unix(0, 0),
-		Cases: []CaseResult{
-			{ID: "AUTH-010/wrong-secret", Level: "MUST", Requirements: []string{"AUTH-010"}, Verdict: Fail, Message: "AUTH-010 MUST\n  expected: x"},
-			{ID: "AUTH-007/exp-zero", Level: "SHOULD", Requirements: []string{"AUTH-007"}, Verdict: Warn, Message: "warned"},
-			{ID: "IN-001/inbound-shape", Level: "MUST", Requirements: []string{"IN-001"}, Verdict: Untestable, Message: "no hook"},
-		}}
-	md := string(r.Markdown())
-	for _, want := range []string{"acme 1.2", "contract version | 1", "| MUST | 0 | 1 | 0 | 0 | 0 | 1 | 0 | 0 |", "## Non-conformant (1)", "## Untestable (1)", "non-conformant"} {
-		if !strings.Contains(md, want) {
-			t.Errorf("report misses %q:\n%s", want, md)
-		}
 	}
 }
 
@@ -344,29 +278,6 @@ func TestDeviationMatrixCoversEveryMode(t *testing.T) {
 	for _, info := range deviation.All() {
 		if rows[info.ID] != 1 {
 			t.Errorf("deviation %s has %d matrix rows, want 1", info.ID, rows[info.ID])
-		}
-	}
-}
-
-// TestUndeclaredRouteWithNonJSONSuccessIsNoted: a catch-all server that
-// answers every path 200 with HTML gets a warning for each contract route
-// of a feature it does not declare, and nothing for declared ones.
-func TestUndeclaredRouteWithNonJSONSuccessIsNoted(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html")
-		_, _ = w.Write([]byte("<html>welcome</html>"))
-	}))
-	defer srv.Close()
-	rs := &runState{side: Connector}
-	rs.setFeature("media", true, "declared")
-	tg := &connectorTarget{base: srv.URL}
-	tg.probeUndeclaredRoutes(context.Background(), rs)
-	if len(rs.notes) != 3 {
-		t.Fatalf("notes %q; want one for each of policy, provision and enroll", rs.notes)
-	}
-	for _, n := range rs.notes {
-		if strings.Contains(n, "/relay/media") {
-			t.Errorf("a declared feature's route was noted: %s", n)
 		}
 	}
 }

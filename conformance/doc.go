@@ -13,6 +13,12 @@
 //   - [List], [Cases] and [CoverageMarkdown] describe the suites without
 //     running them.
 //
+// The types here ([Options], [ConnectorOptions], [GatewayOptions],
+// [Result], [Baseline], ...) are aliases of the harness's, so go doc shows
+// their fields and methods under the harness's path, for example
+//
+//	go doc github.com/relaykit/relaykit/conformance/internal/harness.ConnectorOptions
+//
 // # Cases
 //
 // Every check is a [Case]: a value with a stable ID ("AUTH-010/wrong-secret"),
@@ -38,25 +44,32 @@
 //
 // # Layout
 //
-// The harness: run.go, engine.go and entry.go run a suite; spec.go is the
-// case handle [S] and its verdicts; case.go, registry.go and uncovered.go
-// define and validate cases against contract.Requirements; result.go,
-// report.go, baseline.go and transcript.go make the reports; connector.go
-// and control.go are the connector target and its testee control API (the
-// typed client of contract/testee); gateway.go, front.go and front_http.go
-// are the gateway target, the in-process simulator and the recording
-// front before it. peer.go is the suite's side of a connection to a
-// connector, on the module's one WebSocket test peer (internal/wspeer),
-// which the bad-input catalogue and the soak use too.
+// This package is the suite's public face only (api.go): aliases of the
+// harness's types and wrappers of its functions, plus the embedded
+// mutation section of the coverage document (mutation.go). The suite
+// itself is three internal packages:
 //
-// The cases: one file per contract section and side, named by the
-// requirement prefix's section (connector_auth.go, gateway_transport.go,
-// ...: TRN transport, AUTH auth, HS handshake, OUT outbound, IN inbound,
-// IDLE idle, WAKE wake, HTTP http, RC rc, SKEY skey), beside the preflight
-// cases (connector_preflight.go, gateway_preflight.go), the bad-input
-// catalogue's (connector_badinput.go) and the helpers the cases of one
-// side share (connector_helpers.go, gateway_helpers.go). A helper used by
-// one section's cases lives in that section's file.
+//   - conformance/internal/harness: the runner and the Ginkgo engine, the
+//     case handle S and its verdicts, case registration and validation
+//     against contract.Requirements (with uncovered.yaml), results,
+//     reports, the baseline, transcripts, the connector target with its
+//     typed testee control API client (contract/testee) and its side of
+//     the module's one WebSocket test peer (internal/wspeer, which the
+//     bad-input catalogue and the soak use too), and the gateway target:
+//     the in-process simulator behind the recording front.
+//   - conformance/internal/connectorcases and
+//     conformance/internal/gatewaycases: the cases of each side, one file
+//     per contract section named by the requirement prefix's section
+//     (auth.go, transport.go, ...: TRN transport, AUTH auth, HS handshake,
+//     OUT outbound, IN inbound, IDLE idle, WAKE wake, HTTP http, RC rc,
+//     SKEY skey), beside the preflight cases and, for connectors, the
+//     bad-input catalogue's. A helper used by one section's cases lives in
+//     that section's file; what several sections or both sides use is the
+//     harness's.
+//
+// The cases import the harness (as h) and register themselves when
+// linked; this package links both sides. They never import the simulator
+// or the client: internal/layering checks it.
 //
 // # One run per process
 //

@@ -66,3 +66,48 @@ func TestLayering(t *testing.T) {
 		}
 	}
 }
+
+// imports lists what the packages matching pattern import directly, by
+// package.
+func imports(t *testing.T, pattern string) map[string][]string {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}} {{join .Imports \" \"}}", pattern).Output()
+	if err != nil {
+		t.Fatalf("go list %s: %v", pattern, err)
+	}
+	m := map[string][]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		m[f[0]] = f[1:]
+	}
+	return m
+}
+
+// TestCasesImportOnlyTheHarness: the suite's cases (every package under
+// conformance/internal but the harness) import, of this module, only the
+// harness, the contract, the bad-input catalogue and the fixtures. They
+// reach an implementation over the wire, through the testee control API
+// or through the harness (which drives the in-process simulator for the
+// gateway suite), never by calling the simulator or the client.
+func TestCasesImportOnlyTheHarness(t *testing.T) {
+	harness := module + "/conformance/internal/harness"
+	allowed := func(p string) bool {
+		return p == harness || p == module+"/contract" || strings.HasPrefix(p, module+"/contract/") ||
+			p == module+"/internal/badinput" || p == module+"/fixtures"
+	}
+	n := 0
+	for pkg, imps := range imports(t, module+"/conformance/internal/...") {
+		if pkg == harness {
+			continue
+		}
+		n++
+		for _, p := range imps {
+			if strings.HasPrefix(p, module) && !allowed(p) {
+				t.Errorf("%s imports %s: cases reach implementations only over the wire or through the harness", pkg, p)
+			}
+		}
+	}
+	if n < 2 {
+		t.Errorf("found %d cases packages under conformance/internal, want the connector's and the gateway's", n)
+	}
+}
