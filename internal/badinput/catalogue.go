@@ -5,7 +5,7 @@
 // requirement it tests. The catalogue itself is language-neutral; this
 // package is the Go runner, used by its own tests against relaysim and by
 // the conformance suite's connector cases against any connector
-// (conformance/connector_badinput.go).
+// (conformance/internal/connectorcases/badinput.go).
 //
 // Run takes a Target (where the connector is and the credentials of two
 // enrolled gateways of different tenants) and returns one Outcome per
