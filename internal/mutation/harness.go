@@ -257,18 +257,38 @@ func since(t time.Time) float64 { return float64(time.Since(t).Milliseconds()) /
 
 // suite runs the side's suite against bin and returns conform's exit code.
 // An error means the suite could not run at all.
+//
+// The connector suite runs against relaysim as configured by default and,
+// when that run is conformant, once more with each of connectorConfigs:
+// relaysim's default drain window of 1 makes out-of-order acks impossible,
+// so a mistake in how an ack picks its entry is only reachable with a
+// wider window. The mutant is killed when any run is non-conformant.
 func (h *harness) suite(ctx context.Context, side Side, bin, report string, log io.Writer) (int, error) {
-	var args []string
-	if side == Connector {
-		sim, err := startRelaysim(ctx, bin, log, "--identity-token", identityToken)
+	if side != Connector {
+		return h.runConform(ctx, []string{"gateway", "--exec", bin, "--echo", "--timers", "--feature", "all", "--json", report, "-q"}, log)
+	}
+	var code int
+	for _, extra := range connectorConfigs {
+		sim, err := startRelaysim(ctx, bin, log, append([]string{"--identity-token", identityToken}, extra...)...)
 		if err != nil {
 			return -1, err
 		}
-		defer sim.stop()
-		args = []string{"connector", "--url", sim.url, "--identity-token", identityToken, "--json", report, "-q"}
-	} else {
-		args = []string{"gateway", "--exec", bin, "--echo", "--timers", "--feature", "all", "--json", report, "-q"}
+		fmt.Fprintf(log, "mutation: connector suite against relaysim %s\n", strings.Join(extra, " "))
+		code, err = h.runConform(ctx, []string{"connector", "--url", sim.url, "--identity-token", identityToken, "--json", report, "-q"}, log)
+		sim.stop()
+		if err != nil || code != 0 {
+			return code, err
+		}
 	}
+	return code, nil
+}
+
+// connectorConfigs are the relaysim flags of the connector suite's runs
+// against a mutant, beyond the harness's own.
+var connectorConfigs = [][]string{nil, {"--drain-window", "4"}}
+
+// runConform runs cmd/conform with args and returns its exit code.
+func (h *harness) runConform(ctx context.Context, args []string, log io.Writer) (int, error) {
 	cmd := exec.CommandContext(ctx, h.conform, args...)
 	cmd.Dir = h.root
 	cmd.Stdout, cmd.Stderr = log, log

@@ -359,7 +359,7 @@ var connectorMutants = []Mutant{
 	{
 		ID: "sim-gate-default-descriptor", Side: Connector, File: "simulator/outbound.go", Requirement: "OUT-009",
 		Old:         "desc := s.cfg.presets[platform].desc",
-		New:         "desc := s.cfg.presets[platforms[0]].desc",
+		New:         "desc := s.cfg.presets[sess.platforms[0]].desc",
 		Description: "Ops are gated on the connection's default descriptor, not the destination's: a tagged action for a platform whose descriptor lacks the op succeeds when the default platform advertises it (and is refused in the opposite case).",
 		Probe:       "gate-destination",
 		Kill:        "OUT-009 by destination: hello two platforms with different op sets (relaysim's discord and telegram presets differ); an op only the second advertises, tagged for it, succeeds, and an op only the first advertises, tagged for the second, is unsupported_op.",
@@ -397,7 +397,7 @@ var connectorMutants = []Mutant{
 	{
 		ID: "sim-rename-skip-fails", Side: Connector, File: "simulator/outbound.go", Requirement: "OUT-026",
 		Old:         "r.Extra = map[string]json.RawMessage{\"skipped\": json.RawMessage(\"true\")}",
-		New:         "r.Success, r.Code, r.Error = false, contract.CodeNotFound, \"thread rename skipped: condition not met\"",
+		New:         "r.Success, r.Code, r.Error, r.Extra = false, contract.CodeNotFound, \"thread rename skipped: condition not met\", map[string]json.RawMessage{}",
 		Description: "A conditional thread_rename whose condition does not hold is answered success:false not_found instead of success:true.",
 		Probe:       "rename-condition",
 		Kill:        "OUT-026: a thread_rename with only_if_connector_created for a thread the connector did not create (or a non-matching only_if_current_name) is answered success:true.",
