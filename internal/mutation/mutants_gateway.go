@@ -19,7 +19,7 @@ var gatewayMutants = []Mutant{
 		Old:         "if bufferID != \"\" {\n\t\t\told.waiters = append(old.waiters, bufferID)\n\t\t}",
 		New:         "",
 		Description: "A buffered replay that arrives while the original delivery is still being admitted is dropped without remembering its bufferId, so when the original is admitted only its own bufferId is acked and the replay's entry is redelivered forever.",
-		Kill:        "IDLE-013 replay in flight: replay an event twice in one drain (two bufferIds, one message_id) while the echo is slow (/slow): both bufferIds are acked once it is admitted.",
+		Kill:        "IDLE-013 replay in flight: an event buffered twice (two bufferIds, one message_id) drained with a window of 2, so the replay arrives before the original is admitted: both bufferIds are acked.",
 		Probe:       "ack-replay-in-flight",
 	},
 	{

@@ -48,6 +48,8 @@ type rigOptions struct {
 	before func(sim *simulator.Server, id string) error
 	// proxy puts a recording reverse proxy between gateway and simulator.
 	proxy bool
+	// drainWindow, when positive, replaces the simulator's drain window.
+	drainWindow int
 }
 
 // startRig starts the simulator and the gateway, and waits for the
@@ -68,6 +70,7 @@ func startRig(ctx context.Context, env *probeEnv, o rigOptions) (*rig, error) {
 	sim, err := simulator.New(simulator.Options{
 		Descriptors: descs,
 		Gateways:    []simulator.GatewaySpec{{GatewayID: r.id, Platforms: o.platforms}},
+		DrainWindow: o.drainWindow,
 		Logger:      slog.New(slog.NewTextHandler(env.log, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
@@ -228,7 +231,9 @@ func acked(sim *simulator.Server, inst, bufferID string) bool {
 func probeAckReplayOfAdmitted(ctx context.Context, env *probeEnv) (string, error) {
 	ev := dmEvent("telegram", uniq("c"), "u1", uniq("m"), "hello")
 	var first simulator.Delivery
-	r, err := startRig(ctx, env, rigOptions{platforms: []string{"telegram"}, before: func(sim *simulator.Server, id string) error {
+	// A window of 2 sends both entries back to back: the replay arrives
+	// while the original is still being admitted.
+	r, err := startRig(ctx, env, rigOptions{platforms: []string{"telegram"}, drainWindow: 2, before: func(sim *simulator.Server, id string) error {
 		raw, _ := json.Marshal(ev)
 		var err error
 		first, err = sim.InjectEvent(simulator.InjectRequest{GatewayID: id, Event: raw})
@@ -266,7 +271,9 @@ func probeAckReplayOfAdmitted(ctx context.Context, env *probeEnv) (string, error
 func probeAckReplayInFlight(ctx context.Context, env *probeEnv) (string, error) {
 	ev := dmEvent("telegram", uniq("c"), "u1", uniq("m"), "hello")
 	var ids []string
-	r, err := startRig(ctx, env, rigOptions{platforms: []string{"telegram"}, before: func(sim *simulator.Server, id string) error {
+	// A window of 2 sends both entries back to back: the replay arrives
+	// while the original is still being admitted.
+	r, err := startRig(ctx, env, rigOptions{platforms: []string{"telegram"}, drainWindow: 2, before: func(sim *simulator.Server, id string) error {
 		raw, _ := json.Marshal(ev)
 		for i := 0; i < 2; i++ {
 			d, err := sim.InjectEvent(simulator.InjectRequest{GatewayID: id, Event: raw})

@@ -147,6 +147,10 @@ type GWConfig struct {
 	URL func(base string) string
 	// Sim adjusts the simulator's options.
 	Sim func(o *simulator.Options)
+	// DrainWindow, when positive, replaces the simulator's drain window
+	// (IDLE-011; default 1), so that replayed entries reach the gateway
+	// back to back instead of one per ack.
+	DrainWindow int
 	// Before runs after the simulator and front exist, before the gateway
 	// starts.
 	Before func(g *GWCase)
@@ -182,6 +186,9 @@ func (s *S) Gateway(cfg GWConfig) *GWCase {
 		Clock:        g.Clk,
 		PingInterval: -1,
 		Gateways:     []simulator.GatewaySpec{{GatewayID: g.GatewayID, Secret: g.Secret, Platforms: plats}},
+	}
+	if cfg.DrainWindow > 0 {
+		so.DrainWindow = cfg.DrainWindow
 	}
 	if cfg.Sim != nil {
 		cfg.Sim(&so)
