@@ -8,6 +8,7 @@ const canSignal = false
 
 func setProcessGroup(*exec.Cmd) {}
 
-func terminate(cmd *exec.Cmd) { _ = cmd.Process.Kill() }
+// Terminate kills the gateway: without signals there is no SIGTERM.
+func Terminate(cmd *exec.Cmd) { _ = cmd.Process.Kill() }
 
 func kill(cmd *exec.Cmd) { _ = cmd.Process.Kill() }
