@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/cli"
 )
 
 // stringList is a repeatable string flag.
@@ -53,7 +54,7 @@ func runTokenMint(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(fs.Output(), "usage: conform token mint --gateway-id ID --secret S (--exp N | --ttl D) [--now N]")
 		fs.PrintDefaults()
 	}
-	if code, ok := parseArgs(fs, args, stdout, stderr); !ok {
+	if code, ok := cli.ParseArgs(fs, args, stdout, stderr); !ok {
 		return code
 	}
 	ttlSet := false
@@ -95,7 +96,7 @@ func runTokenVerify(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(fs.Output(), "usage: conform token verify --secret S [--secret S2 ...] [--now N] TOKEN")
 		fs.PrintDefaults()
 	}
-	if code, ok := parseArgs(fs, args, stdout, stderr); !ok {
+	if code, ok := cli.ParseArgs(fs, args, stdout, stderr); !ok {
 		return code
 	}
 	if fs.NArg() != 1 || len(secrets) == 0 {
@@ -132,7 +133,7 @@ func runSessionKey(args []string, stdin io.Reader, stdout, stderr io.Writer) int
 		fmt.Fprintln(fs.Output(), "usage: conform session-key [--group-sessions-per-user=BOOL] [--thread-sessions-per-user=BOOL] < source.json")
 		fs.PrintDefaults()
 	}
-	if code, ok := parseArgs(fs, args, stdout, stderr); !ok {
+	if code, ok := cli.ParseArgs(fs, args, stdout, stderr); !ok {
 		return code
 	}
 	dec := json.NewDecoder(stdin)
@@ -159,7 +160,7 @@ func runValidate(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(fs.Output(), "usage: conform validate [--json] [--strict] FILE|-   (an NDJSON capture of frames, one per line)")
 		fs.PrintDefaults()
 	}
-	if code, ok := parseArgs(fs, args, stdout, stderr); !ok {
+	if code, ok := cli.ParseArgs(fs, args, stdout, stderr); !ok {
 		return code
 	}
 	if fs.NArg() != 1 {

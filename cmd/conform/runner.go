@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/relaykit/relaykit/conformance"
+	"github.com/relaykit/relaykit/internal/cli"
 )
 
 // commonFlags are the flags both suites take.
@@ -130,7 +131,7 @@ func runConnectorCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(fs.Output(), "usage: conform connector --url URL (--gateway-id ID --secret S --platform P | --control URL) [flags]")
 		fs.PrintDefaults()
 	}
-	if code, ok := parseArgs(fs, args, stdout, stderr); !ok {
+	if code, ok := cli.ParseArgs(fs, args, stdout, stderr); !ok {
 		return code
 	}
 	if fs.NArg() > 0 {
@@ -169,7 +170,7 @@ func runGatewayCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(fs.Output(), `usage: conform gateway --exec "COMMAND" [--echo] [--timers] [flags]`)
 		fs.PrintDefaults()
 	}
-	if code, ok := parseArgs(fs, args, stdout, stderr); !ok {
+	if code, ok := cli.ParseArgs(fs, args, stdout, stderr); !ok {
 		return code
 	}
 	if fs.NArg() > 0 {
@@ -250,7 +251,7 @@ func runList(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(fs.Output(), "usage: conform list [--side S] [--level L] [--feature F] [--prefix P] [--markdown | --json]")
 		fs.PrintDefaults()
 	}
-	if code, ok := parseArgs(fs, args, stdout, stderr); !ok {
+	if code, ok := cli.ParseArgs(fs, args, stdout, stderr); !ok {
 		return code
 	}
 	switch side {

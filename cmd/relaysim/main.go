@@ -29,6 +29,7 @@ import (
 
 	"github.com/relaykit/relaykit/clock"
 	"github.com/relaykit/relaykit/internal/buildinfo"
+	"github.com/relaykit/relaykit/internal/cli"
 	"github.com/relaykit/relaykit/internal/deviation"
 	"github.com/relaykit/relaykit/simulator"
 )
@@ -176,7 +177,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		fmt.Fprint(stdout, buildinfo.Read().String("relaysim"))
 		return 0
 	}
-	if code, ok := parseArgs(fs, args, stdout, stderr); !ok {
+	if code, ok := cli.ParseArgs(fs, args, stdout, stderr); !ok {
 		return code
 	}
 	if fs.NArg() > 0 {

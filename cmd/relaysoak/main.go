@@ -20,7 +20,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -34,6 +33,7 @@ import (
 	"time"
 
 	"github.com/relaykit/relaykit/internal/buildinfo"
+	"github.com/relaykit/relaykit/internal/cli"
 	"github.com/relaykit/relaykit/soak"
 )
 
@@ -68,7 +68,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(fs.Output(), "\nRuns the chaos soak (docs/soak.md) and prints its figures; exit 1 on any violation.")
 		fs.PrintDefaults()
 	}
-	if code, ok := parseArgs(fs, args, stdout, stderr); !ok {
+	if code, ok := cli.ParseArgs(fs, args, stdout, stderr); !ok {
 		return code
 	}
 	if fs.NArg() > 0 {
@@ -111,25 +111,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
-}
-
-// parseArgs parses args into fs. Help asked for goes to stdout with exit
-// 0; a usage error goes to stderr with exit 2.
-func parseArgs(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) (code int, ok bool) {
-	var buf bytes.Buffer
-	fs.SetOutput(&buf)
-	err := fs.Parse(args)
-	fs.SetOutput(stderr)
-	switch {
-	case err == nil:
-		return 0, true
-	case errors.Is(err, flag.ErrHelp):
-		_, _ = stdout.Write(buf.Bytes())
-		return 0, false
-	default:
-		_, _ = stderr.Write(buf.Bytes())
-		return 2, false
-	}
 }
 
 // checkFlags refuses values the soak would otherwise quietly replace with
