@@ -127,6 +127,18 @@ type peer struct {
 }
 
 // dial opens a gateway socket to relaysim and sends one hello per
+
+// telegramGateway enrolls a fresh gateway fronting telegram and dials it
+// with one hello, the start most connector probes share.
+func (e *probeEnv) telegramGateway(ctx context.Context) (gwCreds, *peer, error) {
+	g, err := e.enroll(ctx, map[string]any{"gatewayId": uniq("gw"), "platforms": []string{"telegram"}})
+	if err != nil {
+		return g, nil, err
+	}
+	p, err := e.dial(ctx, g, 1, "telegram")
+	return g, p, err
+}
+
 // platform; it waits for n descriptors when n > 0.
 func (e *probeEnv) dial(ctx context.Context, g gwCreds, descriptors int, platforms ...string) (*peer, error) {
 	url := "ws" + e.sim.url[len("http"):] + contract.PathRelay

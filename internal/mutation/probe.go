@@ -47,8 +47,10 @@ func runProbe(ctx context.Context, p probe, bin string, log io.Writer) (string, 
 	defer cancel()
 	env := &probeEnv{bin: bin, log: log}
 	if p.side == Connector {
+		// A drain window above relaysim's default of 1 lets the drain
+		// probes ack out of order and see several entries in flight.
 		sim, err := startRelaysim(ctx, bin, log, "--identity-token", identityToken,
-			"--identity-token", probeIdentityB+"="+probeTenantB)
+			"--identity-token", probeIdentityB+"="+probeTenantB, "--drain-window", "4")
 		if err != nil {
 			return "", err
 		}

@@ -80,11 +80,7 @@ func probeInterruptOtherInstance(ctx context.Context, e *probeEnv) (string, erro
 // chat; the gateway interrupts each user's session by the contract's key;
 // each interrupt must come back as interrupt_inbound.
 func probeInterruptGroup(ctx context.Context, e *probeEnv) (string, error) {
-	g, err := e.enroll(ctx, map[string]any{"gatewayId": uniq("gw"), "platforms": []string{"telegram"}})
-	if err != nil {
-		return "", err
-	}
-	p, err := e.dial(ctx, g, 1, "telegram")
+	g, p, err := e.telegramGateway(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -299,11 +295,7 @@ func probeBufferedForward(ctx context.Context, e *probeEnv) (string, error) {
 // probeSecondGoingIdle (IDLE-004): two going_idle on one connection get two
 // going_idle_ack.
 func probeSecondGoingIdle(ctx context.Context, e *probeEnv) (string, error) {
-	g, err := e.enroll(ctx, map[string]any{"gatewayId": uniq("gw"), "platforms": []string{"telegram"}})
-	if err != nil {
-		return "", err
-	}
-	p, err := e.dial(ctx, g, 1, "telegram")
+	_, p, err := e.telegramGateway(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -585,11 +577,7 @@ func probeEnrollOtherTenant(ctx context.Context, e *probeEnv) (string, error) {
 // probeFrameCap (TRN-018): an event just under 1 MiB is either refused or
 // delivered in a frame of at most 1 MiB.
 func probeFrameCap(ctx context.Context, e *probeEnv) (string, error) {
-	g, err := e.enroll(ctx, map[string]any{"gatewayId": uniq("gw"), "platforms": []string{"telegram"}})
-	if err != nil {
-		return "", err
-	}
-	p, err := e.dial(ctx, g, 1, "telegram")
+	g, p, err := e.telegramGateway(ctx)
 	if err != nil {
 		return "", err
 	}
