@@ -179,11 +179,11 @@ func (p *Peer) CloseNormal() {
 	p.rx.CloseNormal(time.Second)
 }
 
-// waitResult is what a wait ended on.
-type waitResult int
+// WaitResult is what a wait ended on.
+type WaitResult int
 
 const (
-	GotFrame waitResult = iota
+	GotFrame WaitResult = iota
 	GotClose
 	GotTimeout
 	GotUnterminated
@@ -200,7 +200,7 @@ const (
 // rarely sends what the case waits for afterwards, and a failing run should
 // not wait out every bound. The grace still lets an error frame sent beside
 // the expected answer pass.
-func (p *Peer) WaitFor(d time.Duration, match func(RxFrame) bool) (RxFrame, waitResult) {
+func (p *Peer) WaitFor(d time.Duration, match func(RxFrame) bool) (RxFrame, WaitResult) {
 	start := time.Now()
 	deadline := time.NewTimer(d)
 	defer deadline.Stop()
@@ -268,7 +268,7 @@ func (p *Peer) Expect(id, what string, match func(RxFrame) bool) RxFrame {
 
 // FailWait fails the case under id for a wait of p.s.within(1) that ended
 // with r instead of a frame.
-func (p *Peer) FailWait(id, what string, r waitResult) {
+func (p *Peer) FailWait(id, what string, r WaitResult) {
 	switch r {
 	case GotClose:
 		p.S.Failf(id, what, "the connection closed first (%s)", p.CloseDesc())
