@@ -162,6 +162,7 @@ func (c *relayConn) detachLocked() {
 		return
 	}
 	c.detached = true
+	c.leaveGhostLocked()
 	c.closing = true
 	s := c.s
 	if c.helloTimer != nil {

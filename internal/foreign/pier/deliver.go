@@ -153,19 +153,34 @@ func (s *Server) inject(gid string, in map[string]any) (delivery, error) {
 		out.Delivery = "live"
 		return out, nil
 	}
-	if len(inst.buffer) >= s.cfg.MaxBuffered || inst.bytes+len(body) > s.cfg.MaxBufferBytes {
+	if s.ghostDeliverLocked(inst, platform, body) {
+		out.Delivery = "live"
+		return out, nil
+	}
+	if !s.roomLocked(inst, body) {
 		return delivery{}, &controlError{status: 507, msg: fmt.Sprintf(
 			"the buffer of instance %q is full (%d entries, %d bytes)", inst.id, len(inst.buffer), inst.bytes)}
 	}
+	out.Delivery, out.BufferID = "buffered", s.bufferLocked(inst, platform, body).id
+	return out, nil
+}
+
+// roomLocked reports whether body fits the instance's buffer.
+func (s *Server) roomLocked(inst *instance, body []byte) bool {
+	return len(inst.buffer) < s.cfg.MaxBuffered && inst.bytes+len(body) <= s.cfg.MaxBufferBytes
+}
+
+// bufferLocked appends an event for platform to the instance's buffer, as
+// its newest entry, and lets the instance's socket replay it.
+func (s *Server) bufferLocked(inst *instance, platform string, body []byte) *entry {
 	inst.seq++
 	e := &entry{id: "q" + b36(inst.seq) + "@" + inst.tag, platform: platform, event: body}
 	inst.buffer = append(inst.buffer, e)
 	inst.bytes += len(body)
-	out.Delivery, out.BufferID = "buffered", e.id
 	if c := inst.live; c != nil {
 		c.pumpLocked()
 	}
-	return out, nil
+	return e
 }
 
 // liveLocked reports whether an event for platform goes out live on c: the

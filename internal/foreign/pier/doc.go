@@ -56,6 +56,17 @@
 //     a DM is filtered. pier serves no /relay/policy.
 //   - Revocation closes the gateway's live socket 4401 "unauthorized", with
 //     no frame before it.
+//   - Noticing a closed socket: at once by default. With
+//     Options.LateCloseNotice pier notices late, as a connector that learns
+//     of a dead socket from a failed write does: a socket the gateway
+//     closed while it was delivering live leaves a ghost on its instance,
+//     and the next event injected for the instance (one per ended socket)
+//     is answered "live", written to the dead socket, and, the write having
+//     failed, buffered as the newest entry with a fresh bufferId (IDLE-007
+//     binds what was not written). The event after it is buffered as
+//     usual; a new connection of the instance forgets the ghost first; a
+//     close pier decided on leaves none; with the buffer full the event is
+//     answered 507, never reported live and lost.
 //
 // # Error frames
 //

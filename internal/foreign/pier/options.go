@@ -123,6 +123,20 @@ type Options struct {
 	// refusals). Default: discarded.
 	Logger *slog.Logger
 
+	// LateCloseNotice makes pier slow to notice a socket the gateway
+	// closed: the instance keeps a ghost of the socket, the next event
+	// injected for it (one event per ended socket) is reported "live" and
+	// written to the dead socket, and when that write fails the event is
+	// buffered as the newest entry, with a bufferId, as if never written.
+	// Only then does pier know the socket is gone; a new connection of the
+	// instance forgets the ghost first. It is conformant: IDLE-007 requires
+	// an event that was not written to be buffered, not a connector that
+	// sees a close the instant it happens, and real connectors learn of a
+	// dead socket from a failed read or write. Only a socket that was
+	// delivering live leaves a ghost, and only for its platforms; a close
+	// pier decided on leaves none. Default false: pier notices at once.
+	LateCloseNotice bool
+
 	// Deviation plants one connector bug by name (see Deviations). Default
 	// "": conformant.
 	Deviation string

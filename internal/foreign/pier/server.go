@@ -250,6 +250,7 @@ func (s *Server) admit(ctx context.Context, g *gateway) (*relayConn, admitVerdic
 				verdict = admitFull
 			default:
 				inst.live = c
+				inst.ghost = nil // a new connection: pier knows the old one is gone
 			}
 			s.sockets++
 			s.conns[c] = struct{}{}

@@ -49,6 +49,7 @@ type instance struct {
 	bytes   int
 	seq     uint64
 	live    *relayConn // the instance's one socket (policy reject)
+	ghost   *ghost     // a socket that ended unnoticed (Options.LateCloseNotice)
 }
 
 // entry is one buffered inbound event.

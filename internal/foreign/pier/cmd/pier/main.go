@@ -5,6 +5,7 @@
 //
 //	go run ./internal/foreign/pier/cmd/pier [--addr 127.0.0.1:0] [--control-addr 127.0.0.1:0]
 //	    [--known-chat pier-lobby] [--gateway-id gw-pier] [--secret S] [--deviation NAME]
+//	    [--late-close-notice]
 //
 // PIER_DEVIATION plants a deviation as --deviation does; --deviation list
 // prints them.
@@ -37,6 +38,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	gwID := fs.String("gateway-id", "gw-pier", "id of the gateway enrolled at start")
 	secret := fs.String("secret", "", "its secret (default: random)")
 	dev := fs.String("deviation", os.Getenv("PIER_DEVIATION"), "plant one deviation by name; \"list\" lists them (env PIER_DEVIATION)")
+	lateClose := fs.Bool("late-close-notice", false, "notice a closed socket only when the next event's write to it fails (pier.Options.LateCloseNotice)")
 	verbose := fs.Bool("v", false, "log the journal at debug level")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -56,8 +58,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	srv, err := pier.New(pier.Options{
 		Addr: *addr, ControlAddr: *ctlAddr, ControlToken: *ctlToken, KnownChat: *known, Deviation: *dev,
-		Gateways: []pier.Gateway{{GatewayID: *gwID, Secret: *secret}},
-		Logger:   slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
+		LateCloseNotice: *lateClose,
+		Gateways:        []pier.Gateway{{GatewayID: *gwID, Secret: *secret}},
+		Logger:          slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, err)
