@@ -42,6 +42,9 @@ type childSpec struct {
 	Foreign          string `json:"foreign,omitempty"`
 	ForeignDeviation string `json:"foreignDeviation,omitempty"`
 	Credentials      bool   `json:"credentials,omitempty"`
+	// LateCloseNotice runs pier slow to notice a socket the gateway closed
+	// (pier.Options.LateCloseNotice), with a drain window of one.
+	LateCloseNotice bool `json:"lateCloseNotice,omitempty"`
 	// RealClock runs relaysim on the wall clock, as a stranger's connector
 	// without clock control.
 	RealClock bool `json:"realClock,omitempty"`
