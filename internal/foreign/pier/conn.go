@@ -2,10 +2,12 @@ package pier
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -57,6 +59,10 @@ type relayConn struct {
 	q      []outItem
 	qBytes int
 	qsig   chan struct{}
+	// unwritten holds live deliveries taken off the queue but never
+	// written: those of the message whose write failed, and one that
+	// overflowed the queue. At most batchFrames+1 of them.
+	unwritten []liveItem
 
 	pingMu      sync.Mutex
 	pingPending bool
@@ -67,6 +73,16 @@ type relayConn struct {
 type outItem struct {
 	data  []byte
 	close *closeReq
+	live  *liveItem // set when data is a live inbound delivery
+}
+
+// liveItem is what pier keeps of a live inbound delivery until it is
+// written: enough to buffer the event should the socket end first. event
+// is the event inside the frame's own bytes, not a copy.
+type liveItem struct {
+	platform string
+	event    []byte
+	order    uint64 // the event's pier_seq: its place in the buffer
 }
 
 type closeReq struct {
@@ -156,7 +172,10 @@ func (c *relayConn) run() {
 }
 
 // detachLocked forgets the socket: its instance is free for the next one,
-// and its unacknowledged replays stay buffered for redelivery (IDLE-010).
+// its unacknowledged replays stay buffered for redelivery (IDLE-010), and
+// the live deliveries it never wrote are buffered (IDLE-007). The writer
+// must have exited (run waits for it; shed and release never start one), so
+// that no frame is written after it was buffered.
 func (c *relayConn) detachLocked() {
 	if c.detached {
 		return
@@ -181,22 +200,67 @@ func (c *relayConn) detachLocked() {
 			}
 		}
 	}
+	c.rebufferLocked()
 	delete(s.conns, c)
 	s.sockets--
 	close(c.done)
 }
 
+// rebufferLocked appends every live delivery the socket never wrote to the
+// instance's buffer with a fresh bufferId, each in its place among the
+// entries by when it was injected: behind what was buffered before it,
+// ahead of what was buffered while it waited (going_idle, or a close pier
+// decided, buffers later events at once), so order is kept (IDLE-012).
+// POST /inbound answered these events "live", and the contract lets no
+// event a connector did not write be lost (IDLE-007): a failed write, the
+// writer leaving on the end of the socket, or a queue overflow must not
+// drop one. Replays are not among them: they stay buffered until acked.
+// It empties the queue, so it cannot buffer an event twice.
+func (c *relayConn) rebufferLocked() {
+	c.qmu.Lock()
+	lost := c.unwritten
+	for _, it := range c.q {
+		if it.live != nil {
+			lost = append(lost, *it.live)
+		}
+	}
+	c.q, c.qBytes, c.unwritten = nil, 0, nil
+	c.qmu.Unlock()
+	slices.SortFunc(lost, func(a, b liveItem) int { return cmp.Compare(a.order, b.order) })
+	s, inst := c.s, c.inst
+	for _, l := range lost {
+		if !s.roomLocked(inst, l.event) {
+			// The inject was answered "live" long ago and pier has no way
+			// to take that back: the event is lost, and said so.
+			s.lostLive++
+			s.cfg.Logger.Warn("pier: a live event the socket never wrote does not fit the buffer; it is lost",
+				"instance", inst.id, "pier_seq", l.order, "lost", s.lostLive)
+			continue
+		}
+		s.bufferLocked(inst, l.platform, l.event, l.order)
+	}
+}
+
 // enqueueLocked queues one frame. After a close was decided nothing more
 // is queued; a queue over its bounds ends the socket with 1011.
 func (c *relayConn) enqueueLocked(b []byte) {
+	c.enqueueItemLocked(outItem{data: b})
+}
+
+// enqueueItemLocked queues it. A live delivery that does not fit the queue
+// is kept for buffering when the socket ends (rebufferLocked).
+func (c *relayConn) enqueueItemLocked(it outItem) {
 	if c.closing {
 		return
 	}
+	b := it.data
 	c.qmu.Lock()
 	over := len(c.q) >= c.s.cfg.MaxQueued || c.qBytes+len(b) > c.s.cfg.MaxQueuedBytes
 	if !over {
-		c.q = append(c.q, outItem{data: b})
+		c.q = append(c.q, it)
 		c.qBytes += len(b)
+	} else if it.live != nil {
+		c.unwritten = append(c.unwritten, *it.live)
 	}
 	c.qmu.Unlock()
 	if over {
@@ -238,8 +302,10 @@ func (c *relayConn) failLocked(code websocket.StatusCode, reason, msg string) {
 }
 
 // writer writes queued frames, coalescing what is queued together into one
-// message, until the queued close or the end of the socket.
+// message, until the queued close or the end of the socket. What it leaves
+// queued, or fails to write, detachLocked buffers if it was delivered live.
 func (c *relayConn) writer() {
+	var inHand []liveItem // the live deliveries in the message being written
 	for {
 		select {
 		case <-c.qsig:
@@ -250,6 +316,7 @@ func (c *relayConn) writer() {
 			c.qmu.Lock()
 			var msg []byte
 			var cl *closeReq
+			inHand = inHand[:0]
 			n := 0
 			for n < len(c.q) {
 				it := c.q[n]
@@ -265,6 +332,9 @@ func (c *relayConn) writer() {
 				}
 				msg = append(msg, it.data...)
 				c.qBytes -= len(it.data)
+				if it.live != nil {
+					inHand = append(inHand, *it.live)
+				}
 				n++
 			}
 			c.q = c.q[n:]
@@ -282,6 +352,12 @@ func (c *relayConn) writer() {
 				err := c.ws.Write(ctx, websocket.MessageText, msg)
 				cancel()
 				if err != nil {
+					// Not written: its live deliveries are buffered when
+					// the socket is detached. A message whose Write
+					// returned nil is written, and never buffered again.
+					c.qmu.Lock()
+					c.unwritten = append(c.unwritten, inHand...)
+					c.qmu.Unlock()
 					_ = c.ws.CloseNow()
 					return
 				}

@@ -3,6 +3,7 @@ package pier
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 )
 
 // Inbound delivery and the drain.
@@ -148,12 +149,13 @@ func (s *Server) inject(gid string, in map[string]any) (delivery, error) {
 	}
 	t.sessions.put(sessionKey(src), sessionRef{inst: g.inst, platform: platform, chat: chat})
 	inst := g.inst
+	order := s.eventSeq
 	if c := inst.live; c != nil && c.liveLocked(platform) {
-		c.enqueueLocked(frame(map[string]any{"type": "inbound", "event": json.RawMessage(body)}))
+		c.enqueueItemLocked(liveFrame(platform, body, order))
 		out.Delivery = "live"
 		return out, nil
 	}
-	if s.ghostDeliverLocked(inst, platform, body) {
+	if s.ghostDeliverLocked(inst, platform, body, order) {
 		out.Delivery = "live"
 		return out, nil
 	}
@@ -161,8 +163,23 @@ func (s *Server) inject(gid string, in map[string]any) (delivery, error) {
 		return delivery{}, &controlError{status: 507, msg: fmt.Sprintf(
 			"the buffer of instance %q is full (%d entries, %d bytes)", inst.id, len(inst.buffer), inst.bytes)}
 	}
-	out.Delivery, out.BufferID = "buffered", s.bufferLocked(inst, platform, body).id
+	out.Delivery, out.BufferID = "buffered", s.bufferLocked(inst, platform, body, order).id
 	return out, nil
+}
+
+// liveFrame makes the queue item of a live delivery of body, an encoded
+// event, for platform: the inbound frame, and the event kept beside it
+// for buffering should the socket end before the frame is written
+// (rebufferLocked). The event is a slice of the frame, so the queue holds
+// it once.
+func liveFrame(platform string, body []byte, order uint64) outItem {
+	const head = `{"type":"inbound","event":`
+	data := make([]byte, 0, len(head)+len(body)+2)
+	data = append(data, head...)
+	data = append(data, body...)
+	data = append(data, "}\n"...)
+	ev := data[len(head) : len(head)+len(body) : len(head)+len(body)]
+	return outItem{data: data, live: &liveItem{platform: platform, event: ev, order: order}}
 }
 
 // roomLocked reports whether body fits the instance's buffer.
@@ -170,12 +187,19 @@ func (s *Server) roomLocked(inst *instance, body []byte) bool {
 	return len(inst.buffer) < s.cfg.MaxBuffered && inst.bytes+len(body) <= s.cfg.MaxBufferBytes
 }
 
-// bufferLocked appends an event for platform to the instance's buffer, as
-// its newest entry, and lets the instance's socket replay it.
-func (s *Server) bufferLocked(inst *instance, platform string, body []byte) *entry {
+// bufferLocked adds an event for platform to the instance's buffer, with a
+// fresh bufferId, and lets the instance's socket replay it. order is the
+// event's pier_seq: the buffer is kept in injection order, so a new event
+// is its newest entry and one a closed socket never wrote
+// (rebufferLocked) goes back behind the events injected before it.
+func (s *Server) bufferLocked(inst *instance, platform string, body []byte, order uint64) *entry {
 	inst.seq++
-	e := &entry{id: "q" + b36(inst.seq) + "@" + inst.tag, platform: platform, event: body}
-	inst.buffer = append(inst.buffer, e)
+	e := &entry{id: "q" + b36(inst.seq) + "@" + inst.tag, platform: platform, event: body, order: order}
+	i := len(inst.buffer)
+	for i > 0 && inst.buffer[i-1].order > order {
+		i--
+	}
+	inst.buffer = slices.Insert(inst.buffer, i, e)
 	inst.bytes += len(body)
 	if c := inst.live; c != nil {
 		c.pumpLocked()

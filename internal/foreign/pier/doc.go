@@ -67,6 +67,12 @@
 //     usual; a new connection of the instance forgets the ghost first; a
 //     close pier decided on leaves none; with the buffer full the event is
 //     answered 507, never reported live and lost.
+//   - Live events a socket never wrote: an event answered "live" that is
+//     still queued, over the queue's bound or in a message whose write
+//     failed when its socket ends is buffered with a fresh bufferId, in its
+//     place by injection order (IDLE-007, IDLE-012). One that no longer fits
+//     the buffer is lost, logged at Warn and counted: its inject was
+//     answered already.
 //
 // # Error frames
 //

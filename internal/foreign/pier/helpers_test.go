@@ -367,6 +367,12 @@ func (b *bench) hangUp(c *gw) {
 	b.t.Helper()
 	_ = c.ws.Close(websocket.StatusNormalClosure, "")
 	<-c.done
+	b.waitReleased()
+}
+
+// waitReleased waits until pier holds no socket.
+func (b *bench) waitReleased() {
+	b.t.Helper()
 	deadline := time.Now().Add(testkit.Wait)
 	for {
 		b.srv.mu.Lock()

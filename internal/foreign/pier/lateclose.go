@@ -60,7 +60,7 @@ func (c *relayConn) leaveGhostLocked() {
 // behind everything buffered before it: exactly where it would be had pier
 // buffered it at once. It reports whether it took the event; when it did
 // not, the caller buffers it (or answers 507) as usual.
-func (s *Server) ghostDeliverLocked(inst *instance, platform string, body []byte) bool {
+func (s *Server) ghostDeliverLocked(inst *instance, platform string, body []byte, order uint64) bool {
 	gh := inst.ghost
 	if gh == nil {
 		return false
@@ -76,6 +76,6 @@ func (s *Server) ghostDeliverLocked(inst *instance, platform string, body []byte
 	// gateway reads the socket any more. Either way the event was not
 	// delivered, and it is buffered (IDLE-007).
 	s.cfg.Logger.Info("pier: live write to a socket that had ended; event buffered", "instance", inst.id, "error", err)
-	s.bufferLocked(inst, platform, body)
+	s.bufferLocked(inst, platform, body, order)
 	return true
 }

@@ -33,6 +33,9 @@ type Server struct {
 	threadSeq uint64
 	eventSeq  uint64
 	instSeq   uint64
+	// lostLive counts events answered "live" that their socket never wrote
+	// and that no longer fitted the buffer when it ended (rebufferLocked).
+	lostLive int
 }
 
 // New starts a pier server with o and returns it once both listeners

@@ -57,6 +57,7 @@ type entry struct {
 	id       string
 	platform string
 	event    []byte // the event object, encoded
+	order    uint64 // the event's pier_seq; the buffer is sorted by it
 }
 
 func (in *instance) find(id string) int {
