@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/relaykit/relaykit/conformance"
 	"github.com/relaykit/relaykit/internal/foreign/harbor"
@@ -35,6 +36,13 @@ func runForeign(spec childSpec, common conformance.Options) (*conformance.Result
 		po := pier.Options{
 			Deviation: spec.ForeignDeviation,
 			Gateways:  []pier.Gateway{{GatewayID: foreignGatewayID, Secret: foreignSecret}},
+		}
+		if spec.Credentials {
+			// Every case shares one gateway here: pier refuses a second
+			// socket of it almost at once (policy reject, RC-002), not
+			// after its usual 300 ms, so the suite must neither overlap
+			// cases nor start one before pier let the last socket go.
+			po.DuplicateGrace = time.Millisecond
 		}
 		if spec.LateCloseNotice {
 			// With a drain window of one the entry the late notice

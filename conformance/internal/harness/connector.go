@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/relaykit/relaykit/contract"
@@ -84,6 +85,43 @@ type connectorTarget struct {
 	// Probe holds the descriptor of each fronted platform, in order, from
 	// one probe handshake per platform before the run.
 	Probe []contract.CapabilityDescriptor
+
+	// released is when the last case of a credentials-only run ended,
+	// its sockets closed; see settle.
+	releasedMu sync.Mutex
+	released   time.Time
+}
+
+// sharedGatewaySettle is how long a credentials-only run leaves between one
+// case's end and the next case's start. Every case uses the one configured
+// gateway, and a connector may still hold the socket a case just closed
+// for a moment after the close handshake, refusing the next case's socket
+// as a duplicate (RC-002 policy reject). Connect reconnects after such a
+// refusal; cases that dial on their own rely on this pause.
+const sharedGatewaySettle = 50 * time.Millisecond
+
+// settle waits, in a credentials-only run, until sharedGatewaySettle has
+// passed since the previous case ended, and arranges for this case's end
+// to be recorded after all its other cleanups.
+func (t *connectorTarget) settle(s *S) {
+	if t.Ctl != nil {
+		return
+	}
+	t.releasedMu.Lock()
+	wait := time.Until(t.released.Add(sharedGatewaySettle))
+	t.releasedMu.Unlock()
+	if wait > 0 {
+		select {
+		case <-time.After(wait):
+		case <-s.Ctx.Done():
+		}
+	}
+	// Registered first, so it runs last.
+	s.Cleanup(func() {
+		t.releasedMu.Lock()
+		t.released = time.Now()
+		t.releasedMu.Unlock()
+	})
 }
 
 // connCase is the connector-side state of one case.
@@ -320,6 +358,7 @@ func (t *connectorTarget) lacks(n Need) string {
 
 // setup prepares a case: fresh credentials when possible.
 func (t *connectorTarget) setup(s *S) {
+	t.settle(s)
 	if s.C.Needs&NeedWake != 0 {
 		// The wake cases enroll their own gateway with a wake URL.
 		s.Cc = &connCase{}

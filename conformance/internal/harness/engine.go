@@ -28,6 +28,9 @@ import (
 //   - alone: cases that move the connector's clock, inject faults that
 //     affect every connection, or flood it with refused tokens run after
 //     every other case, one at a time, the flood last.
+//
+// Without the testee control API every case shares the one configured
+// gateway, so the free and refusal cases run one at a time, in one lane.
 type lane int
 
 const (
@@ -96,8 +99,11 @@ func (rs *RunState) runAll() {
 	if rs.Side == Connector && rs.Conn.Ctl == nil {
 		// Without the testee control API every case uses the one
 		// configured gateway, and a connector may refuse a second socket
-		// of it (RC-002): cases run one at a time.
+		// of it (RC-002): cases run one at a time, the refusal cases
+		// among them too, since a token a connector may accept (exp 0,
+		// AUTH-007) opens a socket of that same gateway.
 		n = 1
+		free, refusals = append(free, refusals...), nil
 	}
 	for i := 0; i < n; i++ {
 		wg.Add(1)

@@ -110,7 +110,18 @@ func (s *S) dialURL(url string, o dialOptions) dialResult {
 			}
 		},
 	})
-	s.Cleanup(func() { p.CloseNow() })
+	s.Mu.Lock()
+	s.peers = append(s.peers, p)
+	s.Mu.Unlock()
+	if s.Run.Side == Connector && s.Run.Conn.Ctl == nil {
+		// Every case shares the one configured gateway: the next case's
+		// socket must not meet this one still open, which a connector may
+		// refuse as a duplicate (RC-002). A close handshake, bounded, tells
+		// the connector the socket is gone before the case ends.
+		s.Cleanup(func() { p.rx.CloseNormal(time.Second) })
+	} else {
+		s.Cleanup(func() { p.CloseNow() })
+	}
 	return dialResult{P: p, Status: resp.StatusCode}
 }
 

@@ -58,6 +58,7 @@ type S struct {
 	warnings []string
 	observed []string
 	conns    int
+	peers    []*Peer // every socket the case opened, for hasOpenPeer
 	out      *outcome
 	cleanups []func()
 	// outside are warnings under requirements the case does not prove,
