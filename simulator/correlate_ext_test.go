@@ -58,8 +58,11 @@ func TestInjectAnswersTheIDsTheGatewaySees(t *testing.T) {
 		})
 	}
 	// A buffered delivery reports them too, and the replay carries the
-	// same id.
+	// same id. The event is injected once the server has seen the socket
+	// go: before that it would still go out live.
+	seq := s.JournalSeq()
 	g.close()
+	awaitJournal(t, s, seq, kind(simulator.JournalClose))
 	var d simulator.Delivery
 	ctl(t, s, "POST", "inbound", map[string]any{"gatewayId": "gw1", "event": json.RawMessage(`{"text":"e",` + src + `}}`)}, &d)
 	if d.Mode != simulator.DeliveryBuffered || d.MessageID == "" || d.ChatID != "c7" {
