@@ -414,24 +414,7 @@ func drainComplete(e simulator.JournalEntry) bool {
 }
 
 // bufferLogger collects the simulator's logs, at debug level, for checks.
-func bufferLogger() (*slog.Logger, *lockedBuffer) {
-	b := &lockedBuffer{}
+func bufferLogger() (*slog.Logger, *testkit.Buffer) {
+	b := &testkit.Buffer{}
 	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug})), b
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

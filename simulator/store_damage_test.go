@@ -10,32 +10,15 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
+	"github.com/relaykit/relaykit/internal/testkit"
 	"github.com/relaykit/relaykit/simulator"
 )
 
-// logBuffer collects a store's log lines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func (l *logBuffer) logger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
+// debugLogger logs at debug level into b, as text.
+func debugLogger(b *testkit.Buffer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 const damageSecret = "s3cr3t-never-logged"
@@ -281,8 +264,8 @@ func TestFileStoreTornTailDroppedAndLogged(t *testing.T) {
 			if err := os.Truncate(img, int64(keep)); err != nil {
 				t.Fatal(err)
 			}
-			var logs logBuffer
-			fs2, err := simulator.OpenFileStore(img, simulator.FileStoreOptions{Logger: logs.logger()})
+			var logs testkit.Buffer
+			fs2, err := simulator.OpenFileStore(img, simulator.FileStoreOptions{Logger: debugLogger(&logs)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -314,8 +297,8 @@ func TestFileStoreTornTailDroppedAndLogged(t *testing.T) {
 	lines := storeLines(t, img)
 	head := len(strings.Join(lines[:4], "")) // header, b1, b2, remove
 	os.Truncate(img, int64(head+len(lines[4])-3))
-	var logs logBuffer
-	fs2, err := simulator.OpenFileStore(img, simulator.FileStoreOptions{Logger: logs.logger()})
+	var logs testkit.Buffer
+	fs2, err := simulator.OpenFileStore(img, simulator.FileStoreOptions{Logger: debugLogger(&logs)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -340,8 +323,8 @@ func TestFileStoreRepair(t *testing.T) {
 	damaged := []byte(strings.Join(lines, ""))
 	os.WriteFile(path, damaged, 0o600)
 
-	var logs logBuffer
-	fs, err := simulator.OpenFileStore(path, simulator.FileStoreOptions{Repair: true, Logger: logs.logger()})
+	var logs testkit.Buffer
+	fs, err := simulator.OpenFileStore(path, simulator.FileStoreOptions{Repair: true, Logger: debugLogger(&logs)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -420,8 +403,8 @@ func TestFileStoreMigratesFormat1(t *testing.T) {
 		`{"kind":"remove","instance":"i1","bufferId":"b1"}` + "\n" +
 		`{"kind":"append","instance":"i1","entry":{"bufferId":"b3"` // torn
 	os.WriteFile(path, []byte(v1), 0o600)
-	var logs logBuffer
-	fs, err := simulator.OpenFileStore(path, simulator.FileStoreOptions{Logger: logs.logger()})
+	var logs testkit.Buffer
+	fs, err := simulator.OpenFileStore(path, simulator.FileStoreOptions{Logger: debugLogger(&logs)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -505,8 +488,8 @@ func TestFileStoreRemovesCompactionDebris(t *testing.T) {
 	os.WriteFile(debris, []byte("0 half a compaction"), 0o600)
 	keep := filepath.Join(dir, "store.tmpfile-of-someone-else")
 	os.WriteFile(keep, []byte("x"), 0o600)
-	var logs logBuffer
-	fs, err := simulator.OpenFileStore(path, simulator.FileStoreOptions{Logger: logs.logger()})
+	var logs testkit.Buffer
+	fs, err := simulator.OpenFileStore(path, simulator.FileStoreOptions{Logger: debugLogger(&logs)})
 	if err != nil {
 		t.Fatal(err)
 	}

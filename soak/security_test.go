@@ -28,26 +28,9 @@ import (
 
 	"github.com/relaykit/relaykit/client"
 	"github.com/relaykit/relaykit/contract"
+	"github.com/relaykit/relaykit/internal/testkit"
 	"github.com/relaykit/relaykit/simulator"
 )
-
-// syncBuffer is a log sink safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func debugLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -102,7 +85,7 @@ func TestSecretsStayOutOfLogsJournalAndAnswers(t *testing.T) {
 		identity = "IIII-identity-bearer-5555"
 		control  = "CCCC-control-token-4444"
 	)
-	simLog, cliLog := &syncBuffer{}, &syncBuffer{}
+	simLog, cliLog := &testkit.Buffer{}, &testkit.Buffer{}
 	s, err := simulator.New(simulator.Options{
 		Logger: debugLogger(simLog), ControlToken: control,
 		IdentityTokens: map[string]string{identity: "tenant-a"},
@@ -243,7 +226,7 @@ func TestSecretsStayOutOfLogsJournalAndAnswers(t *testing.T) {
 
 	// Boot provisions a new gateway with the identity bearer; the secret
 	// it receives lives only in its memory.
-	bootLog := &syncBuffer{}
+	bootLog := &testkit.Buffer{}
 	bc, rep, err := client.Boot(ctx, client.Options{
 		Config: client.Config{URL: s.URL(), GatewayID: "gw-p", IdentityToken: identity,
 			Platforms: []client.Identity{{Platform: "telegram"}, {Platform: "discord"}}},
@@ -314,7 +297,7 @@ func TestSecretsStayOutOfLogsJournalAndAnswers(t *testing.T) {
 // (a reverse proxy's basic auth) must not reach the logs or errors when a
 // dial fails.
 func TestClientDialURLCredentialsStayOutOfLogs(t *testing.T) {
-	log := &syncBuffer{}
+	log := &testkit.Buffer{}
 	var errs []string
 	var mu sync.Mutex
 	c, err := client.New(client.Options{

@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -39,24 +38,7 @@ type started struct {
 	order  []string
 	cancel context.CancelFunc
 	code   chan int
-	stderr *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	stderr *testkit.Buffer
 }
 
 // startRun runs relaysim in-process and waits for its env block.
@@ -64,7 +46,7 @@ func startRun(t *testing.T, args []string, env map[string]string) *started {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	st := &started{env: map[string]string{}, cancel: cancel, code: make(chan int, 1), stderr: &syncBuffer{}}
+	st := &started{env: map[string]string{}, cancel: cancel, code: make(chan int, 1), stderr: &testkit.Buffer{}}
 	go func() {
 		st.code <- run(ctx, args, pw, st.stderr, func(k string) string { return env[k] })
 		pw.Close()
@@ -275,7 +257,7 @@ func TestHelpAndBadFlags(t *testing.T) {
 func TestPrintEnvFalse(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var out bytes.Buffer
-	errb := &syncBuffer{}
+	errb := &testkit.Buffer{}
 	done := make(chan int)
 	go func() {
 		done <- run(ctx, []string{"--addr", "127.0.0.1:0", "--print-env=false"}, &out, errb, func(string) string { return "" })
@@ -300,7 +282,7 @@ func TestSubprocessSIGTERM(t *testing.T) {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "RELAYSIM_TEST_AS_MAIN=1", "RELAYSIM_TEST_ARGS=--addr 127.0.0.1:0 --log-level debug")
 	stdout, _ := cmd.StdoutPipe()
-	var errb syncBuffer
+	var errb testkit.Buffer
 	cmd.Stderr = &errb
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

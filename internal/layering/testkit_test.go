@@ -19,6 +19,11 @@ var kitNames = map[string]string{
 	"eventually": "testkit.Eventually",
 	"recv":       "testkit.Recv",
 	"within":     "testkit.Within",
+	// Seven copies of a mutex-guarded bytes.Buffer once grew under these
+	// names.
+	"syncBuffer":   "testkit.Buffer",
+	"lockedBuffer": "testkit.Buffer",
+	"logBuffer":    "testkit.Buffer",
 }
 
 // TestOneTestKit fails when a test file outside internal/testkit declares
@@ -71,10 +76,13 @@ func declNames(decl ast.Decl) []string {
 	case *ast.GenDecl:
 		var names []string
 		for _, s := range d.Specs {
-			if v, ok := s.(*ast.ValueSpec); ok {
-				for _, n := range v.Names {
+			switch s := s.(type) {
+			case *ast.ValueSpec:
+				for _, n := range s.Names {
 					names = append(names, n.Name)
 				}
+			case *ast.TypeSpec:
+				names = append(names, s.Name.Name)
 			}
 		}
 		return names

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/relaykit/relaykit/internal/testkit"
 )
 
 // startRelaysim starts the relaysim binary bin with args and returns its
@@ -26,7 +28,7 @@ func startRelaysim(t *testing.T, bin string, args ...string) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stderr := &lockedBuffer{}
+	stderr := &testkit.Buffer{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -266,22 +266,3 @@ func staticBinaries(t testing.TB) string {
 func asExit(err error, target **exec.ExitError) bool {
 	return errors.As(err, target)
 }
-
-// lockedBuffer is a bytes.Buffer safe for a process's output and a test
-// reading it at once.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}

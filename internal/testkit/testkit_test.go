@@ -92,3 +92,20 @@ func TestDoneEndsOnAValueOrAClose(t *testing.T) {
 	close(ch)
 	Done(t, "a close", ch)
 }
+
+func TestBufferKeepsTheStartWithinItsLimit(t *testing.T) {
+	b := &Buffer{Limit: 8}
+	for _, s := range []string{"abc", "defgh", "ij"} {
+		if n, err := b.Write([]byte(s)); n != len(s) || err != nil {
+			t.Fatalf("Write(%q) = %d, %v", s, n, err)
+		}
+	}
+	if got := b.String(); got != "abcdefgh" {
+		t.Fatalf("kept %q, want %q", got, "abcdefgh")
+	}
+	var unbounded Buffer
+	unbounded.Write([]byte("x"))
+	if unbounded.String() != "x" {
+		t.Fatal("the zero Buffer lost a write")
+	}
+}

@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/coder/websocket"
@@ -283,7 +282,7 @@ func TestUnwrittenLiveEventsKeepTheirPlace(t *testing.T) {
 // longer fits the buffer is lost, logged at Warn and counted, and the
 // oldest ones are kept.
 func TestUnwrittenLiveEventsBeyondTheBuffer(t *testing.T) {
-	var log lockedBuffer
+	var log testkit.Buffer
 	b := newBench(t, Options{MaxBuffered: 1, Logger: slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	g := b.enroll(nil)
 	st := b.dialStalled(g, PlatformPier)
@@ -305,24 +304,6 @@ func TestUnwrittenLiveEventsBeyondTheBuffer(t *testing.T) {
 	if ids, _ := replay(t, c, 1); ids[0] != ds[k].MessageID {
 		t.Fatalf("replayed %s, want the oldest unwritten event %s", ids[0], ds[k].MessageID)
 	}
-}
-
-// lockedBuffer is a bytes.Buffer safe for a logger and a test at once.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // TestUnwrittenLiveEventOverTheQueue: the live event that overflows the
